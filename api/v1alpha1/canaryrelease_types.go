@@ -1,0 +1,132 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// CanaryPhase is where a CanaryRelease stands.
+// +kubebuilder:validation:Enum=Pending;Progressing;Promoted;RolledBack;Failed
+type CanaryPhase string
+
+// The phases of a CanaryRelease.
+const (
+	CanaryPending     CanaryPhase = "Pending"
+	CanaryProgressing CanaryPhase = "Progressing"
+	CanaryPromoted    CanaryPhase = "Promoted"
+	CanaryRolledBack  CanaryPhase = "RolledBack"
+	CanaryFailed      CanaryPhase = "Failed"
+)
+
+// CanaryHistoryLimit is how many steps a CanaryRelease keeps in its status.
+const CanaryHistoryLimit = 50
+
+// CanaryReleaseSpec is the desired state of a CanaryRelease.
+type CanaryReleaseSpec struct {
+	Stanzas `json:",inline"`
+
+	// Route whose traffic the canary shifts. Immutable.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="route is immutable"
+	Route string `json:"route"`
+
+	// Destination whose subsets take the traffic. Immutable.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="destination is immutable"
+	Destination string `json:"destination"`
+
+	// Subset of the Destination that runs the new version.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	Subset string `json:"subset"`
+
+	// Baseline subset that traffic moves away from; defaults to the subset
+	// the Route sends traffic to.
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	Baseline string `json:"baseline,omitempty"`
+
+	// HTTPRoute names the rule of the Route to shift; absent means every
+	// rule that sends traffic to the Destination.
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	HTTPRoute string `json:"httpRoute,omitempty"`
+}
+
+// CanaryStep is one decision in a CanaryRelease's history.
+type CanaryStep struct {
+	// Time the step was decided.
+	Time metav1.Time `json:"time"`
+	// Policy that decided the step (the last of the chain that changed it).
+	// +optional
+	Policy string `json:"policy,omitempty"`
+	// Weights per subset after the step.
+	// +optional
+	Weights map[string]int32 `json:"weights,omitempty"`
+	// Phase after the step.
+	// +optional
+	Phase CanaryPhase `json:"phase,omitempty"`
+	// Message explaining the step.
+	// +optional
+	Message string `json:"message,omitempty"`
+}
+
+// CanaryReleaseStatus is the observed state of a CanaryRelease: the live
+// weights that the Route's executor composes into the VirtualService.
+type CanaryReleaseStatus struct {
+	CommonStatus `json:",inline"`
+
+	// Phase of the release.
+	// +optional
+	Phase CanaryPhase `json:"phase,omitempty"`
+
+	// Baseline subset the release moves traffic away from.
+	// +optional
+	Baseline string `json:"baseline,omitempty"`
+
+	// CanaryWeight is the percentage of traffic the canary subset receives.
+	// +optional
+	CanaryWeight int32 `json:"canaryWeight,omitempty"`
+
+	// Weights per subset, as served.
+	// +optional
+	Weights map[string]int32 `json:"weights,omitempty"`
+
+	// LastStepTime is when the weights last changed.
+	// +optional
+	LastStepTime *metav1.Time `json:"lastStepTime,omitempty"`
+
+	// History of the last steps, oldest first.
+	// +optional
+	// +kubebuilder:validation:MaxItems=50
+	History []CanaryStep `json:"history,omitempty"`
+}
+
+// CanaryRelease moves traffic of a Route from a baseline subset to a new
+// one, step by step, as its policies decide; it promotes, holds or rolls back.
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=canary,categories=kubist
+// +kubebuilder:printcolumn:name="Route",type=string,JSONPath=`.spec.route`
+// +kubebuilder:printcolumn:name="Subset",type=string,JSONPath=`.spec.subset`
+// +kubebuilder:printcolumn:name="Weight",type=integer,JSONPath=`.status.canaryWeight`
+// +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
+// +kubebuilder:printcolumn:name="Baseline",type=string,JSONPath=`.status.baseline`,priority=1
+// +kubebuilder:printcolumn:name="Executor",type=string,JSONPath=`.spec.executor.name`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type CanaryRelease struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec   CanaryReleaseSpec   `json:"spec"`
+	Status CanaryReleaseStatus `json:"status,omitempty"`
+}
+
+// CanaryReleaseList is a list of CanaryReleases.
+// +kubebuilder:object:root=true
+type CanaryReleaseList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []CanaryRelease `json:"items"`
+}

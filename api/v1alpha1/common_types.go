@@ -1,0 +1,133 @@
+package v1alpha1
+
+import (
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+)
+
+// Parameters are the free-form parameters of an executor or a policy. Each
+// value is any JSON; the admission webhook checks them against the schema
+// that the named executor or policy declares, and fills its defaults.
+type Parameters map[string]apiextensionsv1.JSON
+
+// ExecutorRef names the executor that reconciles a resource.
+type ExecutorRef struct {
+	// Name of a registered executor, for example ClusterExecutor or
+	// ReadOnlyClusterExecutor. `kubist validate` and the admission webhook
+	// list the executors that apply to each kind.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=128
+	// +kubebuilder:validation:Pattern=`^[A-Za-z][A-Za-z0-9-]*$`
+	Name string `json:"name"`
+
+	// Parameters of the executor, checked against its schema.
+	// +optional
+	Parameters Parameters `json:"parameters,omitempty"`
+}
+
+// PolicyRef names one policy of a resource's chain.
+type PolicyRef struct {
+	// Name of a predefined policy (PascalCase, for example
+	// TimedCanaryRelease) or of a Policy object (its metadata.name).
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$`
+	Name string `json:"name"`
+
+	// Parameters of the policy, checked against its schema.
+	// +optional
+	Parameters Parameters `json:"parameters,omitempty"`
+}
+
+// Stanzas are the two stanzas that every Kubist kind carries in its spec.
+type Stanzas struct {
+	// Executor that reconciles this resource. When absent, the admission
+	// webhook fills the default executor of the kind.
+	// +optional
+	Executor *ExecutorRef `json:"executor,omitempty"`
+
+	// Policies run in order on the executor's proposal, each on the previous
+	// one's output; the last decision is applied.
+	// +optional
+	// +kubebuilder:validation:MaxItems=16
+	Policies []PolicyRef `json:"policies,omitempty"`
+}
+
+// PolicyDecision records the outcome of one policy of the chain in the last run.
+type PolicyDecision struct {
+	// Policy is the name of the policy that decided.
+	Policy string `json:"policy"`
+	// Outcome summarises the decision, for example Step, Hold, Promote or RollBack.
+	// +optional
+	Outcome string `json:"outcome,omitempty"`
+	// Message explains the decision to a person.
+	// +optional
+	Message string `json:"message,omitempty"`
+	// Time of the decision.
+	// +optional
+	Time *metav1.Time `json:"time,omitempty"`
+}
+
+// CommonStatus is the part of the status that every Kubist kind shares.
+type CommonStatus struct {
+	// ObservedGeneration is the metadata.generation that the executor last
+	// reconciled successfully.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// Conditions: Ready and PoliciesApplied for every kind, plus kind-specific
+	// ones such as IstioReady on a Cluster or Compiled on a Policy.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	// +patchStrategy=merge
+	// +patchMergeKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty" patchStrategy:"merge" patchMergeKey:"type"`
+
+	// Decisions of the policy chain in the last run, in chain order.
+	// +optional
+	// +kubebuilder:validation:MaxItems=16
+	Decisions []PolicyDecision `json:"decisions,omitempty"`
+}
+
+// Condition types shared by every kind.
+const (
+	// ConditionReady is True when the executor applied the desired state.
+	ConditionReady = "Ready"
+	// ConditionPoliciesApplied is True when every policy of the chain decided.
+	ConditionPoliciesApplied = "PoliciesApplied"
+	// ConditionIstioReady (Cluster) is True when Istio is installed and healthy.
+	ConditionIstioReady = "IstioReady"
+	// ConditionCompiled (Policy) is True when the module compiled in the sandbox.
+	ConditionCompiled = "Compiled"
+)
+
+// Labels and annotations Kubist reads or writes.
+const (
+	// LabelProject is set on Clusters to the name of their Project.
+	LabelProject = "kubist.io/project"
+	// LabelCluster is set on VirtualClusters to the name of their Cluster.
+	LabelCluster = "kubist.io/cluster"
+	// LabelManaged marks objects that Kubist created on a target cluster.
+	LabelManaged = "kubist.io/managed"
+	// LabelImported marks Applications that a VirtualCluster imported.
+	LabelImported = "kubist.io/imported"
+	// AnnotationApprovedWeight caps a canary's weight under the ManualGate policy.
+	AnnotationApprovedWeight = "kubist.io/approved-weight"
+	// AnnotationDeleteChildren allows deleting a parent that still has children.
+	AnnotationDeleteChildren = "kubist.io/delete-children"
+)
+
+// Object is implemented by every Kubist kind: it gives generic code (the
+// webhook, the reconciler, the command-line tool) the two stanzas and the
+// shared status without knowing the kind.
+// +kubebuilder:object:generate=false
+type Object interface {
+	runtime.Object
+	metav1.Object
+	// GetStanzas returns the executor and policies stanzas of the spec.
+	GetStanzas() *Stanzas
+	// GetCommonStatus returns the status part shared by every kind.
+	GetCommonStatus() *CommonStatus
+}

@@ -1,0 +1,68 @@
+package v1alpha1
+
+// Compile-time checks that every kind is an Object.
+var (
+	_ Object = &Project{}
+	_ Object = &Cluster{}
+	_ Object = &VirtualCluster{}
+	_ Object = &Application{}
+	_ Object = &Destination{}
+	_ Object = &Route{}
+	_ Object = &CanaryRelease{}
+	_ Object = &Experiment{}
+	_ Object = &Policy{}
+)
+
+// GetStanzas returns the executor and policies stanzas.
+func (o *Project) GetStanzas() *Stanzas { return &o.Spec.Stanzas }
+
+// GetCommonStatus returns the status part every kind shares.
+func (o *Project) GetCommonStatus() *CommonStatus { return &o.Status.CommonStatus }
+
+// GetStanzas returns the executor and policies stanzas.
+func (o *Cluster) GetStanzas() *Stanzas { return &o.Spec.Stanzas }
+
+// GetCommonStatus returns the status part every kind shares.
+func (o *Cluster) GetCommonStatus() *CommonStatus { return &o.Status.CommonStatus }
+
+// GetStanzas returns the executor and policies stanzas.
+func (o *VirtualCluster) GetStanzas() *Stanzas { return &o.Spec.Stanzas }
+
+// GetCommonStatus returns the status part every kind shares.
+func (o *VirtualCluster) GetCommonStatus() *CommonStatus { return &o.Status.CommonStatus }
+
+// GetStanzas returns the executor and policies stanzas.
+func (o *Application) GetStanzas() *Stanzas { return &o.Spec.Stanzas }
+
+// GetCommonStatus returns the status part every kind shares.
+func (o *Application) GetCommonStatus() *CommonStatus { return &o.Status.CommonStatus }
+
+// GetStanzas returns the executor and policies stanzas.
+func (o *Destination) GetStanzas() *Stanzas { return &o.Spec.Stanzas }
+
+// GetCommonStatus returns the status part every kind shares.
+func (o *Destination) GetCommonStatus() *CommonStatus { return &o.Status.CommonStatus }
+
+// GetStanzas returns the executor and policies stanzas.
+func (o *Route) GetStanzas() *Stanzas { return &o.Spec.Stanzas }
+
+// GetCommonStatus returns the status part every kind shares.
+func (o *Route) GetCommonStatus() *CommonStatus { return &o.Status.CommonStatus }
+
+// GetStanzas returns the executor and policies stanzas.
+func (o *CanaryRelease) GetStanzas() *Stanzas { return &o.Spec.Stanzas }
+
+// GetCommonStatus returns the status part every kind shares.
+func (o *CanaryRelease) GetCommonStatus() *CommonStatus { return &o.Status.CommonStatus }
+
+// GetStanzas returns the executor and policies stanzas.
+func (o *Experiment) GetStanzas() *Stanzas { return &o.Spec.Stanzas }
+
+// GetCommonStatus returns the status part every kind shares.
+func (o *Experiment) GetCommonStatus() *CommonStatus { return &o.Status.CommonStatus }
+
+// GetStanzas returns the executor and policies stanzas.
+func (o *Policy) GetStanzas() *Stanzas { return &o.Spec.Stanzas }
+
+// GetCommonStatus returns the status part every kind shares.
+func (o *Policy) GetCommonStatus() *CommonStatus { return &o.Status.CommonStatus }

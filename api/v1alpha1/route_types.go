@@ -1,0 +1,189 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// StringMatch matches a string exactly, by prefix or by RE2 regular
+// expression; set exactly one.
+// +kubebuilder:validation:XValidation:rule="[has(self.exact), has(self.prefix), has(self.regex)].filter(x, x).size() == 1",message="set exactly one of exact, prefix or regex"
+type StringMatch struct {
+	// Exact string.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	Exact string `json:"exact,omitempty"`
+	// Prefix of the string.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	Prefix string `json:"prefix,omitempty"`
+	// Regex in RE2 syntax.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	Regex string `json:"regex,omitempty"`
+}
+
+// CookieMatch matches one cookie of the request.
+type CookieMatch struct {
+	// Name of the cookie.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=256
+	// +kubebuilder:validation:Pattern=`^[!#$%&'*+.^_|~0-9A-Za-z-]+$`
+	Name string `json:"name"`
+	// Value the cookie must have.
+	Value StringMatch `json:"value"`
+}
+
+// HTTPMatchRequest selects requests by URI, method, headers, query
+// parameters or a cookie; every condition set must hold.
+type HTTPMatchRequest struct {
+	// Name of the match, reported in access logs.
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	Name string `json:"name,omitempty"`
+	// URI of the request.
+	// +optional
+	URI *StringMatch `json:"uri,omitempty"`
+	// Method of the request.
+	// +optional
+	Method *StringMatch `json:"method,omitempty"`
+	// Headers, by lower-case name.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=16
+	Headers map[string]StringMatch `json:"headers,omitempty"`
+	// QueryParams, by name.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=16
+	QueryParams map[string]StringMatch `json:"queryParams,omitempty"`
+	// Cookie the request must carry.
+	// +optional
+	Cookie *CookieMatch `json:"cookie,omitempty"`
+}
+
+// RouteDestination sends a share of the traffic to a subset of a Destination.
+type RouteDestination struct {
+	// Destination is the name of a Destination in the same namespace.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Destination string `json:"destination"`
+	// Subset of the Destination; absent means all of its pods.
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	Subset string `json:"subset,omitempty"`
+	// Port of the Destination's Service; needed when it has several.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=65535
+	Port int32 `json:"port,omitempty"`
+	// Weight is the percentage of the traffic sent here. Required when the
+	// route has several destinations; the weights of a route sum to 100.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
+	Weight *int32 `json:"weight,omitempty"`
+}
+
+// HTTPRetry is the retry policy of an HTTP route.
+type HTTPRetry struct {
+	// Attempts is the number of retries.
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=10
+	Attempts int32 `json:"attempts"`
+	// PerTryTimeout, a duration such as 2s or 500ms.
+	// +optional
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	PerTryTimeout string `json:"perTryTimeout,omitempty"`
+	// RetryOn lists the conditions that cause a retry, as Envoy names them
+	// (for example 5xx,gateway-error,connect-failure).
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	RetryOn string `json:"retryOn,omitempty"`
+}
+
+// HTTPRoute is one rule of the Route: requests that match go to the
+// weighted destinations.
+// +kubebuilder:validation:XValidation:rule="self.route.size() == 1 ? (!has(self.route[0].weight) || self.route[0].weight == 100) : self.route.all(d, has(d.weight)) && self.route.map(d, d.weight).sum() == 100",message="weights must sum to 100; with several destinations every one needs a weight",fieldPath=".route"
+type HTTPRoute struct {
+	// Name of the rule; CanaryReleases and Experiments may name it.
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	Name string `json:"name,omitempty"`
+	// Match conditions; any one matching selects the rule. Empty matches all.
+	// +optional
+	// +kubebuilder:validation:MaxItems=16
+	Match []HTTPMatchRequest `json:"match,omitempty"`
+	// Route is the list of weighted destinations.
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=16
+	Route []RouteDestination `json:"route"`
+	// Retries of failed requests.
+	// +optional
+	Retries *HTTPRetry `json:"retries,omitempty"`
+	// Timeout of a request, a duration such as 10s.
+	// +optional
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	Timeout string `json:"timeout,omitempty"`
+}
+
+// RouteSpec is the desired state of a Route: the user's intent, which
+// Kubist never rewrites. The Route's executor composes it with the live
+// weights of CanaryReleases and Experiments into an Istio VirtualService.
+type RouteSpec struct {
+	Stanzas `json:",inline"`
+
+	// Hosts the route applies to, as in an Istio VirtualService.
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=32
+	// +kubebuilder:validation:items:MaxLength=253
+	Hosts []string `json:"hosts"`
+
+	// Gateways the route is bound to (namespace/name); absent means the mesh.
+	// +optional
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:items:MaxLength=253
+	Gateways []string `json:"gateways,omitempty"`
+
+	// HTTP rules, evaluated in order.
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=32
+	HTTP []HTTPRoute `json:"http"`
+}
+
+// RouteStatus is the observed state of a Route.
+type RouteStatus struct {
+	CommonStatus `json:",inline"`
+
+	// VirtualService the executor applied.
+	// +optional
+	VirtualService string `json:"virtualService,omitempty"`
+
+	// ComposedFrom lists the CanaryReleases and Experiments whose live
+	// weights are composed into the VirtualService.
+	// +optional
+	ComposedFrom []string `json:"composedFrom,omitempty"`
+}
+
+// Route is the user's traffic intent for a set of hosts: HTTP rules with
+// match conditions, retries, timeouts and weighted destinations.
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=krt,categories=kubist
+// +kubebuilder:printcolumn:name="Hosts",type=string,JSONPath=`.spec.hosts`
+// +kubebuilder:printcolumn:name="VirtualService",type=string,JSONPath=`.status.virtualService`,priority=1
+// +kubebuilder:printcolumn:name="Executor",type=string,JSONPath=`.spec.executor.name`,priority=1
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type Route struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec   RouteSpec   `json:"spec"`
+	Status RouteStatus `json:"status,omitempty"`
+}
+
+// RouteList is a list of Routes.
+// +kubebuilder:object:root=true
+type RouteList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []Route `json:"items"`
+}

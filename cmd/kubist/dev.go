@@ -1,0 +1,183 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/kubist-io/kubist/config"
+	"github.com/kubist-io/kubist/internal/controlplane"
+	"github.com/kubist-io/kubist/internal/scheme"
+)
+
+// devFieldOwner is the server-side apply field manager of the samples.
+const devFieldOwner = "kubist-dev"
+
+// devReadyLine is printed once the control plane runs and the samples are
+// applied; scripts and tests wait for it.
+const devReadyLine = "Kubist is running on a local control plane."
+
+type devOptions struct {
+	assets        string
+	kubeconfigOut string
+	samples       bool
+	attachOutput  bool
+	manager       managerOptions
+}
+
+func newDevCommand() *cobra.Command {
+	opts := devOptions{
+		kubeconfigOut: filepath.Join("bin", "dev", "kubeconfig"),
+		samples:       true,
+		manager:       defaultManagerOptions(),
+	}
+	opts.manager.metricsAddr = "127.0.0.1:8080"
+	opts.manager.probeAddr = "127.0.0.1:8081"
+	// One local replica needs no election; --leader-elect turns it on, with
+	// the Lease in kubist-system.
+	opts.manager.leaderElect = false
+	opts.manager.leaderElectionNamespace = "kubist-system"
+
+	cmd := &cobra.Command{
+		Use:   "dev",
+		Short: "Run Kubist on a local control plane it starts itself",
+		Long: "Start etcd and kube-apiserver from bin/k8s/<version>/ (see `make envtest`),\n" +
+			"install Kubist's and Istio's CRDs, write a kubeconfig, run the manager\n" +
+			"against it and apply the samples. Ctrl-C stops everything.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runDev(cmd.Context(), cmd.OutOrStdout(), opts)
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&opts.assets, "assets", "", "Directory with etcd, kube-apiserver and kubectl; defaults to $KUBEBUILDER_ASSETS or the newest bin/k8s/<version>/.")
+	fs.StringVar(&opts.kubeconfigOut, "kubeconfig-out", opts.kubeconfigOut, "Where to write the kubeconfig of the local control plane.")
+	fs.BoolVar(&opts.samples, "samples", opts.samples, "Apply the sample tree (config/samples) once the manager runs.")
+	fs.BoolVar(&opts.attachOutput, "control-plane-output", false, "Show the output of etcd and kube-apiserver.")
+	opts.manager.addFlags(fs)
+	return cmd
+}
+
+func runDev(ctx context.Context, out io.Writer, opts devOptions) (err error) {
+	log := ctrl.Log.WithName("dev")
+	log.Info("Starting etcd and kube-apiserver")
+	cp, err := controlplane.Start(controlplane.Options{AssetsDir: opts.assets, AttachOutput: opts.attachOutput})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		log.Info("Stopping kube-apiserver and etcd")
+		err = errors.Join(err, cp.Stop())
+	}()
+
+	if err := cp.WriteKubeconfig(opts.kubeconfigOut); err != nil {
+		return fmt.Errorf("write kubeconfig: %w", err)
+	}
+	c, err := client.New(cp.Config, client.Options{Scheme: scheme.New()})
+	if err != nil {
+		return err
+	}
+	if ns := opts.manager.leaderElectionNamespace; opts.manager.leaderElect && ns != "" {
+		if err := ensureNamespace(ctx, c, ns); err != nil {
+			return err
+		}
+	}
+
+	mgr, err := newManager(cp.Config, opts.manager)
+	if err != nil {
+		return err
+	}
+	mgrCtx, stopManager := context.WithCancel(ctx)
+	defer stopManager()
+	managerDone := startManager(mgrCtx, mgr)
+
+	if opts.samples {
+		if err := applySamples(ctx, c, out); err != nil {
+			stopManager()
+			return errors.Join(err, <-managerDone)
+		}
+	}
+	printDevHelp(out, cp, opts.kubeconfigOut)
+
+	select {
+	case <-ctx.Done():
+		stopManager()
+		return <-managerDone
+	case err := <-managerDone:
+		if err == nil {
+			err = errors.New("manager stopped unexpectedly")
+		}
+		return err
+	}
+}
+
+func ensureNamespace(ctx context.Context, c client.Client, name string) error {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
+	if err := c.Create(ctx, ns); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("create namespace %s: %w", name, err)
+	}
+	return nil
+}
+
+// applySamples server-side applies the embedded sample tree in order.
+func applySamples(ctx context.Context, c client.Client, out io.Writer) error {
+	samples, err := config.Samples()
+	if err != nil {
+		return fmt.Errorf("read samples: %w", err)
+	}
+	for _, s := range samples {
+		err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(s.Unstructured),
+			client.FieldOwner(devFieldOwner), client.ForceOwnership)
+		if err != nil {
+			return fmt.Errorf("apply sample %s %s/%s: %w", s.Source, s.GetKind(), s.GetName(), err)
+		}
+		fmt.Fprintf(out, "applied %s/%s\n", strings.ToLower(s.GetKind()), s.GetName())
+	}
+	return nil
+}
+
+func printDevHelp(out io.Writer, cp *controlplane.ControlPlane, kubeconfig string) {
+	serverVersion := "unknown"
+	if dc, err := discovery.NewDiscoveryClientForConfig(rest.CopyConfig(cp.Config)); err == nil {
+		if v, err := dc.ServerVersion(); err == nil {
+			serverVersion = v.GitVersion
+		}
+	}
+	kubectl := relativeToWD(cp.Kubectl())
+	fmt.Fprintf(out, "\n%s\n  Kubernetes %s at %s\n\n", devReadyLine, serverVersion, cp.Config.Host)
+	fmt.Fprintf(out, "Talk to it with:\n  export KUBECONFIG=%s\n", relativeToWD(kubeconfig))
+	fmt.Fprintf(out, "  %s get projects,clusters,virtualclusters\n", kubectl)
+	fmt.Fprintf(out, "  %s get kubist -A\n\n", kubectl)
+	fmt.Fprintln(out, "Press Ctrl-C to stop; etcd and kube-apiserver stop with it.")
+}
+
+// relativeToWD shortens path to one relative to the working directory when
+// it lies beneath it.
+func relativeToWD(path string) string {
+	wd, err := os.Getwd()
+	if err != nil {
+		return path
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return path
+	}
+	rel, err := filepath.Rel(wd, abs)
+	if err != nil || strings.HasPrefix(rel, "..") {
+		return abs
+	}
+	return rel
+}

@@ -1,0 +1,33 @@
+package main
+
+import (
+	goflag "flag"
+
+	"github.com/spf13/cobra"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+)
+
+func newRootCommand() *cobra.Command {
+	zapOpts := zap.Options{Development: true}
+	root := &cobra.Command{
+		Use:   "kubist",
+		Short: "Progressive delivery for Kubernetes and Istio: executors, policies, canaries",
+		Long: "Kubist manages Projects, Clusters, VirtualClusters, Applications, Destinations,\n" +
+			"Routes, CanaryReleases and Experiments through executors and Rego policies.",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRun: func(*cobra.Command, []string) {
+			ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+		},
+	}
+	logFlags := goflag.NewFlagSet("log", goflag.ContinueOnError)
+	zapOpts.BindFlags(logFlags)
+	root.PersistentFlags().AddGoFlagSet(logFlags)
+
+	root.AddCommand(
+		newManagerCommand(),
+		newDevCommand(),
+	)
+	return root
+}

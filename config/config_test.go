@@ -1,0 +1,42 @@
+package config
+
+import (
+	"testing"
+
+	"github.com/kubist-io/kubist/api/v1alpha1"
+)
+
+func TestEmbeddedManifests(t *testing.T) {
+	kubist, err := KubistCRDs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(kubist) != 9 {
+		t.Fatalf("got %d Kubist CRDs, want 9 (one per kind)", len(kubist))
+	}
+	for _, crd := range kubist {
+		if crd.Spec.Group != v1alpha1.GroupVersion.Group {
+			t.Errorf("CRD %s has group %q", crd.Name, crd.Spec.Group)
+		}
+	}
+	istio, err := IstioCRDs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, crd := range istio {
+		if crd.Name == "virtualservices.networking.istio.io" {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("Istio CRDs (%d) lack virtualservices.networking.istio.io", len(istio))
+	}
+	samples, err := Samples()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(samples) == 0 || samples[0].GetKind() != "Project" {
+		t.Fatalf("samples must start with the Project, got %d objects", len(samples))
+	}
+}

@@ -1,0 +1,204 @@
+package controlplane
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/util/version"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/kubist-io/kubist/config"
+	"github.com/kubist-io/kubist/internal/scheme"
+)
+
+// Binaries are the programs a control plane needs in its assets directory.
+var Binaries = []string{"etcd", "kube-apiserver", "kubectl"}
+
+// Options configure a control plane.
+type Options struct {
+	// AssetsDir holds etcd, kube-apiserver and kubectl. Empty means
+	// $KUBEBUILDER_ASSETS, or else the newest bin/k8s/<version>/ found in the
+	// working directory or one of its parents.
+	AssetsDir string
+	// WithoutIstioCRDs leaves Istio's CRDs out, as on a cluster without Istio.
+	WithoutIstioCRDs bool
+	// WithoutKubistCRDs leaves Kubist's CRDs out, as on a workload cluster.
+	WithoutKubistCRDs bool
+	// Webhooks to register with the API server, served by the caller.
+	Webhooks envtest.WebhookInstallOptions
+	// APIServerArgs are extra kube-apiserver flags (name to values).
+	APIServerArgs map[string][]string
+	// AttachOutput copies the processes' output to this process's.
+	AttachOutput bool
+}
+
+// ControlPlane is a running etcd + kube-apiserver pair.
+type ControlPlane struct {
+	// Config is an admin client configuration.
+	Config *rest.Config
+	// Kubeconfig is the same admin access as a kubeconfig file's content.
+	Kubeconfig []byte
+	// AssetsDir is where the binaries were found.
+	AssetsDir string
+
+	env *envtest.Environment
+}
+
+// Start starts etcd and kube-apiserver and installs the CRDs. Stop it with Stop.
+func Start(opts Options) (*ControlPlane, error) {
+	assets, err := FindAssets(opts.AssetsDir)
+	if err != nil {
+		return nil, err
+	}
+	var crds []*apiextensionsv1.CustomResourceDefinition
+	if !opts.WithoutKubistCRDs {
+		kubist, err := config.KubistCRDs()
+		if err != nil {
+			return nil, fmt.Errorf("read Kubist CRDs: %w", err)
+		}
+		crds = append(crds, kubist...)
+	}
+	if !opts.WithoutIstioCRDs {
+		istio, err := config.IstioCRDs()
+		if err != nil {
+			return nil, fmt.Errorf("read Istio CRDs: %w", err)
+		}
+		crds = append(crds, istio...)
+	}
+	env := &envtest.Environment{
+		BinaryAssetsDirectory:    assets,
+		UseExistingCluster:       ptr.To(false),
+		Scheme:                   scheme.New(),
+		CRDInstallOptions:        envtest.CRDInstallOptions{CRDs: crds},
+		WebhookInstallOptions:    opts.Webhooks,
+		ControlPlaneStartTimeout: 2 * time.Minute,
+		ControlPlaneStopTimeout:  time.Minute,
+		AttachControlPlaneOutput: opts.AttachOutput,
+	}
+	apiServer := env.ControlPlane.GetAPIServer()
+	for name, values := range opts.APIServerArgs {
+		apiServer.Configure().Set(name, values...)
+	}
+	cfg, err := env.Start()
+	if err != nil {
+		// Start may fail after one process started: stop whatever runs.
+		_ = env.Stop()
+		return nil, fmt.Errorf("start control plane from %s: %w", assets, err)
+	}
+	admin, err := env.AddUser(envtest.User{Name: "kubist-admin", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		_ = env.Stop()
+		return nil, fmt.Errorf("add admin user: %w", err)
+	}
+	kubeconfig, err := admin.KubeConfig()
+	if err != nil {
+		_ = env.Stop()
+		return nil, fmt.Errorf("write admin kubeconfig: %w", err)
+	}
+	return &ControlPlane{Config: cfg, Kubeconfig: kubeconfig, AssetsDir: assets, env: env}, nil
+}
+
+// Stop stops kube-apiserver and etcd and removes their data.
+func (cp *ControlPlane) Stop() error {
+	return cp.env.Stop()
+}
+
+// Kubectl returns the path of the kubectl built beside kube-apiserver.
+func (cp *ControlPlane) Kubectl() string {
+	return filepath.Join(cp.AssetsDir, "kubectl")
+}
+
+// WriteKubeconfig writes the admin kubeconfig to path, creating its
+// directory, readable by the owner only (it holds a client key).
+func (cp *ControlPlane) WriteKubeconfig(path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(path, cp.Kubeconfig, 0o600)
+}
+
+// WebhookOptions returns the webhook install options as envtest completed
+// them: the local serving host, port and certificate directory.
+func (cp *ControlPlane) WebhookOptions() *envtest.WebhookInstallOptions {
+	return &cp.env.WebhookInstallOptions
+}
+
+// FindAssets returns the directory holding the control-plane binaries:
+// dir when given, else $KUBEBUILDER_ASSETS, else the newest bin/k8s/<version>/
+// under the working directory or one of its parents. The error says how to
+// build the binaries when they are missing.
+func FindAssets(dir string) (string, error) {
+	if dir == "" {
+		dir = os.Getenv("KUBEBUILDER_ASSETS")
+	}
+	if dir == "" {
+		found, err := searchAssets()
+		if err != nil {
+			return "", err
+		}
+		dir = found
+	}
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return "", err
+	}
+	for _, name := range Binaries {
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			return "", fmt.Errorf("%s is missing from %s: run `make envtest` to build the control plane", name, dir)
+		}
+	}
+	return dir, nil
+}
+
+func searchAssets() (string, error) {
+	wd, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for d := wd; ; d = filepath.Dir(d) {
+		candidates, _ := filepath.Glob(filepath.Join(d, "bin", "k8s", "v*"))
+		if newest := newestComplete(candidates); newest != "" {
+			return newest, nil
+		}
+		if filepath.Dir(d) == d {
+			return "", errors.New("no bin/k8s/<version>/ with etcd, kube-apiserver and kubectl found here or above: run `make envtest`, or set KUBEBUILDER_ASSETS")
+		}
+	}
+}
+
+// newestComplete returns the directory of the highest version that holds
+// every binary.
+func newestComplete(dirs []string) string {
+	type candidate struct {
+		dir string
+		v   *version.Version
+	}
+	var complete []candidate
+	for _, d := range dirs {
+		v, err := version.ParseSemantic(filepath.Base(d))
+		if err != nil {
+			continue
+		}
+		ok := true
+		for _, name := range Binaries {
+			if _, err := os.Stat(filepath.Join(d, name)); err != nil {
+				ok = false
+			}
+		}
+		if ok {
+			complete = append(complete, candidate{d, v})
+		}
+	}
+	if len(complete) == 0 {
+		return ""
+	}
+	sort.Slice(complete, func(i, j int) bool { return complete[i].v.LessThan(complete[j].v) })
+	return complete[len(complete)-1].dir
+}
