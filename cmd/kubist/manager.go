@@ -16,6 +16,11 @@ import (
 	"github.com/kubist-io/kubist/internal/scheme"
 )
 
+// The manager's own needs: a Lease for leader election, Events to report it.
+// Executors declare what they read and write beside their code.
+// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
+
 // leaderElectionID names the Lease that manager replicas compete for.
 const leaderElectionID = "kubist-manager.kubist.io"
 

@@ -1,0 +1,114 @@
+package e2e
+
+import (
+	"bufio"
+	"os"
+	"path/filepath"
+	"strings"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/kubist-io/kubist/api/v1alpha1"
+)
+
+var _ = Describe("The kubist.io API as kubectl users see it", Ordered, func() {
+	It("admits every sample with kubectl apply -f config/samples/", func(ctx SpecContext) {
+		res, err := env.Kubectl.Run(nil, "apply", "-f", filepath.Join(repoRoot, "config", "samples"))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(res.ExitCode).To(Equal(0), res.Stderr)
+		for _, created := range []string{
+			"project.kubist.io/demo created",
+			"cluster.kubist.io/local created",
+			"virtualcluster.kubist.io/bookinfo created",
+			"application.kubist.io/reviews created",
+			"destination.kubist.io/reviews created",
+			"route.kubist.io/reviews created",
+			"canaryrelease.kubist.io/reviews-v2 created",
+		} {
+			Expect(res.Stdout).To(ContainSubstring(created))
+		}
+
+		canary := &v1alpha1.CanaryRelease{}
+		Expect(env.Client.Get(ctx, types.NamespacedName{Namespace: "bookinfo", Name: "reviews-v2"}, canary)).To(Succeed())
+		Expect(canary.Spec.Policies).To(HaveLen(1))
+		Expect(canary.Spec.Policies[0].Name).To(Equal("TimedCanaryRelease"))
+		Expect(string(canary.Spec.Policies[0].Parameters["period"].Raw)).To(Equal(`"10s"`))
+	})
+
+	It("shows the CanaryRelease printer columns in kubectl get", func() {
+		res, err := env.Kubectl.Run(nil, "get", "canaryreleases", "-n", "bookinfo")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(res.ExitCode).To(Equal(0), res.Stderr)
+		lines := strings.Split(strings.TrimSpace(res.Stdout), "\n")
+		Expect(lines).To(HaveLen(2))
+		Expect(strings.Fields(lines[0])).To(Equal([]string{"NAME", "ROUTE", "SUBSET", "WEIGHT", "PHASE", "AGE"}))
+		Expect(strings.Fields(lines[1])[:3]).To(Equal([]string{"reviews-v2", "reviews", "v2"}))
+	})
+
+	It("shows the Cluster printer columns and finds kinds by short name and category", func() {
+		res, err := env.Kubectl.Run(nil, "get", "kcluster")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(res.ExitCode).To(Equal(0), res.Stderr)
+		Expect(strings.Fields(strings.Split(res.Stdout, "\n")[0])).To(Equal([]string{"NAME", "PROJECT", "ISTIO", "ISTIO-VERSION", "READY", "AGE"}))
+		Expect(res.Stdout).To(MatchRegexp(`(?m)^local\s+demo\s`))
+
+		res, err = env.Kubectl.Run(nil, "get", "kubist", "-A", "-o", "name")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(res.ExitCode).To(Equal(0), res.Stderr)
+		Expect(strings.Fields(res.Stdout)).To(ConsistOf(
+			"project.kubist.io/demo", "cluster.kubist.io/local", "virtualcluster.kubist.io/bookinfo",
+			"application.kubist.io/reviews", "destination.kubist.io/reviews", "route.kubist.io/reviews",
+			"canaryrelease.kubist.io/reviews-v2"))
+	})
+
+	It("documents fields for kubectl explain", func() {
+		res, err := env.Kubectl.Run(nil, "explain", "canaryrelease.spec.subset")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(res.ExitCode).To(Equal(0), res.Stderr)
+		Expect(res.Stdout).To(ContainSubstring("Subset of the Destination that runs the new version."))
+	})
+
+	It("refuses to change a Cluster's project", func() {
+		res, err := env.Kubectl.Run(nil, "patch", "cluster", "local", "--type=merge", "-p", `{"spec":{"project":"other"}}`)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(res.ExitCode).NotTo(Equal(0))
+		Expect(res.Stderr).To(ContainSubstring("spec.project: Invalid value: \"other\": project is immutable"))
+	})
+
+})
+
+// Every manifest of test/testdata/crd/invalid is refused by the API server
+// with the message its first line expects.
+var _ = Describe("CRD validation of invalid manifests", func() {
+	BeforeEach(func(ctx SpecContext) {
+		ensureNamespace(ctx, "crd-tests")
+	})
+
+	files, err := filepath.Glob(filepath.Join("..", "testdata", "crd", "invalid", "*.yaml"))
+	if err != nil || len(files) == 0 {
+		panic("no invalid manifests under test/testdata/crd/invalid")
+	}
+	for _, file := range files {
+		It("refuses "+filepath.Base(file)+" with the API server's message", func() {
+			expect := expectedMessage(file)
+			res, err := env.Kubectl.Run(nil, "apply", "-f", file)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(res.ExitCode).NotTo(Equal(0), "kubectl apply must fail; stdout: %s", res.Stdout)
+			Expect(res.Stderr).To(ContainSubstring(expect))
+		})
+	}
+})
+
+// expectedMessage reads the "# expect: " first line of a manifest.
+func expectedMessage(file string) string {
+	f, err := os.Open(file)
+	Expect(err).NotTo(HaveOccurred())
+	defer f.Close()
+	line, err := bufio.NewReader(f).ReadString('\n')
+	Expect(err).NotTo(HaveOccurred())
+	expect, ok := strings.CutPrefix(strings.TrimSpace(line), "# expect: ")
+	Expect(ok).To(BeTrue(), "%s must start with '# expect: <message>'", file)
+	return expect
+}

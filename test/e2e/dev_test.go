@@ -1,0 +1,94 @@
+package e2e
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"github.com/onsi/gomega/gbytes"
+	"github.com/onsi/gomega/gexec"
+
+	"github.com/kubist-io/kubist/test/testenv"
+)
+
+var _ = Describe("kubist dev", func() {
+	It("brings up a control plane with the samples, and SIGTERM leaves no process behind", func() {
+		binary, err := gexec.Build("github.com/kubist-io/kubist/cmd/kubist")
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(gexec.CleanupBuildArtifacts)
+
+		dir := GinkgoT().TempDir()
+		kubeconfig := filepath.Join(dir, "kubeconfig")
+		cmd := exec.Command(binary, "dev",
+			"--assets", env.AssetsDir,
+			"--kubeconfig-out", kubeconfig,
+			"--metrics-bind-address", "0",
+			"--health-probe-bind-address", "127.0.0.1:0")
+		session, err := gexec.Start(cmd, GinkgoWriter, GinkgoWriter)
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(func() { session.Kill() })
+
+		Eventually(session.Out, 2*time.Minute).Should(gbytes.Say("Kubist is running on a local control plane."))
+		Expect(string(session.Out.Contents())).To(ContainSubstring("applied canaryrelease/reviews-v2"))
+
+		kubectl := testenv.Kubectl{Path: filepath.Join(env.AssetsDir, "kubectl"), Kubeconfig: kubeconfig}
+		res, err := kubectl.Run(nil, "get", "projects,clusters,virtualclusters", "-o", "name")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(res.ExitCode).To(Equal(0), res.Stderr)
+		Expect(strings.Fields(res.Stdout)).To(ConsistOf(
+			"project.kubist.io/demo", "cluster.kubist.io/local", "virtualcluster.kubist.io/bookinfo"))
+
+		children := childProcesses(cmd.Process.Pid)
+		Expect(children).To(HaveLen(2), "kubist dev runs etcd and kube-apiserver as its children")
+
+		session.Signal(syscall.SIGTERM)
+		Eventually(session, time.Minute).Should(gexec.Exit(0))
+		for _, pid := range children {
+			Expect(alive(pid)).To(BeFalse(), "process %d outlived kubist dev", pid)
+		}
+	})
+})
+
+// childProcesses lists the pids whose parent is pid, from /proc.
+func childProcesses(pid int) []int {
+	entries, err := os.ReadDir("/proc")
+	Expect(err).NotTo(HaveOccurred())
+	var children []int
+	for _, e := range entries {
+		child, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if ppid, _, ok := procStat(child); ok && ppid == pid {
+			children = append(children, child)
+		}
+	}
+	return children
+}
+
+// alive reports whether pid exists and is not a zombie.
+func alive(pid int) bool {
+	_, state, ok := procStat(pid)
+	return ok && state != "Z"
+}
+
+// procStat reads the parent pid and state of a process.
+func procStat(pid int) (ppid int, state string, ok bool) {
+	data, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return 0, "", false
+	}
+	// The command name is in parentheses and may hold spaces; fields follow it.
+	fields := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+1:]))
+	if len(fields) < 2 {
+		return 0, "", false
+	}
+	ppid, err = strconv.Atoi(fields[1])
+	return ppid, fields[0], err == nil
+}

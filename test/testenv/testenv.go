@@ -1,0 +1,99 @@
+// Package testenv is what Kubist's test suites share: the repository root,
+// a real control plane with a kubeconfig on disk, and the real kubectl.
+package testenv
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"time"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/kubist-io/kubist/internal/controlplane"
+	"github.com/kubist-io/kubist/internal/scheme"
+)
+
+// RepoRoot returns the directory holding Kubist's go.mod, found from the
+// working directory upwards.
+func RepoRoot() (string, error) {
+	wd, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for d := wd; ; d = filepath.Dir(d) {
+		if data, err := os.ReadFile(filepath.Join(d, "go.mod")); err == nil && bytes.HasPrefix(data, []byte("module github.com/kubist-io/kubist\n")) {
+			return d, nil
+		}
+		if filepath.Dir(d) == d {
+			return "", errors.New("kubist's go.mod not found above " + wd)
+		}
+	}
+}
+
+// Env is a running control plane with an admin client and kubectl.
+type Env struct {
+	*controlplane.ControlPlane
+	// Client is an admin controller-runtime client with Kubist's scheme.
+	Client client.Client
+	// Kubectl runs the real kubectl against the control plane.
+	Kubectl Kubectl
+}
+
+// Start starts a control plane and writes its kubeconfig into dir.
+func Start(opts controlplane.Options, dir string) (*Env, error) {
+	cp, err := controlplane.Start(opts)
+	if err != nil {
+		return nil, err
+	}
+	kubeconfig := filepath.Join(dir, "kubeconfig")
+	if err := cp.WriteKubeconfig(kubeconfig); err != nil {
+		return nil, errors.Join(err, cp.Stop())
+	}
+	c, err := client.New(cp.Config, client.Options{Scheme: scheme.New()})
+	if err != nil {
+		return nil, errors.Join(err, cp.Stop())
+	}
+	return &Env{ControlPlane: cp, Client: c, Kubectl: Kubectl{Path: cp.Kubectl(), Kubeconfig: kubeconfig}}, nil
+}
+
+// Kubectl runs the real kubectl binary with a kubeconfig.
+type Kubectl struct {
+	Path       string
+	Kubeconfig string
+}
+
+// Result is what one kubectl run printed and how it exited.
+type Result struct {
+	Stdout, Stderr string
+	ExitCode       int
+}
+
+// Run runs kubectl with args, feeding stdin when it is not nil. A kubectl
+// that cannot start, or runs past a minute, is an error; a non-zero exit is
+// reported in the Result, not as an error.
+func (k Kubectl) Run(stdin []byte, args ...string) (Result, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, k.Path, append([]string{"--kubeconfig", k.Kubeconfig}, args...)...)
+	if stdin != nil {
+		cmd.Stdin = bytes.NewReader(stdin)
+	}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	res := Result{Stdout: stdout.String(), Stderr: stderr.String()}
+	var exitErr *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &exitErr) && ctx.Err() == nil:
+		res.ExitCode = exitErr.ExitCode()
+	default:
+		return res, fmt.Errorf("kubectl %v: %w (stderr: %s)", args, err, res.Stderr)
+	}
+	return res, nil
+}
