@@ -131,3 +131,10 @@ type Object interface {
 	// GetCommonStatus returns the status part shared by every kind.
 	GetCommonStatus() *CommonStatus
 }
+
+// Kinds lists every Kubist kind, parents before children.
+var Kinds = []string{
+	"Project", "Cluster", "VirtualCluster",
+	"Application", "Destination", "Route", "CanaryRelease", "Experiment",
+	"Policy",
+}

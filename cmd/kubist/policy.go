@@ -1,0 +1,264 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	utiljson "k8s.io/apimachinery/pkg/util/json"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	"github.com/kubist-io/kubist/api/v1alpha1"
+	"github.com/kubist-io/kubist/internal/scheme"
+	"github.com/kubist-io/kubist/policies"
+)
+
+func newPolicyCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "policy",
+		Short: "List, test and evaluate policies offline",
+	}
+	cmd.AddCommand(newPolicyListCommand(), newPolicyTestCommand(), newPolicyEvalCommand())
+	return cmd
+}
+
+func newPolicyListCommand() *cobra.Command {
+	var kubeconfig string
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List the predefined policies and, with --kubeconfig, the cluster's Policy objects",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			compiler, registry, err := predefinedRegistry(ctx)
+			if err != nil {
+				return err
+			}
+			out := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 3, ' ', 0)
+			fmt.Fprintln(out, "NAME\tKINDS\tDESCRIPTION")
+			for _, p := range registry.Policies() {
+				fmt.Fprintf(out, "%s\t%s\t%s\n", p.Name, strings.Join(p.Kinds, ","), p.Description)
+			}
+			if kubeconfig != "" {
+				if err := listClusterPolicies(ctx, kubeconfig, compiler, out); err != nil {
+					return err
+				}
+			}
+			return out.Flush()
+		},
+	}
+	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", "", "Also list the Policy objects of the cluster this kubeconfig reaches.")
+	return cmd
+}
+
+func listClusterPolicies(ctx context.Context, kubeconfig string, compiler *policies.Compiler, out io.Writer) error {
+	cfg, err := restConfig(kubeconfig)
+	if err != nil {
+		return err
+	}
+	c, err := client.New(cfg, client.Options{Scheme: scheme.New()})
+	if err != nil {
+		return err
+	}
+	var list v1alpha1.PolicyList
+	if err := c.List(ctx, &list); err != nil {
+		return fmt.Errorf("list Policy objects: %w", err)
+	}
+	for i := range list.Items {
+		obj := &list.Items[i]
+		p, err := compiler.CompilePolicyObject(ctx, obj)
+		if err != nil {
+			fmt.Fprintf(out, "%s\t-\tdoes not compile: %s\n", obj.Name, firstLine(err.Error()))
+			continue
+		}
+		fmt.Fprintf(out, "%s\t%s\t%s\n", p.Name, strings.Join(p.Kinds, ","), p.Description)
+	}
+	return nil
+}
+
+func newPolicyTestCommand() *cobra.Command {
+	var verbose bool
+	cmd := &cobra.Command{
+		Use:   "test [DIR|FILE...]",
+		Short: "Run the test_* rules of Rego policies, as opa test does, with Kubist's built-ins",
+		Long: "Run the test rules of the .rego files under the given paths, with Kubist's\n" +
+			"sandbox, built-ins (kubist.welch_t_test) and library (data.kubist.lib).\n" +
+			"Without paths, test the predefined policies. Exits 1 when a test fails.",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			modules, err := policies.LoadModules(args)
+			if err != nil {
+				return err
+			}
+			compiler, err := policies.NewCompiler(policies.DefaultLimits)
+			if err != nil {
+				return err
+			}
+			summary, err := compiler.Test(cmd.Context(), modules, cmd.OutOrStdout(), verbose)
+			if err != nil {
+				return err
+			}
+			if !summary.OK() {
+				return errors.New("policy tests failed")
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "Print every test, not only failures.")
+	return cmd
+}
+
+func newPolicyEvalCommand() *cobra.Command {
+	var inputFile, moduleFile string
+	cmd := &cobra.Command{
+		Use:   "eval NAME --input FILE [--file MODULE.rego]",
+		Short: "Evaluate one policy on an input document and print its decision as JSON",
+		Long: "Evaluate a policy on FILE, a YAML or JSON input document (kind, resource,\n" +
+			"parameters, observed, state, metrics, now). NAME is a predefined policy, or\n" +
+			"with --file the name to give a module that is not registered yet.\n" +
+			"Parameters are defaulted and checked against the policy's schema first.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if inputFile == "" {
+				return errors.New("--input is required: a file holding the input document, or - for stdin")
+			}
+			return evalPolicy(cmd.Context(), cmd.OutOrStdout(), args[0], inputFile, moduleFile)
+		},
+	}
+	cmd.Flags().StringVar(&inputFile, "input", "", "Input document (YAML or JSON); - reads stdin.")
+	cmd.Flags().StringVar(&moduleFile, "file", "", "A Rego module to evaluate instead of a registered policy.")
+	return cmd
+}
+
+// evalInput is the input document as a user writes it.
+type evalInput struct {
+	Kind       string         `json:"kind"`
+	Resource   map[string]any `json:"resource"`
+	Parameters map[string]any `json:"parameters"`
+	Observed   map[string]any `json:"observed"`
+	State      map[string]any `json:"state"`
+	Metrics    map[string]any `json:"metrics"`
+	Now        *time.Time     `json:"now"`
+}
+
+func evalPolicy(ctx context.Context, out io.Writer, name, inputFile, moduleFile string) error {
+	compiler, registry, err := predefinedRegistry(ctx)
+	if err != nil {
+		return err
+	}
+	var policy *policies.Policy
+	if moduleFile != "" {
+		source, err := os.ReadFile(moduleFile)
+		if err != nil {
+			return err
+		}
+		if policy, err = compiler.Compile(ctx, policies.Source{Name: name, File: moduleFile, Rego: string(source)}); err != nil {
+			return err
+		}
+	} else {
+		var ok bool
+		if policy, ok = registry.Policy(name); !ok {
+			msg := fmt.Sprintf("no policy named %s", name)
+			var names []string
+			for _, p := range registry.Policies() {
+				names = append(names, p.Name)
+			}
+			if closest := policies.Closest(name, names); closest != "" {
+				msg += fmt.Sprintf(" (did you mean %s?)", closest)
+			}
+			return errors.New(msg + "; `kubist policy list` lists them, --file evaluates a module")
+		}
+	}
+
+	data, err := readInput(inputFile)
+	if err != nil {
+		return err
+	}
+	var in evalInput
+	if err := yaml.UnmarshalStrict(data, &in); err != nil {
+		return fmt.Errorf("%s: %w", inputFile, err)
+	}
+	if in.Kind != "" && !policy.AppliesTo(in.Kind) {
+		return fmt.Errorf("policy %s applies to %s, not %s", policy.Name, strings.Join(policy.Kinds, ", "), in.Kind)
+	}
+	params, err := normaliseJSON(in.Parameters)
+	if err != nil {
+		return err
+	}
+	if errs := policy.Schema.Apply(params, field.NewPath("parameters")); len(errs) > 0 {
+		return errors.New(joinFieldErrors(errs))
+	}
+	now := time.Now()
+	if in.Now != nil {
+		now = *in.Now
+	}
+	res, err := policies.Chain{{Policy: policy, Parameters: params}}.Run(ctx, policies.Input{
+		Kind: in.Kind, Resource: in.Resource, Observed: in.Observed,
+		State: in.State, Metrics: in.Metrics, Now: now,
+	})
+	if err != nil {
+		return err
+	}
+	enc := json.NewEncoder(out)
+	enc.SetIndent("", "  ")
+	return enc.Encode(res.Steps[0].Decision)
+}
+
+func readInput(path string) ([]byte, error) {
+	if path == "-" {
+		return io.ReadAll(os.Stdin)
+	}
+	return os.ReadFile(path)
+}
+
+// normaliseJSON re-decodes a value so that integers are int64, as the API
+// server hands parameters to the schema validator.
+func normaliseJSON(m map[string]any) (map[string]any, error) {
+	out := map[string]any{}
+	if m == nil {
+		return out, nil
+	}
+	data, err := json.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	if err := utiljson.Unmarshal(data, &out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// predefinedRegistry compiles the predefined policies.
+func predefinedRegistry(ctx context.Context) (*policies.Compiler, *policies.Registry, error) {
+	compiler, err := policies.NewCompiler(policies.DefaultLimits)
+	if err != nil {
+		return nil, nil, err
+	}
+	registry, err := policies.NewPredefinedRegistry(ctx, compiler)
+	if err != nil {
+		return nil, nil, err
+	}
+	return compiler, registry, nil
+}
+
+// joinFieldErrors prints field errors one per line.
+func joinFieldErrors(errs field.ErrorList) string {
+	lines := make([]string, len(errs))
+	for i, e := range errs {
+		lines[i] = e.Error()
+	}
+	return strings.Join(lines, "\n")
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
+}

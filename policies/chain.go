@@ -1,0 +1,134 @@
+package policies
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+)
+
+// Input is the document a policy decides on (DESIGN.md §3.1). The executor
+// gathers everything before the chain runs: policies do no I/O.
+type Input struct {
+	// Kind of the resource, e.g. CanaryRelease.
+	Kind string `json:"kind"`
+	// Resource is the object: metadata, spec, status.
+	Resource map[string]any `json:"resource,omitempty"`
+	// Observed is what the executor observed, e.g. the weights served now.
+	Observed map[string]any `json:"observed,omitempty"`
+	// State is the executor's proposal.
+	State map[string]any `json:"state"`
+	// Metrics per subset, e.g. {"v2": {"requests": 1234, "errorRate": 0.01}}.
+	Metrics map[string]any `json:"metrics,omitempty"`
+	// Now is the time every policy of the chain sees.
+	Now time.Time `json:"now"`
+}
+
+// Step is one policy of a chain with its (defaulted) parameters.
+type Step struct {
+	Policy     *Policy
+	Parameters map[string]any
+}
+
+// StepResult is what one policy of the chain decided.
+type StepResult struct {
+	Policy   string
+	Decision *Decision
+	Duration time.Duration
+}
+
+// Result is the outcome of a whole chain.
+type Result struct {
+	// State is the last policy's state: the desired state to apply.
+	State map[string]any
+	// Events of every policy, in order.
+	Events []Event
+	// RequeueAfter is the smallest requeue any policy asked for; 0 if none.
+	RequeueAfter time.Duration
+	// Steps holds every policy's decision, for status and debugging.
+	Steps []StepResult
+}
+
+// Chain is a resource's policies in order.
+type Chain []Step
+
+// Run threads the input's state through the policies: each one's decided
+// state is the next one's input state; the last one wins. Events
+// accumulate and the smallest requeueAfter is kept. A failing policy stops
+// the chain with an error that names it; nothing of a partial run is
+// returned as a result.
+func (c Chain) Run(ctx context.Context, in Input) (*Result, error) {
+	fixed, err := fixedInput(in)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{State: in.State, Steps: make([]StepResult, 0, len(c))}
+	for i, step := range c {
+		if step.Policy == nil {
+			return nil, fmt.Errorf("chain step %d has no policy", i)
+		}
+		doc, err := stepInput(fixed, step.Parameters, res.State)
+		if err != nil {
+			return nil, fmt.Errorf("policy %s: input: %w", step.Policy.Name, err)
+		}
+		start := time.Now()
+		d, err := step.Policy.Evaluate(ctx, doc)
+		if err != nil {
+			return nil, err
+		}
+		res.Steps = append(res.Steps, StepResult{Policy: step.Policy.Name, Decision: d, Duration: time.Since(start)})
+		res.State = d.State
+		res.Events = append(res.Events, d.Events...)
+		if d.RequeueAfter > 0 && (res.RequeueAfter == 0 || d.RequeueAfter < res.RequeueAfter) {
+			res.RequeueAfter = d.RequeueAfter
+		}
+	}
+	return res, nil
+}
+
+// fixedInput converts the parts of the input every step shares, once.
+func fixedInput(in Input) ([][2]*ast.Term, error) {
+	fixed := [][2]*ast.Term{
+		{ast.StringTerm("kind"), ast.StringTerm(in.Kind)},
+		{ast.StringTerm("now"), ast.StringTerm(in.Now.UTC().Format(time.RFC3339Nano))},
+	}
+	for _, part := range []struct {
+		key   string
+		value map[string]any
+	}{{"resource", in.Resource}, {"observed", in.Observed}, {"metrics", in.Metrics}} {
+		v, err := objectValue(part.value)
+		if err != nil {
+			return nil, fmt.Errorf("input.%s: %w", part.key, err)
+		}
+		fixed = append(fixed, [2]*ast.Term{ast.StringTerm(part.key), ast.NewTerm(v)})
+	}
+	return fixed, nil
+}
+
+// stepInput is the input document of one step.
+func stepInput(fixed [][2]*ast.Term, params, state map[string]any) (ast.Value, error) {
+	p, err := objectValue(params)
+	if err != nil {
+		return nil, fmt.Errorf("parameters: %w", err)
+	}
+	s, err := objectValue(state)
+	if err != nil {
+		return nil, fmt.Errorf("state: %w", err)
+	}
+	obj := ast.NewObjectWithCapacity(len(fixed) + 2)
+	for _, kv := range fixed {
+		obj.Insert(kv[0], kv[1])
+	}
+	obj.Insert(ast.StringTerm("parameters"), ast.NewTerm(p))
+	obj.Insert(ast.StringTerm("state"), ast.NewTerm(s))
+	return obj, nil
+}
+
+// objectValue converts a JSON object to Rego; nil is the empty object.
+func objectValue(m map[string]any) (ast.Value, error) {
+	if m == nil {
+		return ast.NewObject(), nil
+	}
+	return ast.InterfaceToValue(m)
+}

@@ -1,0 +1,427 @@
+package policies
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/rego"
+
+	"github.com/kubist-io/kubist/api/v1alpha1"
+	predefined "github.com/kubist-io/kubist/rego"
+)
+
+// predefinedPackagePrefix is where predefined policies live; user-defined
+// policies may not use the kubist package namespace.
+const (
+	predefinedPackagePrefix = "kubist.policies."
+	reservedPackagePrefix   = "kubist."
+	entrypointRule          = "decision"
+)
+
+// Metadata is what a policy module declares in its METADATA block.
+type Metadata struct {
+	// Title is the name stanzas use for a predefined policy.
+	Title string
+	// Description says what the policy does, for `kubist policy list`.
+	Description string
+	// Kinds the policy applies to.
+	Kinds []string
+	// Queries names the string parameters that hold PromQL templates; the
+	// executor evaluates them per subset before the chain runs.
+	Queries []string
+}
+
+// Policy is a compiled policy: its declaration and its prepared query.
+type Policy struct {
+	Metadata
+	// Name is how stanzas refer to it: the title of a predefined policy, the
+	// metadata.name of a Policy object.
+	Name string
+	// Predefined is true for the policies embedded in Kubist.
+	Predefined bool
+	// Schema of its parameters.
+	Schema *Schema
+	// Package of the module, e.g. kubist.policies.timed_canary_release.
+	Package string
+
+	query  rego.PreparedEvalQuery
+	limits Limits
+}
+
+// AppliesTo reports whether the policy may be used on a kind.
+func (p *Policy) AppliesTo(kind string) bool { return slices.Contains(p.Kinds, kind) }
+
+// Source is one policy module to compile.
+type Source struct {
+	// Name stanzas will use; empty means the METADATA title (predefined).
+	Name string
+	// File names the module in error messages.
+	File string
+	// Rego is the module's text.
+	Rego string
+	// Predefined marks Kubist's own modules, which must live in
+	// package kubist.policies.<snake_case_title>.
+	Predefined bool
+}
+
+// Compiler compiles policy modules in the sandbox, each with Kubist's
+// library modules, into prepared queries.
+type Compiler struct {
+	caps    *ast.Capabilities
+	library []*ast.Module
+	limits  Limits
+}
+
+// NewCompiler parses the library modules and returns a compiler whose
+// policies evaluate within limits.
+func NewCompiler(limits Limits) (*Compiler, error) {
+	c := &Compiler{caps: sandboxCapabilities(), limits: limits}
+	libs, err := fs.Glob(predefined.FS, "lib/*.rego")
+	if err != nil {
+		return nil, err
+	}
+	for _, file := range libs {
+		data, err := fs.ReadFile(predefined.FS, file)
+		if err != nil {
+			return nil, err
+		}
+		m, err := c.parse(file, string(data))
+		if err != nil {
+			return nil, err
+		}
+		c.library = append(c.library, m)
+	}
+	return c, nil
+}
+
+// Library returns the parsed library modules, keyed by file.
+func (c *Compiler) Library() map[string]*ast.Module {
+	out := make(map[string]*ast.Module, len(c.library))
+	for _, m := range c.library {
+		out[m.Package.Location.File] = m
+	}
+	return out
+}
+
+// Capabilities returns the sandbox's capabilities.
+func (c *Compiler) Capabilities() *ast.Capabilities { return c.caps }
+
+func (c *Compiler) parse(file, source string) (*ast.Module, error) {
+	m, err := ast.ParseModuleWithOpts(file, source, ast.ParserOptions{
+		ProcessAnnotation: true,
+		RegoVersion:       ast.RegoV1,
+		Capabilities:      c.caps,
+	})
+	if err != nil {
+		return nil, formatRegoError(err)
+	}
+	return m, nil
+}
+
+// Compile parses, checks and prepares one policy module. Every error says
+// where (file:line:column) and what is wrong.
+func (c *Compiler) Compile(ctx context.Context, src Source) (*Policy, error) {
+	m, err := c.parse(src.File, src.Rego)
+	if err != nil {
+		return nil, err
+	}
+	meta, params, err := metadataOf(m, src.File)
+	if err != nil {
+		return nil, err
+	}
+	schema, err := SchemaFromValue(params)
+	if err != nil {
+		return nil, fmt.Errorf("%s: METADATA custom.parameters: %w", src.File, err)
+	}
+	if err := checkQueries(meta.Queries, schema, src.File); err != nil {
+		return nil, err
+	}
+	name := src.Name
+	if name == "" {
+		name = meta.Title
+	}
+	pkg := strings.TrimPrefix(m.Package.Path.String(), "data.")
+	if err := checkPackage(pkg, meta.Title, src); err != nil {
+		return nil, err
+	}
+	if !hasRule(m, entrypointRule) {
+		return nil, fmt.Errorf("%s: package %s has no `decision` rule: a policy's entrypoint is the rule decision", src.File, pkg)
+	}
+
+	opts := []func(*rego.Rego){
+		rego.Query("data." + pkg + "." + entrypointRule),
+		rego.ParsedModule(m),
+		rego.Capabilities(c.caps),
+		rego.SetRegoVersion(ast.RegoV1),
+		rego.StrictBuiltinErrors(true),
+	}
+	for _, lib := range c.library {
+		opts = append(opts, rego.ParsedModule(lib))
+	}
+	for _, b := range kubistBuiltins() {
+		opts = append(opts, b.Func)
+	}
+	query, err := rego.New(opts...).PrepareForEval(ctx)
+	if err != nil {
+		return nil, formatRegoError(err)
+	}
+	return &Policy{
+		Metadata:   meta,
+		Name:       name,
+		Predefined: src.Predefined,
+		Schema:     schema,
+		Package:    pkg,
+		query:      query,
+		limits:     c.limits,
+	}, nil
+}
+
+// CompilePredefined compiles every predefined policy embedded in Kubist.
+func (c *Compiler) CompilePredefined(ctx context.Context) ([]*Policy, error) {
+	files, err := fs.Glob(predefined.FS, "*.rego")
+	if err != nil {
+		return nil, err
+	}
+	var out []*Policy
+	for _, file := range files {
+		if strings.HasSuffix(file, "_test.rego") {
+			continue
+		}
+		data, err := fs.ReadFile(predefined.FS, file)
+		if err != nil {
+			return nil, err
+		}
+		p, err := c.Compile(ctx, Source{File: path.Join("rego", file), Rego: string(data), Predefined: true})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// CompilePolicyObject compiles the module of a Policy resource: the name
+// stanzas use is the object's metadata.name.
+func (c *Compiler) CompilePolicyObject(ctx context.Context, obj *v1alpha1.Policy) (*Policy, error) {
+	return c.Compile(ctx, Source{Name: obj.Name, File: "policy/" + obj.Name + ".rego", Rego: obj.Spec.Rego})
+}
+
+// metadataOf reads the package-scoped METADATA block.
+func metadataOf(m *ast.Module, file string) (Metadata, any, error) {
+	var a *ast.Annotations
+	for _, candidate := range m.Annotations {
+		if candidate.Scope == "package" {
+			a = candidate
+		}
+	}
+	if a == nil {
+		return Metadata{}, nil, fmt.Errorf("%s: no METADATA block before the package: declare title, description and custom.kinds", file)
+	}
+	meta := Metadata{Title: a.Title, Description: a.Description}
+	if meta.Title == "" {
+		return meta, nil, fmt.Errorf("%s: METADATA title is required: it names the policy", file)
+	}
+	kinds, err := stringList(a.Custom["kinds"])
+	if err != nil || len(kinds) == 0 {
+		return meta, nil, fmt.Errorf("%s: METADATA custom.kinds must list the Kubist kinds the policy applies to (%s)", file, strings.Join(policyKinds(), ", "))
+	}
+	for _, k := range kinds {
+		if !slices.Contains(policyKinds(), k) {
+			return meta, nil, fmt.Errorf("%s: METADATA custom.kinds: %q is not a Kubist kind; valid kinds: %s", file, k, strings.Join(policyKinds(), ", "))
+		}
+	}
+	meta.Kinds = kinds
+	if meta.Queries, err = stringList(a.Custom["queries"]); err != nil {
+		return meta, nil, fmt.Errorf("%s: METADATA custom.queries must be a list of parameter names", file)
+	}
+	for key := range a.Custom {
+		if key != "kinds" && key != "parameters" && key != "queries" {
+			return meta, nil, fmt.Errorf("%s: METADATA custom.%s is not known; custom holds kinds, parameters and queries", file, key)
+		}
+	}
+	return meta, a.Custom["parameters"], nil
+}
+
+// policyKinds are the kinds a policy may apply to: every kind but Policy.
+func policyKinds() []string {
+	return slices.DeleteFunc(slices.Clone(v1alpha1.Kinds), func(k string) bool { return k == "Policy" })
+}
+
+func stringList(v any) ([]string, error) {
+	if v == nil {
+		return nil, nil
+	}
+	list, ok := v.([]any)
+	if !ok {
+		return nil, errors.New("not a list")
+	}
+	out := make([]string, 0, len(list))
+	for _, e := range list {
+		s, ok := e.(string)
+		if !ok {
+			return nil, errors.New("not a list of strings")
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+func checkQueries(queries []string, schema *Schema, file string) error {
+	for _, q := range queries {
+		prop, ok := schema.Props.Properties[q]
+		if !ok || prop.Type != "string" {
+			return fmt.Errorf("%s: METADATA custom.queries names %q, which must be a string parameter", file, q)
+		}
+	}
+	return nil
+}
+
+var snakeBoundary = regexp.MustCompile(`([a-z0-9])([A-Z])`)
+
+// SnakeCase turns a PascalCase policy title into its package name segment.
+func SnakeCase(title string) string {
+	return strings.ToLower(snakeBoundary.ReplaceAllString(title, "${1}_${2}"))
+}
+
+func checkPackage(pkg, title string, src Source) error {
+	if src.Predefined {
+		if want := predefinedPackagePrefix + SnakeCase(title); pkg != want {
+			return fmt.Errorf("%s: predefined policy %s must be in package %s, not %s", src.File, title, want, pkg)
+		}
+		return nil
+	}
+	if pkg == "kubist" || strings.HasPrefix(pkg, reservedPackagePrefix) {
+		return fmt.Errorf("%s: package %s is reserved for Kubist's own modules; use another, for example package policies.%s", src.File, pkg, strings.ReplaceAll(SnakeCase(title), "-", "_"))
+	}
+	return nil
+}
+
+func hasRule(m *ast.Module, name string) bool {
+	for _, r := range m.Rules {
+		if ref := r.Head.Ref(); len(ref) == 1 && ref[0].Value.Compare(ast.Var(name)) == 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// formatRegoError renders OPA's parse and compile errors one per line as
+// file:line:column: message.
+func formatRegoError(err error) error {
+	var astErrs ast.Errors
+	if !errors.As(err, &astErrs) {
+		return err
+	}
+	lines := make([]string, 0, len(astErrs))
+	for _, e := range astErrs {
+		if e.Location != nil {
+			lines = append(lines, fmt.Sprintf("%s:%d:%d: %s", e.Location.File, e.Location.Row, e.Location.Col, e.Message))
+		} else {
+			lines = append(lines, e.Message)
+		}
+	}
+	sort.Strings(lines)
+	return errors.New(strings.Join(lines, "\n"))
+}
+
+// Event is an Event a policy asks the executor to emit.
+type Event struct {
+	Type    string `json:"type"`
+	Reason  string `json:"reason"`
+	Message string `json:"message"`
+}
+
+// Decision is one policy's output.
+type Decision struct {
+	// State is the proposal after this policy, input to the next one.
+	State map[string]any `json:"state"`
+	// Outcome summarises the decision: Step, Hold, Promote, RollBack, …
+	Outcome string `json:"outcome,omitempty"`
+	// Message explains the decision to a person.
+	Message string `json:"message,omitempty"`
+	// Events to emit.
+	Events []Event `json:"events,omitempty"`
+	// RequeueAfter asks to be evaluated again after this long; 0 means no ask.
+	RequeueAfter time.Duration `json:"-"`
+}
+
+// rawDecision is the decision as Rego returns it.
+type rawDecision struct {
+	State        map[string]any `json:"state"`
+	Outcome      string         `json:"outcome,omitempty"`
+	Message      string         `json:"message,omitempty"`
+	Events       []Event        `json:"events,omitempty"`
+	RequeueAfter string         `json:"requeueAfter,omitempty"`
+}
+
+// Evaluate runs the policy on an input document within its limits.
+func (p *Policy) Evaluate(ctx context.Context, input ast.Value) (*Decision, error) {
+	ctx, cancel := context.WithTimeout(ctx, p.limits.Timeout)
+	defer cancel()
+	rs, err := p.query.Eval(ctx, rego.EvalParsedInput(input))
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("policy %s: evaluation exceeded its deadline of %s", p.Name, p.limits.Timeout)
+		}
+		return nil, fmt.Errorf("policy %s: %w", p.Name, err)
+	}
+	if len(rs) == 0 || len(rs[0].Expressions) == 0 {
+		return nil, fmt.Errorf("policy %s: decision is undefined for this input; a policy must always decide", p.Name)
+	}
+	return p.decode(rs[0].Expressions[0].Value)
+}
+
+func (p *Policy) decode(value any) (*Decision, error) {
+	data, err := json.Marshal(value)
+	if err != nil {
+		return nil, fmt.Errorf("policy %s: decision: %w", p.Name, err)
+	}
+	if len(data) > p.limits.MaxDecisionBytes {
+		return nil, fmt.Errorf("policy %s: decision is %d bytes, over the limit of %d", p.Name, len(data), p.limits.MaxDecisionBytes)
+	}
+	var raw rawDecision
+	dec := json.NewDecoder(strings.NewReader(string(data)))
+	dec.DisallowUnknownFields()
+	dec.UseNumber()
+	if err := dec.Decode(&raw); err != nil {
+		return nil, fmt.Errorf("policy %s: decision must be {state, outcome, message, events, requeueAfter}: %w", p.Name, err)
+	}
+	if raw.State == nil {
+		return nil, fmt.Errorf("policy %s: decision.state must be an object", p.Name)
+	}
+	d := &Decision{State: raw.State, Outcome: raw.Outcome, Message: raw.Message, Events: raw.Events}
+	for i, e := range raw.Events {
+		if e.Type != "Normal" && e.Type != "Warning" {
+			return nil, fmt.Errorf("policy %s: decision.events[%d].type must be Normal or Warning, not %q", p.Name, i, e.Type)
+		}
+		if e.Reason == "" {
+			return nil, fmt.Errorf("policy %s: decision.events[%d].reason is required", p.Name, i)
+		}
+	}
+	if raw.RequeueAfter != "" {
+		if d.RequeueAfter, err = time.ParseDuration(raw.RequeueAfter); err != nil || d.RequeueAfter < 0 {
+			return nil, fmt.Errorf("policy %s: decision.requeueAfter %q is not a duration such as 30s", p.Name, raw.RequeueAfter)
+		}
+	}
+	return d, nil
+}
+
+// MarshalJSON writes the decision in the contract's shape, with
+// requeueAfter as a duration string.
+func (d *Decision) MarshalJSON() ([]byte, error) {
+	raw := rawDecision{State: d.State, Outcome: d.Outcome, Message: d.Message, Events: d.Events}
+	if d.RequeueAfter > 0 {
+		raw.RequeueAfter = d.RequeueAfter.String()
+	}
+	return json.Marshal(raw)
+}

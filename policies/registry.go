@@ -1,0 +1,274 @@
+package policies
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	utiljson "k8s.io/apimachinery/pkg/util/json"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/kubist-io/kubist/api/v1alpha1"
+)
+
+// Executor describes an executor as the registry knows it: the webhook
+// checks stanzas against it, the reconciler looks its implementation up by
+// the same name.
+type Executor struct {
+	Name        string
+	Description string
+	// Kinds the executor reconciles.
+	Kinds []string
+	// Schema of its parameters.
+	Schema *Schema
+}
+
+// AppliesTo reports whether the executor may be used on a kind.
+func (e *Executor) AppliesTo(kind string) bool { return slices.Contains(e.Kinds, kind) }
+
+// Registry holds every executor and policy by name. The webhook, the
+// reconciler and the command-line tool share one; it is safe for
+// concurrent use, as Policy objects come and go while it serves.
+type Registry struct {
+	mu        sync.RWMutex
+	executors map[string]*Executor
+	policies  map[string]*Policy
+}
+
+// NewRegistry returns an empty registry.
+func NewRegistry() *Registry {
+	return &Registry{executors: map[string]*Executor{}, policies: map[string]*Policy{}}
+}
+
+// RegisterExecutor adds an executor; names are unique.
+func (r *Registry) RegisterExecutor(e *Executor) error {
+	if e.Name == "" || len(e.Kinds) == 0 || e.Schema == nil {
+		return fmt.Errorf("executor %q: name, kinds and schema are required", e.Name)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, dup := r.executors[e.Name]; dup {
+		return fmt.Errorf("executor %s is registered twice", e.Name)
+	}
+	r.executors[e.Name] = e
+	return nil
+}
+
+// SetPolicy adds or replaces a policy. A Policy object may not take the
+// name of a predefined policy.
+func (r *Registry) SetPolicy(p *Policy) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if old, ok := r.policies[p.Name]; ok && old.Predefined != p.Predefined {
+		return fmt.Errorf("policy name %s is taken by a predefined policy", p.Name)
+	}
+	r.policies[p.Name] = p
+	return nil
+}
+
+// RemovePolicy removes a user-defined policy; predefined ones stay.
+func (r *Registry) RemovePolicy(name string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if p, ok := r.policies[name]; ok && !p.Predefined {
+		delete(r.policies, name)
+	}
+}
+
+// Policy looks a policy up by name.
+func (r *Registry) Policy(name string) (*Policy, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	p, ok := r.policies[name]
+	return p, ok
+}
+
+// Executor looks an executor up by name.
+func (r *Registry) Executor(name string) (*Executor, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	e, ok := r.executors[name]
+	return e, ok
+}
+
+// Policies returns every policy, sorted by name.
+func (r *Registry) Policies() []*Policy {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := make([]*Policy, 0, len(r.policies))
+	for _, p := range r.policies {
+		out = append(out, p)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// PolicyNamesFor lists the policies that apply to a kind, sorted.
+func (r *Registry) PolicyNamesFor(kind string) []string {
+	var names []string
+	for _, p := range r.Policies() {
+		if p.AppliesTo(kind) {
+			names = append(names, p.Name)
+		}
+	}
+	return names
+}
+
+// ExecutorNamesFor lists the executors that apply to a kind, sorted.
+func (r *Registry) ExecutorNamesFor(kind string) []string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	var names []string
+	for _, e := range r.executors {
+		if e.AppliesTo(kind) {
+			names = append(names, e.Name)
+		}
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Chain resolves a resource's policies stanza into a runnable chain: every
+// name must exist and apply to the kind, and every parameter set is
+// defaulted and checked against its schema. All problems are reported at
+// once, each under path (spec.policies).
+func (r *Registry) Chain(kind string, refs []v1alpha1.PolicyRef, path *field.Path) (Chain, field.ErrorList) {
+	var errs field.ErrorList
+	chain := make(Chain, 0, len(refs))
+	for i, ref := range refs {
+		p := path.Index(i)
+		policy, ok := r.Policy(ref.Name)
+		switch {
+		case !ok:
+			errs = append(errs, field.Invalid(p.Child("name"), ref.Name, unknownNameDetail("policy", ref.Name, r.PolicyNamesFor(kind))))
+			continue
+		case !policy.AppliesTo(kind):
+			errs = append(errs, field.Invalid(p.Child("name"), ref.Name,
+				fmt.Sprintf("policy %s applies to %s, not %s; policies for %s: %s",
+					ref.Name, strings.Join(policy.Kinds, ", "), kind, kind, listOrNone(r.PolicyNamesFor(kind)))))
+			continue
+		}
+		params, perrs := DecodeParameters(ref.Parameters, p.Child("parameters"))
+		if len(perrs) == 0 {
+			perrs = policy.Schema.Apply(params, p.Child("parameters"))
+		}
+		errs = append(errs, perrs...)
+		chain = append(chain, Step{Policy: policy, Parameters: params})
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return chain, nil
+}
+
+// DecodeParameters turns a stanza's parameters into plain JSON values with
+// integers as int64, as the API server decodes them.
+func DecodeParameters(params v1alpha1.Parameters, path *field.Path) (map[string]any, field.ErrorList) {
+	out := make(map[string]any, len(params))
+	var errs field.ErrorList
+	for key, raw := range params {
+		var v any
+		if err := utiljson.Unmarshal(raw.Raw, &v); err != nil {
+			errs = append(errs, field.Invalid(path.Child(key), string(raw.Raw), "not valid JSON: "+err.Error()))
+			continue
+		}
+		out[key] = v
+	}
+	return out, errs
+}
+
+// EncodeParameters is the inverse of DecodeParameters, for writing
+// defaulted parameters back into a stanza.
+func EncodeParameters(params map[string]any) (v1alpha1.Parameters, error) {
+	out := make(v1alpha1.Parameters, len(params))
+	for key, v := range params {
+		raw, err := utiljson.Marshal(v)
+		if err != nil {
+			return nil, fmt.Errorf("parameter %s: %w", key, err)
+		}
+		out[key] = apiextensionsv1.JSON{Raw: raw}
+	}
+	return out, nil
+}
+
+// unknownNameDetail says which names are valid and which is closest.
+func unknownNameDetail(what, name string, valid []string) string {
+	msg := fmt.Sprintf("no %s named %s; valid: %s", what, name, listOrNone(valid))
+	if closest := Closest(name, valid); closest != "" {
+		msg += fmt.Sprintf(" (did you mean %s?)", closest)
+	}
+	return msg
+}
+
+func listOrNone(names []string) string {
+	if len(names) == 0 {
+		return "none"
+	}
+	return strings.Join(names, ", ")
+}
+
+// Closest returns the candidate a misspelt or shortened name most likely
+// meant, ignoring case: the nearest by edit distance when it is close enough
+// to be a typo, else the shortest candidate that contains the name; "" when
+// none is likely.
+func Closest(name string, candidates []string) string {
+	lower := strings.ToLower(name)
+	best, bestDist := "", -1
+	for _, c := range candidates {
+		d := editDistance(lower, strings.ToLower(c))
+		if bestDist < 0 || d < bestDist {
+			best, bestDist = c, d
+		}
+	}
+	if bestDist >= 0 && bestDist <= max(2, len(name)/3) {
+		return best
+	}
+	best = ""
+	for _, c := range candidates {
+		if len(lower) >= 4 && strings.Contains(strings.ToLower(c), lower) && (best == "" || len(c) < len(best)) {
+			best = c
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between two strings.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// NewPredefinedRegistry compiles Kubist's predefined policies into a new
+// registry.
+func NewPredefinedRegistry(ctx context.Context, c *Compiler) (*Registry, error) {
+	compiled, err := c.CompilePredefined(ctx)
+	if err != nil {
+		return nil, err
+	}
+	r := NewRegistry()
+	for _, p := range compiled {
+		if err := r.SetPolicy(p); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
+}

@@ -1,0 +1,75 @@
+# Helpers shared by the canary policies, importable by user policies too as
+# data.kubist.lib.canary. Weights are whole percentages per subset.
+package kubist.lib.canary
+
+# active holds while a release may still move traffic.
+active(state) if state.phase in {"Pending", "Progressing"}
+
+# weight of a subset in a weights object; absent subsets carry 0.
+weight(weights, subset) := object.get(weights, subset, 0)
+
+canary_weight(state) := weight(state.weights, state.canary)
+
+# elapsed_ns since the last step; a release that never stepped is due at once.
+elapsed_ns(state, now) := time.parse_rfc3339_ns(now) - time.parse_rfc3339_ns(state.lastStepTime) if {
+	state.lastStepTime
+}
+
+due(state, period, now) if not state.lastStepTime
+
+due(state, period, now) if elapsed_ns(state, now) >= time.parse_duration_ns(period)
+
+# time_left until the next step, as a duration string rounded up to a second.
+time_left(state, period, now) := seconds(time.parse_duration_ns(period) - elapsed_ns(state, now))
+
+seconds(ns) := sprintf("%ds", [max([1, ceil(ns / 1000000000)])])
+
+# with_canary_weight sets the canary's weight; the baseline gets the rest.
+with_canary_weight(state, w) := object.union(state, {"weights": object.union(state.weights, {
+	state.canary: w,
+	state.baseline: 100 - w,
+})})
+
+# step_forward raises the canary by step (capped at 100): Progressing, or
+# Promoted once the canary carries everything.
+step_forward(state, step, now) := object.union(with_canary_weight(state, w), {
+	"phase": phase_at(w),
+	"lastStepTime": now,
+}) if {
+	w := min([100, canary_weight(state) + step])
+}
+
+phase_at(100) := "Promoted"
+
+phase_at(w) := "Progressing" if w < 100
+
+# step_back lowers the canary by step; at 0 the release is RolledBack.
+step_back(state, step, now) := object.union(with_canary_weight(state, w), {
+	"phase": back_phase(w),
+	"lastStepTime": now,
+}) if {
+	w := max([0, canary_weight(state) - step])
+}
+
+back_phase(0) := "RolledBack"
+
+back_phase(w) := "Progressing" if w > 0
+
+# roll_back sends every request to the baseline.
+roll_back(state, now) := object.union(with_canary_weight(state, 0), {
+	"phase": "RolledBack",
+	"lastStepTime": now,
+})
+
+# revert restores what is served now: weights, phase and last step time.
+revert(state, observed) := object.union(state, {k: v |
+	some k in {"weights", "phase", "lastStepTime"}
+	v := observed[k]
+})
+
+# changed holds when a proposal moves weights away from what is served.
+changed(state, observed) if state.weights != observed.weights
+
+event(reason, message) := {"type": "Normal", "reason": reason, "message": message}
+
+warning(reason, message) := {"type": "Warning", "reason": reason, "message": message}

@@ -1,0 +1,55 @@
+# METADATA
+# title: ManualGate
+# description: Caps the canary's weight at the annotation kubist.io/approved-weight; without it, at the weight served now. Lower proposals, such as rollbacks, pass.
+# custom:
+#   kinds: [CanaryRelease]
+package kubist.policies.manual_gate
+
+import data.kubist.lib.canary
+
+state := input.state
+
+annotation := input.resource.metadata.annotations["kubist.io/approved-weight"]
+
+approved := to_number(annotation) if {
+	regex.match(`^(100|[1-9]?[0-9])$`, annotation)
+}
+
+served := canary.weight(object.get(input.observed, "weights", {}), state.canary)
+
+cap := approved if approved != null else := served
+
+proposed := canary.canary_weight(state)
+
+how_to := "annotate kubist.io/approved-weight with the weight to approve"
+
+# A malformed annotation counts as absent, with a Warning event saying so.
+warnings := [canary.warning("InvalidApproval", msg) |
+	annotation
+	not approved
+	msg := sprintf("annotation kubist.io/approved-weight=%s is not a whole number from 0 to 100", [annotation])
+]
+
+decision := {
+	"state": state,
+	"outcome": "Pass",
+	"message": sprintf("approved up to %d%%", [cap]),
+	"events": warnings,
+} if {
+	proposed <= cap
+} else := {
+	"state": canary.revert(state, input.observed),
+	"outcome": "Gate",
+	"message": message,
+	"events": array.concat(warnings, [canary.event("WaitingForApproval", message)]),
+} if {
+	cap == served
+	message := sprintf("waiting for approval: proposed %d%%, approved %d%%; %s", [proposed, cap, how_to])
+} else := {
+	"state": object.union(canary.with_canary_weight(state, cap), {"phase": "Progressing"}),
+	"outcome": "Gate",
+	"message": message,
+	"events": array.concat(warnings, [canary.event("WaitingForApproval", message)]),
+} if {
+	message := sprintf("capped at the approved %d%% (proposed %d%%); %s", [cap, proposed, how_to])
+}

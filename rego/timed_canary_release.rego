@@ -1,0 +1,48 @@
+# METADATA
+# title: TimedCanaryRelease
+# description: Raises the canary's weight by `step` percent every `period` until it carries all traffic.
+# custom:
+#   kinds: [CanaryRelease]
+#   parameters:
+#     type: object
+#     properties:
+#       step:
+#         description: Percentage points added to the canary's weight at each step.
+#         type: integer
+#         minimum: 1
+#         maximum: 100
+#         default: 10
+#       period:
+#         description: Time between two steps, a duration such as 30s or 5m.
+#         type: string
+#         pattern: '^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$'
+#         default: 30s
+package kubist.policies.timed_canary_release
+
+import data.kubist.lib.canary
+
+decision := {
+	"state": next,
+	"outcome": outcome,
+	"message": message,
+	"events": [canary.event(outcome, message)],
+	"requeueAfter": input.parameters.period,
+} if {
+	canary.active(input.state)
+	canary.due(input.state, input.parameters.period, input.now)
+	next := canary.step_forward(input.state, input.parameters.step, input.now)
+	outcome := {"Promoted": "Promote", "Progressing": "Step"}[next.phase]
+	message := sprintf("canary %s at %d%%", [input.state.canary, canary.canary_weight(next)])
+} else := {
+	"state": input.state,
+	"outcome": "Hold",
+	"message": sprintf("next step in %s", [left]),
+	"requeueAfter": left,
+} if {
+	canary.active(input.state)
+	left := canary.time_left(input.state, input.parameters.period, input.now)
+} else := {
+	"state": input.state,
+	"outcome": "Done",
+	"message": sprintf("release is %s", [input.state.phase]),
+}

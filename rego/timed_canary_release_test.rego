@@ -1,0 +1,63 @@
+package kubist.policies.timed_canary_release_test
+
+import data.kubist.policies.timed_canary_release
+
+base := {
+	"baseline": "v1", "canary": "v2",
+	"weights": {"v1": 90, "v2": 10},
+	"phase": "Progressing",
+	"lastStepTime": "2026-11-24T12:00:00Z",
+}
+
+params := {"step": 10, "period": "30s"}
+
+test_steps_when_period_passed if {
+	d := timed_canary_release.decision with input as {
+		"state": base, "parameters": params, "now": "2026-11-24T12:00:30Z",
+	}
+	d.state.weights == {"v1": 80, "v2": 20}
+	d.state.phase == "Progressing"
+	d.state.lastStepTime == "2026-11-24T12:00:30Z"
+	d.outcome == "Step"
+	d.requeueAfter == "30s"
+}
+
+test_first_step_from_pending_without_last_step_time if {
+	state := object.remove(object.union(base, {"phase": "Pending", "weights": {"v1": 100, "v2": 0}}), ["lastStepTime"])
+	d := timed_canary_release.decision with input as {"state": state, "parameters": params, "now": "2026-11-24T12:00:00Z"}
+	d.state.weights == {"v1": 90, "v2": 10}
+	d.state.phase == "Progressing"
+}
+
+test_holds_with_time_left if {
+	d := timed_canary_release.decision with input as {
+		"state": base, "parameters": params, "now": "2026-11-24T12:00:12Z",
+	}
+	d.state == base
+	d.outcome == "Hold"
+	d.requeueAfter == "18s"
+}
+
+test_time_left_rounds_up if {
+	d := timed_canary_release.decision with input as {
+		"state": base, "parameters": params, "now": "2026-11-24T12:00:29.500Z",
+	}
+	d.requeueAfter == "1s"
+}
+
+test_promotes_capped_at_100 if {
+	state := object.union(base, {"weights": {"v1": 5, "v2": 95}})
+	d := timed_canary_release.decision with input as {"state": state, "parameters": params, "now": "2026-11-24T12:01:00Z"}
+	d.state.weights == {"v1": 0, "v2": 100}
+	d.state.phase == "Promoted"
+	d.outcome == "Promote"
+}
+
+test_done_releases_do_not_move if {
+	every phase in ["Promoted", "RolledBack", "Failed"] {
+		state := object.union(base, {"phase": phase})
+		d := timed_canary_release.decision with input as {"state": state, "parameters": params, "now": "2026-11-24T13:00:00Z"}
+		d.state == state
+		d.outcome == "Done"
+	}
+}
