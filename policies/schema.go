@@ -86,8 +86,18 @@ func (s *Schema) Apply(params map[string]any, path *field.Path) field.ErrorList 
 			"unknown parameter; "+s.declaredNames(p)))
 	}
 	defaulting.Default(params, s.structural)
-	errs = append(errs, validation.ValidateCustomResource(path, params, s.validator)...)
+	for _, e := range validation.ValidateCustomResource(path, params, s.validator) {
+		// The validator repeats the field's name ("step in body should be
+		// ..."); the path already says it.
+		e.Detail = strings.TrimPrefix(e.Detail, lastSegment(e.Field)+" in body ")
+		errs = append(errs, e)
+	}
 	return errs
+}
+
+// lastSegment is the last name of a field path such as a.b[0].c.
+func lastSegment(path string) string {
+	return path[strings.LastIndexAny(path, ".]")+1:]
 }
 
 // declaredNames says which parameters exist beside an unknown one.
