@@ -12,8 +12,8 @@ func TestWelchTTest(t *testing.T) {
 		tolerance float64
 	}{
 		// Reference values from numerical integration of Student's t density.
-		"unequal variances": {a: Sample{10, 2, 30}, b: Sample{12, 3, 25}, t: -2.847474, df: 40.475086, p: 0.006891, tolerance: 1e-5},
-		"identical samples": {a: Sample{5, 1, 10}, b: Sample{5, 1, 10}, t: 0, df: 18, p: 1, tolerance: 1e-9},
+		"unequal variances":  {a: Sample{10, 2, 30}, b: Sample{12, 3, 25}, t: -2.847474, df: 40.475086, p: 0.006891, tolerance: 1e-5},
+		"identical samples":  {a: Sample{5, 1, 10}, b: Sample{5, 1, 10}, t: 0, df: 18, p: 1, tolerance: 1e-9},
 		"no variance, equal": {a: Sample{3, 0, 5}, b: Sample{3, 0, 5}, t: 0, df: 8, p: 1, tolerance: 0},
 		"no variance, apart": {a: Sample{4, 0, 5}, b: Sample{3, 0, 5}, t: math.MaxFloat64, df: 8, p: 0, tolerance: 0},
 	}
