@@ -55,6 +55,7 @@ type Policy struct {
 	Package string
 
 	query  rego.PreparedEvalQuery
+	module *ast.Module
 	limits Limits
 }
 
@@ -182,6 +183,7 @@ func (c *Compiler) Compile(ctx context.Context, src Source) (*Policy, error) {
 		Schema:     schema,
 		Package:    pkg,
 		query:      query,
+		module:     m,
 		limits:     c.limits,
 	}, nil
 }

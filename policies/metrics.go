@@ -1,0 +1,237 @@
+package policies
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/api"
+	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
+	"github.com/prometheus/common/model"
+)
+
+// MetricsQuery says which metrics the executor needs before a chain runs:
+// Istio's standard metrics of one service's subsets, and the custom PromQL
+// templates its policies name.
+type MetricsQuery struct {
+	// Namespace and Service identify the destination service, as Istio's
+	// destination_service_namespace and destination_service_name labels.
+	Namespace, Service string
+	// Subsets are the destination_version values to report.
+	Subsets []string
+	// Window of the rates, e.g. 1m.
+	Window time.Duration
+	// Custom PromQL templates; {{subset}}, {{namespace}} and {{service}} are
+	// substituted per subset.
+	Custom []string
+	// Time the metrics are evaluated at.
+	Time time.Time
+}
+
+// SubsetMetrics are one subset's figures. Absent figures mean no data:
+// policies hold on missing metrics.
+type SubsetMetrics struct {
+	// Requests in the window.
+	Requests float64 `json:"requests"`
+	// ErrorRate is the share of 5xx responses, 0 to 1; absent without requests.
+	ErrorRate *float64 `json:"errorRate,omitempty"`
+	// LatencyP99Ms is the 99th percentile of request duration.
+	LatencyP99Ms *float64 `json:"latencyP99Ms,omitempty"`
+	// Queries holds the value of each custom template that returned one.
+	Queries map[string]float64 `json:"queries,omitempty"`
+}
+
+// MetricsProvider gathers metrics for a chain.
+type MetricsProvider interface {
+	Gather(ctx context.Context, q MetricsQuery) (map[string]SubsetMetrics, error)
+}
+
+// Prometheus gathers metrics through the Prometheus HTTP API.
+type Prometheus struct {
+	api promv1.API
+}
+
+// NewPrometheus returns a provider for the Prometheus at address
+// (http://host:port); rt may be nil for the default transport.
+func NewPrometheus(address string, rt http.RoundTripper) (*Prometheus, error) {
+	client, err := api.NewClient(api.Config{Address: address, RoundTripper: rt})
+	if err != nil {
+		return nil, fmt.Errorf("prometheus %s: %w", address, err)
+	}
+	return &Prometheus{api: promv1.NewAPI(client)}, nil
+}
+
+// Gather queries requests, error rate and p99 latency per subset (three
+// queries in all, grouped by destination_version) and each custom template
+// per subset. A subset without data is absent from the result; a custom
+// query without a value is absent from its Queries.
+func (p *Prometheus) Gather(ctx context.Context, q MetricsQuery) (map[string]SubsetMetrics, error) {
+	if q.Window <= 0 {
+		return nil, errors.New("metrics window must be positive")
+	}
+	if len(q.Subsets) == 0 {
+		return map[string]SubsetMetrics{}, nil
+	}
+	selector := istioSelector(q)
+	window := model.Duration(q.Window).String()
+	requests, err := p.byVersion(ctx, fmt.Sprintf(
+		`sum by (destination_version) (increase(istio_requests_total{%s}[%s]))`, selector, window), q.Time)
+	if err != nil {
+		return nil, err
+	}
+	errorsByVersion, err := p.byVersion(ctx, fmt.Sprintf(
+		`sum by (destination_version) (increase(istio_requests_total{%s,response_code=~"5.."}[%s]))`, selector, window), q.Time)
+	if err != nil {
+		return nil, err
+	}
+	p99, err := p.byVersion(ctx, fmt.Sprintf(
+		`histogram_quantile(0.99, sum by (destination_version, le) (rate(istio_request_duration_milliseconds_bucket{%s}[%s])))`, selector, window), q.Time)
+	if err != nil {
+		return nil, err
+	}
+
+	out := map[string]SubsetMetrics{}
+	for _, subset := range q.Subsets {
+		total, ok := requests[subset]
+		if !ok {
+			continue
+		}
+		m := SubsetMetrics{Requests: total}
+		if total > 0 {
+			rate := errorsByVersion[subset] / total
+			m.ErrorRate = &rate
+		}
+		if v, ok := p99[subset]; ok && !math.IsNaN(v) {
+			m.LatencyP99Ms = &v
+		}
+		out[subset] = m
+	}
+	for _, template := range q.Custom {
+		for _, subset := range q.Subsets {
+			v, ok, err := p.scalar(ctx, expandTemplate(template, q, subset), q.Time)
+			if err != nil {
+				return nil, fmt.Errorf("custom query %q for subset %s: %w", template, subset, err)
+			}
+			if !ok {
+				continue
+			}
+			m := out[subset]
+			if m.Queries == nil {
+				m.Queries = map[string]float64{}
+			}
+			m.Queries[template] = v
+			out[subset] = m
+		}
+	}
+	return out, nil
+}
+
+// AsInput converts gathered metrics into the chain input's metrics object.
+func AsInput(metrics map[string]SubsetMetrics) map[string]any {
+	out := make(map[string]any, len(metrics))
+	for subset, m := range metrics {
+		entry := map[string]any{"requests": m.Requests}
+		if m.ErrorRate != nil {
+			entry["errorRate"] = *m.ErrorRate
+		}
+		if m.LatencyP99Ms != nil {
+			entry["latencyP99Ms"] = *m.LatencyP99Ms
+		}
+		if len(m.Queries) > 0 {
+			queries := make(map[string]any, len(m.Queries))
+			for k, v := range m.Queries {
+				queries[k] = v
+			}
+			entry["queries"] = queries
+		}
+		out[subset] = entry
+	}
+	return out
+}
+
+// Queries returns the custom PromQL templates the chain's policies name.
+func (c Chain) Queries() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, step := range c {
+		for _, name := range step.Policy.Queries {
+			if q, ok := step.Parameters[name].(string); ok && q != "" && !seen[q] {
+				seen[q] = true
+				out = append(out, q)
+			}
+		}
+	}
+	return out
+}
+
+var labelValueEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`)
+
+func istioSelector(q MetricsQuery) string {
+	versions := make([]string, len(q.Subsets))
+	for i, s := range q.Subsets {
+		versions[i] = regexp.QuoteMeta(s)
+	}
+	sort.Strings(versions)
+	return fmt.Sprintf(`reporter="destination",destination_service_namespace="%s",destination_service_name="%s",destination_version=~"%s"`,
+		labelValueEscaper.Replace(q.Namespace), labelValueEscaper.Replace(q.Service),
+		labelValueEscaper.Replace(strings.Join(versions, "|")))
+}
+
+func expandTemplate(template string, q MetricsQuery, subset string) string {
+	return strings.NewReplacer(
+		"{{subset}}", labelValueEscaper.Replace(subset),
+		"{{namespace}}", labelValueEscaper.Replace(q.Namespace),
+		"{{service}}", labelValueEscaper.Replace(q.Service),
+	).Replace(template)
+}
+
+// byVersion runs an instant query and returns its samples by destination_version.
+func (p *Prometheus) byVersion(ctx context.Context, query string, at time.Time) (map[string]float64, error) {
+	value, _, _, err := p.api.Query(ctx, query, at)
+	if err != nil {
+		return nil, fmt.Errorf("prometheus query %s: %w", query, err)
+	}
+	vector, ok := value.(model.Vector)
+	if !ok {
+		return nil, fmt.Errorf("prometheus query %s: want a vector, got %s", query, value.Type())
+	}
+	out := make(map[string]float64, len(vector))
+	for _, s := range vector {
+		out[string(s.Metric["destination_version"])] = float64(s.Value)
+	}
+	return out, nil
+}
+
+// scalar runs an instant query that must yield one number; ok is false when
+// it yields none (no data, or NaN).
+func (p *Prometheus) scalar(ctx context.Context, query string, at time.Time) (float64, bool, error) {
+	value, _, _, err := p.api.Query(ctx, query, at)
+	if err != nil {
+		return 0, false, err
+	}
+	var v float64
+	switch x := value.(type) {
+	case model.Vector:
+		if len(x) == 0 {
+			return 0, false, nil
+		}
+		if len(x) > 1 {
+			return 0, false, fmt.Errorf("returned %d series; a custom query must return one number per subset", len(x))
+		}
+		v = float64(x[0].Value)
+	case *model.Scalar:
+		v = float64(x.Value)
+	default:
+		return 0, false, fmt.Errorf("returned a %s; a custom query must return one number", value.Type())
+	}
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return 0, false, nil
+	}
+	return v, true, nil
+}

@@ -1,0 +1,219 @@
+package testenv
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Prometheus is a real Prometheus server on loopback, started by a test.
+type Prometheus struct {
+	// URL of its HTTP API, e.g. http://127.0.0.1:34567.
+	URL string
+	cmd *exec.Cmd
+}
+
+// PrometheusBinary finds Debian's prometheus; the error says how to install it.
+func PrometheusBinary() (string, error) {
+	path, err := exec.LookPath("prometheus")
+	if err != nil {
+		return "", errors.New("prometheus is not installed: apt-get install prometheus (.ci/run does)")
+	}
+	return path, nil
+}
+
+// StartPrometheus starts Prometheus scraping targets (host:port) every
+// scrapeInterval, with its data in dir, and waits until it is ready.
+func StartPrometheus(dir string, scrapeInterval time.Duration, targets ...string) (*Prometheus, error) {
+	bin, err := PrometheusBinary()
+	if err != nil {
+		return nil, err
+	}
+	port, err := FreePort()
+	if err != nil {
+		return nil, err
+	}
+	quoted := make([]string, len(targets))
+	for i, t := range targets {
+		quoted[i] = fmt.Sprintf("%q", t)
+	}
+	config := fmt.Sprintf("global:\n  scrape_interval: %s\n  evaluation_interval: %s\nscrape_configs:\n  - job_name: istio\n    static_configs:\n      - targets: [%s]\n",
+		scrapeInterval, scrapeInterval, strings.Join(quoted, ", "))
+	configFile := filepath.Join(dir, "prometheus.yml")
+	if err := os.WriteFile(configFile, []byte(config), 0o600); err != nil {
+		return nil, err
+	}
+	logFile, err := os.Create(filepath.Join(dir, "prometheus.log"))
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin,
+		"--config.file="+configFile,
+		"--storage.tsdb.path="+filepath.Join(dir, "data"),
+		fmt.Sprintf("--web.listen-address=127.0.0.1:%d", port),
+	)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start prometheus: %w", err)
+	}
+	p := &Prometheus{URL: fmt.Sprintf("http://127.0.0.1:%d", port), cmd: cmd}
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(p.URL + "/-/ready")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return p, nil
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	log, _ := os.ReadFile(logFile.Name())
+	return nil, errors.Join(errors.New("prometheus did not become ready in 30s: "+string(log)), p.Stop())
+}
+
+// Stop stops Prometheus and waits for it to exit.
+func (p *Prometheus) Stop() error {
+	if p.cmd.Process == nil {
+		return nil
+	}
+	_ = p.cmd.Process.Signal(os.Interrupt)
+	done := make(chan error, 1)
+	go func() { done <- p.cmd.Wait() }()
+	select {
+	case <-done:
+		return nil
+	case <-time.After(10 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-done
+		return nil
+	}
+}
+
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+func FreePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// SubsetTraffic is what an Istio-shaped exporter reports for one version of
+// a service at every scrape: requests by response code, and how many
+// requests fall in each latency bucket (upper bound in ms; +Inf is implied).
+type SubsetTraffic struct {
+	Namespace, Service, Version string
+	// Reporter is Istio's reporter label; empty means "destination".
+	Reporter string
+	// Codes counts requests per response code added at each scrape.
+	Codes map[string]int
+	// Latency counts requests per bucket upper bound (ms) at each scrape.
+	Latency map[float64]int
+}
+
+// IstioExporter serves Istio's standard metrics with known values:
+// istio_requests_total and istio_request_duration_milliseconds_bucket.
+// Counters grow by each subset's traffic at every scrape.
+type IstioExporter struct {
+	*httptest.Server
+	mu      sync.Mutex
+	traffic []SubsetTraffic
+	scrapes int
+	// series holds every counter's value, by series name and labels.
+	series map[string]float64
+}
+
+// NewIstioExporter starts an exporter on loopback.
+func NewIstioExporter(traffic ...SubsetTraffic) *IstioExporter {
+	e := &IstioExporter{traffic: traffic, series: map[string]float64{}}
+	e.Server = httptest.NewServer(http.HandlerFunc(e.serve))
+	return e
+}
+
+// SetTraffic replaces what the exporter adds from the next scrape on.
+func (e *IstioExporter) SetTraffic(traffic ...SubsetTraffic) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.traffic = traffic
+}
+
+// Target is the exporter's host:port for a scrape config.
+func (e *IstioExporter) Target() string { return strings.TrimPrefix(e.URL, "http://") }
+
+// Scrapes counts the scrapes served so far.
+func (e *IstioExporter) Scrapes() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.scrapes
+}
+
+func (e *IstioExporter) serve(w http.ResponseWriter, _ *http.Request) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.scrapes++
+	series := e.series
+	traffic := e.traffic
+	for _, t := range traffic {
+		reporter := t.Reporter
+		if reporter == "" {
+			reporter = "destination"
+		}
+		labels := fmt.Sprintf(`reporter=%q,destination_service_namespace=%q,destination_service_name=%q,destination_version=%q`,
+			reporter, t.Namespace, t.Service, t.Version)
+		for code, n := range t.Codes {
+			series[fmt.Sprintf(`istio_requests_total{%s,response_code=%q}`, labels, code)] += float64(n)
+		}
+		bounds := make([]float64, 0, len(t.Latency))
+		for b := range t.Latency {
+			bounds = append(bounds, b)
+		}
+		sort.Float64s(bounds)
+		cumulative := 0
+		for _, b := range bounds {
+			cumulative += t.Latency[b]
+			series[fmt.Sprintf(`istio_request_duration_milliseconds_bucket{%s,le="%g"}`, labels, b)] += float64(cumulative)
+		}
+		series[fmt.Sprintf(`istio_request_duration_milliseconds_bucket{%s,le="+Inf"}`, labels)] += float64(cumulative)
+	}
+	names := make([]string, 0, len(series))
+	for name := range series {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+	for _, family := range []struct{ prefix, typeLine string }{
+		{"istio_requests_total{", "# TYPE istio_requests_total counter"},
+		{"istio_request_duration_milliseconds_bucket{", "# TYPE istio_request_duration_milliseconds histogram"},
+	} {
+		fmt.Fprintln(w, family.typeLine)
+		for _, name := range names {
+			if strings.HasPrefix(name, family.prefix) {
+				fmt.Fprintf(w, "%s %g\n", name, series[name])
+			}
+		}
+	}
+}
+
+// WaitForScrapes waits until Prometheus has scraped the exporter n times.
+func (e *IstioExporter) WaitForScrapes(ctx context.Context, n int) error {
+	for e.Scrapes() < n {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%d scrapes after waiting, want %d: %w", e.Scrapes(), n, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return nil
+}
