@@ -96,7 +96,7 @@ func runDev(ctx context.Context, out io.Writer, opts devOptions) (err error) {
 		}
 	}
 
-	mgr, err := newManager(cp.Config, opts.manager)
+	mgr, err := newManager(ctx, cp.Config, opts.manager)
 	if err != nil {
 		return err
 	}

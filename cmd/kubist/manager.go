@@ -14,6 +14,8 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/kubist-io/kubist/internal/scheme"
+	"github.com/kubist-io/kubist/policies"
+	"github.com/kubist-io/kubist/reconciler"
 )
 
 // The manager's own needs: a Lease for leader election, Events to report it.
@@ -31,13 +33,15 @@ type managerOptions struct {
 	probeAddr               string
 	leaderElect             bool
 	leaderElectionNamespace string
+	policyLimits            policies.Limits
 }
 
 func defaultManagerOptions() managerOptions {
 	return managerOptions{
-		metricsAddr: ":8080",
-		probeAddr:   ":8081",
-		leaderElect: true,
+		metricsAddr:  ":8080",
+		probeAddr:    ":8081",
+		leaderElect:  true,
+		policyLimits: policies.DefaultLimits,
 	}
 }
 
@@ -46,6 +50,8 @@ func (o *managerOptions) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.probeAddr, "health-probe-bind-address", o.probeAddr, "Address the /healthz and /readyz probes bind to.")
 	fs.BoolVar(&o.leaderElect, "leader-elect", o.leaderElect, "Elect a leader among replicas so that only one reconciles; every replica serves admission.")
 	fs.StringVar(&o.leaderElectionNamespace, "leader-election-namespace", o.leaderElectionNamespace, "Namespace of the leader-election Lease; defaults to the pod's namespace in a cluster.")
+	fs.DurationVar(&o.policyLimits.Timeout, "policy-timeout", o.policyLimits.Timeout, "Deadline of one policy evaluation.")
+	fs.IntVar(&o.policyLimits.MaxDecisionBytes, "policy-max-decision-bytes", o.policyLimits.MaxDecisionBytes, "Largest policy decision accepted, in bytes of JSON.")
 }
 
 func newManagerCommand() *cobra.Command {
@@ -61,7 +67,7 @@ func newManagerCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			mgr, err := newManager(cfg, opts)
+			mgr, err := newManager(cmd.Context(), cfg, opts)
 			if err != nil {
 				return err
 			}
@@ -86,9 +92,9 @@ func restConfig(kubeconfig string) (*rest.Config, error) {
 	return cfg, nil
 }
 
-// newManager builds the controller manager with its probes; controllers and
-// webhooks are added to it by the packages that own them.
-func newManager(cfg *rest.Config, opts managerOptions) (manager.Manager, error) {
+// newManager builds the controller manager with its probes, the policy
+// engine and every controller.
+func newManager(ctx context.Context, cfg *rest.Config, opts managerOptions) (manager.Manager, error) {
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                        scheme.New(),
 		Metrics:                       metricsserver.Options{BindAddress: opts.metricsAddr},
@@ -106,6 +112,17 @@ func newManager(cfg *rest.Config, opts managerOptions) (manager.Manager, error) 
 	}
 	if err := mgr.AddReadyzCheck("ping", healthz.Ping); err != nil {
 		return nil, fmt.Errorf("add readiness check: %w", err)
+	}
+	compiler, err := policies.NewCompiler(opts.policyLimits)
+	if err != nil {
+		return nil, fmt.Errorf("policy engine: %w", err)
+	}
+	registry, err := policies.NewPredefinedRegistry(ctx, compiler)
+	if err != nil {
+		return nil, fmt.Errorf("policy engine: %w", err)
+	}
+	if err := reconciler.Setup(mgr, reconciler.Engine{Compiler: compiler, Registry: registry}); err != nil {
+		return nil, err
 	}
 	return mgr, nil
 }

@@ -11,13 +11,21 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
 	"github.com/kubist-io/kubist/internal/controlplane"
+	"github.com/kubist-io/kubist/internal/scheme"
+	"github.com/kubist-io/kubist/policies"
+	"github.com/kubist-io/kubist/reconciler"
 	"github.com/kubist-io/kubist/test/testenv"
 )
 
 var (
 	env      *testenv.Env
 	repoRoot string
+	engine   reconciler.Engine
 )
 
 func TestE2E(t *testing.T) {
@@ -28,6 +36,7 @@ func TestE2E(t *testing.T) {
 }
 
 var _ = BeforeSuite(func() {
+	ctrl.SetLogger(zap.New(zap.WriteTo(GinkgoWriter), zap.UseDevMode(true)))
 	var err error
 	repoRoot, err = testenv.RepoRoot()
 	Expect(err).NotTo(HaveOccurred())
@@ -35,6 +44,26 @@ var _ = BeforeSuite(func() {
 	env, err = testenv.Start(controlplane.Options{}, GinkgoT().TempDir())
 	Expect(err).NotTo(HaveOccurred(), "the control plane must start; `make envtest` builds it")
 	DeferCleanup(func() { Expect(env.Stop()).To(Succeed()) })
+
+	// The manager with every controller, as `kubist manager` runs it.
+	engine.Compiler, err = policies.NewCompiler(policies.DefaultLimits)
+	Expect(err).NotTo(HaveOccurred())
+	engine.Registry, err = policies.NewPredefinedRegistry(context.Background(), engine.Compiler)
+	Expect(err).NotTo(HaveOccurred())
+	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
+		Scheme:                 scheme.New(),
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+	})
+	Expect(err).NotTo(HaveOccurred())
+	Expect(reconciler.Setup(mgr, engine)).To(Succeed())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	DeferCleanup(func() {
+		cancel()
+		Expect(<-done).To(Succeed())
+	})
 })
 
 // ensureNamespace creates a namespace for a spec's objects unless it exists.
@@ -42,3 +71,6 @@ func ensureNamespace(ctx context.Context, name string) {
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
 	Expect(client.IgnoreAlreadyExists(env.Client.Create(ctx, ns))).To(Succeed())
 }
+
+// ctx is a context for one client call in a spec.
+func ctx() context.Context { return context.Background() }

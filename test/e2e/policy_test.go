@@ -1,0 +1,97 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	eventsv1 "k8s.io/api/events/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/kubist-io/kubist/api/v1alpha1"
+)
+
+var _ = Describe("Policy objects", Ordered, func() {
+	var manifest string
+
+	BeforeAll(func() {
+		manifest = filepath.Join(repoRoot, "test", "testdata", "policies", "max-weight.yaml")
+	})
+
+	compiled := func(g Gomega) *metav1.Condition {
+		p := &v1alpha1.Policy{}
+		g.Expect(env.Client.Get(ctx(), types.NamespacedName{Name: "max-weight"}, p)).To(Succeed())
+		c := meta.FindStatusCondition(p.Status.Conditions, v1alpha1.ConditionCompiled)
+		g.Expect(c).NotTo(BeNil())
+		g.Expect(c.ObservedGeneration).To(Equal(p.Generation))
+		return c
+	}
+
+	It("compiles an applied Policy into the registry and reports Compiled=True", func() {
+		res, err := env.Kubectl.Run(nil, "apply", "-f", manifest)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(res.ExitCode).To(Equal(0), res.Stderr)
+
+		Eventually(func(g Gomega) {
+			c := compiled(g)
+			g.Expect(c.Status).To(Equal(metav1.ConditionTrue))
+			g.Expect(c.Reason).To(Equal("Compiled"))
+		}).Should(Succeed())
+		p, ok := engine.Registry.Policy("max-weight")
+		Expect(ok).To(BeTrue())
+		Expect(p.Kinds).To(Equal([]string{"CanaryRelease"}))
+		Expect(engine.Registry.PolicyNamesFor("CanaryRelease")).To(ContainElement("max-weight"))
+
+		res, err = env.Kubectl.Run(nil, "get", "kpol", "max-weight")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(res.Stdout).To(MatchRegexp(`max-weight\s+\["CanaryRelease"\]\s+True`))
+	})
+
+	It("reports a module that no longer compiles, with line and column, and drops it from the registry", func() {
+		source, err := os.ReadFile(manifest)
+		Expect(err).NotTo(HaveOccurred())
+		broken := strings.Replace(string(source), `canary.with_canary_weight(input.state, input.parameters.max)`,
+			`http.send({"method": "GET", "url": "http://127.0.0.1:1"}).body`, 1)
+		res, err := env.Kubectl.Run([]byte(broken), "apply", "-f", "-")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(res.ExitCode).To(Equal(0), res.Stderr)
+
+		Eventually(func(g Gomega) {
+			c := compiled(g)
+			g.Expect(c.Status).To(Equal(metav1.ConditionFalse))
+			g.Expect(c.Reason).To(Equal("CompileError"))
+			g.Expect(c.Message).To(ContainSubstring("policy/max-weight.rego:14:23: undefined function http.send"))
+		}).Should(Succeed())
+		_, ok := engine.Registry.Policy("max-weight")
+		Expect(ok).To(BeFalse())
+
+		Eventually(func(g Gomega) {
+			var events eventsv1.EventList
+			g.Expect(env.Client.List(ctx(), &events, client.InNamespace("default"))).To(Succeed())
+			found := false
+			for _, e := range events.Items {
+				if e.Regarding.Name == "max-weight" && e.Type == "Warning" && e.Reason == "CompileError" {
+					found = true
+				}
+			}
+			g.Expect(found).To(BeTrue(), "a Warning event CompileError about max-weight")
+		}).Should(Succeed())
+	})
+
+	It("forgets a deleted Policy", func() {
+		res, err := env.Kubectl.Run(nil, "apply", "-f", manifest)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(res.ExitCode).To(Equal(0), res.Stderr)
+		Eventually(func() bool { _, ok := engine.Registry.Policy("max-weight"); return ok }).Should(BeTrue())
+
+		res, err = env.Kubectl.Run(nil, "delete", "-f", manifest)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(res.ExitCode).To(Equal(0), res.Stderr)
+		Eventually(func() bool { _, ok := engine.Registry.Policy("max-weight"); return ok }).Should(BeFalse())
+	})
+})
