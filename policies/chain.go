@@ -29,6 +29,19 @@ type Input struct {
 type Step struct {
 	Policy     *Policy
 	Parameters map[string]any
+
+	// params are the Parameters as a Rego value, converted once when the
+	// registry builds the chain.
+	params ast.Value
+}
+
+// NewStep returns a step with its parameters converted for evaluation.
+func NewStep(p *Policy, params map[string]any) (Step, error) {
+	v, err := objectValue(params)
+	if err != nil {
+		return Step{}, fmt.Errorf("policy %s: parameters: %w", p.Name, err)
+	}
+	return Step{Policy: p, Parameters: params, params: v}, nil
 }
 
 // StepResult is what one policy of the chain decided.
@@ -63,27 +76,37 @@ func (c Chain) Run(ctx context.Context, in Input) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{State: in.State, Steps: make([]StepResult, 0, len(c))}
+	state, err := objectValue(in.State)
+	if err != nil {
+		return nil, fmt.Errorf("input.state: %w", err)
+	}
+	res := &Result{Steps: make([]StepResult, 0, len(c))}
 	for i, step := range c {
 		if step.Policy == nil {
 			return nil, fmt.Errorf("chain step %d has no policy", i)
 		}
-		doc, err := stepInput(fixed, step.Parameters, res.State)
-		if err != nil {
-			return nil, fmt.Errorf("policy %s: input: %w", step.Policy.Name, err)
+		if step.params == nil {
+			if step, err = NewStep(step.Policy, step.Parameters); err != nil {
+				return nil, err
+			}
 		}
 		start := time.Now()
-		d, err := step.Policy.Evaluate(ctx, doc)
+		d, err := step.Policy.Evaluate(ctx, stepInput(fixed, step.params, state))
 		if err != nil {
 			return nil, err
 		}
 		res.Steps = append(res.Steps, StepResult{Policy: step.Policy.Name, Decision: d, Duration: time.Since(start)})
-		res.State = d.State
+		state = d.state
 		res.Events = append(res.Events, d.Events...)
 		if d.RequeueAfter > 0 && (res.RequeueAfter == 0 || d.RequeueAfter < res.RequeueAfter) {
 			res.RequeueAfter = d.RequeueAfter
 		}
 	}
+	final, err := ast.JSON(state)
+	if err != nil {
+		return nil, fmt.Errorf("chain state: %w", err)
+	}
+	res.State, _ = final.(map[string]any)
 	return res, nil
 }
 
@@ -107,22 +130,14 @@ func fixedInput(in Input) ([][2]*ast.Term, error) {
 }
 
 // stepInput is the input document of one step.
-func stepInput(fixed [][2]*ast.Term, params, state map[string]any) (ast.Value, error) {
-	p, err := objectValue(params)
-	if err != nil {
-		return nil, fmt.Errorf("parameters: %w", err)
-	}
-	s, err := objectValue(state)
-	if err != nil {
-		return nil, fmt.Errorf("state: %w", err)
-	}
+func stepInput(fixed [][2]*ast.Term, params, state ast.Value) ast.Value {
 	obj := ast.NewObjectWithCapacity(len(fixed) + 2)
 	for _, kv := range fixed {
 		obj.Insert(kv[0], kv[1])
 	}
-	obj.Insert(ast.StringTerm("parameters"), ast.NewTerm(p))
-	obj.Insert(ast.StringTerm("state"), ast.NewTerm(s))
-	return obj, nil
+	obj.Insert(ast.StringTerm("parameters"), ast.NewTerm(params))
+	obj.Insert(ast.StringTerm("state"), ast.NewTerm(state))
+	return obj
 }
 
 // objectValue converts a JSON object to Rego; nil is the empty object.
@@ -130,5 +145,5 @@ func objectValue(m map[string]any) (ast.Value, error) {
 	if m == nil {
 		return ast.NewObject(), nil
 	}
-	return ast.InterfaceToValue(m)
+	return toValue(m)
 }

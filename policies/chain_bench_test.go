@@ -49,12 +49,16 @@ func runPerCall(ctx context.Context, c *Compiler, chain Chain, in Input) (map[st
 	if err != nil {
 		return nil, err
 	}
-	state := in.State
+	state, err := objectValue(in.State)
+	if err != nil {
+		return nil, err
+	}
 	for _, step := range chain {
-		doc, err := stepInput(fixed, step.Parameters, state)
+		params, err := objectValue(step.Parameters)
 		if err != nil {
 			return nil, err
 		}
+		doc := stepInput(fixed, params, state)
 		opts := []func(*rego.Rego){
 			rego.Query("data." + step.Policy.Package + ".decision"),
 			rego.ParsedModule(step.Policy.module),
@@ -62,6 +66,7 @@ func runPerCall(ctx context.Context, c *Compiler, chain Chain, in Input) (map[st
 			rego.SetRegoVersion(ast.RegoV1),
 			rego.StrictBuiltinErrors(true),
 			rego.ParsedInput(doc),
+			rego.GenerateJSON(resultAsTerm),
 		}
 		for _, lib := range c.library {
 			opts = append(opts, rego.ParsedModule(lib))
@@ -73,13 +78,17 @@ func runPerCall(ctx context.Context, c *Compiler, chain Chain, in Input) (map[st
 		if err != nil {
 			return nil, err
 		}
-		d, err := step.Policy.decode(rs[0].Expressions[0].Value)
+		d, err := step.Policy.decode(rs[0].Expressions[0].Value.(*ast.Term).Value)
 		if err != nil {
 			return nil, err
 		}
-		state = d.State
+		state = d.state
 	}
-	return state, nil
+	final, err := ast.JSON(state)
+	if err != nil {
+		return nil, err
+	}
+	return final.(map[string]any), nil
 }
 
 // TestPerCallMatchesPrepared keeps the benchmark honest: both ways decide alike.

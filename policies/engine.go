@@ -345,8 +345,6 @@ type Event struct {
 
 // Decision is one policy's output.
 type Decision struct {
-	// State is the proposal after this policy, input to the next one.
-	State map[string]any `json:"state"`
 	// Outcome summarises the decision: Step, Hold, Promote, RollBack, …
 	Outcome string `json:"outcome,omitempty"`
 	// Message explains the decision to a person.
@@ -355,22 +353,50 @@ type Decision struct {
 	Events []Event `json:"events,omitempty"`
 	// RequeueAfter asks to be evaluated again after this long; 0 means no ask.
 	RequeueAfter time.Duration `json:"-"`
+
+	// state stays a Rego value: it is the next policy's input as it is.
+	state ast.Object
 }
 
-// rawDecision is the decision as Rego returns it.
-type rawDecision struct {
-	State        map[string]any `json:"state"`
-	Outcome      string         `json:"outcome,omitempty"`
-	Message      string         `json:"message,omitempty"`
-	Events       []Event        `json:"events,omitempty"`
-	RequeueAfter string         `json:"requeueAfter,omitempty"`
+// State is the proposal after this policy, as JSON values.
+func (d *Decision) State() (map[string]any, error) {
+	v, err := ast.JSON(d.state)
+	if err != nil {
+		return nil, err
+	}
+	m, _ := v.(map[string]any)
+	return m, nil
 }
+
+// MarshalJSON writes the decision in the contract's shape, with
+// requeueAfter as a duration string.
+func (d *Decision) MarshalJSON() ([]byte, error) {
+	state, err := d.State()
+	if err != nil {
+		return nil, err
+	}
+	raw := struct {
+		State        map[string]any `json:"state"`
+		Outcome      string         `json:"outcome,omitempty"`
+		Message      string         `json:"message,omitempty"`
+		Events       []Event        `json:"events,omitempty"`
+		RequeueAfter string         `json:"requeueAfter,omitempty"`
+	}{state, d.Outcome, d.Message, d.Events, ""}
+	if d.RequeueAfter > 0 {
+		raw.RequeueAfter = d.RequeueAfter.String()
+	}
+	return json.Marshal(raw)
+}
+
+// resultAsTerm keeps the query's result as a Rego term rather than
+// converting it to Go values, which the chain would only convert back.
+func resultAsTerm(t *ast.Term, _ *rego.EvalContext) (any, error) { return t, nil }
 
 // Evaluate runs the policy on an input document within its limits.
 func (p *Policy) Evaluate(ctx context.Context, input ast.Value) (*Decision, error) {
 	ctx, cancel := context.WithTimeout(ctx, p.limits.Timeout)
 	defer cancel()
-	rs, err := p.query.Eval(ctx, rego.EvalParsedInput(input))
+	rs, err := p.query.Eval(ctx, rego.EvalParsedInput(input), rego.EvalGenerateJSON(resultAsTerm))
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("policy %s: evaluation exceeded its deadline of %s", p.Name, p.limits.Timeout)
@@ -380,50 +406,134 @@ func (p *Policy) Evaluate(ctx context.Context, input ast.Value) (*Decision, erro
 	if len(rs) == 0 || len(rs[0].Expressions) == 0 {
 		return nil, fmt.Errorf("policy %s: decision is undefined for this input; a policy must always decide", p.Name)
 	}
-	return p.decode(rs[0].Expressions[0].Value)
+	term, ok := rs[0].Expressions[0].Value.(*ast.Term)
+	if !ok {
+		return nil, fmt.Errorf("policy %s: unexpected result %T", p.Name, rs[0].Expressions[0].Value)
+	}
+	return p.decode(term.Value)
 }
 
-func (p *Policy) decode(value any) (*Decision, error) {
-	data, err := json.Marshal(value)
+// decode checks a decision's shape and size and reads its fields.
+func (p *Policy) decode(v ast.Value) (*Decision, error) {
+	if size := jsonSize(v); size > p.limits.MaxDecisionBytes {
+		return nil, fmt.Errorf("policy %s: decision is %d bytes, over the limit of %d", p.Name, size, p.limits.MaxDecisionBytes)
+	}
+	obj, ok := v.(ast.Object)
+	if !ok {
+		return nil, fmt.Errorf("policy %s: decision must be an object {state, outcome, message, events, requeueAfter}", p.Name)
+	}
+	d := &Decision{}
+	var err error
+	obj.Foreach(func(k, val *ast.Term) {
+		if err != nil {
+			return
+		}
+		key, _ := k.Value.(ast.String)
+		switch key {
+		case "state":
+			if d.state, ok = val.Value.(ast.Object); !ok {
+				err = fmt.Errorf("policy %s: decision.state must be an object", p.Name)
+			}
+		case "outcome":
+			d.Outcome, err = stringField(val, "decision.outcome")
+		case "message":
+			d.Message, err = stringField(val, "decision.message")
+		case "requeueAfter":
+			var s string
+			if s, err = stringField(val, "decision.requeueAfter"); err == nil {
+				if d.RequeueAfter, err = time.ParseDuration(s); err != nil || d.RequeueAfter < 0 {
+					err = fmt.Errorf("decision.requeueAfter %q is not a duration such as 30s", s)
+				}
+			}
+		case "events":
+			d.Events, err = decodeEvents(val)
+		default:
+			err = fmt.Errorf("decision has an unknown field %s; it holds state, outcome, message, events and requeueAfter", k)
+		}
+	})
+	if err == nil && d.state == nil {
+		err = errors.New("decision.state must be an object")
+	}
 	if err != nil {
-		return nil, fmt.Errorf("policy %s: decision: %w", p.Name, err)
-	}
-	if len(data) > p.limits.MaxDecisionBytes {
-		return nil, fmt.Errorf("policy %s: decision is %d bytes, over the limit of %d", p.Name, len(data), p.limits.MaxDecisionBytes)
-	}
-	var raw rawDecision
-	dec := json.NewDecoder(strings.NewReader(string(data)))
-	dec.DisallowUnknownFields()
-	dec.UseNumber()
-	if err := dec.Decode(&raw); err != nil {
-		return nil, fmt.Errorf("policy %s: decision must be {state, outcome, message, events, requeueAfter}: %w", p.Name, err)
-	}
-	if raw.State == nil {
-		return nil, fmt.Errorf("policy %s: decision.state must be an object", p.Name)
-	}
-	d := &Decision{State: raw.State, Outcome: raw.Outcome, Message: raw.Message, Events: raw.Events}
-	for i, e := range raw.Events {
-		if e.Type != "Normal" && e.Type != "Warning" {
-			return nil, fmt.Errorf("policy %s: decision.events[%d].type must be Normal or Warning, not %q", p.Name, i, e.Type)
+		if strings.HasPrefix(err.Error(), "policy ") {
+			return nil, err
 		}
-		if e.Reason == "" {
-			return nil, fmt.Errorf("policy %s: decision.events[%d].reason is required", p.Name, i)
-		}
-	}
-	if raw.RequeueAfter != "" {
-		if d.RequeueAfter, err = time.ParseDuration(raw.RequeueAfter); err != nil || d.RequeueAfter < 0 {
-			return nil, fmt.Errorf("policy %s: decision.requeueAfter %q is not a duration such as 30s", p.Name, raw.RequeueAfter)
-		}
+		return nil, fmt.Errorf("policy %s: %w", p.Name, err)
 	}
 	return d, nil
 }
 
-// MarshalJSON writes the decision in the contract's shape, with
-// requeueAfter as a duration string.
-func (d *Decision) MarshalJSON() ([]byte, error) {
-	raw := rawDecision{State: d.State, Outcome: d.Outcome, Message: d.Message, Events: d.Events}
-	if d.RequeueAfter > 0 {
-		raw.RequeueAfter = d.RequeueAfter.String()
+func stringField(t *ast.Term, name string) (string, error) {
+	s, ok := t.Value.(ast.String)
+	if !ok {
+		return "", fmt.Errorf("%s must be a string", name)
 	}
-	return json.Marshal(raw)
+	return string(s), nil
+}
+
+func decodeEvents(t *ast.Term) ([]Event, error) {
+	arr, ok := t.Value.(*ast.Array)
+	if !ok {
+		return nil, errors.New("decision.events must be an array")
+	}
+	events := make([]Event, 0, arr.Len())
+	for i := 0; i < arr.Len(); i++ {
+		obj, ok := arr.Elem(i).Value.(ast.Object)
+		if !ok {
+			return nil, fmt.Errorf("decision.events[%d] must be an object {type, reason, message}", i)
+		}
+		var e Event
+		var err error
+		for _, f := range []struct {
+			key string
+			dst *string
+		}{{"type", &e.Type}, {"reason", &e.Reason}, {"message", &e.Message}} {
+			if v := obj.Get(ast.StringTerm(f.key)); v != nil {
+				if *f.dst, err = stringField(v, fmt.Sprintf("decision.events[%d].%s", i, f.key)); err != nil {
+					return nil, err
+				}
+			}
+		}
+		if e.Type != "Normal" && e.Type != "Warning" {
+			return nil, fmt.Errorf("decision.events[%d].type must be Normal or Warning, not %q", i, e.Type)
+		}
+		if e.Reason == "" {
+			return nil, fmt.Errorf("decision.events[%d].reason is required", i)
+		}
+		events = append(events, e)
+	}
+	return events, nil
+}
+
+// jsonSize is the size of a value written as JSON, escapes aside.
+func jsonSize(v ast.Value) int {
+	switch x := v.(type) {
+	case ast.String:
+		return len(x) + 2
+	case ast.Number:
+		return len(x)
+	case ast.Boolean:
+		if x {
+			return 4
+		}
+		return 5
+	case ast.Null:
+		return 4
+	case *ast.Array:
+		n := 2 + max(0, x.Len()-1)
+		for i := 0; i < x.Len(); i++ {
+			n += jsonSize(x.Elem(i).Value)
+		}
+		return n
+	case ast.Set:
+		n := 2 + max(0, x.Len()-1)
+		x.Foreach(func(t *ast.Term) { n += jsonSize(t.Value) })
+		return n
+	case ast.Object:
+		n := 2 + max(0, x.Len()-1)
+		x.Foreach(func(k, val *ast.Term) { n += jsonSize(k.Value) + 1 + jsonSize(val.Value) })
+		return n
+	default:
+		return len(v.String())
+	}
 }

@@ -156,8 +156,16 @@ func (r *Registry) Chain(kind string, refs []v1alpha1.PolicyRef, path *field.Pat
 		if len(perrs) == 0 {
 			perrs = policy.Schema.Apply(params, p.Child("parameters"))
 		}
-		errs = append(errs, perrs...)
-		chain = append(chain, Step{Policy: policy, Parameters: params})
+		if len(perrs) > 0 {
+			errs = append(errs, perrs...)
+			continue
+		}
+		step, err := NewStep(policy, params)
+		if err != nil {
+			errs = append(errs, field.Invalid(p.Child("parameters"), "", err.Error()))
+			continue
+		}
+		chain = append(chain, step)
 	}
 	if len(errs) > 0 {
 		return nil, errs
