@@ -6,8 +6,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kubist-io/kubist/api/v1alpha1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/kubist-io/kubist/api/v1alpha1"
 )
 
 func newTestCompiler(t testing.TB) *Compiler {

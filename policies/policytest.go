@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/storage/inmem"
 	"github.com/open-policy-agent/opa/v1/tester"
 
 	predefined "github.com/kubist-io/kubist/rego"
@@ -81,7 +82,13 @@ func (c *Compiler) Test(ctx context.Context, modules map[string]string, out io.W
 		RaiseBuiltinErrors(true).
 		SetTimeout(c.limits.Timeout * 50).
 		AddCustomBuiltins(kubistBuiltins())
-	results, err := runner.Run(ctx, parsed)
+	store := inmem.New()
+	txn, err := store.NewTransaction(ctx)
+	if err != nil {
+		return TestSummary{}, err
+	}
+	defer store.Abort(ctx, txn)
+	results, err := runner.SetStore(store).SetModules(parsed).RunTests(ctx, txn)
 	if err != nil {
 		return TestSummary{}, formatRegoError(err)
 	}

@@ -3,6 +3,7 @@ package policies
 import (
 	"strings"
 	"time"
+
 	// Time zones for time.clock and time.weekday (BusinessHoursGate) must
 	// not depend on the host's zoneinfo files.
 	_ "time/tzdata"

@@ -16,11 +16,20 @@ import (
 	"github.com/kubist-io/kubist/api/v1alpha1"
 )
 
+// policyManifest wraps a Rego module into a Policy object named name.
+func policyManifest(name, module string) []byte {
+	indented := "    " + strings.ReplaceAll(strings.TrimRight(module, "\n"), "\n", "\n    ")
+	return []byte("apiVersion: kubist.io/v1alpha1\nkind: Policy\nmetadata:\n  name: " + name + "\nspec:\n  rego: |\n" + indented + "\n")
+}
+
 var _ = Describe("Policy objects", Ordered, func() {
-	var manifest string
+	// The example of rego/README.md, admitted as the Policy max-weight.
+	var module string
 
 	BeforeAll(func() {
-		manifest = filepath.Join(repoRoot, "test", "testdata", "policies", "max-weight.yaml")
+		source, err := os.ReadFile(filepath.Join(repoRoot, "rego", "examples", "max_weight", "max_weight.rego"))
+		Expect(err).NotTo(HaveOccurred())
+		module = string(source)
 	})
 
 	compiled := func(g Gomega) *metav1.Condition {
@@ -33,7 +42,7 @@ var _ = Describe("Policy objects", Ordered, func() {
 	}
 
 	It("compiles an applied Policy into the registry and reports Compiled=True", func() {
-		res, err := env.Kubectl.Run(nil, "apply", "-f", manifest)
+		res, err := env.Kubectl.Run(policyManifest("max-weight", module), "apply", "-f", "-")
 		Expect(err).NotTo(HaveOccurred())
 		Expect(res.ExitCode).To(Equal(0), res.Stderr)
 
@@ -53,11 +62,9 @@ var _ = Describe("Policy objects", Ordered, func() {
 	})
 
 	It("reports a module that no longer compiles, with line and column, and drops it from the registry", func() {
-		source, err := os.ReadFile(manifest)
-		Expect(err).NotTo(HaveOccurred())
-		broken := strings.Replace(string(source), `canary.with_canary_weight(input.state, input.parameters.max)`,
+		broken := strings.Replace(module, `canary.with_canary_weight(input.state, input.parameters.max)`,
 			`http.send({"method": "GET", "url": "http://127.0.0.1:1"}).body`, 1)
-		res, err := env.Kubectl.Run([]byte(broken), "apply", "-f", "-")
+		res, err := env.Kubectl.Run(policyManifest("max-weight", broken), "apply", "-f", "-")
 		Expect(err).NotTo(HaveOccurred())
 		Expect(res.ExitCode).To(Equal(0), res.Stderr)
 
@@ -65,7 +72,7 @@ var _ = Describe("Policy objects", Ordered, func() {
 			c := compiled(g)
 			g.Expect(c.Status).To(Equal(metav1.ConditionFalse))
 			g.Expect(c.Reason).To(Equal("CompileError"))
-			g.Expect(c.Message).To(ContainSubstring("policy/max-weight.rego:14:23: undefined function http.send"))
+			g.Expect(c.Message).To(ContainSubstring("policy/max-weight.rego:20:11: undefined function http.send"))
 		}).Should(Succeed())
 		_, ok := engine.Registry.Policy("max-weight")
 		Expect(ok).To(BeFalse())
@@ -84,12 +91,12 @@ var _ = Describe("Policy objects", Ordered, func() {
 	})
 
 	It("forgets a deleted Policy", func() {
-		res, err := env.Kubectl.Run(nil, "apply", "-f", manifest)
+		res, err := env.Kubectl.Run(policyManifest("max-weight", module), "apply", "-f", "-")
 		Expect(err).NotTo(HaveOccurred())
 		Expect(res.ExitCode).To(Equal(0), res.Stderr)
 		Eventually(func() bool { _, ok := engine.Registry.Policy("max-weight"); return ok }).Should(BeTrue())
 
-		res, err = env.Kubectl.Run(nil, "delete", "-f", manifest)
+		res, err = env.Kubectl.Run(nil, "delete", "policy", "max-weight")
 		Expect(err).NotTo(HaveOccurred())
 		Expect(res.ExitCode).To(Equal(0), res.Stderr)
 		Eventually(func() bool { _, ok := engine.Registry.Policy("max-weight"); return ok }).Should(BeFalse())
