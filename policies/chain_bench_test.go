@@ -59,21 +59,7 @@ func runPerCall(ctx context.Context, c *Compiler, chain Chain, in Input) (map[st
 			return nil, err
 		}
 		doc := stepInput(fixed, params, state)
-		opts := []func(*rego.Rego){
-			rego.Query("data." + step.Policy.Package + ".decision"),
-			rego.ParsedModule(step.Policy.module),
-			rego.Capabilities(c.caps),
-			rego.SetRegoVersion(ast.RegoV1),
-			rego.StrictBuiltinErrors(true),
-			rego.ParsedInput(doc),
-			rego.GenerateJSON(resultAsTerm),
-		}
-		for _, lib := range c.library {
-			opts = append(opts, rego.ParsedModule(lib))
-		}
-		for _, bi := range kubistBuiltins() {
-			opts = append(opts, bi.Func)
-		}
+		opts := append(c.queryOptions(step.Policy.Package, step.Policy.module), rego.ParsedInput(doc))
 		rs, err := rego.New(opts...).Eval(ctx)
 		if err != nil {
 			return nil, err

@@ -159,20 +159,7 @@ func (c *Compiler) Compile(ctx context.Context, src Source) (*Policy, error) {
 		return nil, fmt.Errorf("%s: package %s has no `decision` rule: a policy's entrypoint is the rule decision", src.File, pkg)
 	}
 
-	opts := []func(*rego.Rego){
-		rego.Query("data." + pkg + "." + entrypointRule),
-		rego.ParsedModule(m),
-		rego.Capabilities(c.caps),
-		rego.SetRegoVersion(ast.RegoV1),
-		rego.StrictBuiltinErrors(true),
-	}
-	for _, lib := range c.library {
-		opts = append(opts, rego.ParsedModule(lib))
-	}
-	for _, b := range kubistBuiltins() {
-		opts = append(opts, b.Func)
-	}
-	query, err := rego.New(opts...).PrepareForEval(ctx)
+	query, err := rego.New(c.queryOptions(pkg, m)...).PrepareForEval(ctx)
 	if err != nil {
 		return nil, formatRegoError(err)
 	}
@@ -186,6 +173,26 @@ func (c *Compiler) Compile(ctx context.Context, src Source) (*Policy, error) {
 		module:     m,
 		limits:     c.limits,
 	}, nil
+}
+
+// queryOptions are the options of a policy's decision query: the module
+// with the library, in the sandbox, with Kubist's built-ins.
+func (c *Compiler) queryOptions(pkg string, m *ast.Module) []func(*rego.Rego) {
+	opts := []func(*rego.Rego){
+		rego.Query("data." + pkg + "." + entrypointRule),
+		rego.ParsedModule(m),
+		rego.Capabilities(c.caps),
+		rego.SetRegoVersion(ast.RegoV1),
+		rego.StrictBuiltinErrors(true),
+		rego.GenerateJSON(resultAsTerm),
+	}
+	for _, lib := range c.library {
+		opts = append(opts, rego.ParsedModule(lib))
+	}
+	for _, b := range kubistBuiltins() {
+		opts = append(opts, b.Func)
+	}
+	return opts
 }
 
 // CompilePredefined compiles every predefined policy embedded in Kubist.
@@ -396,7 +403,7 @@ func resultAsTerm(t *ast.Term, _ *rego.EvalContext) (any, error) { return t, nil
 func (p *Policy) Evaluate(ctx context.Context, input ast.Value) (*Decision, error) {
 	ctx, cancel := context.WithTimeout(ctx, p.limits.Timeout)
 	defer cancel()
-	rs, err := p.query.Eval(ctx, rego.EvalParsedInput(input), rego.EvalGenerateJSON(resultAsTerm))
+	rs, err := p.query.Eval(ctx, rego.EvalParsedInput(input))
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("policy %s: evaluation exceeded its deadline of %s", p.Name, p.limits.Timeout)

@@ -138,15 +138,11 @@ func newPolicyEvalCommand() *cobra.Command {
 	return cmd
 }
 
-// evalInput is the input document as a user writes it.
+// evalInput is the input document as a user writes it: a chain's input
+// plus this policy's parameters.
 type evalInput struct {
-	Kind       string         `json:"kind"`
-	Resource   map[string]any `json:"resource"`
+	policies.Input
 	Parameters map[string]any `json:"parameters"`
-	Observed   map[string]any `json:"observed"`
-	State      map[string]any `json:"state"`
-	Metrics    map[string]any `json:"metrics"`
-	Now        *time.Time     `json:"now"`
 }
 
 func evalPolicy(ctx context.Context, out io.Writer, name, inputFile, moduleFile string) error {
@@ -196,14 +192,10 @@ func evalPolicy(ctx context.Context, out io.Writer, name, inputFile, moduleFile 
 	if errs := policy.Schema.Apply(params, field.NewPath("parameters")); len(errs) > 0 {
 		return errors.New(joinFieldErrors(errs))
 	}
-	now := time.Now()
-	if in.Now != nil {
-		now = *in.Now
+	if in.Now.IsZero() {
+		in.Now = time.Now()
 	}
-	res, err := policies.Chain{{Policy: policy, Parameters: params}}.Run(ctx, policies.Input{
-		Kind: in.Kind, Resource: in.Resource, Observed: in.Observed,
-		State: in.State, Metrics: in.Metrics, Now: now,
-	})
+	res, err := policies.Chain{{Policy: policy, Parameters: params}}.Run(ctx, in.Input)
 	if err != nil {
 		return err
 	}

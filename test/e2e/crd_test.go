@@ -15,9 +15,7 @@ import (
 
 var _ = Describe("The kubist.io API as kubectl users see it", Ordered, func() {
 	It("admits every sample with kubectl apply -f config/samples/", func(ctx SpecContext) {
-		res, err := env.Kubectl.Run(nil, "apply", "-f", filepath.Join(repoRoot, "config", "samples"))
-		Expect(err).NotTo(HaveOccurred())
-		Expect(res.ExitCode).To(Equal(0), res.Stderr)
+		res := kubectl(nil, "apply", "-f", filepath.Join(repoRoot, "config", "samples"))
 		for _, created := range []string{
 			"project.kubist.io/demo created",
 			"cluster.kubist.io/local created",
@@ -38,9 +36,7 @@ var _ = Describe("The kubist.io API as kubectl users see it", Ordered, func() {
 	})
 
 	It("shows the CanaryRelease printer columns in kubectl get", func() {
-		res, err := env.Kubectl.Run(nil, "get", "canaryreleases", "-n", "bookinfo")
-		Expect(err).NotTo(HaveOccurred())
-		Expect(res.ExitCode).To(Equal(0), res.Stderr)
+		res := kubectl(nil, "get", "canaryreleases", "-n", "bookinfo")
 		lines := strings.Split(strings.TrimSpace(res.Stdout), "\n")
 		Expect(lines).To(HaveLen(2))
 		Expect(strings.Fields(lines[0])).To(Equal([]string{"NAME", "ROUTE", "SUBSET", "WEIGHT", "PHASE", "AGE"}))
@@ -48,15 +44,11 @@ var _ = Describe("The kubist.io API as kubectl users see it", Ordered, func() {
 	})
 
 	It("shows the Cluster printer columns and finds kinds by short name and category", func() {
-		res, err := env.Kubectl.Run(nil, "get", "kcluster")
-		Expect(err).NotTo(HaveOccurred())
-		Expect(res.ExitCode).To(Equal(0), res.Stderr)
+		res := kubectl(nil, "get", "kcluster")
 		Expect(strings.Fields(strings.Split(res.Stdout, "\n")[0])).To(Equal([]string{"NAME", "PROJECT", "ISTIO", "ISTIO-VERSION", "READY", "AGE"}))
 		Expect(res.Stdout).To(MatchRegexp(`(?m)^local\s+demo\s`))
 
-		res, err = env.Kubectl.Run(nil, "get", "kubist", "-A", "-o", "name")
-		Expect(err).NotTo(HaveOccurred())
-		Expect(res.ExitCode).To(Equal(0), res.Stderr)
+		res = kubectl(nil, "get", "kubist", "-A", "-o", "name")
 		Expect(strings.Fields(res.Stdout)).To(ConsistOf(
 			"project.kubist.io/demo", "cluster.kubist.io/local", "virtualcluster.kubist.io/bookinfo",
 			"application.kubist.io/reviews", "destination.kubist.io/reviews", "route.kubist.io/reviews",
@@ -64,9 +56,7 @@ var _ = Describe("The kubist.io API as kubectl users see it", Ordered, func() {
 	})
 
 	It("documents fields for kubectl explain", func() {
-		res, err := env.Kubectl.Run(nil, "explain", "canaryrelease.spec.subset")
-		Expect(err).NotTo(HaveOccurred())
-		Expect(res.ExitCode).To(Equal(0), res.Stderr)
+		res := kubectl(nil, "explain", "canaryrelease.spec.subset")
 		Expect(res.Stdout).To(ContainSubstring("Subset of the Destination that runs the new version."))
 	})
 

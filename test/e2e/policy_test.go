@@ -42,9 +42,7 @@ var _ = Describe("Policy objects", Ordered, func() {
 	}
 
 	It("compiles an applied Policy into the registry and reports Compiled=True", func() {
-		res, err := env.Kubectl.Run(policyManifest("max-weight", module), "apply", "-f", "-")
-		Expect(err).NotTo(HaveOccurred())
-		Expect(res.ExitCode).To(Equal(0), res.Stderr)
+		kubectl(policyManifest("max-weight", module), "apply", "-f", "-")
 
 		Eventually(func(g Gomega) {
 			c := compiled(g)
@@ -56,17 +54,14 @@ var _ = Describe("Policy objects", Ordered, func() {
 		Expect(p.Kinds).To(Equal([]string{"CanaryRelease"}))
 		Expect(engine.Registry.PolicyNamesFor("CanaryRelease")).To(ContainElement("max-weight"))
 
-		res, err = env.Kubectl.Run(nil, "get", "kpol", "max-weight")
-		Expect(err).NotTo(HaveOccurred())
+		res := kubectl(nil, "get", "kpol", "max-weight")
 		Expect(res.Stdout).To(MatchRegexp(`max-weight\s+\["CanaryRelease"\]\s+True`))
 	})
 
 	It("reports a module that no longer compiles, with line and column, and drops it from the registry", func() {
 		broken := strings.Replace(module, `canary.with_canary_weight(input.state, input.parameters.max)`,
 			`http.send({"method": "GET", "url": "http://127.0.0.1:1"}).body`, 1)
-		res, err := env.Kubectl.Run(policyManifest("max-weight", broken), "apply", "-f", "-")
-		Expect(err).NotTo(HaveOccurred())
-		Expect(res.ExitCode).To(Equal(0), res.Stderr)
+		kubectl(policyManifest("max-weight", broken), "apply", "-f", "-")
 
 		Eventually(func(g Gomega) {
 			c := compiled(g)
@@ -91,14 +86,10 @@ var _ = Describe("Policy objects", Ordered, func() {
 	})
 
 	It("forgets a deleted Policy", func() {
-		res, err := env.Kubectl.Run(policyManifest("max-weight", module), "apply", "-f", "-")
-		Expect(err).NotTo(HaveOccurred())
-		Expect(res.ExitCode).To(Equal(0), res.Stderr)
+		kubectl(policyManifest("max-weight", module), "apply", "-f", "-")
 		Eventually(func() bool { _, ok := engine.Registry.Policy("max-weight"); return ok }).Should(BeTrue())
 
-		res, err = env.Kubectl.Run(nil, "delete", "policy", "max-weight")
-		Expect(err).NotTo(HaveOccurred())
-		Expect(res.ExitCode).To(Equal(0), res.Stderr)
+		kubectl(nil, "delete", "policy", "max-weight")
 		Eventually(func() bool { _, ok := engine.Registry.Policy("max-weight"); return ok }).Should(BeFalse())
 	})
 })

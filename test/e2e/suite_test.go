@@ -74,3 +74,12 @@ func ensureNamespace(ctx context.Context, name string) {
 
 // ctx is a context for one client call in a spec.
 func ctx() context.Context { return context.Background() }
+
+// kubectl runs the real kubectl and expects it to succeed.
+func kubectl(stdin []byte, args ...string) testenv.Result {
+	GinkgoHelper()
+	res, err := env.Kubectl.Run(stdin, args...)
+	Expect(err).NotTo(HaveOccurred())
+	Expect(res.ExitCode).To(Equal(0), "kubectl %v: %s", args, res.Stderr)
+	return res
+}
