@@ -39,6 +39,9 @@ type Metadata struct {
 	// Queries names the string parameters that hold PromQL templates; the
 	// executor evaluates them per subset before the chain runs.
 	Queries []string
+	// Gate marks a policy that only limits what the policies before it
+	// proposed (custom.gate: true).
+	Gate bool
 }
 
 // Policy is a compiled policy: its declaration and its prepared query.
@@ -253,9 +256,16 @@ func metadataOf(m *ast.Module, file string) (Metadata, any, error) {
 	if meta.Queries, err = stringList(a.Custom["queries"]); err != nil {
 		return meta, nil, fmt.Errorf("%s: METADATA custom.queries must be a list of parameter names", file)
 	}
+	if gate, ok := a.Custom["gate"]; ok {
+		if meta.Gate, ok = gate.(bool); !ok {
+			return meta, nil, fmt.Errorf("%s: METADATA custom.gate must be true or false", file)
+		}
+	}
 	for key := range a.Custom {
-		if key != "kinds" && key != "parameters" && key != "queries" {
-			return meta, nil, fmt.Errorf("%s: METADATA custom.%s is not known; custom holds kinds, parameters and queries", file, key)
+		switch key {
+		case "kinds", "parameters", "queries", "gate":
+		default:
+			return meta, nil, fmt.Errorf("%s: METADATA custom.%s is not known; custom holds kinds, parameters, queries and gate", file, key)
 		}
 	}
 	return meta, a.Custom["parameters"], nil

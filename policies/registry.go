@@ -25,6 +25,9 @@ type Executor struct {
 	Kinds []string
 	// Schema of its parameters.
 	Schema *Schema
+	// Default marks the executor the webhook fills in when a resource of
+	// its kinds names none.
+	Default bool
 }
 
 // AppliesTo reports whether the executor may be used on a kind.
@@ -54,8 +57,31 @@ func (r *Registry) RegisterExecutor(e *Executor) error {
 	if _, dup := r.executors[e.Name]; dup {
 		return fmt.Errorf("executor %s is registered twice", e.Name)
 	}
+	if e.Default {
+		for _, kind := range e.Kinds {
+			if other := r.defaultExecutorLocked(kind); other != "" {
+				return fmt.Errorf("executors %s and %s are both the default for %s", other, e.Name, kind)
+			}
+		}
+	}
 	r.executors[e.Name] = e
 	return nil
+}
+
+// DefaultExecutorFor names the default executor of a kind; "" if none.
+func (r *Registry) DefaultExecutorFor(kind string) string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.defaultExecutorLocked(kind)
+}
+
+func (r *Registry) defaultExecutorLocked(kind string) string {
+	for _, e := range r.executors {
+		if e.Default && e.AppliesTo(kind) {
+			return e.Name
+		}
+	}
+	return ""
 }
 
 // SetPolicy adds or replaces a policy. A Policy object may not take the
@@ -171,6 +197,30 @@ func (r *Registry) Chain(kind string, refs []v1alpha1.PolicyRef, path *field.Pat
 		return nil, errs
 	}
 	return chain, nil
+}
+
+// ExecutorParameters resolves a resource's executor stanza: the name must exist and
+// apply to the kind, and the parameters are defaulted and checked against
+// its schema. It returns the defaulted parameters.
+func (r *Registry) ExecutorParameters(kind string, ref *v1alpha1.ExecutorRef, path *field.Path) (map[string]any, field.ErrorList) {
+	e, ok := r.Executor(ref.Name)
+	switch {
+	case !ok:
+		return nil, field.ErrorList{field.Invalid(path.Child("name"), ref.Name,
+			unknownNameDetail("executor", ref.Name, r.ExecutorNamesFor(kind)))}
+	case !e.AppliesTo(kind):
+		return nil, field.ErrorList{field.Invalid(path.Child("name"), ref.Name,
+			fmt.Sprintf("executor %s reconciles %s, not %s; executors for %s: %s",
+				ref.Name, strings.Join(e.Kinds, ", "), kind, kind, listOrNone(r.ExecutorNamesFor(kind))))}
+	}
+	params, errs := DecodeParameters(ref.Parameters, path.Child("parameters"))
+	if len(errs) == 0 {
+		errs = e.Schema.Apply(params, path.Child("parameters"))
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return params, nil
 }
 
 // DecodeParameters turns a stanza's parameters into plain JSON values with

@@ -3,6 +3,7 @@
 # description: Outside the window of `days` from `from` to `to` in `timezone`, reverts weight changes proposed by earlier policies to the weights served now. Rollbacks pass unless allowRollback is false.
 # custom:
 #   kinds: [CanaryRelease, Experiment]
+#   gate: true
 #   parameters:
 #     type: object
 #     properties:

@@ -3,6 +3,7 @@
 # description: Caps the canary's weight at the annotation kubist.io/approved-weight; without it, at the weight served now. Lower proposals, such as rollbacks, pass.
 # custom:
 #   kinds: [CanaryRelease]
+#   gate: true
 package kubist.policies.manual_gate
 
 import data.kubist.lib.canary

@@ -1,0 +1,93 @@
+package reconciler
+
+import (
+	"fmt"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/kubist-io/kubist/policies"
+)
+
+// executorKinds are the kinds reconciled by an executor, in tree order.
+var executorKinds = []string{
+	"Project", "Cluster", "VirtualCluster",
+	"Application", "Destination", "Route", "CanaryRelease", "Experiment",
+}
+
+// executorParameters are the parameter schemas of each kind's executors;
+// the default executor and its ReadOnly twin take the same parameters.
+var executorParameters = map[string]string{
+	"Cluster": `
+type: object
+properties:
+  installIstio:
+    description: Install Istio with Helm (charts base and istiod) when it is missing or at another version.
+    type: boolean
+    default: false
+  istioVersion:
+    description: Istio version to install and to expect, e.g. 1.27.3; empty accepts any installed version.
+    type: string
+    pattern: '^[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$'
+  chartRepository:
+    description: Helm repository of Istio's charts.
+    type: string
+    pattern: '^(https?|oci)://'
+    default: https://istio-release.storage.googleapis.com/charts
+  revision:
+    description: Istio revision; namespaces are then labelled istio.io/rev instead of istio-injection.
+    type: string
+    maxLength: 63
+    pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$'
+`,
+	"CanaryRelease": `
+type: object
+properties:
+  metricsWindow:
+    description: Window of the Prometheus rates the policies see, e.g. 1m.
+    type: string
+    pattern: '^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$'
+    default: 1m
+`,
+	"Experiment": `
+type: object
+properties:
+  metricsWindow:
+    description: Window of the Prometheus rates the policies see, e.g. 5m.
+    type: string
+    pattern: '^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$'
+    default: 5m
+`,
+}
+
+// RegisterExecutors registers every kind's executor — the default, which
+// applies the desired state, and its ReadOnly twin, which computes and
+// reports it without writing — in the registry the webhook, the
+// reconciler and the command-line tool share.
+func RegisterExecutors(r *policies.Registry) error {
+	for _, kind := range executorKinds {
+		var props any
+		if s, ok := executorParameters[kind]; ok {
+			if err := yaml.Unmarshal([]byte(s), &props); err != nil {
+				return fmt.Errorf("%sExecutor parameters: %w", kind, err)
+			}
+		}
+		for _, e := range []struct {
+			name, description string
+			isDefault         bool
+		}{
+			{kind + "Executor", fmt.Sprintf("Reconciles a %s and applies its desired state.", kind), true},
+			{"ReadOnly" + kind + "Executor", fmt.Sprintf("Computes and reports a %s's desired state without writing it.", kind), false},
+		} {
+			schema, err := policies.SchemaFromValue(props)
+			if err != nil {
+				return fmt.Errorf("%s: %w", e.name, err)
+			}
+			if err := r.RegisterExecutor(&policies.Executor{
+				Name: e.name, Description: e.description, Kinds: []string{kind}, Schema: schema, Default: e.isDefault,
+			}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

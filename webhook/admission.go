@@ -1,0 +1,214 @@
+package webhook
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/kubist-io/kubist/api/v1alpha1"
+	"github.com/kubist-io/kubist/policies"
+)
+
+// defaultCanaryPolicy is the chain of a CanaryRelease that names none.
+const defaultCanaryPolicy = "HealthBasedCanaryRelease"
+
+// Admission defaults and validates Kubist objects against the shared
+// registry of executors and policies.
+type Admission struct {
+	Registry *policies.Registry
+	Compiler *policies.Compiler
+}
+
+// KindOf names the kind of a Kubist object from its Go type, which is
+// reliable even when TypeMeta is empty.
+func KindOf(obj v1alpha1.Object) string {
+	return reflect.TypeOf(obj).Elem().Name()
+}
+
+// Default fills what a user may leave out: the kind's default executor,
+// the default chain of a CanaryRelease, parameter defaults from the
+// schemas, and the parent labels used for selection. Stanzas that do not
+// validate are left as they are, so validation reports the user's input.
+func (a *Admission) Default(obj v1alpha1.Object) error {
+	kind := KindOf(obj)
+	st := obj.GetStanzas()
+	spec := field.NewPath("spec")
+	if st.Executor == nil {
+		if name := a.Registry.DefaultExecutorFor(kind); name != "" {
+			st.Executor = &v1alpha1.ExecutorRef{Name: name}
+		}
+	}
+	if st.Executor != nil {
+		if params, errs := a.Registry.ExecutorParameters(kind, st.Executor, spec.Child("executor")); len(errs) == 0 {
+			encoded, err := policies.EncodeParameters(params)
+			if err != nil {
+				return err
+			}
+			st.Executor.Parameters = nilIfEmpty(encoded)
+		}
+	}
+	if kind == "CanaryRelease" && len(st.Policies) == 0 {
+		st.Policies = []v1alpha1.PolicyRef{{Name: defaultCanaryPolicy}}
+	}
+	for i := range st.Policies {
+		chain, errs := a.Registry.Chain(kind, st.Policies[i:i+1], spec.Child("policies"))
+		if len(errs) > 0 {
+			continue
+		}
+		encoded, err := policies.EncodeParameters(chain[0].Parameters)
+		if err != nil {
+			return err
+		}
+		st.Policies[i].Parameters = nilIfEmpty(encoded)
+	}
+	switch o := obj.(type) {
+	case *v1alpha1.Cluster:
+		setLabel(o, v1alpha1.LabelProject, o.Spec.Project)
+	case *v1alpha1.VirtualCluster:
+		setLabel(o, v1alpha1.LabelCluster, o.Spec.Cluster)
+	}
+	return nil
+}
+
+// Validate checks an object on creation (old is nil) or update. Every
+// problem is reported at once, each with its field path; warnings are for
+// things that are allowed but probably not meant.
+func (a *Admission) Validate(ctx context.Context, old, obj v1alpha1.Object) (field.ErrorList, []string) {
+	kind := KindOf(obj)
+	st := obj.GetStanzas()
+	spec := field.NewPath("spec")
+	var errs field.ErrorList
+	var warnings []string
+
+	if st.Executor != nil {
+		_, eerrs := a.Registry.ExecutorParameters(kind, st.Executor, spec.Child("executor"))
+		errs = append(errs, eerrs...)
+	}
+	_, perrs := a.Registry.Chain(kind, st.Policies, spec.Child("policies"))
+	errs = append(errs, perrs...)
+	warnings = append(warnings, a.gateWarnings(st.Policies, spec.Child("policies"))...)
+
+	switch o := obj.(type) {
+	case *v1alpha1.Route:
+		errs = append(errs, validateRouteWeights(o, spec)...)
+	case *v1alpha1.Policy:
+		if _, err := a.Compiler.CompilePolicyObject(ctx, o); err != nil {
+			errs = append(errs, field.Invalid(spec.Child("rego"), "(module)", err.Error()))
+		}
+	}
+	if old != nil {
+		errs = append(errs, validateImmutableParents(old, obj, spec)...)
+	}
+	return errs, warnings
+}
+
+// gateWarnings warns about gates that come before any step policy: a gate
+// limits only what the policies before it proposed.
+func (a *Admission) gateWarnings(refs []v1alpha1.PolicyRef, path *field.Path) []string {
+	var warnings []string
+	for i, ref := range refs {
+		p, ok := a.Registry.Policy(ref.Name)
+		if !ok || !p.Gate {
+			continue
+		}
+		stepsBefore := false
+		for _, prev := range refs[:i] {
+			if q, ok := a.Registry.Policy(prev.Name); ok && !q.Gate {
+				stepsBefore = true
+			}
+		}
+		if !stepsBefore {
+			warnings = append(warnings, fmt.Sprintf(
+				"%s: the gate %s comes before any step policy; a gate limits only the policies before it, so it gates nothing here",
+				path.Index(i), ref.Name))
+		}
+	}
+	return warnings
+}
+
+// validateRouteWeights checks that each HTTP rule's weights sum to 100,
+// every destination weighted when there are several.
+func validateRouteWeights(r *v1alpha1.Route, spec *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	for i, rule := range r.Spec.HTTP {
+		path := spec.Child("http").Index(i).Child("route")
+		if len(rule.Route) == 1 && rule.Route[0].Weight == nil {
+			continue
+		}
+		sum, missing := int32(0), 0
+		for _, d := range rule.Route {
+			if d.Weight == nil {
+				missing++
+				continue
+			}
+			sum += *d.Weight
+		}
+		switch {
+		case missing > 0:
+			errs = append(errs, field.Required(path, fmt.Sprintf("%d of %d destinations have no weight; with several destinations every one needs a weight", missing, len(rule.Route))))
+		case sum != 100:
+			errs = append(errs, field.Invalid(path, sum, "weights must sum to 100"))
+		}
+	}
+	return errs
+}
+
+// validateImmutableParents refuses changes to the references that place an
+// object in the tree.
+func validateImmutableParents(old, obj v1alpha1.Object, spec *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	before, after := parents(old), parents(obj)
+	for _, name := range parentFields[KindOf(obj)] {
+		if before[name] != after[name] {
+			errs = append(errs, field.Invalid(spec.Child(name), after[name],
+				fmt.Sprintf("%s is immutable (was %q); delete and recreate the %s to move it", name, before[name], KindOf(obj))))
+		}
+	}
+	return errs
+}
+
+// parentFields are the spec fields that place each kind in the tree.
+var parentFields = map[string][]string{
+	"Cluster":        {"project"},
+	"VirtualCluster": {"cluster", "namespace"},
+	"Destination":    {"application"},
+	"CanaryRelease":  {"route", "destination"},
+	"Experiment":     {"route", "destination"},
+}
+
+func parents(obj v1alpha1.Object) map[string]string {
+	switch o := obj.(type) {
+	case *v1alpha1.Cluster:
+		return map[string]string{"project": o.Spec.Project}
+	case *v1alpha1.VirtualCluster:
+		return map[string]string{"cluster": o.Spec.Cluster, "namespace": o.Spec.Namespace}
+	case *v1alpha1.Destination:
+		return map[string]string{"application": o.Spec.Application}
+	case *v1alpha1.CanaryRelease:
+		return map[string]string{"route": o.Spec.Route, "destination": o.Spec.Destination}
+	case *v1alpha1.Experiment:
+		return map[string]string{"route": o.Spec.Route, "destination": o.Spec.Destination}
+	}
+	return nil
+}
+
+func setLabel(obj v1alpha1.Object, key, value string) {
+	if value == "" {
+		return
+	}
+	labels := obj.GetLabels()
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	labels[key] = value
+	obj.SetLabels(labels)
+}
+
+func nilIfEmpty(p v1alpha1.Parameters) v1alpha1.Parameters {
+	if len(p) == 0 {
+		return nil
+	}
+	return p
+}

@@ -1,0 +1,200 @@
+package webhook
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	"github.com/kubist-io/kubist/api/v1alpha1"
+	"github.com/kubist-io/kubist/policies"
+	"github.com/kubist-io/kubist/reconciler"
+)
+
+func newAdmission(t testing.TB) *Admission {
+	t.Helper()
+	ctx := context.Background()
+	compiler, err := policies.NewCompiler(policies.DefaultLimits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	registry, err := policies.NewPredefinedRegistry(ctx, compiler)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := reconciler.RegisterExecutors(registry); err != nil {
+		t.Fatal(err)
+	}
+	return &Admission{Registry: registry, Compiler: compiler}
+}
+
+func params(t testing.TB, s string) v1alpha1.Parameters {
+	t.Helper()
+	var p v1alpha1.Parameters
+	if err := json.Unmarshal([]byte(s), &p); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func asJSON(t testing.TB, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestDefault(t *testing.T) {
+	a := newAdmission(t)
+
+	cluster := &v1alpha1.Cluster{ObjectMeta: metav1.ObjectMeta{Name: "local"}, Spec: v1alpha1.ClusterSpec{Project: "demo"}}
+	if err := a.Default(cluster); err != nil {
+		t.Fatal(err)
+	}
+	if got := asJSON(t, cluster.Spec.Executor); got != `{"name":"ClusterExecutor","parameters":{"chartRepository":"https://istio-release.storage.googleapis.com/charts","installIstio":false}}` {
+		t.Errorf("Cluster executor = %s", got)
+	}
+	if cluster.Labels[v1alpha1.LabelProject] != "demo" {
+		t.Errorf("Cluster labels = %v, want kubist.io/project=demo", cluster.Labels)
+	}
+
+	vc := &v1alpha1.VirtualCluster{Spec: v1alpha1.VirtualClusterSpec{Cluster: "local"}}
+	if err := a.Default(vc); err != nil {
+		t.Fatal(err)
+	}
+	if vc.Labels[v1alpha1.LabelCluster] != "local" || vc.Spec.Executor.Name != "VirtualClusterExecutor" || vc.Spec.Executor.Parameters != nil {
+		t.Errorf("VirtualCluster = %s %v", asJSON(t, vc.Spec.Executor), vc.Labels)
+	}
+
+	canary := &v1alpha1.CanaryRelease{Spec: v1alpha1.CanaryReleaseSpec{Route: "r", Destination: "d", Subset: "v2"}}
+	if err := a.Default(canary); err != nil {
+		t.Fatal(err)
+	}
+	if got := asJSON(t, canary.Spec.Policies); got != `[{"name":"HealthBasedCanaryRelease","parameters":{"maxErrorRate":0.3,"minRequests":20,"period":"30s","rollback":"immediate","step":10}}]` {
+		t.Errorf("CanaryRelease policies = %s", got)
+	}
+	if got := asJSON(t, canary.Spec.Executor); got != `{"name":"CanaryReleaseExecutor","parameters":{"metricsWindow":"1m"}}` {
+		t.Errorf("CanaryRelease executor = %s", got)
+	}
+
+	// A stanza that does not validate is left for validation to report.
+	bad := &v1alpha1.CanaryRelease{Spec: v1alpha1.CanaryReleaseSpec{Stanzas: v1alpha1.Stanzas{
+		Policies: []v1alpha1.PolicyRef{{Name: "TimedCanaryRelease", Parameters: params(t, `{"step": 150}`)}},
+	}}}
+	if err := a.Default(bad); err != nil {
+		t.Fatal(err)
+	}
+	if got := asJSON(t, bad.Spec.Policies[0].Parameters); got != `{"step":150}` {
+		t.Errorf("invalid parameters were changed to %s", got)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	a := newAdmission(t)
+	module := func(body string) string {
+		return "# METADATA\n# title: p\n# custom:\n#   kinds: [CanaryRelease]\npackage policies.p\n\n" + body + "\n"
+	}
+	tests := map[string]struct {
+		old, obj     v1alpha1.Object
+		wantErrs     []string
+		wantWarnings []string
+	}{
+		"a valid canary": {
+			obj: &v1alpha1.CanaryRelease{Spec: v1alpha1.CanaryReleaseSpec{Stanzas: v1alpha1.Stanzas{
+				Executor: &v1alpha1.ExecutorRef{Name: "CanaryReleaseExecutor"},
+				Policies: []v1alpha1.PolicyRef{{Name: "TimedCanaryRelease"}, {Name: "ManualGate"}},
+			}}},
+		},
+		"an unknown executor lists the valid ones": {
+			obj:      &v1alpha1.Cluster{Spec: v1alpha1.ClusterSpec{Stanzas: v1alpha1.Stanzas{Executor: &v1alpha1.ExecutorRef{Name: "ClusterExecuter"}}}},
+			wantErrs: []string{`spec.executor.name: Invalid value: "ClusterExecuter": no executor named ClusterExecuter; valid: ClusterExecutor, ReadOnlyClusterExecutor (did you mean ClusterExecutor?)`},
+		},
+		"an executor of another kind": {
+			obj:      &v1alpha1.Route{Spec: v1alpha1.RouteSpec{Stanzas: v1alpha1.Stanzas{Executor: &v1alpha1.ExecutorRef{Name: "ClusterExecutor"}}}},
+			wantErrs: []string{`spec.executor.name: Invalid value: "ClusterExecutor": executor ClusterExecutor reconciles Cluster, not Route; executors for Route: ReadOnlyRouteExecutor, RouteExecutor`},
+		},
+		"executor parameters are checked": {
+			obj: &v1alpha1.Cluster{Spec: v1alpha1.ClusterSpec{Stanzas: v1alpha1.Stanzas{Executor: &v1alpha1.ExecutorRef{
+				Name: "ClusterExecutor", Parameters: params(t, `{"installIstio": "yes", "istioVersion": "latest"}`)}}}},
+			wantErrs: []string{
+				`spec.executor.parameters.installIstio: Invalid value: "string": must be of type boolean: "string"`,
+				`spec.executor.parameters.istioVersion: Invalid value: "latest": should match`,
+			},
+		},
+		"every policy error at once": {
+			obj: &v1alpha1.CanaryRelease{Spec: v1alpha1.CanaryReleaseSpec{Stanzas: v1alpha1.Stanzas{Policies: []v1alpha1.PolicyRef{
+				{Name: "TimedCanaryRelease", Parameters: params(t, `{"step": 150}`)},
+				{Name: "BusinessHoursGate", Parameters: params(t, `{"from": "9am"}`)},
+			}}}},
+			wantErrs: []string{
+				`spec.policies[0].parameters.step: Invalid value: 150: should be less than or equal to 100`,
+				`spec.policies[1].parameters.from: Invalid value: "9am": should match`,
+			},
+		},
+		"a gate first gates nothing": {
+			obj: &v1alpha1.CanaryRelease{Spec: v1alpha1.CanaryReleaseSpec{Stanzas: v1alpha1.Stanzas{Policies: []v1alpha1.PolicyRef{
+				{Name: "ManualGate"}, {Name: "TimedCanaryRelease"},
+			}}}},
+			wantWarnings: []string{"spec.policies[0]: the gate ManualGate comes before any step policy"},
+		},
+		"route weights": {
+			obj: &v1alpha1.Route{Spec: v1alpha1.RouteSpec{HTTP: []v1alpha1.HTTPRoute{
+				{Route: []v1alpha1.RouteDestination{{Destination: "d", Weight: ptr.To[int32](70)}, {Destination: "d", Weight: ptr.To[int32](20)}}},
+				{Route: []v1alpha1.RouteDestination{{Destination: "d", Weight: ptr.To[int32](100)}, {Destination: "d"}}},
+				{Route: []v1alpha1.RouteDestination{{Destination: "d"}}},
+			}}},
+			wantErrs: []string{
+				`spec.http[0].route: Invalid value: 90: weights must sum to 100`,
+				`spec.http[1].route: Required value: 1 of 2 destinations have no weight`,
+			},
+		},
+		"a Policy must compile in the sandbox": {
+			obj: &v1alpha1.Policy{ObjectMeta: metav1.ObjectMeta{Name: "fetch"}, Spec: v1alpha1.PolicySpec{
+				Rego: module(`decision := {"state": http.send({"method": "GET", "url": "http://127.0.0.1:1"}).body}`)}},
+			wantErrs: []string{`spec.rego: Invalid value: "(module)": policy/fetch.rego:7:23: undefined function http.send`},
+		},
+		"parents are immutable": {
+			old:      &v1alpha1.CanaryRelease{Spec: v1alpha1.CanaryReleaseSpec{Route: "a", Destination: "d"}},
+			obj:      &v1alpha1.CanaryRelease{Spec: v1alpha1.CanaryReleaseSpec{Route: "b", Destination: "d"}},
+			wantErrs: []string{`spec.route: Invalid value: "b": route is immutable (was "a")`},
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			errs, warnings := a.Validate(context.Background(), tc.old, tc.obj)
+			if len(errs) != len(tc.wantErrs) {
+				t.Errorf("got %d errors, want %d: %v", len(errs), len(tc.wantErrs), errs)
+			}
+			for _, want := range tc.wantErrs {
+				if !containsPrefix(errs.ToAggregate(), want) {
+					t.Errorf("missing error %q in %v", want, errs)
+				}
+			}
+			if len(warnings) != len(tc.wantWarnings) {
+				t.Errorf("warnings = %v, want %v", warnings, tc.wantWarnings)
+			}
+			for i, want := range tc.wantWarnings {
+				if i < len(warnings) && !strings.HasPrefix(warnings[i], want) {
+					t.Errorf("warning %q, want %q", warnings[i], want)
+				}
+			}
+		})
+	}
+}
+
+func containsPrefix(agg interface{ Errors() []error }, want string) bool {
+	if agg == nil {
+		return false
+	}
+	for _, e := range agg.Errors() {
+		if strings.HasPrefix(e.Error(), want) {
+			return true
+		}
+	}
+	return false
+}
