@@ -8,13 +8,14 @@ import (
 	"embed"
 	"fmt"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/kubist-io/kubist/internal/manifest"
 )
 
-//go:embed crd/*.yaml istio/crds.yaml samples/*.yaml
+//go:embed crd/*.yaml istio/crds.yaml samples/*.yaml webhook/manifests.yaml
 var files embed.FS
 
 // KubistCRDs returns the CustomResourceDefinitions of every Kubist kind.
@@ -31,6 +32,35 @@ func IstioCRDs() ([]*apiextensionsv1.CustomResourceDefinition, error) {
 // Samples returns the sample tree in the order it must be applied.
 func Samples() ([]manifest.Object, error) {
 	return manifest.DecodeFS(files, "samples")
+}
+
+// WebhookConfigurations returns the generated mutating and validating
+// webhook configurations; their service and caBundle are for the installer
+// (Helm, or the local control plane) to fill.
+func WebhookConfigurations() ([]*admissionregistrationv1.MutatingWebhookConfiguration, []*admissionregistrationv1.ValidatingWebhookConfiguration, error) {
+	objects, err := manifest.DecodeFS(files, "webhook")
+	if err != nil {
+		return nil, nil, err
+	}
+	var mutating []*admissionregistrationv1.MutatingWebhookConfiguration
+	var validating []*admissionregistrationv1.ValidatingWebhookConfiguration
+	for _, o := range objects {
+		var target any
+		switch o.GetKind() {
+		case "MutatingWebhookConfiguration":
+			m := &admissionregistrationv1.MutatingWebhookConfiguration{}
+			mutating, target = append(mutating, m), m
+		case "ValidatingWebhookConfiguration":
+			v := &admissionregistrationv1.ValidatingWebhookConfiguration{}
+			validating, target = append(validating, v), v
+		default:
+			continue
+		}
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, target); err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", o.Source, err)
+		}
+	}
+	return mutating, validating, nil
 }
 
 func crds(dir string) ([]*apiextensionsv1.CustomResourceDefinition, error) {

@@ -19,9 +19,10 @@ type DestinationPort struct {
 	// TargetPort on the pods; defaults to Port.
 	// +optional
 	TargetPort *intstr.IntOrString `json:"targetPort,omitempty"`
-	// Protocol Istio applies to the port.
+	// Protocol Istio applies to the port; empty means HTTP. (Not defaulted in
+	// the schema: a default inside a list item makes kubectl apply resend
+	// the list on every apply.)
 	// +optional
-	// +kubebuilder:default=HTTP
 	// +kubebuilder:validation:Enum=HTTP;HTTP2;GRPC;TCP
 	Protocol string `json:"protocol,omitempty"`
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
@@ -17,6 +18,7 @@ import (
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	"github.com/kubist-io/kubist/config"
 	"github.com/kubist-io/kubist/internal/controlplane"
@@ -74,7 +76,7 @@ func newDevCommand() *cobra.Command {
 func runDev(ctx context.Context, out io.Writer, opts devOptions) (err error) {
 	log := ctrl.Log.WithName("dev")
 	log.Info("Starting etcd and kube-apiserver")
-	cp, err := controlplane.Start(controlplane.Options{AssetsDir: opts.assets, AttachOutput: opts.attachOutput})
+	cp, err := controlplane.Start(controlplane.Options{AssetsDir: opts.assets, AttachOutput: opts.attachOutput, Webhooks: opts.manager.webhooks})
 	if err != nil {
 		return err
 	}
@@ -96,6 +98,11 @@ func runDev(ctx context.Context, out io.Writer, opts devOptions) (err error) {
 		}
 	}
 
+	if opts.manager.webhooks {
+		// The control plane registered the webhooks with a certificate of
+		// its own; serve them where it expects.
+		opts.manager.webhookHost, opts.manager.webhookPort, opts.manager.webhookCertDir = cp.WebhookServing()
+	}
 	mgr, err := newManager(ctx, cp.Config, opts.manager)
 	if err != nil {
 		return err
@@ -104,6 +111,13 @@ func runDev(ctx context.Context, out io.Writer, opts devOptions) (err error) {
 	defer stopManager()
 	managerDone := startManager(mgrCtx, mgr)
 
+	if opts.manager.webhooks {
+		// Admission is only as good as the server behind it: wait for it.
+		if err := waitForWebhooks(ctx, mgr); err != nil {
+			stopManager()
+			return errors.Join(err, <-managerDone)
+		}
+	}
 	if opts.samples {
 		if err := applySamples(ctx, c, out); err != nil {
 			stopManager()
@@ -121,6 +135,24 @@ func runDev(ctx context.Context, out io.Writer, opts devOptions) (err error) {
 			err = errors.New("manager stopped unexpectedly")
 		}
 		return err
+	}
+}
+
+// waitForWebhooks waits until the manager's webhook server accepts
+// connections.
+func waitForWebhooks(ctx context.Context, mgr manager.Manager) error {
+	check := mgr.GetWebhookServer().StartedChecker()
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	for {
+		if err := check(nil); err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("webhook server did not start: %w", ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
 }
 

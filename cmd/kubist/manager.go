@@ -12,10 +12,12 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"github.com/kubist-io/kubist/internal/scheme"
 	"github.com/kubist-io/kubist/policies"
 	"github.com/kubist-io/kubist/reconciler"
+	"github.com/kubist-io/kubist/webhook"
 )
 
 // The manager's own needs: a Lease for leader election, Events to report it.
@@ -34,6 +36,10 @@ type managerOptions struct {
 	leaderElect             bool
 	leaderElectionNamespace string
 	policyLimits            policies.Limits
+	webhooks                bool
+	webhookHost             string
+	webhookPort             int
+	webhookCertDir          string
 }
 
 func defaultManagerOptions() managerOptions {
@@ -42,6 +48,8 @@ func defaultManagerOptions() managerOptions {
 		probeAddr:    ":8081",
 		leaderElect:  true,
 		policyLimits: policies.DefaultLimits,
+		webhooks:     true,
+		webhookPort:  9443,
 	}
 }
 
@@ -52,6 +60,9 @@ func (o *managerOptions) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.leaderElectionNamespace, "leader-election-namespace", o.leaderElectionNamespace, "Namespace of the leader-election Lease; defaults to the pod's namespace in a cluster.")
 	fs.DurationVar(&o.policyLimits.Timeout, "policy-timeout", o.policyLimits.Timeout, "Deadline of one policy evaluation.")
 	fs.IntVar(&o.policyLimits.MaxDecisionBytes, "policy-max-decision-bytes", o.policyLimits.MaxDecisionBytes, "Largest policy decision accepted, in bytes of JSON.")
+	fs.BoolVar(&o.webhooks, "webhooks", o.webhooks, "Serve the admission webhooks.")
+	fs.IntVar(&o.webhookPort, "webhook-port", o.webhookPort, "Port of the admission webhook server (HTTPS).")
+	fs.StringVar(&o.webhookCertDir, "webhook-cert-dir", o.webhookCertDir, "Directory with the webhook server's tls.crt and tls.key; defaults to controller-runtime's.")
 }
 
 func newManagerCommand() *cobra.Command {
@@ -96,7 +107,10 @@ func restConfig(kubeconfig string) (*rest.Config, error) {
 // engine and every controller.
 func newManager(ctx context.Context, cfg *rest.Config, opts managerOptions) (manager.Manager, error) {
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                        scheme.New(),
+		Scheme: scheme.New(),
+		WebhookServer: ctrlwebhook.NewServer(ctrlwebhook.Options{
+			Host: opts.webhookHost, Port: opts.webhookPort, CertDir: opts.webhookCertDir,
+		}),
 		Metrics:                       metricsserver.Options{BindAddress: opts.metricsAddr},
 		HealthProbeBindAddress:        opts.probeAddr,
 		LeaderElection:                opts.leaderElect,
@@ -121,8 +135,19 @@ func newManager(ctx context.Context, cfg *rest.Config, opts managerOptions) (man
 	if err != nil {
 		return nil, fmt.Errorf("policy engine: %w", err)
 	}
+	if err := reconciler.RegisterExecutors(registry); err != nil {
+		return nil, fmt.Errorf("executors: %w", err)
+	}
 	if err := reconciler.Setup(mgr, reconciler.Engine{Compiler: compiler, Registry: registry}); err != nil {
 		return nil, err
+	}
+	if opts.webhooks {
+		if err := webhook.Setup(mgr, &webhook.Admission{Registry: registry, Compiler: compiler}); err != nil {
+			return nil, fmt.Errorf("webhooks: %w", err)
+		}
+		if err := mgr.AddReadyzCheck("webhook", mgr.GetWebhookServer().StartedChecker()); err != nil {
+			return nil, fmt.Errorf("add readiness check: %w", err)
+		}
 	}
 	return mgr, nil
 }

@@ -31,8 +31,10 @@ type Options struct {
 	WithoutIstioCRDs bool
 	// WithoutKubistCRDs leaves Kubist's CRDs out, as on a workload cluster.
 	WithoutKubistCRDs bool
-	// Webhooks to register with the API server, served by the caller.
-	Webhooks envtest.WebhookInstallOptions
+	// Webhooks registers Kubist's webhook configurations with the API
+	// server, pointed at a local serving address with a self-managed
+	// certificate (see WebhookServing); the caller serves them.
+	Webhooks bool
 	// APIServerArgs are extra kube-apiserver flags (name to values).
 	APIServerArgs map[string][]string
 	// AttachOutput copies the processes' output to this process's.
@@ -72,12 +74,19 @@ func Start(opts Options) (*ControlPlane, error) {
 		}
 		crds = append(crds, istio...)
 	}
+	var webhooks envtest.WebhookInstallOptions
+	if opts.Webhooks {
+		webhooks.MutatingWebhooks, webhooks.ValidatingWebhooks, err = config.WebhookConfigurations()
+		if err != nil {
+			return nil, fmt.Errorf("read webhook configurations: %w", err)
+		}
+	}
 	env := &envtest.Environment{
 		BinaryAssetsDirectory:    assets,
 		UseExistingCluster:       ptr.To(false),
 		Scheme:                   scheme.New(),
 		CRDInstallOptions:        envtest.CRDInstallOptions{CRDs: crds},
-		WebhookInstallOptions:    opts.Webhooks,
+		WebhookInstallOptions:    webhooks,
 		ControlPlaneStartTimeout: 2 * time.Minute,
 		ControlPlaneStopTimeout:  time.Minute,
 		AttachControlPlaneOutput: opts.AttachOutput,
@@ -124,10 +133,12 @@ func (cp *ControlPlane) WriteKubeconfig(path string) error {
 	return os.WriteFile(path, cp.Kubeconfig, 0o600)
 }
 
-// WebhookOptions returns the webhook install options as envtest completed
-// them: the local serving host, port and certificate directory.
-func (cp *ControlPlane) WebhookOptions() *envtest.WebhookInstallOptions {
-	return &cp.env.WebhookInstallOptions
+// WebhookServing is where the API server expects the webhooks: the host,
+// port and the directory of the serving certificate (tls.crt, tls.key)
+// whose CA is in the configurations' caBundle.
+func (cp *ControlPlane) WebhookServing() (host string, port int, certDir string) {
+	o := cp.env.WebhookInstallOptions
+	return o.LocalServingHost, o.LocalServingPort, o.LocalServingCertDir
 }
 
 // FindAssets returns the directory holding the control-plane binaries:

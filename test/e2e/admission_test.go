@@ -1,0 +1,109 @@
+package e2e
+
+import (
+	"path/filepath"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/yaml"
+
+	"github.com/kubist-io/kubist/api/v1alpha1"
+)
+
+var _ = Describe("Admission", func() {
+	BeforeEach(func(ctx SpecContext) {
+		ensureNamespace(ctx, "admission")
+	})
+
+	It("defaults the samples as kubectl get -o yaml shows", func() {
+		kubectl(nil, "apply", "-f", filepath.Join(repoRoot, "config", "samples"))
+
+		var cluster v1alpha1.Cluster
+		Expect(yaml.Unmarshal([]byte(kubectl(nil, "get", "cluster", "local", "-o", "yaml").Stdout), &cluster)).To(Succeed())
+		Expect(cluster.Labels).To(HaveKeyWithValue(v1alpha1.LabelProject, "demo"))
+		Expect(cluster.Spec.Executor.Name).To(Equal("ClusterExecutor"))
+		Expect(string(cluster.Spec.Executor.Parameters["chartRepository"].Raw)).To(Equal(`"https://istio-release.storage.googleapis.com/charts"`))
+
+		var vc v1alpha1.VirtualCluster
+		Expect(yaml.Unmarshal([]byte(kubectl(nil, "get", "virtualcluster", "bookinfo", "-o", "yaml").Stdout), &vc)).To(Succeed())
+		Expect(vc.Labels).To(HaveKeyWithValue(v1alpha1.LabelCluster, "local"))
+		Expect(vc.Spec.Executor.Name).To(Equal("VirtualClusterExecutor"))
+
+		var canary v1alpha1.CanaryRelease
+		Expect(yaml.Unmarshal([]byte(kubectl(nil, "get", "canaryrelease", "reviews-v2", "-n", "bookinfo", "-o", "yaml").Stdout), &canary)).To(Succeed())
+		Expect(canary.Spec.Executor.Name).To(Equal("CanaryReleaseExecutor"))
+		Expect(string(canary.Spec.Executor.Parameters["metricsWindow"].Raw)).To(Equal(`"1m"`))
+		Expect(canary.Spec.Policies).To(HaveLen(1))
+		Expect(string(canary.Spec.Policies[0].Parameters["period"].Raw)).To(Equal(`"10s"`))
+
+		for _, kind := range []string{"project/demo", "application/reviews", "destination/reviews", "route/reviews"} {
+			out := kubectl(nil, "get", kind, "-n", "bookinfo", "-o", "jsonpath={.spec.executor.name}").Stdout
+			Expect(out).To(HaveSuffix("Executor"), "%s has a default executor", kind)
+		}
+	})
+
+	It("gives a CanaryRelease without policies the HealthBasedCanaryRelease chain", func() {
+		kubectl([]byte(`apiVersion: kubist.io/v1alpha1
+kind: CanaryRelease
+metadata: {name: defaults, namespace: admission}
+spec: {route: reviews, destination: reviews, subset: v2}
+`), "apply", "-f", "-")
+		canary := &v1alpha1.CanaryRelease{}
+		Expect(env.Client.Get(ctx(), types.NamespacedName{Namespace: "admission", Name: "defaults"}, canary)).To(Succeed())
+		Expect(canary.Spec.Policies).To(HaveLen(1))
+		Expect(canary.Spec.Policies[0].Name).To(Equal("HealthBasedCanaryRelease"))
+		Expect(string(canary.Spec.Policies[0].Parameters["maxErrorRate"].Raw)).To(Equal("0.3"))
+	})
+
+	It("admits with a Warning line when a gate comes before any step policy", func() {
+		res := kubectl([]byte(`apiVersion: kubist.io/v1alpha1
+kind: CanaryRelease
+metadata: {name: gate-first, namespace: admission}
+spec:
+  route: reviews
+  destination: reviews
+  subset: v2
+  policies: [{name: ManualGate}, {name: TimedCanaryRelease}]
+`), "apply", "-f", "-")
+		Expect(res.Stdout).To(ContainSubstring("canaryrelease.kubist.io/gate-first created"))
+		Expect(res.Stderr).To(ContainSubstring("Warning: spec.policies[0]: the gate ManualGate comes before any step policy"))
+	})
+
+	It("refuses an invalid object on a server-side dry run, and writes nothing for a valid one", func() {
+		res, err := env.Kubectl.Run([]byte(`apiVersion: kubist.io/v1alpha1
+kind: CanaryRelease
+metadata: {name: dry-bad, namespace: admission}
+spec:
+  route: reviews
+  destination: reviews
+  subset: v2
+  policies: [{name: TimedCanaryRelease, parameters: {step: 150}}]
+`), "apply", "--dry-run=server", "-f", "-")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(res.ExitCode).NotTo(Equal(0))
+		Expect(res.Stderr).To(ContainSubstring("spec.policies[0].parameters.step: Invalid value: 150: should be less than or equal to 100"))
+
+		res = kubectl([]byte(`apiVersion: kubist.io/v1alpha1
+kind: CanaryRelease
+metadata: {name: dry-good, namespace: admission}
+spec: {route: reviews, destination: reviews, subset: v2}
+`), "apply", "--dry-run=server", "-o", "yaml", "-f", "-")
+		Expect(res.Stdout).To(ContainSubstring("name: HealthBasedCanaryRelease"), "the dry run shows the defaulted object")
+		err = env.Client.Get(ctx(), types.NamespacedName{Namespace: "admission", Name: "dry-good"}, &v1alpha1.CanaryRelease{})
+		Expect(apierrors.IsNotFound(err)).To(BeTrue(), "a dry run writes nothing: %v", err)
+	})
+
+	It("refuses to move a CanaryRelease to another route", func() {
+		kubectl([]byte(`apiVersion: kubist.io/v1alpha1
+kind: CanaryRelease
+metadata: {name: pinned, namespace: admission}
+spec: {route: reviews, destination: reviews, subset: v2}
+`), "apply", "-f", "-")
+		res, err := env.Kubectl.Run(nil, "patch", "canaryrelease", "pinned", "-n", "admission", "--type=merge", "-p", `{"spec":{"route":"ratings"}}`)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(res.ExitCode).NotTo(Equal(0))
+		Expect(res.Stderr).To(ContainSubstring(`spec.route: Invalid value: "ratings": route is immutable`))
+	})
+})
