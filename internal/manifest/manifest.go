@@ -7,11 +7,14 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
 	"path"
+	"path/filepath"
 	"sort"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utiljson "k8s.io/apimachinery/pkg/util/json"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
 )
@@ -40,8 +43,14 @@ func Decode(r io.Reader, source string) ([]Object, error) {
 		if isBlank(doc) {
 			continue
 		}
+		// Through JSON with the API machinery's rules, so integers are int64
+		// as the API server decodes them (CEL rules depend on it).
+		data, err := yaml.YAMLToJSON(doc)
+		if err != nil {
+			return nil, fmt.Errorf("%s: document %d: %w", source, index, err)
+		}
 		u := &unstructured.Unstructured{}
-		if err := yaml.Unmarshal(doc, &u.Object); err != nil {
+		if err := utiljson.Unmarshal(data, &u.Object); err != nil {
 			return nil, fmt.Errorf("%s: document %d: %w", source, index, err)
 		}
 		if u.Object == nil {
@@ -52,6 +61,34 @@ func Decode(r io.Reader, source string) ([]Object, error) {
 		}
 		objects = append(objects, Object{Unstructured: u, Source: fmt.Sprintf("%s#%d", source, index)})
 	}
+}
+
+// Load reads the manifests at path: a file, a directory (every manifest
+// file below it, in lexical order), or "-" for standard input.
+func Load(path string, stdin io.Reader) ([]Object, error) {
+	if path == "-" {
+		return Decode(stdin, "<stdin>")
+	}
+	info, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !info.IsDir() {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		return Decode(f, path)
+	}
+	objects, err := DecodeFS(os.DirFS(path), ".")
+	if err != nil {
+		return nil, err
+	}
+	for i := range objects {
+		objects[i].Source = filepath.Join(path, objects[i].Source)
+	}
+	return objects, nil
 }
 
 // DecodeFS reads every *.yaml, *.yml and *.json file of a directory in an
