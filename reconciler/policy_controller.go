@@ -3,14 +3,19 @@ package reconciler
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"sync"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
@@ -32,19 +37,63 @@ const (
 // reports the outcome in their status: a module that does not compile is
 // taken out of the registry, so stanzas naming it fail plainly rather than
 // run an older version.
+//
+// It runs on every replica, leader or not, because every replica serves
+// admission from its own registry; only the leader writes status.
 type PolicyReconciler struct {
 	Client   client.Client
 	Compiler *policies.Compiler
 	Registry *policies.Registry
 	Recorder recorder.EventRecorder
+	// Elected is closed once this replica leads; nil means it always does.
+	Elected <-chan struct{}
+
+	// loaded records the generation of each Policy last compiled, for the
+	// readiness check.
+	loaded sync.Map
 }
 
-// SetupWithManager registers the controller.
+// SetupWithManager registers the controller, on every replica.
 func (r *PolicyReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.Policy{}).
 		Named("policy").
+		WithOptions(controller.Options{NeedLeaderElection: ptr.To(false)}).
 		Complete(r)
+}
+
+// LoadedChecker is a readiness check: ready once every Policy object in the
+// cache has been compiled at its current generation, so that admission
+// never judges a stanza against a registry that lacks its policy.
+func (r *PolicyReconciler) LoadedChecker() healthz.Checker {
+	return func(req *http.Request) error {
+		ctx := context.Background()
+		if req != nil {
+			ctx = req.Context()
+		}
+		var list v1alpha1.PolicyList
+		if err := r.Client.List(ctx, &list); err != nil {
+			return fmt.Errorf("list Policy objects: %w", err)
+		}
+		for _, p := range list.Items {
+			if gen, ok := r.loaded.Load(p.Name); !ok || gen.(int64) != p.Generation {
+				return fmt.Errorf("policy %s is not loaded yet", p.Name)
+			}
+		}
+		return nil
+	}
+}
+
+func (r *PolicyReconciler) leading() bool {
+	if r.Elected == nil {
+		return true
+	}
+	select {
+	case <-r.Elected:
+		return true
+	default:
+		return false
+	}
 }
 
 // Reconcile compiles one Policy. Compile errors are the user's to fix: they
@@ -56,6 +105,7 @@ func (r *PolicyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	if err := r.Client.Get(ctx, req.NamespacedName, obj); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.Registry.RemovePolicy(req.Name)
+			r.loaded.Delete(req.Name)
 			logger.Info("Policy removed from the registry")
 			return ctrl.Result{}, nil
 		}
@@ -63,6 +113,7 @@ func (r *PolicyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	}
 	if !obj.DeletionTimestamp.IsZero() {
 		r.Registry.RemovePolicy(obj.Name)
+		r.loaded.Delete(obj.Name)
 		return ctrl.Result{}, nil
 	}
 
@@ -81,8 +132,9 @@ func (r *PolicyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 		updated.Status.Title, updated.Status.Kinds = compiled.Title, compiled.Kinds
 	}
 	updated.Status.ObservedGeneration = obj.Generation
+	r.loaded.Store(obj.Name, obj.Generation)
 
-	if equality.Semantic.DeepEqual(obj.Status, updated.Status) {
+	if !r.leading() || equality.Semantic.DeepEqual(obj.Status, updated.Status) {
 		return ctrl.Result{}, nil
 	}
 	if err := r.Client.Status().Update(ctx, updated); err != nil {

@@ -75,3 +75,40 @@ func TestPolicyCompileError(t *testing.T) {
 		t.Fatalf("an Event was emitted again with nothing changed: %q", <-recorder.Events)
 	}
 }
+
+// TestPolicyReadiness: not ready until every Policy in the cluster has been
+// compiled at its current generation.
+func TestPolicyReadiness(t *testing.T) {
+	ctx := context.Background()
+	compiler, err := policies.NewCompiler(policies.DefaultLimits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &v1alpha1.Policy{
+		ObjectMeta: metav1.ObjectMeta{Name: "pass", Generation: 1},
+		Spec:       v1alpha1.PolicySpec{Rego: "# METADATA\n# title: Pass\n# custom:\n#   kinds: [Route]\npackage policies.pass\n\ndecision := {\"state\": input.state}\n"},
+	}
+	c := fake.NewClientBuilder().WithScheme(scheme.New()).WithObjects(p).WithStatusSubresource(p).Build()
+	elected := make(chan struct{}) // a replica that does not lead
+	r := &PolicyReconciler{Client: c, Compiler: compiler, Registry: policies.NewRegistry(), Elected: elected}
+	ready := r.LoadedChecker()
+	if err := ready(nil); err == nil || !strings.Contains(err.Error(), "policy pass is not loaded yet") {
+		t.Fatalf("ready before loading: %v", err)
+	}
+	if _, err := r.Reconcile(ctx, ctrl.Request{NamespacedName: types.NamespacedName{Name: "pass"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ready(nil); err != nil {
+		t.Fatalf("not ready after loading: %v", err)
+	}
+	if _, ok := r.Registry.Policy("pass"); !ok {
+		t.Fatal("a replica that does not lead must still load the registry")
+	}
+	got := &v1alpha1.Policy{}
+	if err := c.Get(ctx, types.NamespacedName{Name: "pass"}, got); err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Status.Conditions) != 0 {
+		t.Fatal("a replica that does not lead wrote status")
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"reflect"
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kubist-io/kubist/api/v1alpha1"
 	"github.com/kubist-io/kubist/policies"
@@ -19,6 +20,9 @@ const defaultCanaryPolicy = "HealthBasedCanaryRelease"
 type Admission struct {
 	Registry *policies.Registry
 	Compiler *policies.Compiler
+	// Reader looks up parents, siblings and children (the manager's cache);
+	// nil skips those checks, as offline validation without a cluster does.
+	Reader client.Reader
 }
 
 // KindOf names the kind of a Kubist object from its Go type, which is
@@ -101,6 +105,7 @@ func (a *Admission) Validate(ctx context.Context, old, obj v1alpha1.Object) (fie
 	if old != nil {
 		errs = append(errs, validateImmutableParents(old, obj, spec)...)
 	}
+	warnings = append(warnings, a.referenceWarnings(ctx, obj)...)
 	return errs, warnings
 }
 

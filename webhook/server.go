@@ -24,11 +24,11 @@ import (
 // and validated. failurePolicy Fail is safe because no other group is
 // matched; sideEffects None lets `kubectl apply --dry-run=server` work.
 // +kubebuilder:webhook:path=/mutate-kubist-io-v1alpha1-project,mutating=true,failurePolicy=fail,sideEffects=None,groups=kubist.io,resources=projects,verbs=create;update,versions=v1alpha1,name=mproject.kubist.io,admissionReviewVersions=v1,timeoutSeconds=5
-// +kubebuilder:webhook:path=/validate-kubist-io-v1alpha1-project,mutating=false,failurePolicy=fail,sideEffects=None,groups=kubist.io,resources=projects,verbs=create;update,versions=v1alpha1,name=vproject.kubist.io,admissionReviewVersions=v1,timeoutSeconds=5
+// +kubebuilder:webhook:path=/validate-kubist-io-v1alpha1-project,mutating=false,failurePolicy=fail,sideEffects=None,groups=kubist.io,resources=projects,verbs=create;update;delete,versions=v1alpha1,name=vproject.kubist.io,admissionReviewVersions=v1,timeoutSeconds=5
 // +kubebuilder:webhook:path=/mutate-kubist-io-v1alpha1-cluster,mutating=true,failurePolicy=fail,sideEffects=None,groups=kubist.io,resources=clusters,verbs=create;update,versions=v1alpha1,name=mcluster.kubist.io,admissionReviewVersions=v1,timeoutSeconds=5
-// +kubebuilder:webhook:path=/validate-kubist-io-v1alpha1-cluster,mutating=false,failurePolicy=fail,sideEffects=None,groups=kubist.io,resources=clusters,verbs=create;update,versions=v1alpha1,name=vcluster.kubist.io,admissionReviewVersions=v1,timeoutSeconds=5
+// +kubebuilder:webhook:path=/validate-kubist-io-v1alpha1-cluster,mutating=false,failurePolicy=fail,sideEffects=None,groups=kubist.io,resources=clusters,verbs=create;update;delete,versions=v1alpha1,name=vcluster.kubist.io,admissionReviewVersions=v1,timeoutSeconds=5
 // +kubebuilder:webhook:path=/mutate-kubist-io-v1alpha1-virtualcluster,mutating=true,failurePolicy=fail,sideEffects=None,groups=kubist.io,resources=virtualclusters,verbs=create;update,versions=v1alpha1,name=mvirtualcluster.kubist.io,admissionReviewVersions=v1,timeoutSeconds=5
-// +kubebuilder:webhook:path=/validate-kubist-io-v1alpha1-virtualcluster,mutating=false,failurePolicy=fail,sideEffects=None,groups=kubist.io,resources=virtualclusters,verbs=create;update,versions=v1alpha1,name=vvirtualcluster.kubist.io,admissionReviewVersions=v1,timeoutSeconds=5
+// +kubebuilder:webhook:path=/validate-kubist-io-v1alpha1-virtualcluster,mutating=false,failurePolicy=fail,sideEffects=None,groups=kubist.io,resources=virtualclusters,verbs=create;update;delete,versions=v1alpha1,name=vvirtualcluster.kubist.io,admissionReviewVersions=v1,timeoutSeconds=5
 // +kubebuilder:webhook:path=/mutate-kubist-io-v1alpha1-application,mutating=true,failurePolicy=fail,sideEffects=None,groups=kubist.io,resources=applications,verbs=create;update,versions=v1alpha1,name=mapplication.kubist.io,admissionReviewVersions=v1,timeoutSeconds=5
 // +kubebuilder:webhook:path=/validate-kubist-io-v1alpha1-application,mutating=false,failurePolicy=fail,sideEffects=None,groups=kubist.io,resources=applications,verbs=create;update,versions=v1alpha1,name=vapplication.kubist.io,admissionReviewVersions=v1,timeoutSeconds=5
 // +kubebuilder:webhook:path=/mutate-kubist-io-v1alpha1-destination,mutating=true,failurePolicy=fail,sideEffects=None,groups=kubist.io,resources=destinations,verbs=create;update,versions=v1alpha1,name=mdestination.kubist.io,admissionReviewVersions=v1,timeoutSeconds=5
@@ -150,9 +150,9 @@ func (h *kindWebhook[T]) ValidateUpdate(ctx context.Context, old, obj T) (admiss
 	return h.validate(ctx, old, obj)
 }
 
-// ValidateDelete admits deletions.
-func (h *kindWebhook[T]) ValidateDelete(context.Context, T) (admission.Warnings, error) {
-	return nil, nil
+// ValidateDelete refuses to delete a parent that still has children.
+func (h *kindWebhook[T]) ValidateDelete(ctx context.Context, obj T) (admission.Warnings, error) {
+	return nil, h.admission.ValidateDelete(ctx, obj)
 }
 
 func (h *kindWebhook[T]) validate(ctx context.Context, old v1alpha1.Object, obj T) (admission.Warnings, error) {

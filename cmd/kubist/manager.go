@@ -142,7 +142,7 @@ func newManager(ctx context.Context, cfg *rest.Config, opts managerOptions) (man
 		return nil, err
 	}
 	if opts.webhooks {
-		if err := webhook.Setup(mgr, &webhook.Admission{Registry: registry, Compiler: compiler}); err != nil {
+		if err := webhook.Setup(mgr, &webhook.Admission{Registry: registry, Compiler: compiler, Reader: mgr.GetClient()}); err != nil {
 			return nil, fmt.Errorf("webhooks: %w", err)
 		}
 		if err := mgr.AddReadyzCheck("webhook", mgr.GetWebhookServer().StartedChecker()); err != nil {

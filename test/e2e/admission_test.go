@@ -106,4 +106,63 @@ spec: {route: reviews, destination: reviews, subset: v2}
 		Expect(res.ExitCode).NotTo(Equal(0))
 		Expect(res.Stderr).To(ContainSubstring(`spec.route: Invalid value: "ratings": route is immutable`))
 	})
+
+	It("refuses to delete a parent that still has children, naming them, unless annotated", func() {
+		kubectl([]byte(`apiVersion: kubist.io/v1alpha1
+kind: Project
+metadata: {name: shop}
+---
+apiVersion: kubist.io/v1alpha1
+kind: Cluster
+metadata: {name: shop-eu}
+spec: {project: shop}
+---
+apiVersion: kubist.io/v1alpha1
+kind: VirtualCluster
+metadata: {name: shop-web}
+spec: {cluster: shop-eu}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: shop-web}
+---
+apiVersion: kubist.io/v1alpha1
+kind: Route
+metadata: {name: storefront, namespace: shop-web}
+spec:
+  hosts: [storefront]
+  http: [{route: [{destination: storefront}]}]
+`), "apply", "-f", "-")
+
+		res, err := env.Kubectl.Run(nil, "delete", "project", "shop")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(res.ExitCode).NotTo(Equal(0))
+		Expect(res.Stderr).To(ContainSubstring(`Project "shop" still has 1 child: Cluster/shop-eu; delete them first, or annotate it with kubist.io/delete-children=true to delete it anyway`))
+
+		res, err = env.Kubectl.Run(nil, "delete", "virtualcluster", "shop-web")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(res.ExitCode).NotTo(Equal(0))
+		Expect(res.Stderr).To(ContainSubstring(`VirtualCluster "shop-web" still has 1 child: Route/storefront`))
+
+		kubectl(nil, "annotate", "project", "shop", "kubist.io/delete-children=true")
+		kubectl(nil, "delete", "project", "shop")
+		Expect(apierrors.IsNotFound(env.Client.Get(ctx(), types.NamespacedName{Name: "shop"}, &v1alpha1.Project{}))).To(BeTrue())
+	})
+
+	It("admits objects whose parents or siblings do not exist yet, with warnings", func() {
+		res := kubectl([]byte(`apiVersion: kubist.io/v1alpha1
+kind: CanaryRelease
+metadata: {name: early, namespace: admission}
+spec: {route: later, destination: later, subset: v2}
+---
+apiVersion: kubist.io/v1alpha1
+kind: Cluster
+metadata: {name: orphan}
+spec: {project: not-yet}
+`), "apply", "-f", "-")
+		Expect(res.Stdout).To(ContainSubstring("canaryrelease.kubist.io/early created"))
+		Expect(res.Stderr).To(ContainSubstring(`Warning: spec.route: Route "later" does not exist yet; the CanaryRelease waits for it`))
+		Expect(res.Stderr).To(ContainSubstring(`Warning: spec.destination: Destination "later" does not exist yet`))
+		Expect(res.Stderr).To(ContainSubstring(`Warning: spec.project: Project "not-yet" does not exist yet; the Cluster waits for it`))
+	})
 })

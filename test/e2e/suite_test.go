@@ -62,7 +62,7 @@ var _ = BeforeSuite(func() {
 	})
 	Expect(err).NotTo(HaveOccurred())
 	Expect(reconciler.Setup(mgr, engine)).To(Succeed())
-	Expect(webhook.Setup(mgr, &webhook.Admission{Registry: engine.Registry, Compiler: engine.Compiler})).To(Succeed())
+	Expect(webhook.Setup(mgr, &webhook.Admission{Registry: engine.Registry, Compiler: engine.Compiler, Reader: mgr.GetClient()})).To(Succeed())
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()
