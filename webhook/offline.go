@@ -12,6 +12,7 @@ import (
 	structuralschema "k8s.io/apiextensions-apiserver/pkg/apiserver/schema"
 	"k8s.io/apiextensions-apiserver/pkg/apiserver/schema/cel"
 	"k8s.io/apiextensions-apiserver/pkg/apiserver/schema/defaulting"
+	"k8s.io/apiextensions-apiserver/pkg/apiserver/schema/listtype"
 	"k8s.io/apiextensions-apiserver/pkg/apiserver/schema/pruning"
 	"k8s.io/apiextensions-apiserver/pkg/apiserver/validation"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -155,6 +156,7 @@ func (o *Offline) checkOne(ctx context.Context, obj manifest.Object) []Finding {
 
 	// The schema and its CEL rules, as the API server checks them.
 	errs := validation.ValidateCustomResource(nil, u, ks.validator)
+	errs = append(errs, listtype.ValidateListSetsAndMaps(nil, ks.structural, u)...)
 	celErrs, _ := ks.cel.Validate(ctx, nil, ks.structural, u, nil, celconfig.RuntimeCELCostBudget)
 	errs = append(errs, celErrs...)
 	if len(errs) == 0 {

@@ -75,7 +75,7 @@ var _ = Describe("Invalid manifests", func() {
 		ensureNamespace(ctx, "corpus")
 	})
 
-	for _, corpus := range []string{"crd", "admission"} {
+	for _, corpus := range []string{"admission"} {
 		files, err := filepath.Glob(filepath.Join("..", "testdata", corpus, "invalid", "*.yaml"))
 		if err != nil || len(files) == 0 {
 			panic("no invalid manifests under test/testdata/" + corpus + "/invalid")
