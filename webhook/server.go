@@ -3,7 +3,7 @@ package webhook
 import (
 	"context"
 	"encoding/json"
-	"errors"
+	"fmt"
 	"net/http"
 	"reflect"
 	"strings"
@@ -11,8 +11,8 @@ import (
 	"gomodules.xyz/jsonpatch/v2"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
@@ -45,33 +45,61 @@ import (
 // Setup registers the mutating and validating webhooks of every Kubist
 // kind with the manager's webhook server.
 func Setup(mgr manager.Manager, a *Admission) error {
-	return errors.Join(
-		register(mgr, a, &v1alpha1.Project{}),
-		register(mgr, a, &v1alpha1.Cluster{}),
-		register(mgr, a, &v1alpha1.VirtualCluster{}),
-		register(mgr, a, &v1alpha1.Application{}),
-		register(mgr, a, &v1alpha1.Destination{}),
-		register(mgr, a, &v1alpha1.Route{}),
-		register(mgr, a, &v1alpha1.CanaryRelease{}),
-		register(mgr, a, &v1alpha1.Experiment{}),
-		register(mgr, a, &v1alpha1.Policy{}),
-	)
+	server := mgr.GetWebhookServer()
+	for _, kind := range v1alpha1.Kinds {
+		mutating, validating, err := Handlers(mgr.GetScheme(), a, kind)
+		if err != nil {
+			return err
+		}
+		server.Register(webhookPath("mutate", kind), mutating)
+		server.Register(webhookPath("validate", kind), validating)
+	}
+	return nil
 }
 
-func register[T v1alpha1.Object](mgr manager.Manager, a *Admission, obj T) error {
-	h := &kindWebhook[T]{admission: a}
-	gvk := v1alpha1.GroupVersion.WithKind(KindOf(obj))
-	mgr.GetWebhookServer().Register(mutatePath(gvk), &admission.Webhook{
-		Handler: &mutator[T]{admission: a, decoder: admission.NewDecoder(mgr.GetScheme()), newObject: func() T {
-			return reflect.New(reflect.TypeOf(obj).Elem()).Interface().(T)
-		}},
-	})
-	return builder.WebhookManagedBy(mgr, obj).WithValidator(h).Complete()
+// Handlers returns the mutating and validating webhooks of a kind.
+func Handlers(s *runtime.Scheme, a *Admission, kind string) (mutating, validating *admission.Webhook, err error) {
+	switch kind {
+	case "Project":
+		mutating, validating = handlers[*v1alpha1.Project](s, a)
+	case "Cluster":
+		mutating, validating = handlers[*v1alpha1.Cluster](s, a)
+	case "VirtualCluster":
+		mutating, validating = handlers[*v1alpha1.VirtualCluster](s, a)
+	case "Application":
+		mutating, validating = handlers[*v1alpha1.Application](s, a)
+	case "Destination":
+		mutating, validating = handlers[*v1alpha1.Destination](s, a)
+	case "Route":
+		mutating, validating = handlers[*v1alpha1.Route](s, a)
+	case "CanaryRelease":
+		mutating, validating = handlers[*v1alpha1.CanaryRelease](s, a)
+	case "Experiment":
+		mutating, validating = handlers[*v1alpha1.Experiment](s, a)
+	case "Policy":
+		mutating, validating = handlers[*v1alpha1.Policy](s, a)
+	default:
+		return nil, nil, fmt.Errorf("no webhooks for kind %q", kind)
+	}
+	return mutating, validating, nil
 }
 
-// mutatePath is the path the generated MutatingWebhookConfiguration calls.
-func mutatePath(gvk schema.GroupVersionKind) string {
-	return "/mutate-" + strings.ReplaceAll(gvk.Group, ".", "-") + "-" + gvk.Version + "-" + strings.ToLower(gvk.Kind)
+// handlers builds a kind's webhooks; T must be the kind's pointer type.
+func handlers[T v1alpha1.Object](s *runtime.Scheme, a *Admission) (mutating, validating *admission.Webhook) {
+	newObject := func() T {
+		var zero T
+		return reflect.New(reflect.TypeOf(zero).Elem()).Interface().(T)
+	}
+	mutating = &admission.Webhook{Handler: &mutator[T]{admission: a, decoder: admission.NewDecoder(s), newObject: newObject}}
+	validating = admission.WithValidator[T](s, &kindWebhook[T]{admission: a})
+	return mutating, validating
+}
+
+// webhookPath is the path the generated configurations call for a kind,
+// e.g. /mutate-kubist-io-v1alpha1-route.
+func webhookPath(verb, kind string) string {
+	gv := v1alpha1.GroupVersion
+	return "/" + verb + "-" + strings.ReplaceAll(gv.Group, ".", "-") + "-" + gv.Version + "-" + strings.ToLower(kind)
 }
 
 // mutator defaults objects. An object that does not decode (a wrongly typed
