@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/kubist-io/kubist/api/v1alpha1"
+	"github.com/kubist-io/kubist/test/testenv"
 )
 
 var jsonMarshal = json.Marshal
@@ -43,23 +44,14 @@ func canaryInput() Input {
 func threePolicyChain(t testing.TB, r *Registry) Chain {
 	t.Helper()
 	chain, errs := r.Chain("CanaryRelease", []v1alpha1.PolicyRef{
-		{Name: "TimedCanaryRelease", Parameters: params(t, `{"step": 10, "period": "30s"}`)},
-		{Name: "BusinessHoursGate", Parameters: params(t, `{"timezone": "Europe/Amsterdam", "from": "08:00", "to": "18:00"}`)},
-		{Name: "HealthBasedCanaryRelease", Parameters: params(t, `{"step": 10, "period": "30s", "maxErrorRate": 0.05}`)},
+		{Name: "TimedCanaryRelease", Parameters: testenv.Parameters(t, `{"step": 10, "period": "30s"}`)},
+		{Name: "BusinessHoursGate", Parameters: testenv.Parameters(t, `{"timezone": "Europe/Amsterdam", "from": "08:00", "to": "18:00"}`)},
+		{Name: "HealthBasedCanaryRelease", Parameters: testenv.Parameters(t, `{"step": 10, "period": "30s", "maxErrorRate": 0.05}`)},
 	}, field.NewPath("spec", "policies"))
 	if len(errs) > 0 {
 		t.Fatal(errs.ToAggregate())
 	}
 	return chain
-}
-
-func params(t testing.TB, s string) v1alpha1.Parameters {
-	t.Helper()
-	var p v1alpha1.Parameters
-	if err := json.Unmarshal([]byte(s), &p); err != nil {
-		t.Fatal(err)
-	}
-	return p
 }
 
 func TestChainThreadsStateThroughPolicies(t *testing.T) {
@@ -98,7 +90,7 @@ func TestChainGateRevertsOutsideTheWindow(t *testing.T) {
 	chain, errs := r.Chain("CanaryRelease", []v1alpha1.PolicyRef{
 		{Name: "TimedCanaryRelease"},
 		{Name: "HealthBasedCanaryRelease"},
-		{Name: "BusinessHoursGate", Parameters: params(t, `{"timezone": "Europe/Amsterdam"}`)},
+		{Name: "BusinessHoursGate", Parameters: testenv.Parameters(t, `{"timezone": "Europe/Amsterdam"}`)},
 	}, field.NewPath("spec", "policies"))
 	if len(errs) > 0 {
 		t.Fatal(errs)
@@ -130,9 +122,9 @@ func TestRegistryChainErrors(t *testing.T) {
 	}
 	_, errs := r.Chain("CanaryRelease", []v1alpha1.PolicyRef{
 		{Name: "TimedCanary"},
-		{Name: "TimedCanaryRelease", Parameters: params(t, `{"step": 150, "speed": 3}`)},
+		{Name: "TimedCanaryRelease", Parameters: testenv.Parameters(t, `{"step": 150, "speed": 3}`)},
 		{Name: "SubsetDetector"},
-		{Name: "HealthBasedCanaryRelease", Parameters: params(t, `{"rollback": "sometimes", "maxErrorRate": "high"}`)},
+		{Name: "HealthBasedCanaryRelease", Parameters: testenv.Parameters(t, `{"rollback": "sometimes", "maxErrorRate": "high"}`)},
 	}, field.NewPath("spec", "policies"))
 	want := []string{
 		`spec.policies[0].name: Invalid value: "TimedCanary": no policy named TimedCanary; valid: BusinessHoursGate, HealthBasedCanaryRelease, ManualGate, MetricCanaryRelease, TimedCanaryRelease (did you mean TimedCanaryRelease?)`,

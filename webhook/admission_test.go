@@ -12,6 +12,7 @@ import (
 	"github.com/kubist-io/kubist/api/v1alpha1"
 	"github.com/kubist-io/kubist/policies"
 	"github.com/kubist-io/kubist/reconciler"
+	"github.com/kubist-io/kubist/test/testenv"
 )
 
 func newAdmission(t testing.TB) *Admission {
@@ -29,15 +30,6 @@ func newAdmission(t testing.TB) *Admission {
 		t.Fatal(err)
 	}
 	return &Admission{Registry: registry, Compiler: compiler}
-}
-
-func params(t testing.TB, s string) v1alpha1.Parameters {
-	t.Helper()
-	var p v1alpha1.Parameters
-	if err := json.Unmarshal([]byte(s), &p); err != nil {
-		t.Fatal(err)
-	}
-	return p
 }
 
 func asJSON(t testing.TB, v any) string {
@@ -84,7 +76,7 @@ func TestDefault(t *testing.T) {
 
 	// A stanza that does not validate is left for validation to report.
 	bad := &v1alpha1.CanaryRelease{Spec: v1alpha1.CanaryReleaseSpec{Stanzas: v1alpha1.Stanzas{
-		Policies: []v1alpha1.PolicyRef{{Name: "TimedCanaryRelease", Parameters: params(t, `{"step": 150}`)}},
+		Policies: []v1alpha1.PolicyRef{{Name: "TimedCanaryRelease", Parameters: testenv.Parameters(t, `{"step": 150}`)}},
 	}}}
 	if err := a.Default(bad); err != nil {
 		t.Fatal(err)
@@ -120,7 +112,7 @@ func TestValidate(t *testing.T) {
 		},
 		"executor parameters are checked": {
 			obj: &v1alpha1.Cluster{Spec: v1alpha1.ClusterSpec{Stanzas: v1alpha1.Stanzas{Executor: &v1alpha1.ExecutorRef{
-				Name: "ClusterExecutor", Parameters: params(t, `{"installIstio": "yes", "istioVersion": "latest"}`)}}}},
+				Name: "ClusterExecutor", Parameters: testenv.Parameters(t, `{"installIstio": "yes", "istioVersion": "latest"}`)}}}},
 			wantErrs: []string{
 				`spec.executor.parameters.installIstio: Invalid value: "string": must be of type boolean: "string"`,
 				`spec.executor.parameters.istioVersion: Invalid value: "latest": should match`,
@@ -128,8 +120,8 @@ func TestValidate(t *testing.T) {
 		},
 		"every policy error at once": {
 			obj: &v1alpha1.CanaryRelease{Spec: v1alpha1.CanaryReleaseSpec{Stanzas: v1alpha1.Stanzas{Policies: []v1alpha1.PolicyRef{
-				{Name: "TimedCanaryRelease", Parameters: params(t, `{"step": 150}`)},
-				{Name: "BusinessHoursGate", Parameters: params(t, `{"from": "9am"}`)},
+				{Name: "TimedCanaryRelease", Parameters: testenv.Parameters(t, `{"step": 150}`)},
+				{Name: "BusinessHoursGate", Parameters: testenv.Parameters(t, `{"from": "9am"}`)},
 			}}}},
 			wantErrs: []string{
 				`spec.policies[0].parameters.step: Invalid value: 150: should be less than or equal to 100`,

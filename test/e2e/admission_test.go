@@ -72,7 +72,7 @@ spec:
 	})
 
 	It("refuses an invalid object on a server-side dry run, and writes nothing for a valid one", func() {
-		res, err := env.Kubectl.Run([]byte(`apiVersion: kubist.io/v1alpha1
+		stderr := kubectlFails([]byte(`apiVersion: kubist.io/v1alpha1
 kind: CanaryRelease
 metadata: {name: dry-bad, namespace: admission}
 spec:
@@ -81,17 +81,15 @@ spec:
   subset: v2
   policies: [{name: TimedCanaryRelease, parameters: {step: 150}}]
 `), "apply", "--dry-run=server", "-f", "-")
-		Expect(err).NotTo(HaveOccurred())
-		Expect(res.ExitCode).NotTo(Equal(0))
-		Expect(res.Stderr).To(ContainSubstring("spec.policies[0].parameters.step: Invalid value: 150: should be less than or equal to 100"))
+		Expect(stderr).To(ContainSubstring("spec.policies[0].parameters.step: Invalid value: 150: should be less than or equal to 100"))
 
-		res = kubectl([]byte(`apiVersion: kubist.io/v1alpha1
+		res := kubectl([]byte(`apiVersion: kubist.io/v1alpha1
 kind: CanaryRelease
 metadata: {name: dry-good, namespace: admission}
 spec: {route: reviews, destination: reviews, subset: v2}
 `), "apply", "--dry-run=server", "-o", "yaml", "-f", "-")
 		Expect(res.Stdout).To(ContainSubstring("name: HealthBasedCanaryRelease"), "the dry run shows the defaulted object")
-		err = env.Client.Get(ctx(), types.NamespacedName{Namespace: "admission", Name: "dry-good"}, &v1alpha1.CanaryRelease{})
+		err := env.Client.Get(ctx(), types.NamespacedName{Namespace: "admission", Name: "dry-good"}, &v1alpha1.CanaryRelease{})
 		Expect(apierrors.IsNotFound(err)).To(BeTrue(), "a dry run writes nothing: %v", err)
 	})
 
@@ -101,10 +99,7 @@ kind: CanaryRelease
 metadata: {name: pinned, namespace: admission}
 spec: {route: reviews, destination: reviews, subset: v2}
 `), "apply", "-f", "-")
-		res, err := env.Kubectl.Run(nil, "patch", "canaryrelease", "pinned", "-n", "admission", "--type=merge", "-p", `{"spec":{"route":"ratings"}}`)
-		Expect(err).NotTo(HaveOccurred())
-		Expect(res.ExitCode).NotTo(Equal(0))
-		Expect(res.Stderr).To(ContainSubstring(`spec.route: Invalid value: "ratings": route is immutable`))
+		Expect(kubectlFails(nil, "patch", "canaryrelease", "pinned", "-n", "admission", "--type=merge", "-p", `{"spec":{"route":"ratings"}}`)).To(ContainSubstring(`spec.route: Invalid value: "ratings": route is immutable`))
 	})
 
 	It("refuses to delete a parent that still has children, naming them, unless annotated", func() {
@@ -134,15 +129,9 @@ spec:
   http: [{route: [{destination: storefront}]}]
 `), "apply", "-f", "-")
 
-		res, err := env.Kubectl.Run(nil, "delete", "project", "shop")
-		Expect(err).NotTo(HaveOccurred())
-		Expect(res.ExitCode).NotTo(Equal(0))
-		Expect(res.Stderr).To(ContainSubstring(`Project "shop" still has 1 child: Cluster/shop-eu; delete them first, or annotate it with kubist.io/delete-children=true to delete it anyway`))
+		Expect(kubectlFails(nil, "delete", "project", "shop")).To(ContainSubstring(`Project "shop" still has 1 child: Cluster/shop-eu; delete them first, or annotate it with kubist.io/delete-children=true to delete it anyway`))
 
-		res, err = env.Kubectl.Run(nil, "delete", "virtualcluster", "shop-web")
-		Expect(err).NotTo(HaveOccurred())
-		Expect(res.ExitCode).NotTo(Equal(0))
-		Expect(res.Stderr).To(ContainSubstring(`VirtualCluster "shop-web" still has 1 child: Route/storefront`))
+		Expect(kubectlFails(nil, "delete", "virtualcluster", "shop-web")).To(ContainSubstring(`VirtualCluster "shop-web" still has 1 child: Route/storefront`))
 
 		kubectl(nil, "annotate", "project", "shop", "kubist.io/delete-children=true")
 		kubectl(nil, "delete", "project", "shop")

@@ -59,10 +59,7 @@ var _ = Describe("Policy objects", Ordered, func() {
 	It("refuses a module that does not compile at admission, with line and column, and keeps the admitted one", func() {
 		broken := strings.Replace(module, `canary.with_canary_weight(input.state, input.parameters.max)`,
 			`http.send({"method": "GET", "url": "http://127.0.0.1:1"}).body`, 1)
-		res, err := env.Kubectl.Run(policyManifest("max-weight", broken), "apply", "-f", "-")
-		Expect(err).NotTo(HaveOccurred())
-		Expect(res.ExitCode).NotTo(Equal(0))
-		Expect(res.Stderr).To(ContainSubstring(`spec.rego: Invalid value: "(module)": policy/max-weight.rego:20:11: undefined function http.send`))
+		Expect(kubectlFails(policyManifest("max-weight", broken), "apply", "-f", "-")).To(ContainSubstring(`spec.rego: Invalid value: "(module)": policy/max-weight.rego:20:11: undefined function http.send`))
 
 		Consistently(func(g Gomega) {
 			g.Expect(compiled(g).Status).To(Equal(metav1.ConditionTrue))

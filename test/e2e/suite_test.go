@@ -91,3 +91,13 @@ func kubectl(stdin []byte, args ...string) testenv.Result {
 	Expect(res.ExitCode).To(Equal(0), "kubectl %v: %s", args, res.Stderr)
 	return res
 }
+
+// kubectlFails runs the real kubectl, expects it to fail, and returns what
+// it printed on stderr.
+func kubectlFails(stdin []byte, args ...string) string {
+	GinkgoHelper()
+	res, err := env.Kubectl.Run(stdin, args...)
+	Expect(err).NotTo(HaveOccurred())
+	Expect(res.ExitCode).NotTo(Equal(0), "kubectl %v must fail; stdout: %s", args, res.Stdout)
+	return res.Stderr
+}

@@ -5,15 +5,18 @@ package testenv
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"testing"
 	"time"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/kubist-io/kubist/api/v1alpha1"
 	"github.com/kubist-io/kubist/internal/controlplane"
 	"github.com/kubist-io/kubist/internal/scheme"
 )
@@ -96,4 +99,14 @@ func (k Kubectl) Run(stdin []byte, args ...string) (Result, error) {
 		return res, fmt.Errorf("kubectl %v: %w (stderr: %s)", args, err, res.Stderr)
 	}
 	return res, nil
+}
+
+// Parameters decodes a stanza's parameters from JSON, for tests.
+func Parameters(t testing.TB, s string) v1alpha1.Parameters {
+	t.Helper()
+	var p v1alpha1.Parameters
+	if err := json.Unmarshal([]byte(s), &p); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
