@@ -13,15 +13,10 @@ import (
 
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
-	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"github.com/kubist-io/kubist/internal/controlplane"
-	"github.com/kubist-io/kubist/internal/scheme"
-	"github.com/kubist-io/kubist/policies"
 	"github.com/kubist-io/kubist/reconciler"
 	"github.com/kubist-io/kubist/test/testenv"
-	"github.com/kubist-io/kubist/webhook"
 )
 
 var (
@@ -47,31 +42,11 @@ var _ = BeforeSuite(func() {
 	Expect(err).NotTo(HaveOccurred(), "the control plane must start; `make envtest` builds it")
 	DeferCleanup(func() { Expect(env.Stop()).To(Succeed()) })
 
-	// The manager with every controller, as `kubist manager` runs it.
-	engine.Compiler, err = policies.NewCompiler(policies.DefaultLimits)
+	// The manager with every controller and the webhooks, as `kubist manager` runs it.
+	mgr, err := StartManager(env, true)
 	Expect(err).NotTo(HaveOccurred())
-	engine.Registry, err = policies.NewPredefinedRegistry(context.Background(), engine.Compiler)
-	Expect(err).NotTo(HaveOccurred())
-	Expect(reconciler.RegisterExecutors(engine.Registry)).To(Succeed())
-	host, port, certDir := env.WebhookServing()
-	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
-		Scheme:                 scheme.New(),
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-		WebhookServer:          ctrlwebhook.NewServer(ctrlwebhook.Options{Host: host, Port: port, CertDir: certDir}),
-	})
-	Expect(err).NotTo(HaveOccurred())
-	Expect(reconciler.Setup(mgr, engine)).To(Succeed())
-	Expect(webhook.Setup(mgr, &webhook.Admission{Registry: engine.Registry, Compiler: engine.Compiler, Reader: mgr.GetClient()})).To(Succeed())
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	DeferCleanup(func() {
-		cancel()
-		Expect(<-done).To(Succeed())
-	})
-	started := mgr.GetWebhookServer().StartedChecker()
-	Eventually(func() error { return started(nil) }).Should(Succeed(), "the webhook server must serve before any spec")
+	engine = mgr.Engine
+	DeferCleanup(func() { Expect(mgr.Stop()).To(Succeed()) })
 })
 
 // ensureNamespace creates a namespace for a spec's objects unless it exists.

@@ -1,0 +1,167 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/kubist-io/kubist/internal/controlplane"
+	"github.com/kubist-io/kubist/test/testenv"
+)
+
+// BenchmarkKubectlApplyWebhook measures what Kubist's webhooks add to a
+// kubectl apply of a CanaryRelease through the real API server: batches of
+// applies with the webhook configurations registered and unregistered,
+// interleaved, each apply a new object. One iteration is the whole
+// measurement; it reports the medians and their difference.
+func BenchmarkKubectlApplyWebhook(b *testing.B) {
+	const batches, perBatch = 3, 15
+	ctx := context.Background()
+	env, err := testenv.Start(controlplane.Options{Webhooks: true}, b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = env.Stop() }()
+	mgr, err := StartManager(env, true)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = mgr.Stop() }()
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		b.Fatal(err)
+	}
+	mustKubectl(b, env, nil, "apply", "-f", filepath.Join(root, "config", "samples"))
+
+	var mutating admissionregistrationv1.MutatingWebhookConfigurationList
+	var validating admissionregistrationv1.ValidatingWebhookConfigurationList
+	if err := env.Client.List(ctx, &mutating); err != nil {
+		b.Fatal(err)
+	}
+	if err := env.Client.List(ctx, &validating); err != nil {
+		b.Fatal(err)
+	}
+	register := func(on bool) {
+		for i := range mutating.Items {
+			setWebhook(b, env.Client, &mutating.Items[i], on)
+		}
+		for i := range validating.Items {
+			setWebhook(b, env.Client, &validating.Items[i], on)
+		}
+		waitForAdmission(b, env, on)
+	}
+
+	canary := func(name string) []byte {
+		return []byte(fmt.Sprintf(`apiVersion: kubist.io/v1alpha1
+kind: CanaryRelease
+metadata: {name: %s, namespace: bookinfo}
+spec:
+  route: reviews
+  destination: reviews
+  subset: v2
+  policies:
+    - name: HealthBasedCanaryRelease
+      parameters: {step: 10, maxErrorRate: 0.05}
+    - name: BusinessHoursGate
+      parameters: {timezone: Europe/Amsterdam}
+    - name: ManualGate
+`, name))
+	}
+	for b.Loop() {
+		var with, without []time.Duration
+		n := 0
+		for batch := 0; batch < batches; batch++ {
+			for _, on := range []bool{true, false} {
+				register(on)
+				for i := 0; i < perBatch; i++ {
+					n++
+					start := time.Now()
+					mustKubectl(b, env, canary(fmt.Sprintf("bench-%d", n)), "apply", "-f", "-")
+					if on {
+						with = append(with, time.Since(start))
+					} else {
+						without = append(without, time.Since(start))
+					}
+				}
+			}
+		}
+		register(true)
+		mw, mo := median(with), median(without)
+		b.ReportMetric(float64(mw.Microseconds())/1000, "with-webhook-ms")
+		b.ReportMetric(float64(mo.Microseconds())/1000, "without-webhook-ms")
+		b.ReportMetric(float64((mw-mo).Microseconds())/1000, "added-ms")
+	}
+}
+
+// setWebhook points a configuration's webhooks at Kubist's resources (on)
+// or at a group nothing serves (off), which unregisters them for Kubist.
+func setWebhook(b *testing.B, c client.Client, obj client.Object, on bool) {
+	b.Helper()
+	group := "kubist.io"
+	if !on {
+		group = "unused.kubist.io"
+	}
+	setGroup := func(rules []admissionregistrationv1.RuleWithOperations) {
+		for i := range rules {
+			rules[i].APIGroups = []string{group}
+		}
+	}
+	switch o := obj.(type) {
+	case *admissionregistrationv1.MutatingWebhookConfiguration:
+		for i := range o.Webhooks {
+			setGroup(o.Webhooks[i].Rules)
+		}
+	case *admissionregistrationv1.ValidatingWebhookConfiguration:
+		for i := range o.Webhooks {
+			setGroup(o.Webhooks[i].Rules)
+		}
+	}
+	if err := c.Update(context.Background(), obj); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// waitForAdmission waits until the API server calls (on) or stops calling
+// (off) Kubist's webhooks, seen through a server-side dry run of an object
+// only the webhook refuses.
+func waitForAdmission(b *testing.B, env *testenv.Env, on bool) {
+	b.Helper()
+	invalid := []byte(`apiVersion: kubist.io/v1alpha1
+kind: CanaryRelease
+metadata: {name: probe, namespace: bookinfo}
+spec: {route: reviews, destination: reviews, subset: v2, policies: [{name: NoSuchPolicy}]}
+`)
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		res, err := env.Kubectl.Run(invalid, "apply", "--dry-run=server", "-f", "-")
+		if err != nil {
+			b.Fatal(err)
+		}
+		if refused := res.ExitCode != 0 && strings.Contains(res.Stderr, "NoSuchPolicy"); refused == on {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	b.Fatalf("the API server did not switch Kubist's webhooks %v in a minute", on)
+}
+
+func mustKubectl(b *testing.B, env *testenv.Env, stdin []byte, args ...string) {
+	b.Helper()
+	res, err := env.Kubectl.Run(stdin, args...)
+	if err != nil || res.ExitCode != 0 {
+		b.Fatalf("kubectl %v: %v %s", args, err, res.Stderr)
+	}
+}
+
+func median(d []time.Duration) time.Duration {
+	s := append([]time.Duration(nil), d...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[len(s)/2]
+}
