@@ -158,13 +158,15 @@ func (r *Registry) ExecutorNamesFor(kind string) []string {
 	return names
 }
 
-// Chain resolves a resource's policies stanza into a runnable chain: every
-// name must exist and apply to the kind, and every parameter set is
-// defaulted and checked against its schema. All problems are reported at
-// once, each under path (spec.policies).
-func (r *Registry) Chain(kind string, refs []v1alpha1.PolicyRef, path *field.Path) (Chain, field.ErrorList) {
+// ResolvePolicies checks a resource's policies stanza: every name must
+// exist and apply to the kind, and every parameter set is defaulted and
+// checked against its schema. It returns the policies and their defaulted
+// parameters by index (nil where that entry has errors) and every problem
+// at once, each under path (spec.policies).
+func (r *Registry) ResolvePolicies(kind string, refs []v1alpha1.PolicyRef, path *field.Path) ([]*Policy, []map[string]any, field.ErrorList) {
 	var errs field.ErrorList
-	chain := make(Chain, 0, len(refs))
+	resolved := make([]*Policy, len(refs))
+	parameters := make([]map[string]any, len(refs))
 	for i, ref := range refs {
 		p := path.Index(i)
 		policy, ok := r.Policy(ref.Name)
@@ -186,15 +188,25 @@ func (r *Registry) Chain(kind string, refs []v1alpha1.PolicyRef, path *field.Pat
 			errs = append(errs, perrs...)
 			continue
 		}
-		step, err := NewStep(policy, params)
-		if err != nil {
-			errs = append(errs, field.Invalid(p.Child("parameters"), "", err.Error()))
-			continue
-		}
-		chain = append(chain, step)
+		resolved[i], parameters[i] = policy, params
 	}
+	return resolved, parameters, errs
+}
+
+// Chain resolves a resource's policies stanza into a runnable chain (see
+// ResolvePolicies); it fails if any entry has errors.
+func (r *Registry) Chain(kind string, refs []v1alpha1.PolicyRef, path *field.Path) (Chain, field.ErrorList) {
+	resolved, parameters, errs := r.ResolvePolicies(kind, refs, path)
 	if len(errs) > 0 {
 		return nil, errs
+	}
+	chain := make(Chain, 0, len(refs))
+	for i, policy := range resolved {
+		step, err := NewStep(policy, parameters[i])
+		if err != nil {
+			return nil, field.ErrorList{field.Invalid(path.Index(i).Child("parameters"), "", err.Error())}
+		}
+		chain = append(chain, step)
 	}
 	return chain, nil
 }

@@ -56,12 +56,12 @@ func (a *Admission) Default(obj v1alpha1.Object) error {
 	if kind == "CanaryRelease" && len(st.Policies) == 0 {
 		st.Policies = []v1alpha1.PolicyRef{{Name: defaultCanaryPolicy}}
 	}
-	for i := range st.Policies {
-		chain, errs := a.Registry.Chain(kind, st.Policies[i:i+1], spec.Child("policies"))
-		if len(errs) > 0 {
+	_, parameters, _ := a.Registry.ResolvePolicies(kind, st.Policies, spec.Child("policies"))
+	for i, params := range parameters {
+		if params == nil { // invalid: left for validation to report
 			continue
 		}
-		encoded, err := policies.EncodeParameters(chain[0].Parameters)
+		encoded, err := policies.EncodeParameters(params)
 		if err != nil {
 			return err
 		}
@@ -90,7 +90,7 @@ func (a *Admission) Validate(ctx context.Context, old, obj v1alpha1.Object) (fie
 		_, eerrs := a.Registry.ExecutorParameters(kind, st.Executor, spec.Child("executor"))
 		errs = append(errs, eerrs...)
 	}
-	_, perrs := a.Registry.Chain(kind, st.Policies, spec.Child("policies"))
+	_, _, perrs := a.Registry.ResolvePolicies(kind, st.Policies, spec.Child("policies"))
 	errs = append(errs, perrs...)
 	warnings = append(warnings, a.gateWarnings(st.Policies, spec.Child("policies"))...)
 

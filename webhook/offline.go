@@ -55,6 +55,7 @@ type kindSchema struct {
 type Offline struct {
 	admission *Admission
 	kinds     map[string]*kindSchema
+	scheme    *runtime.Scheme
 }
 
 // NewOffline prepares the schemas of the embedded CRDs.
@@ -63,7 +64,7 @@ func NewOffline(a *Admission) (*Offline, error) {
 	if err != nil {
 		return nil, err
 	}
-	o := &Offline{admission: a, kinds: map[string]*kindSchema{}}
+	o := &Offline{admission: a, kinds: map[string]*kindSchema{}, scheme: scheme.New()}
 	for _, crd := range crds {
 		for _, v := range crd.Spec.Versions {
 			if v.Name != v1alpha1.GroupVersion.Version || v.Schema == nil {
@@ -177,7 +178,7 @@ func (o *Offline) checkOne(ctx context.Context, obj manifest.Object) []Finding {
 }
 
 func (o *Offline) decode(kind string, u map[string]any) (v1alpha1.Object, error) {
-	typed, err := scheme.New().New(v1alpha1.GroupVersion.WithKind(kind))
+	typed, err := o.scheme.New(v1alpha1.GroupVersion.WithKind(kind))
 	if err != nil {
 		return nil, err
 	}
