@@ -22,6 +22,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"github.com/kubist-io/kubist/internal/scheme"
@@ -33,6 +35,7 @@ import (
 // mutating and the validating review, as the API server sends them.
 func BenchmarkWebhookServer(b *testing.B) {
 	const clients = 32
+	ctrllog.SetLogger(logr.Discard())
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
