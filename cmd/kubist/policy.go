@@ -14,11 +14,9 @@ import (
 	"github.com/spf13/cobra"
 	utiljson "k8s.io/apimachinery/pkg/util/json"
 	"k8s.io/apimachinery/pkg/util/validation/field"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
 	"github.com/kubist-io/kubist/api/v1alpha1"
-	"github.com/kubist-io/kubist/internal/scheme"
 	"github.com/kubist-io/kubist/policies"
 )
 
@@ -61,11 +59,7 @@ func newPolicyListCommand() *cobra.Command {
 }
 
 func listClusterPolicies(ctx context.Context, kubeconfig string, compiler *policies.Compiler, out io.Writer) error {
-	cfg, err := restConfig(kubeconfig)
-	if err != nil {
-		return err
-	}
-	c, err := client.New(cfg, client.Options{Scheme: scheme.New()})
+	c, err := clusterClient(kubeconfig)
 	if err != nil {
 		return err
 	}

@@ -1,10 +1,17 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/kubist-io/kubist/api/v1alpha1"
+	"github.com/kubist-io/kubist/internal/scheme"
+	"github.com/kubist-io/kubist/policies"
 
 	"github.com/kubist-io/kubist/internal/manifest"
 	"github.com/kubist-io/kubist/reconciler"
@@ -13,6 +20,7 @@ import (
 
 func newValidateCommand() *cobra.Command {
 	var paths []string
+	var kubeconfig string
 	cmd := &cobra.Command{
 		Use:   "validate -f PATH",
 		Short: "Check Kubist manifests offline, as the API server and Kubist's webhooks would",
@@ -20,7 +28,9 @@ func newValidateCommand() *cobra.Command {
 			"standard input (-f -) as the API server with Kubist's webhooks would on\n" +
 			"creation: unknown fields, the CRDs' schemas and CEL rules, defaulting, then\n" +
 			"executor, policy and kind validation. Policy objects in the input are\n" +
-			"registered first. Prints PATH: Kind/name: field.path: message per problem,\n" +
+			"registered first. With --kubeconfig, the cluster's Policy objects are too,\n" +
+			"and parents and siblings are looked up there (missing ones are warnings).\n" +
+			"Prints PATH: Kind/name: field.path: message per problem,\n" +
 			"warnings as Warning: lines, and exits 1 when anything is invalid.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -42,7 +52,18 @@ func newValidateCommand() *cobra.Command {
 			if err := reconciler.RegisterExecutors(registry); err != nil {
 				return err
 			}
-			offline, err := webhook.NewOffline(&webhook.Admission{Registry: registry, Compiler: compiler})
+			admission := &webhook.Admission{Registry: registry, Compiler: compiler}
+			if kubeconfig != "" {
+				c, err := clusterClient(kubeconfig)
+				if err != nil {
+					return err
+				}
+				if err := registerClusterPolicies(cmd.Context(), c, compiler, registry, cmd.ErrOrStderr()); err != nil {
+					return err
+				}
+				admission.Reader = c
+			}
+			offline, err := webhook.NewOffline(admission)
 			if err != nil {
 				return err
 			}
@@ -67,7 +88,37 @@ func newValidateCommand() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringArrayVarP(&paths, "filename", "f", nil, "File, directory or - (stdin) with manifests; repeatable.")
+	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", "", "Also check against the cluster this kubeconfig reaches: its Policy objects and the objects the manifests refer to.")
 	return cmd
+}
+
+// clusterClient is a client for the cluster a kubeconfig reaches.
+func clusterClient(kubeconfig string) (client.Client, error) {
+	cfg, err := restConfig(kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	return client.New(cfg, client.Options{Scheme: scheme.New()})
+}
+
+// registerClusterPolicies compiles the cluster's Policy objects into the
+// registry; one that does not compile is reported and left out, as the
+// manager leaves it out.
+func registerClusterPolicies(ctx context.Context, c client.Client, compiler *policies.Compiler, registry *policies.Registry, out io.Writer) error {
+	var list v1alpha1.PolicyList
+	if err := c.List(ctx, &list); err != nil {
+		return fmt.Errorf("list Policy objects: %w", err)
+	}
+	for i := range list.Items {
+		p, err := compiler.CompilePolicyObject(ctx, &list.Items[i])
+		if err == nil {
+			err = registry.SetPolicy(p)
+		}
+		if err != nil {
+			fmt.Fprintf(out, "Policy %s in the cluster does not compile; stanzas naming it will fail: %s\n", list.Items[i].Name, firstLine(err.Error()))
+		}
+	}
+	return nil
 }
 
 // errSilentFailure fails the command after it has said why.

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -19,10 +20,7 @@ import (
 
 var _ = Describe("kubist dev", func() {
 	It("brings up a control plane with the samples, and SIGTERM leaves no process behind", func() {
-		binary, err := gexec.Build("github.com/kubist-io/kubist/cmd/kubist")
-		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(gexec.CleanupBuildArtifacts)
-
+		binary := kubistBinary()
 		dir := GinkgoT().TempDir()
 		kubeconfig := filepath.Join(dir, "kubeconfig")
 		cmd := exec.Command(binary, "dev",
@@ -54,6 +52,24 @@ var _ = Describe("kubist dev", func() {
 		}
 	})
 })
+
+var (
+	buildOnce   sync.Once
+	builtKubist string
+	buildErr    error
+)
+
+// kubistBinary builds the kubist command once for the suite.
+func kubistBinary() string {
+	GinkgoHelper()
+	buildOnce.Do(func() {
+		builtKubist, buildErr = gexec.Build("github.com/kubist-io/kubist/cmd/kubist")
+	})
+	Expect(buildErr).NotTo(HaveOccurred())
+	return builtKubist
+}
+
+var _ = AfterSuite(gexec.CleanupBuildArtifacts)
 
 // childProcesses lists the pids whose parent is pid, from /proc.
 func childProcesses(pid int) []int {

@@ -1,0 +1,53 @@
+package e2e
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+)
+
+var _ = Describe("kubist validate --kubeconfig", func() {
+	It("knows the cluster's Policy objects and warns about references missing there", func() {
+		module, err := os.ReadFile(filepath.Join(repoRoot, "rego", "examples", "max_weight", "max_weight.rego"))
+		Expect(err).NotTo(HaveOccurred())
+		kubectl(policyManifest("cluster-cap", string(module)), "apply", "-f", "-")
+		DeferCleanup(func() {
+			kubectl(nil, "delete", "policy", "cluster-cap")
+			Eventually(func() bool { _, ok := engine.Registry.Policy("cluster-cap"); return ok }).Should(BeFalse())
+		})
+		kubectl(nil, "apply", "-f", filepath.Join(repoRoot, "config", "samples"))
+
+		file := filepath.Join(GinkgoT().TempDir(), "canary.yaml")
+		Expect(os.WriteFile(file, []byte(`apiVersion: kubist.io/v1alpha1
+kind: CanaryRelease
+metadata: {name: capped, namespace: bookinfo}
+spec:
+  route: reviews
+  destination: reviews
+  subset: v2
+  policies: [{name: TimedCanaryRelease}, {name: cluster-cap, parameters: {max: 40}}]
+---
+apiVersion: kubist.io/v1alpha1
+kind: CanaryRelease
+metadata: {name: dangling, namespace: bookinfo}
+spec: {route: ratings, destination: reviews, subset: v2}
+`), 0o600)).To(Succeed())
+
+		// Offline alone, cluster-cap is unknown.
+		out, err := exec.Command(kubistBinary(), "validate", "-f", file).CombinedOutput()
+		Expect(err).To(HaveOccurred())
+		Expect(string(out)).To(ContainSubstring(`spec.policies[1].name: Invalid value: "cluster-cap": no policy named cluster-cap`))
+
+		// Against the cluster, it is known, and the missing Route is a warning.
+		out, err = exec.Command(kubistBinary(), "validate", "--kubeconfig", env.Kubectl.Kubeconfig, "-f", file).CombinedOutput()
+		Expect(err).NotTo(HaveOccurred(), string(out))
+		lines := strings.Split(string(out), "\n")
+		Expect(lines).To(ContainElement(HaveSuffix(`CanaryRelease/dangling: Warning: spec.route: Route "ratings" does not exist yet; the CanaryRelease waits for it`)))
+		Expect(string(out)).NotTo(ContainSubstring("CanaryRelease/capped: Warning"))
+		Expect(string(out)).To(ContainSubstring("2 Kubist objects checked, 0 invalid"))
+	})
+})
