@@ -73,14 +73,13 @@ func SchemaFromValue(v any) (*Schema, error) {
 
 // Apply fills defaults into params and checks them against the schema,
 // reporting every problem under path. Parameters the schema does not
-// declare are errors, not silently dropped. params is changed in place;
-// numbers must be decoded as the API server does (int64 for integers), as
-// k8s.io/apimachinery/pkg/util/json does.
+// declare are errors, not silently dropped. params is changed in place
+// (defaults filled, unknown fields pruned), so pass a copy and use it only
+// when there are no errors; numbers must be decoded as the API server does
+// (int64 for integers), as k8s.io/apimachinery/pkg/util/json does.
 func (s *Schema) Apply(params map[string]any, path *field.Path) field.ErrorList {
 	var errs field.ErrorList
-	// Pruning a copy finds the unknown fields without changing params.
-	probe := deepCopyJSON(params)
-	unknown := pruning.PruneWithOptions(probe, s.structural, false, structuralschema.UnknownFieldPathOptions{TrackUnknownFieldPaths: true})
+	unknown := pruning.PruneWithOptions(params, s.structural, false, structuralschema.UnknownFieldPathOptions{TrackUnknownFieldPaths: true})
 	for _, p := range unknown {
 		errs = append(errs, field.Invalid(childPath(path, p), "(unknown)",
 			"unknown parameter; "+s.declaredNames(p)))
@@ -126,28 +125,4 @@ func childPath(path *field.Path, dotted string) *field.Path {
 		path = path.Child(part)
 	}
 	return path
-}
-
-// deepCopyJSON copies a decoded JSON value.
-func deepCopyJSON(v map[string]any) map[string]any {
-	out := make(map[string]any, len(v))
-	for k, x := range v {
-		out[k] = copyJSONValue(x)
-	}
-	return out
-}
-
-func copyJSONValue(v any) any {
-	switch x := v.(type) {
-	case map[string]any:
-		return deepCopyJSON(x)
-	case []any:
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = copyJSONValue(e)
-		}
-		return out
-	default:
-		return x
-	}
 }
