@@ -283,8 +283,8 @@ func listOrNone(names []string) string {
 
 // Closest returns the candidate a misspelt or shortened name most likely
 // meant, ignoring case: the nearest by edit distance when it is close enough
-// to be a typo, else the shortest candidate that contains the name; "" when
-// none is likely.
+// to be a typo, else the shortest candidate that has the name's letters in
+// order (TimedCanary, CanaryExecutor); "" when none is likely.
 func Closest(name string, candidates []string) string {
 	lower := strings.ToLower(name)
 	best, bestDist := "", -1
@@ -299,11 +299,22 @@ func Closest(name string, candidates []string) string {
 	}
 	best = ""
 	for _, c := range candidates {
-		if len(lower) >= 4 && strings.Contains(strings.ToLower(c), lower) && (best == "" || len(c) < len(best)) {
+		if len(lower) >= 4 && isSubsequence(lower, strings.ToLower(c)) && (best == "" || len(c) < len(best)) {
 			best = c
 		}
 	}
 	return best
+}
+
+// isSubsequence reports whether a's letters appear in b in order.
+func isSubsequence(a, b string) bool {
+	i := 0
+	for j := 0; i < len(a) && j < len(b); j++ {
+		if a[i] == b[j] {
+			i++
+		}
+	}
+	return i == len(a)
 }
 
 // editDistance is the Levenshtein distance between two strings.
