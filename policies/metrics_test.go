@@ -97,6 +97,34 @@ func TestPrometheusGather(t *testing.T) {
 		t.Errorf("custom query for v1 = %v, want 0.02", q)
 	}
 	t.Logf("v1: %+v; v2: %+v", describe(v1), describe(v2))
+
+	// The figures reach the policies as the chain input's metrics: with v2
+	// as the canary, its 50% errors roll it back; with v1, it steps.
+	r, err := NewPredefinedRegistry(ctx, newTestCompiler(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := r.Policy("HealthBasedCanaryRelease")
+	chain, err := NewStep(p, map[string]any{"step": int64(10), "period": "30s", "maxErrorRate": 0.3, "minRequests": int64(20), "rollback": "immediate"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for canary, want := range map[string]string{"v2": "RollBack", "v1": "Step"} {
+		baseline := map[string]string{"v1": "v2", "v2": "v1"}[canary]
+		res, err := Chain{chain}.Run(ctx, Input{
+			Kind: "CanaryRelease",
+			State: map[string]any{"baseline": baseline, "canary": canary, "phase": "Progressing",
+				"weights": map[string]any{baseline: 80, canary: 20}, "lastStepTime": "2026-11-24T11:00:00Z"},
+			Metrics: AsInput(got),
+			Now:     time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if outcome := res.Steps[0].Decision.Outcome; outcome != want {
+			t.Errorf("canary %s: outcome %s, want %s (%s)", canary, outcome, want, res.Steps[0].Decision.Message)
+		}
+	}
 }
 
 // TestPrometheusUnreachable: no Prometheus is an error, never empty metrics

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	utiljson "k8s.io/apimachinery/pkg/util/json"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
 	"github.com/kubist-io/kubist/api/v1alpha1"
@@ -63,20 +64,39 @@ func listClusterPolicies(ctx context.Context, kubeconfig string, compiler *polic
 	if err != nil {
 		return err
 	}
-	var list v1alpha1.PolicyList
-	if err := c.List(ctx, &list); err != nil {
-		return fmt.Errorf("list Policy objects: %w", err)
+	compiled, err := compileClusterPolicies(ctx, c, compiler)
+	if err != nil {
+		return err
 	}
-	for i := range list.Items {
-		obj := &list.Items[i]
-		p, err := compiler.CompilePolicyObject(ctx, obj)
-		if err != nil {
-			fmt.Fprintf(out, "%s\t-\tdoes not compile: %s\n", obj.Name, firstLine(err.Error()))
+	for _, cp := range compiled {
+		if cp.err != nil {
+			fmt.Fprintf(out, "%s\t-\tdoes not compile: %s\n", cp.name, firstLine(cp.err.Error()))
 			continue
 		}
-		fmt.Fprintf(out, "%s\t%s\t%s\n", p.Name, strings.Join(p.Kinds, ","), p.Description)
+		fmt.Fprintf(out, "%s\t%s\t%s\n", cp.policy.Name, strings.Join(cp.policy.Kinds, ","), cp.policy.Description)
 	}
 	return nil
+}
+
+// clusterPolicy is one Policy object of a cluster, compiled or not.
+type clusterPolicy struct {
+	name   string
+	policy *policies.Policy
+	err    error
+}
+
+// compileClusterPolicies compiles every Policy object of a cluster.
+func compileClusterPolicies(ctx context.Context, c client.Client, compiler *policies.Compiler) ([]clusterPolicy, error) {
+	var list v1alpha1.PolicyList
+	if err := c.List(ctx, &list); err != nil {
+		return nil, fmt.Errorf("list Policy objects: %w", err)
+	}
+	out := make([]clusterPolicy, 0, len(list.Items))
+	for i := range list.Items {
+		p, err := compiler.CompilePolicyObject(ctx, &list.Items[i])
+		out = append(out, clusterPolicy{name: list.Items[i].Name, policy: p, err: err})
+	}
+	return out, nil
 }
 
 func newPolicyTestCommand() *cobra.Command {

@@ -9,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/kubist-io/kubist/api/v1alpha1"
 	"github.com/kubist-io/kubist/internal/scheme"
 	"github.com/kubist-io/kubist/policies"
 
@@ -105,17 +104,17 @@ func clusterClient(kubeconfig string) (client.Client, error) {
 // registry; one that does not compile is reported and left out, as the
 // manager leaves it out.
 func registerClusterPolicies(ctx context.Context, c client.Client, compiler *policies.Compiler, registry *policies.Registry, out io.Writer) error {
-	var list v1alpha1.PolicyList
-	if err := c.List(ctx, &list); err != nil {
-		return fmt.Errorf("list Policy objects: %w", err)
+	compiled, err := compileClusterPolicies(ctx, c, compiler)
+	if err != nil {
+		return err
 	}
-	for i := range list.Items {
-		p, err := compiler.CompilePolicyObject(ctx, &list.Items[i])
+	for _, cp := range compiled {
+		err := cp.err
 		if err == nil {
-			err = registry.SetPolicy(p)
+			err = registry.SetPolicy(cp.policy)
 		}
 		if err != nil {
-			fmt.Fprintf(out, "Policy %s in the cluster does not compile; stanzas naming it will fail: %s\n", list.Items[i].Name, firstLine(err.Error()))
+			fmt.Fprintf(out, "Policy %s in the cluster does not compile; stanzas naming it will fail: %s\n", cp.name, firstLine(err.Error()))
 		}
 	}
 	return nil

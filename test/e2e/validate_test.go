@@ -49,5 +49,11 @@ spec: {route: ratings, destination: reviews, subset: v2}
 		Expect(lines).To(ContainElement(HaveSuffix(`CanaryRelease/dangling: Warning: spec.route: Route "ratings" does not exist yet; the CanaryRelease waits for it`)))
 		Expect(string(out)).NotTo(ContainSubstring("CanaryRelease/capped: Warning"))
 		Expect(string(out)).To(ContainSubstring("2 Kubist objects checked, 0 invalid"))
+
+		// kubist policy list shows it beside the predefined policies.
+		out, err = exec.Command(kubistBinary(), "policy", "list", "--kubeconfig", env.Kubectl.Kubeconfig).CombinedOutput()
+		Expect(err).NotTo(HaveOccurred(), string(out))
+		Expect(string(out)).To(MatchRegexp(`(?m)^cluster-cap\s+CanaryRelease\s+Caps the canary's weight`))
+		Expect(string(out)).To(MatchRegexp(`(?m)^TimedCanaryRelease\s+CanaryRelease\s+`))
 	})
 })

@@ -141,13 +141,6 @@ func NewIstioExporter(traffic ...SubsetTraffic) *IstioExporter {
 	return e
 }
 
-// SetTraffic replaces what the exporter adds from the next scrape on.
-func (e *IstioExporter) SetTraffic(traffic ...SubsetTraffic) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.traffic = traffic
-}
-
 // Target is the exporter's host:port for a scrape config.
 func (e *IstioExporter) Target() string { return strings.TrimPrefix(e.URL, "http://") }
 
