@@ -353,3 +353,10 @@ func NewPredefinedRegistry(ctx context.Context, c *Compiler) (*Registry, error) 
 	}
 	return r, nil
 }
+
+// DefaultPolicies names the policy that a kind's chain runs when its
+// policies stanza is empty; the mutating webhook writes it into the stanza.
+var DefaultPolicies = map[string]string{
+	"CanaryRelease": "HealthBasedCanaryRelease",
+	"Experiment":    "WelchExperiment",
+}

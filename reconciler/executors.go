@@ -31,7 +31,7 @@ properties:
   chartRepository:
     description: Helm repository of Istio's charts.
     type: string
-    pattern: '^(https?|oci)://'
+    pattern: '^https?://'
     default: https://istio-release.storage.googleapis.com/charts
   revision:
     description: Istio revision; namespaces are then labelled istio.io/rev instead of istio-injection.

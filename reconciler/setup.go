@@ -1,10 +1,28 @@
 package reconciler
 
 import (
+	"context"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
+	"github.com/kubist-io/kubist/api/v1alpha1"
 	"github.com/kubist-io/kubist/policies"
 )
 
@@ -14,9 +32,32 @@ type Engine struct {
 	Registry *policies.Registry
 }
 
-// Setup adds every Kubist controller to the manager, and the readiness
-// check that waits for every Policy object to be loaded.
-func Setup(mgr ctrl.Manager, engine Engine) error {
+// Options configure the executors.
+type Options struct {
+	// Namespace is the manager's own: kubeconfig Secrets are read there only.
+	Namespace string
+	// ResyncPeriod is the period of the root run that triggers every Project.
+	ResyncPeriod time.Duration
+	// Metrics gathers what canary and experiment policies decide on; nil
+	// without Prometheus.
+	Metrics policies.MetricsProvider
+	// Workers is the number of concurrent executor runs per kind.
+	Workers int
+	// WrapClient, when set, wraps the client the executors use (tests
+	// count writes with it).
+	WrapClient func(client.Client) client.Client
+}
+
+// DefaultResyncPeriod is the root run's default period.
+const DefaultResyncPeriod = 5 * time.Minute
+
+// triggerBuffer is the capacity of each kind's trigger channel.
+const triggerBuffer = 1024
+
+// Setup adds every Kubist controller to the manager, the readiness check
+// that waits for every Policy object to be loaded, and the periodic root
+// run; it returns the executors' Reconciler.
+func Setup(mgr ctrl.Manager, engine Engine, opts Options) (*Reconciler, error) {
 	policyReconciler := &PolicyReconciler{
 		Client:   mgr.GetClient(),
 		Compiler: engine.Compiler,
@@ -25,10 +66,222 @@ func Setup(mgr ctrl.Manager, engine Engine) error {
 		Elected:  mgr.Elected(),
 	}
 	if err := policyReconciler.SetupWithManager(mgr); err != nil {
-		return fmt.Errorf("policy controller: %w", err)
+		return nil, fmt.Errorf("policy controller: %w", err)
 	}
 	if err := mgr.AddReadyzCheck("policies-loaded", policyReconciler.LoadedChecker()); err != nil {
-		return fmt.Errorf("policy readiness check: %w", err)
+		return nil, fmt.Errorf("policy readiness check: %w", err)
 	}
+	for _, ix := range indexes() {
+		if err := mgr.GetFieldIndexer().IndexField(context.Background(), ix.obj, ix.field, ix.extract); err != nil {
+			return nil, fmt.Errorf("index %s: %w", ix.field, err)
+		}
+	}
+
+	c := mgr.GetClient()
+	if opts.WrapClient != nil {
+		c = opts.WrapClient(c)
+	}
+	clusters := NewClusters(c, mgr.GetConfig(), mgr.GetClient(), opts.Namespace, mgr.GetScheme())
+	if err := mgr.Add(clusters); err != nil {
+		return nil, err
+	}
+	rc := &Reconciler{
+		Client: c, Registry: engine.Registry, Recorder: mgr.GetEventRecorder("kubist"),
+		Clusters: clusters, Metrics: opts.Metrics, triggers: map[string]chan event.GenericEvent{},
+	}
+	for _, k := range executorKinds {
+		rc.triggers[k] = make(chan event.GenericEvent, triggerBuffer)
+	}
+	workers := max(opts.Workers, 1)
+	copts := controller.Options{MaxConcurrentReconciles: workers}
+
+	toClusters := handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
+		if o.GetNamespace() != opts.Namespace {
+			return nil
+		}
+		return rc.requests(ctx, &v1alpha1.ClusterList{}, client.MatchingFields{indexSecret: o.GetName()})
+	})
+	deploymentToVCs := handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
+		return rc.requests(ctx, &v1alpha1.VirtualClusterList{}, client.MatchingFields{indexTargetNS: o.GetNamespace()})
+	})
+	deploymentToApps := handler.EnqueueRequestsFromMapFunc(rc.applicationsOfDeployment)
+	toRoute := handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
+		var route string
+		switch t := o.(type) {
+		case *v1alpha1.CanaryRelease:
+			route = t.Spec.Route
+		case *v1alpha1.Experiment:
+			route = t.Spec.Route
+		}
+		return []reconcile.Request{{NamespacedName: client.ObjectKey{Namespace: o.GetNamespace(), Name: route}}}
+	})
+	routeToTraffic := func(list func() client.ObjectList) handler.EventHandler {
+		return handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
+			return rc.requests(ctx, list(), client.InNamespace(o.GetNamespace()), client.MatchingFields{indexRoute: o.GetName()})
+		})
+	}
+
+	// A parent counts its children: it runs again when one comes or goes.
+	toParent := func(parent func(client.Object) client.ObjectKey) handler.EventHandler {
+		return handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
+			return []reconcile.Request{{NamespacedName: parent(o)}}
+		})
+	}
+	arrivals := builder.WithPredicates(predicate.Funcs{UpdateFunc: func(event.UpdateEvent) bool { return false }})
+
+	errs := []error{
+		register(mgr, rc, projectKind(rc), copts, func(b *builder.Builder) *builder.Builder {
+			return b.Watches(&v1alpha1.Cluster{}, toParent(func(o client.Object) client.ObjectKey {
+				return client.ObjectKey{Name: o.(*v1alpha1.Cluster).Spec.Project}
+			}), arrivals)
+		}),
+		register(mgr, rc, clusterKind(rc), copts, func(b *builder.Builder) *builder.Builder {
+			return b.Watches(&corev1.Secret{}, toClusters).
+				Watches(&v1alpha1.VirtualCluster{}, toParent(func(o client.Object) client.ObjectKey {
+					return client.ObjectKey{Name: o.(*v1alpha1.VirtualCluster).Spec.Cluster}
+				}), arrivals)
+		}),
+		register(mgr, rc, virtualClusterKind(rc), copts, func(b *builder.Builder) *builder.Builder {
+			return b.Watches(&appsv1.Deployment{}, deploymentToVCs, builder.WithPredicates(appLabelChanged)).
+				Watches(&v1alpha1.Application{}, toParent(func(o client.Object) client.ObjectKey {
+					return client.ObjectKey{Name: o.GetNamespace()}
+				}), arrivals)
+		}),
+		register(mgr, rc, applicationKind(rc), copts, func(b *builder.Builder) *builder.Builder {
+			return b.Watches(&appsv1.Deployment{}, deploymentToApps)
+		}),
+		register(mgr, rc, destinationKind(rc), copts),
+		register(mgr, rc, routeKind(rc), copts, func(b *builder.Builder) *builder.Builder {
+			return b.Watches(&v1alpha1.CanaryRelease{}, toRoute).Watches(&v1alpha1.Experiment{}, toRoute)
+		}),
+		register(mgr, rc, canaryKind(rc), copts, func(b *builder.Builder) *builder.Builder {
+			return b.Watches(&v1alpha1.Route{}, routeToTraffic(func() client.ObjectList { return &v1alpha1.CanaryReleaseList{} }))
+		}),
+		register(mgr, rc, experimentKind(rc), copts, func(b *builder.Builder) *builder.Builder {
+			return b.Watches(&v1alpha1.Route{}, routeToTraffic(func() client.ObjectList { return &v1alpha1.ExperimentList{} }))
+		}),
+	}
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	period := opts.ResyncPeriod
+	if period <= 0 {
+		period = DefaultResyncPeriod
+	}
+	if err := mgr.Add(&rootRun{rc: rc, period: period}); err != nil {
+		return nil, err
+	}
+	return rc, nil
+}
+
+// changed lets through the updates an executor must see — spec
+// (generation), labels, annotations (e.g. an approved weight), deletion
+// and finalizers — but not its own status writes, which would loop.
+var changed = predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+	o, n := e.ObjectOld, e.ObjectNew
+	return o.GetGeneration() != n.GetGeneration() ||
+		!maps.Equal(o.GetLabels(), n.GetLabels()) ||
+		!maps.Equal(o.GetAnnotations(), n.GetAnnotations()) ||
+		!o.GetDeletionTimestamp().Equal(n.GetDeletionTimestamp()) ||
+		!slices.Equal(o.GetFinalizers(), n.GetFinalizers())
+}}
+
+// appLabelChanged: a VirtualCluster imports by app label, so only
+// Deployments appearing, going or changing that label matter to it.
+var appLabelChanged = predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+	return e.ObjectOld.GetLabels()[appLabel] != e.ObjectNew.GetLabels()[appLabel]
+}}
+
+// register adds one kind's controller: its own objects (spec and metadata
+// changes), the triggers of its parents, and any further watches.
+func register[T v1alpha1.Object](mgr ctrl.Manager, rc *Reconciler, k *kind[T], opts controller.Options, watches ...func(*builder.Builder) *builder.Builder) error {
+	b := ctrl.NewControllerManagedBy(mgr).
+		For(k.newObject(), builder.WithPredicates(changed)).
+		Named(strings.ToLower(k.name)).
+		WithOptions(opts).
+		WatchesRawSource(source.Channel(rc.triggers[k.name], &handler.EnqueueRequestForObject{}))
+	for _, w := range watches {
+		b = w(b)
+	}
+	err := b.Complete(reconcile.Func(func(ctx context.Context, req reconcile.Request) (ctrl.Result, error) {
+		return reconcileKind(ctx, rc, k, req)
+	}))
+	if err != nil {
+		return fmt.Errorf("%s controller: %w", k.name, err)
+	}
+	return nil
+}
+
+// requests lists objects as reconcile requests.
+func (rc *Reconciler) requests(ctx context.Context, list client.ObjectList, opts ...client.ListOption) []reconcile.Request {
+	children, err := rc.childrenOf(ctx, "", list, opts...)
+	if err != nil {
+		log.FromContext(ctx).Error(err, "list for a watch")
+		return nil
+	}
+	out := make([]reconcile.Request, len(children))
+	for i, c := range children {
+		out[i] = reconcile.Request{NamespacedName: c.key}
+	}
+	return out
+}
+
+// applicationsOfDeployment maps a Deployment to the Applications that
+// select it, in the management namespaces of the VirtualClusters whose
+// namespace it is in.
+func (rc *Reconciler) applicationsOfDeployment(ctx context.Context, o client.Object) []reconcile.Request {
+	var vcs v1alpha1.VirtualClusterList
+	if err := rc.Client.List(ctx, &vcs, client.MatchingFields{indexTargetNS: o.GetNamespace()}); err != nil {
+		return nil
+	}
+	var out []reconcile.Request
+	for _, vc := range vcs.Items {
+		var apps v1alpha1.ApplicationList
+		if err := rc.Client.List(ctx, &apps, client.InNamespace(vc.Name)); err != nil {
+			continue
+		}
+		for i := range apps.Items {
+			if labels.SelectorFromSet(applicationSelector(&apps.Items[i])).Matches(labels.Set(o.GetLabels())) {
+				out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&apps.Items[i])})
+			}
+		}
+	}
+	return out
+}
+
+// rootRun triggers every Project periodically: the safety net under the
+// event-driven reconciliation.
+type rootRun struct {
+	rc     *Reconciler
+	period time.Duration
+}
+
+func (r *rootRun) NeedLeaderElection() bool { return true }
+
+func (r *rootRun) Start(ctx context.Context) error {
+	ticker := time.NewTicker(r.period)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-ticker.C:
+			if err := r.rc.RootRun(ctx); err != nil {
+				log.FromContext(ctx).Error(err, "root run")
+			}
+		}
+	}
+}
+
+// RootRun triggers every Project, whose executors trigger their children
+// in turn: one full pass over the tree.
+func (rc *Reconciler) RootRun(ctx context.Context) error {
+	projects, err := rc.childrenOf(ctx, "Project", &v1alpha1.ProjectList{})
+	if err != nil {
+		return err
+	}
+	rc.trigger(projects)
 	return nil
 }

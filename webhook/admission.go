@@ -12,9 +12,6 @@ import (
 	"github.com/kubist-io/kubist/policies"
 )
 
-// defaultCanaryPolicy is the chain of a CanaryRelease that names none.
-const defaultCanaryPolicy = "HealthBasedCanaryRelease"
-
 // Admission defaults and validates Kubist objects against the shared
 // registry of executors and policies.
 type Admission struct {
@@ -53,8 +50,8 @@ func (a *Admission) Default(obj v1alpha1.Object) error {
 			st.Executor.Parameters = nilIfEmpty(encoded)
 		}
 	}
-	if kind == "CanaryRelease" && len(st.Policies) == 0 {
-		st.Policies = []v1alpha1.PolicyRef{{Name: defaultCanaryPolicy}}
+	if name, ok := policies.DefaultPolicies[kind]; ok && len(st.Policies) == 0 {
+		st.Policies = []v1alpha1.PolicyRef{{Name: name}}
 	}
 	_, parameters, _ := a.Registry.ResolvePolicies(kind, st.Policies, spec.Child("policies"))
 	for i, params := range parameters {

@@ -113,6 +113,13 @@ const (
 	LabelManaged = "kubist.io/managed"
 	// LabelImported marks Applications that a VirtualCluster imported.
 	LabelImported = "kubist.io/imported"
+	// LabelVirtualCluster, LabelOwnerKind, LabelOwnerName and
+	// LabelOwnerNamespace mark the objects an executor creates on a target
+	// cluster with the Kubist resource they come from.
+	LabelVirtualCluster = "kubist.io/virtualcluster"
+	LabelOwnerKind      = "kubist.io/owner-kind"
+	LabelOwnerName      = "kubist.io/owner-name"
+	LabelOwnerNamespace = "kubist.io/owner-namespace"
 	// AnnotationApprovedWeight caps a canary's weight under the ManualGate policy.
 	AnnotationApprovedWeight = "kubist.io/approved-weight"
 	// AnnotationDeleteChildren allows deleting a parent that still has children.

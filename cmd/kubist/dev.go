@@ -18,9 +18,9 @@ import (
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	"github.com/kubist-io/kubist/config"
+	"github.com/kubist-io/kubist/internal/app"
 	"github.com/kubist-io/kubist/internal/controlplane"
 	"github.com/kubist-io/kubist/internal/scheme"
 )
@@ -46,12 +46,12 @@ func newDevCommand() *cobra.Command {
 		samples:       true,
 		manager:       defaultManagerOptions(),
 	}
-	opts.manager.metricsAddr = "127.0.0.1:8080"
-	opts.manager.probeAddr = "127.0.0.1:8081"
+	opts.manager.MetricsAddr = "127.0.0.1:8080"
+	opts.manager.ProbeAddr = "127.0.0.1:8081"
 	// One local replica needs no election; --leader-elect turns it on, with
 	// the Lease in kubist-system.
-	opts.manager.leaderElect = false
-	opts.manager.leaderElectionNamespace = "kubist-system"
+	opts.manager.LeaderElect = false
+	opts.manager.LeaderElectionNamespace = "kubist-system"
 
 	cmd := &cobra.Command{
 		Use:   "dev",
@@ -76,7 +76,7 @@ func newDevCommand() *cobra.Command {
 func runDev(ctx context.Context, out io.Writer, opts devOptions) (err error) {
 	log := ctrl.Log.WithName("dev")
 	log.Info("Starting etcd and kube-apiserver")
-	cp, err := controlplane.Start(controlplane.Options{AssetsDir: opts.assets, AttachOutput: opts.attachOutput, Webhooks: opts.manager.webhooks})
+	cp, err := controlplane.Start(controlplane.Options{AssetsDir: opts.assets, AttachOutput: opts.attachOutput, Webhooks: opts.manager.Webhooks})
 	if err != nil {
 		return err
 	}
@@ -92,28 +92,31 @@ func runDev(ctx context.Context, out io.Writer, opts devOptions) (err error) {
 	if err != nil {
 		return err
 	}
-	if ns := opts.manager.leaderElectionNamespace; opts.manager.leaderElect && ns != "" {
+	if ns := opts.manager.LeaderElectionNamespace; opts.manager.LeaderElect && ns != "" {
 		if err := ensureNamespace(ctx, c, ns); err != nil {
 			return err
 		}
 	}
 
-	if opts.manager.webhooks {
+	if opts.manager.Webhooks {
 		// The control plane registered the webhooks with a certificate of
 		// its own; serve them where it expects.
-		opts.manager.webhookHost, opts.manager.webhookPort, opts.manager.webhookCertDir = cp.WebhookServing()
+		opts.manager.WebhookHost, opts.manager.WebhookPort, opts.manager.WebhookCertDir = cp.WebhookServing()
 	}
-	mgr, err := newManager(ctx, cp.Config, opts.manager)
+	mgr, err := app.New(ctx, cp.Config, opts.manager.Options)
 	if err != nil {
 		return err
 	}
 	mgrCtx, stopManager := context.WithCancel(ctx)
 	defer stopManager()
-	managerDone := startManager(mgrCtx, mgr)
+	managerDone := mgr.StartInBackground(mgrCtx)
 
-	if opts.manager.webhooks {
+	if opts.manager.Webhooks {
 		// Admission is only as good as the server behind it: wait for it.
-		if err := waitForWebhooks(ctx, mgr); err != nil {
+		waitCtx, cancel := context.WithTimeout(ctx, time.Minute)
+		err := mgr.WaitForWebhooks(waitCtx)
+		cancel()
+		if err != nil {
 			stopManager()
 			return errors.Join(err, <-managerDone)
 		}
@@ -135,24 +138,6 @@ func runDev(ctx context.Context, out io.Writer, opts devOptions) (err error) {
 			err = errors.New("manager stopped unexpectedly")
 		}
 		return err
-	}
-}
-
-// waitForWebhooks waits until the manager's webhook server accepts
-// connections.
-func waitForWebhooks(ctx context.Context, mgr manager.Manager) error {
-	check := mgr.GetWebhookServer().StartedChecker()
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	for {
-		if err := check(nil); err == nil {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("webhook server did not start: %w", ctx.Err())
-		case <-time.After(100 * time.Millisecond):
-		}
 	}
 }
 

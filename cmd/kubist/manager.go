@@ -1,68 +1,46 @@
 package main
 
 import (
-	"context"
 	"fmt"
+	"os"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/healthz"
-	"sigs.k8s.io/controller-runtime/pkg/manager"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
-	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
-	"github.com/kubist-io/kubist/internal/scheme"
-	"github.com/kubist-io/kubist/policies"
-	"github.com/kubist-io/kubist/reconciler"
-	"github.com/kubist-io/kubist/webhook"
+	"github.com/kubist-io/kubist/internal/app"
 )
-
-// The manager's own needs: a Lease for leader election, Events to report it.
-// Executors declare what they read and write beside their code.
-// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
-
-// leaderElectionID names the Lease that manager replicas compete for.
-const leaderElectionID = "kubist-manager.kubist.io"
 
 // managerOptions are the flags of `kubist manager`, shared by `kubist dev`.
 type managerOptions struct {
-	kubeconfig              string
-	metricsAddr             string
-	probeAddr               string
-	leaderElect             bool
-	leaderElectionNamespace string
-	policyLimits            policies.Limits
-	webhooks                bool
-	webhookHost             string
-	webhookPort             int
-	webhookCertDir          string
+	kubeconfig string
+	app.Options
 }
 
 func defaultManagerOptions() managerOptions {
-	return managerOptions{
-		metricsAddr:  ":8080",
-		probeAddr:    ":8081",
-		leaderElect:  true,
-		policyLimits: policies.DefaultLimits,
-		webhooks:     true,
-		webhookPort:  9443,
+	opts := managerOptions{Options: app.Defaults()}
+	if ns := os.Getenv("POD_NAMESPACE"); ns != "" {
+		opts.Namespace = ns
 	}
+	return opts
 }
 
 func (o *managerOptions) addFlags(fs *pflag.FlagSet) {
-	fs.StringVar(&o.metricsAddr, "metrics-bind-address", o.metricsAddr, "Address the Prometheus metrics endpoint binds to; 0 disables it.")
-	fs.StringVar(&o.probeAddr, "health-probe-bind-address", o.probeAddr, "Address the /healthz and /readyz probes bind to.")
-	fs.BoolVar(&o.leaderElect, "leader-elect", o.leaderElect, "Elect a leader among replicas so that only one reconciles; every replica serves admission.")
-	fs.StringVar(&o.leaderElectionNamespace, "leader-election-namespace", o.leaderElectionNamespace, "Namespace of the leader-election Lease; defaults to the pod's namespace in a cluster.")
-	fs.DurationVar(&o.policyLimits.Timeout, "policy-timeout", o.policyLimits.Timeout, "Deadline of one policy evaluation.")
-	fs.IntVar(&o.policyLimits.MaxDecisionBytes, "policy-max-decision-bytes", o.policyLimits.MaxDecisionBytes, "Largest policy decision accepted, in bytes of JSON.")
-	fs.BoolVar(&o.webhooks, "webhooks", o.webhooks, "Serve the admission webhooks.")
-	fs.IntVar(&o.webhookPort, "webhook-port", o.webhookPort, "Port of the admission webhook server (HTTPS).")
-	fs.StringVar(&o.webhookCertDir, "webhook-cert-dir", o.webhookCertDir, "Directory with the webhook server's tls.crt and tls.key; defaults to controller-runtime's.")
+	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", o.MetricsAddr, "Address the Prometheus metrics endpoint binds to; 0 disables it.")
+	fs.StringVar(&o.ProbeAddr, "health-probe-bind-address", o.ProbeAddr, "Address the /healthz and /readyz probes bind to.")
+	fs.BoolVar(&o.LeaderElect, "leader-elect", o.LeaderElect, "Elect a leader among replicas so that only one reconciles; every replica serves admission.")
+	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", o.LeaderElectionNamespace, "Namespace of the leader-election Lease; defaults to the pod's namespace in a cluster.")
+	fs.DurationVar(&o.PolicyLimits.Timeout, "policy-timeout", o.PolicyLimits.Timeout, "Deadline of one policy evaluation.")
+	fs.IntVar(&o.PolicyLimits.MaxDecisionBytes, "policy-max-decision-bytes", o.PolicyLimits.MaxDecisionBytes, "Largest policy decision accepted, in bytes of JSON.")
+	fs.BoolVar(&o.Webhooks, "webhooks", o.Webhooks, "Serve the admission webhooks.")
+	fs.IntVar(&o.WebhookPort, "webhook-port", o.WebhookPort, "Port of the admission webhook server (HTTPS).")
+	fs.StringVar(&o.WebhookCertDir, "webhook-cert-dir", o.WebhookCertDir, "Directory with the webhook server's tls.crt and tls.key; defaults to controller-runtime's.")
+	fs.StringVar(&o.Namespace, "namespace", o.Namespace, "The manager's namespace (default $POD_NAMESPACE or kubist-system): kubeconfig Secrets of workload clusters are read only there.")
+	fs.DurationVar(&o.ResyncPeriod, "resync-period", o.ResyncPeriod, "Period of the root run that triggers every Project and, through each executor, the whole tree.")
+	fs.StringVar(&o.PrometheusURL, "prometheus-url", o.PrometheusURL, "Prometheus the canary and experiment policies read metrics from, e.g. http://prometheus.istio-system:9090; without it metric-based policies hold.")
+	fs.IntVar(&o.Workers, "workers", o.Workers, "Concurrent executor runs per kind.")
 }
 
 func newManagerCommand() *cobra.Command {
@@ -78,7 +56,7 @@ func newManagerCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			mgr, err := newManager(cmd.Context(), cfg, opts)
+			mgr, err := app.New(cmd.Context(), cfg, opts.Options)
 			if err != nil {
 				return err
 			}
@@ -101,60 +79,4 @@ func restConfig(kubeconfig string) (*rest.Config, error) {
 		return nil, fmt.Errorf("load kubeconfig %s: %w", kubeconfig, err)
 	}
 	return cfg, nil
-}
-
-// newManager builds the controller manager with its probes, the policy
-// engine and every controller.
-func newManager(ctx context.Context, cfg *rest.Config, opts managerOptions) (manager.Manager, error) {
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme: scheme.New(),
-		WebhookServer: ctrlwebhook.NewServer(ctrlwebhook.Options{
-			Host: opts.webhookHost, Port: opts.webhookPort, CertDir: opts.webhookCertDir,
-		}),
-		Metrics:                       metricsserver.Options{BindAddress: opts.metricsAddr},
-		HealthProbeBindAddress:        opts.probeAddr,
-		LeaderElection:                opts.leaderElect,
-		LeaderElectionID:              leaderElectionID,
-		LeaderElectionNamespace:       opts.leaderElectionNamespace,
-		LeaderElectionReleaseOnCancel: true,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("create manager: %w", err)
-	}
-	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
-		return nil, fmt.Errorf("add health check: %w", err)
-	}
-	if err := mgr.AddReadyzCheck("ping", healthz.Ping); err != nil {
-		return nil, fmt.Errorf("add readiness check: %w", err)
-	}
-	compiler, err := policies.NewCompiler(opts.policyLimits)
-	if err != nil {
-		return nil, fmt.Errorf("policy engine: %w", err)
-	}
-	registry, err := policies.NewPredefinedRegistry(ctx, compiler)
-	if err != nil {
-		return nil, fmt.Errorf("policy engine: %w", err)
-	}
-	if err := reconciler.RegisterExecutors(registry); err != nil {
-		return nil, fmt.Errorf("executors: %w", err)
-	}
-	if err := reconciler.Setup(mgr, reconciler.Engine{Compiler: compiler, Registry: registry}); err != nil {
-		return nil, err
-	}
-	if opts.webhooks {
-		if err := webhook.Setup(mgr, &webhook.Admission{Registry: registry, Compiler: compiler, Reader: mgr.GetClient()}); err != nil {
-			return nil, fmt.Errorf("webhooks: %w", err)
-		}
-		if err := mgr.AddReadyzCheck("webhook", mgr.GetWebhookServer().StartedChecker()); err != nil {
-			return nil, fmt.Errorf("add readiness check: %w", err)
-		}
-	}
-	return mgr, nil
-}
-
-// startManager starts mgr in the background; the channel yields its result.
-func startManager(ctx context.Context, mgr manager.Manager) <-chan error {
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	return done
 }

@@ -1,0 +1,160 @@
+// Package app builds Kubist's controller manager — policy engine,
+// executors, admission webhooks, probes — the one way `kubist manager`,
+// `kubist dev` and the tests run it.
+package app
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
+
+	"github.com/kubist-io/kubist/internal/scheme"
+	"github.com/kubist-io/kubist/policies"
+	"github.com/kubist-io/kubist/reconciler"
+	"github.com/kubist-io/kubist/webhook"
+)
+
+// The manager's own needs: a Lease for leader election, Events to report it.
+// Executors declare what they read and write beside their code.
+// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
+
+// LeaderElectionID names the Lease that manager replicas compete for.
+const LeaderElectionID = "kubist-manager.kubist.io"
+
+// Options configure the manager.
+type Options struct {
+	MetricsAddr             string
+	ProbeAddr               string
+	LeaderElect             bool
+	LeaderElectionNamespace string
+	PolicyLimits            policies.Limits
+	Webhooks                bool
+	WebhookHost             string
+	WebhookPort             int
+	WebhookCertDir          string
+	// Namespace is the manager's: kubeconfig Secrets are read there only.
+	Namespace    string
+	ResyncPeriod time.Duration
+	// PrometheusURL is where canary and experiment metrics are read; empty
+	// runs without metrics (metric-based policies then hold).
+	PrometheusURL string
+	Workers       int
+	// WrapClient wraps the executors' client (tests count writes with it).
+	WrapClient func(client.Client) client.Client
+}
+
+// Defaults are the options of `kubist manager` without flags.
+func Defaults() Options {
+	return Options{
+		MetricsAddr:  ":8080",
+		ProbeAddr:    ":8081",
+		LeaderElect:  true,
+		PolicyLimits: policies.DefaultLimits,
+		Webhooks:     true,
+		WebhookPort:  9443,
+		Namespace:    "kubist-system",
+		ResyncPeriod: reconciler.DefaultResyncPeriod,
+		Workers:      4,
+	}
+}
+
+// Manager is the controller manager with the parts tests look into.
+type Manager struct {
+	manager.Manager
+	Engine     reconciler.Engine
+	Reconciler *reconciler.Reconciler
+}
+
+// New builds the controller manager with its probes, the policy engine,
+// every controller and, when enabled, the webhooks.
+func New(ctx context.Context, cfg *rest.Config, opts Options) (*Manager, error) {
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme: scheme.New(),
+		Cache:  reconciler.CacheOptions(opts.Namespace),
+		// Controller names are unique per manager; tests run several
+		// managers in one process.
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
+		WebhookServer: ctrlwebhook.NewServer(ctrlwebhook.Options{
+			Host: opts.WebhookHost, Port: opts.WebhookPort, CertDir: opts.WebhookCertDir,
+		}),
+		Metrics:                       metricsserver.Options{BindAddress: opts.MetricsAddr},
+		HealthProbeBindAddress:        opts.ProbeAddr,
+		LeaderElection:                opts.LeaderElect,
+		LeaderElectionID:              LeaderElectionID,
+		LeaderElectionNamespace:       opts.LeaderElectionNamespace,
+		LeaderElectionReleaseOnCancel: true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create manager: %w", err)
+	}
+	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+		return nil, fmt.Errorf("add health check: %w", err)
+	}
+	if err := mgr.AddReadyzCheck("ping", healthz.Ping); err != nil {
+		return nil, fmt.Errorf("add readiness check: %w", err)
+	}
+	compiler, err := policies.NewCompiler(opts.PolicyLimits)
+	if err != nil {
+		return nil, fmt.Errorf("policy engine: %w", err)
+	}
+	registry, err := policies.NewPredefinedRegistry(ctx, compiler)
+	if err != nil {
+		return nil, fmt.Errorf("policy engine: %w", err)
+	}
+	if err := reconciler.RegisterExecutors(registry); err != nil {
+		return nil, fmt.Errorf("executors: %w", err)
+	}
+	engine := reconciler.Engine{Compiler: compiler, Registry: registry}
+	ropts := reconciler.Options{
+		Namespace: opts.Namespace, ResyncPeriod: opts.ResyncPeriod, Workers: opts.Workers, WrapClient: opts.WrapClient,
+	}
+	if opts.PrometheusURL != "" {
+		if ropts.Metrics, err = policies.NewPrometheus(opts.PrometheusURL, nil); err != nil {
+			return nil, err
+		}
+	}
+	rc, err := reconciler.Setup(mgr, engine, ropts)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Webhooks {
+		if err := webhook.Setup(mgr, &webhook.Admission{Registry: registry, Compiler: compiler, Reader: mgr.GetClient()}); err != nil {
+			return nil, fmt.Errorf("webhooks: %w", err)
+		}
+		if err := mgr.AddReadyzCheck("webhook", mgr.GetWebhookServer().StartedChecker()); err != nil {
+			return nil, fmt.Errorf("add readiness check: %w", err)
+		}
+	}
+	return &Manager{Manager: mgr, Engine: engine, Reconciler: rc}, nil
+}
+
+// StartInBackground runs the manager in the background; the channel yields its result.
+func (m *Manager) StartInBackground(ctx context.Context) <-chan error {
+	done := make(chan error, 1)
+	go func() { done <- m.Start(ctx) }()
+	return done
+}
+
+// WaitForWebhooks waits until the webhook server serves, or ctx ends.
+func (m *Manager) WaitForWebhooks(ctx context.Context) error {
+	started := m.GetWebhookServer().StartedChecker()
+	for started(nil) != nil {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("webhook server did not start: %w", ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return nil
+}

@@ -1,0 +1,313 @@
+package reconciler
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/kubist-io/kubist/api/v1alpha1"
+	"github.com/kubist-io/kubist/policies"
+)
+
+// Reasons a canary or experiment cannot run, and of MetricsAvailable.
+const (
+	ConditionMetricsAvailable = "MetricsAvailable"
+
+	ReasonRouteMissing          = "RouteMissing"
+	ReasonDestinationMissing    = "DestinationMissing"
+	ReasonSubsetMissing         = "SubsetMissing"
+	ReasonBaselineUnknown       = "BaselineUnknown"
+	ReasonInvalidDecision       = "InvalidDecision"
+	ReasonMetricsReady          = "Gathered"
+	ReasonPrometheusUnavailable = "PrometheusUnavailable"
+)
+
+// trafficParameters are the CanaryRelease and Experiment executors' parameters.
+type trafficParameters struct {
+	MetricsWindow string `json:"metricsWindow"`
+}
+
+// trafficState is the part of a canary's or experiment's state that the
+// executor reads back from the policies.
+type trafficState struct {
+	Weights      map[string]int32 `json:"weights"`
+	Phase        string           `json:"phase"`
+	LastStepTime string           `json:"lastStepTime,omitempty"`
+}
+
+// trafficTarget is what a canary or experiment splits traffic on.
+type trafficTarget struct {
+	placement   *placement
+	route       *v1alpha1.Route
+	destination *v1alpha1.Destination
+	subsets     []string
+}
+
+// trafficTargetOf looks up the Route and Destination of a canary or
+// experiment and the Destination's subsets.
+func (rc *Reconciler) trafficTargetOf(ctx context.Context, namespace, route, destination string) (*trafficTarget, error) {
+	p, err := rc.placementOf(ctx, namespace)
+	if err != nil {
+		return nil, err
+	}
+	t := &trafficTarget{placement: p, route: &v1alpha1.Route{}, destination: &v1alpha1.Destination{}}
+	if err := rc.Client.Get(ctx, types.NamespacedName{Namespace: namespace, Name: route}, t.route); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, userError(ReasonRouteMissing, "Route %s (spec.route) does not exist in namespace %s", route, namespace)
+		}
+		return nil, err
+	}
+	if err := rc.Client.Get(ctx, types.NamespacedName{Namespace: namespace, Name: destination}, t.destination); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, userError(ReasonDestinationMissing, "Destination %s (spec.destination) does not exist in namespace %s", destination, namespace)
+		}
+		return nil, err
+	}
+	t.subsets = t.destination.Status.Subsets
+	if len(t.subsets) == 0 {
+		for _, s := range t.destination.Spec.Subsets {
+			t.subsets = append(t.subsets, s.Name)
+		}
+	}
+	return t, nil
+}
+
+// requireSubsets checks that every subset is one of the Destination's.
+func (t *trafficTarget) requireSubsets(field string, subsets ...string) error {
+	for _, s := range subsets {
+		if !slices.Contains(t.subsets, s) {
+			return userError(ReasonSubsetMissing, "subset %q (%s) is not a subset of Destination %s (subsets: %s)",
+				s, field, t.destination.Name, orDefault(strings.Join(t.subsets, ", "), "none yet"))
+		}
+	}
+	return nil
+}
+
+// gather reads the metrics of the subsets for a chain; without a
+// configured Prometheus it returns none, and the policies hold.
+func (r *run) gather(ctx context.Context, t *trafficTarget, chain policies.Chain, subsets []string, extra ...string) map[string]any {
+	if r.Metrics == nil || chain == nil {
+		return nil
+	}
+	var params trafficParameters
+	_ = fromMap(r.params, &params)
+	window, err := time.ParseDuration(orDefault(params.MetricsWindow, "1m"))
+	if err != nil {
+		window = time.Minute
+	}
+	q := policies.MetricsQuery{
+		Namespace: t.placement.namespace, Service: t.destination.Name, Subsets: subsets,
+		Window: window, Custom: append(chain.Queries(), extra...), Time: r.now,
+	}
+	metrics, err := r.Metrics.Gather(ctx, q)
+	if err != nil {
+		r.condition(ConditionMetricsAvailable, false, ReasonPrometheusUnavailable,
+			fmt.Sprintf("metrics are unavailable, so the policies hold: %v", err))
+		return nil
+	}
+	r.condition(ConditionMetricsAvailable, true, ReasonMetricsReady,
+		fmt.Sprintf("metrics of %d of %d subsets over %s", len(metrics), len(subsets), window))
+	return policies.AsInput(metrics)
+}
+
+// checkWeights refuses a decided split that does not send all traffic to
+// the subsets of the Destination.
+func checkWeights(t *trafficTarget, weights map[string]int32) error {
+	var sum int32
+	for _, s := range sortedKeys(weights) {
+		w := weights[s]
+		if w < 0 || w > 100 {
+			return userError(ReasonInvalidDecision, "the policies decided weight %d for subset %s; weights are 0 to 100", w, s)
+		}
+		if !slices.Contains(t.subsets, s) {
+			return userError(ReasonInvalidDecision, "the policies decided a weight for %q, which is not a subset of Destination %s", s, t.destination.Name)
+		}
+		sum += w
+	}
+	if sum != 100 {
+		return userError(ReasonInvalidDecision, "the policies decided weights %v that sum to %d, not 100", weights, sum)
+	}
+	return nil
+}
+
+// decided decodes a chain's final traffic state.
+func decided(res *policies.Result) (trafficState, error) {
+	var s trafficState
+	if err := fromMap(res.State, &s); err != nil {
+		return s, userError(ReasonInvalidDecision, "the policies' state is not {weights, phase, lastStepTime}: %v", err)
+	}
+	return s, nil
+}
+
+// responsible finds the last policy of a chain that changed the traffic
+// state, and its message, for the history.
+func responsible(res *policies.Result, before trafficState) (string, string) {
+	policy, message := "", ""
+	prev := before
+	for _, step := range res.Steps {
+		m, err := step.Decision.State()
+		if err != nil {
+			continue
+		}
+		var s trafficState
+		if fromMap(m, &s) != nil {
+			continue
+		}
+		if !maps.Equal(s.Weights, prev.Weights) || s.Phase != prev.Phase {
+			policy, message = step.Policy, step.Decision.Message
+		}
+		prev = s
+	}
+	return policy, message
+}
+
+// parseTime reads a state's RFC 3339 time; empty gives nil.
+func parseTime(s string) (*metav1.Time, error) {
+	if s == "" {
+		return nil, nil
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return nil, userError(ReasonInvalidDecision, "the policies decided lastStepTime %q, which is not an RFC 3339 time", s)
+	}
+	return &metav1.Time{Time: t}, nil
+}
+
+func formatTime(t *metav1.Time) any {
+	if t == nil {
+		return nil
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+func weightsValue(w map[string]int32) map[string]any {
+	out := make(map[string]any, len(w))
+	for k, v := range w {
+		out[k] = int64(v)
+	}
+	return out
+}
+
+// baselineOf finds a canary's baseline in its Route: in the rule it names
+// (or else the first rule that routes to its Destination), the subset
+// other than the canary with the largest weight.
+func baselineOf(route *v1alpha1.Route, destination, canary, httpRoute string) string {
+	for _, rule := range route.Spec.HTTP {
+		if httpRoute != "" && rule.Name != httpRoute {
+			continue
+		}
+		best, bestWeight := "", int32(-1)
+		for _, d := range rule.Route {
+			if d.Destination != destination || d.Subset == "" || d.Subset == canary {
+				continue
+			}
+			w := int32(100)
+			if d.Weight != nil {
+				w = *d.Weight
+			}
+			if w > bestWeight {
+				best, bestWeight = d.Subset, w
+			}
+		}
+		if best != "" {
+			return best
+		}
+	}
+	return ""
+}
+
+// canaryKind: a CanaryRelease gathers metrics, runs its chain on the
+// traffic state, and stores the decided weights, phase and a bounded
+// history in its status; its Route composes the weights.
+func canaryKind(rc *Reconciler) *kind[*v1alpha1.CanaryRelease] {
+	return &kind[*v1alpha1.CanaryRelease]{
+		name:      "CanaryRelease",
+		newObject: func() *v1alpha1.CanaryRelease { return &v1alpha1.CanaryRelease{} },
+		execute: func(ctx context.Context, r *run, c *v1alpha1.CanaryRelease) error {
+			t, err := rc.trafficTargetOf(ctx, c.Namespace, c.Spec.Route, c.Spec.Destination)
+			if err != nil {
+				return err
+			}
+			canary := c.Spec.Subset
+			baseline := orDefault(c.Spec.Baseline, orDefault(c.Status.Baseline, baselineOf(t.route, c.Spec.Destination, canary, c.Spec.HTTPRoute)))
+			if baseline == "" {
+				return userError(ReasonBaselineUnknown, "Route %s sends no traffic to another subset of Destination %s: set spec.baseline", t.route.Name, c.Spec.Destination)
+			}
+			if err := t.requireSubsets("spec.subset", canary); err != nil {
+				return err
+			}
+			if err := t.requireSubsets("spec.baseline", baseline); err != nil {
+				return err
+			}
+			before := trafficState{Weights: c.Status.Weights, Phase: string(c.Status.Phase)}
+			if c.Status.LastStepTime != nil {
+				before.LastStepTime = c.Status.LastStepTime.UTC().Format(time.RFC3339)
+			}
+			if _, ok := before.Weights[canary]; !ok || c.Status.Baseline != baseline {
+				// A new release (or a new subset): start from the baseline.
+				before = trafficState{Weights: map[string]int32{baseline: 100, canary: 0}, Phase: string(v1alpha1.CanaryPending)}
+			}
+			state := map[string]any{
+				"baseline": baseline, "canary": canary,
+				"weights": weightsValue(before.Weights), "phase": before.Phase,
+			}
+			if before.LastStepTime != "" {
+				state["lastStepTime"] = before.LastStepTime
+			}
+			chain, err := r.chain()
+			if err != nil {
+				return err
+			}
+			in := policies.Input{
+				State:    state,
+				Observed: map[string]any{"weights": weightsValue(before.Weights), "phase": before.Phase, "lastStepTime": formatTime(c.Status.LastStepTime)},
+				Metrics:  r.gather(ctx, t, chain, []string{baseline, canary}),
+			}
+			after := before
+			if chain != nil {
+				res, err := r.runChain(ctx, chain, in)
+				if err != nil {
+					return err
+				}
+				if after, err = decided(res); err != nil {
+					return err
+				}
+				if err := checkWeights(t, after.Weights); err != nil {
+					return err
+				}
+				if !maps.Equal(after.Weights, before.Weights) || after.Phase != before.Phase {
+					policy, message := responsible(res, before)
+					c.Status.History = append(c.Status.History, v1alpha1.CanaryStep{
+						Time: metav1.Time{Time: r.now}, Policy: policy, Weights: after.Weights,
+						Phase: v1alpha1.CanaryPhase(after.Phase), Message: message,
+					})
+					if n := len(c.Status.History); n > v1alpha1.CanaryHistoryLimit {
+						c.Status.History = slices.Clone(c.Status.History[n-v1alpha1.CanaryHistoryLimit:])
+					}
+				}
+			}
+			last, err := parseTime(after.LastStepTime)
+			if err != nil {
+				return err
+			}
+			c.Status.Baseline, c.Status.Weights, c.Status.Phase = baseline, after.Weights, v1alpha1.CanaryPhase(after.Phase)
+			c.Status.CanaryWeight, c.Status.LastStepTime = after.Weights[canary], last
+			for s, w := range after.Weights {
+				canaryWeight.WithLabelValues(c.Namespace, c.Name, s).Set(float64(w))
+			}
+			r.readyMessage = fmt.Sprintf("%s: %s at %d%%, %s at %d%%", after.Phase, canary, after.Weights[canary], baseline, after.Weights[baseline])
+			return nil
+		},
+	}
+}
+
+// formatFloat renders a statistic for the status.
+func formatFloat(f float64) string { return strconv.FormatFloat(f, 'g', 6, 64) }

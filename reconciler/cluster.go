@@ -1,0 +1,212 @@
+package reconciler
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/kubist-io/kubist/api/v1alpha1"
+	"github.com/kubist-io/kubist/policies"
+)
+
+// +kubebuilder:rbac:groups=apiextensions.k8s.io,resources=customresourcedefinitions,verbs=get;list;watch
+// +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch,namespace=kubist-system
+
+// Reasons of the IstioReady condition.
+const (
+	ReasonIstioReady        = "Ready"
+	ReasonCRDsMissing       = "CRDsMissing"
+	ReasonIstiodMissing     = "IstiodMissing"
+	ReasonIstiodUnavailable = "IstiodUnavailable"
+	ReasonVersionMismatch   = "VersionMismatch"
+	ReasonInstallFailed     = "InstallFailed"
+	ReasonInstalled         = "Installed"
+)
+
+// istioNamespace is where istiod runs.
+const istioNamespace = "istio-system"
+
+// istioCRDs are the CRDs Kubist writes objects of.
+var istioCRDs = []string{"virtualservices.networking.istio.io", "destinationrules.networking.istio.io"}
+
+// clusterParameters are a ClusterExecutor's parameters.
+type clusterParameters struct {
+	InstallIstio    bool   `json:"installIstio"`
+	IstioVersion    string `json:"istioVersion,omitempty"`
+	ChartRepository string `json:"chartRepository,omitempty"`
+	Revision        string `json:"revision,omitempty"`
+}
+
+// istioCheck is what verifying Istio on a cluster found.
+type istioCheck struct {
+	ready   bool
+	reason  string
+	message string
+	// apiPresent: the networking CRDs exist, so Kubist can write its
+	// objects even while istiod is not available.
+	apiPresent bool
+	version    string
+}
+
+// clusterKind: a Cluster connects to its cluster, verifies Istio there
+// (and installs it when asked), and triggers its VirtualClusters.
+func clusterKind(rc *Reconciler) *kind[*v1alpha1.Cluster] {
+	return &kind[*v1alpha1.Cluster]{
+		name:      "Cluster",
+		newObject: func() *v1alpha1.Cluster { return &v1alpha1.Cluster{} },
+		execute: func(ctx context.Context, r *run, c *v1alpha1.Cluster) error {
+			var params clusterParameters
+			if err := fromMap(r.params, &params); err != nil {
+				return err
+			}
+			var vcs v1alpha1.VirtualClusterList
+			if err := rc.Client.List(ctx, &vcs, client.MatchingFields{indexCluster: c.Name}); err != nil {
+				return err
+			}
+			c.Status.VirtualClusters = int32(len(vcs.Items))
+			target, err := rc.Clusters.For(ctx, c)
+			if err != nil {
+				r.condition(v1alpha1.ConditionIstioReady, false, "Unknown", "the cluster is not reachable")
+				return err
+			}
+			version, err := target.ServerVersion()
+			if err != nil {
+				r.condition(v1alpha1.ConditionIstioReady, false, "Unknown", "the cluster is not reachable")
+				return err
+			}
+			c.Status.KubernetesVersion = version
+
+			// The policies may change what is installed, e.g. pin a version
+			// or allow an install only in a maintenance window.
+			res, err := r.policies(ctx, policies.Input{State: r.params})
+			if err != nil {
+				return err
+			}
+			if res != nil {
+				if err := fromMap(res.State, &params); err != nil {
+					return userError(ReasonPolicyError, "the policies' state is not a ClusterExecutor parameter set: %v", err)
+				}
+			}
+			check, err := verifyIstio(ctx, target, params)
+			if err != nil {
+				return err
+			}
+			if params.InstallIstio && !check.ready && check.reason != ReasonIstiodUnavailable {
+				if r.readOnly {
+					r.drift = append(r.drift, fmt.Sprintf("install Istio %s on %s", orDefault(params.IstioVersion, "(chart's latest)"), target))
+				} else {
+					release, err := rc.installIstio(ctx, r, target, params)
+					if err != nil {
+						r.condition(v1alpha1.ConditionIstioReady, false, ReasonInstallFailed, err.Error())
+						return transientError(ReasonInstallFailed, "%v", err)
+					}
+					c.Status.Istio = &v1alpha1.IstioStatus{Version: params.IstioVersion, Revision: params.Revision, Release: release}
+					if check, err = verifyIstio(ctx, target, params); err != nil {
+						return err
+					}
+				}
+			}
+			if check.version != "" {
+				if c.Status.Istio == nil {
+					c.Status.Istio = &v1alpha1.IstioStatus{}
+				}
+				c.Status.Istio.Version = check.version
+				c.Status.Istio.Revision = params.Revision
+			}
+			r.condition(v1alpha1.ConditionIstioReady, check.ready, check.reason, check.message)
+			if !check.apiPresent {
+				return userError(ReasonCRDsMissing, "%s", check.message)
+			}
+			r.readyMessage = fmt.Sprintf("%s reachable, Kubernetes %s; %d virtual clusters", target, version, len(vcs.Items))
+			return nil
+		},
+		children: func(ctx context.Context, c *v1alpha1.Cluster) ([]child, error) {
+			return rc.childrenOf(ctx, "VirtualCluster", &v1alpha1.VirtualClusterList{}, client.MatchingFields{indexCluster: c.Name})
+		},
+	}
+}
+
+// verifyIstio checks Istio on a target: the networking CRDs, the istiod
+// Deployment (istiod, or istiod-<revision>) Available, and its version
+// against the expected one.
+func verifyIstio(ctx context.Context, t *Target, params clusterParameters) (istioCheck, error) {
+	var missing []string
+	for _, name := range istioCRDs {
+		var crd apiextensionsv1.CustomResourceDefinition
+		if err := t.Client.Get(ctx, types.NamespacedName{Name: name}, &crd); err != nil {
+			if !apierrors.IsNotFound(err) {
+				return istioCheck{}, transientError(ReasonUnreachable, "read CRD %s on %s: %v", name, t, err)
+			}
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) > 0 {
+		return istioCheck{reason: ReasonCRDsMissing, message: fmt.Sprintf(
+			"Istio is not installed on %s: CRDs %s are missing; install Istio or set installIstio: true in the Cluster's executor parameters",
+			t, strings.Join(missing, ", "))}, nil
+	}
+	name := "istiod"
+	if params.Revision != "" {
+		name += "-" + params.Revision
+	}
+	var istiod appsv1.Deployment
+	if err := t.Client.Get(ctx, types.NamespacedName{Namespace: istioNamespace, Name: name}, &istiod); err != nil {
+		if !apierrors.IsNotFound(err) {
+			return istioCheck{}, transientError(ReasonUnreachable, "read Deployment %s/%s on %s: %v", istioNamespace, name, t, err)
+		}
+		return istioCheck{apiPresent: true, reason: ReasonIstiodMissing, message: fmt.Sprintf(
+			"the Istio CRDs are installed on %s but the Deployment %s/%s is not; install istiod or set installIstio: true in the Cluster's executor parameters",
+			t, istioNamespace, name)}, nil
+	}
+	version := imageTag(istiod.Spec.Template.Spec.Containers)
+	check := istioCheck{apiPresent: true, version: version}
+	available := false
+	for _, cond := range istiod.Status.Conditions {
+		if cond.Type == appsv1.DeploymentAvailable && cond.Status == corev1.ConditionTrue {
+			available = true
+		}
+	}
+	switch {
+	case !available:
+		check.reason, check.message = ReasonIstiodUnavailable, fmt.Sprintf("Deployment %s/%s on %s is not Available (%d of %d replicas ready)",
+			istioNamespace, name, t, istiod.Status.ReadyReplicas, istiod.Status.Replicas)
+	case params.IstioVersion != "" && version != params.IstioVersion:
+		check.reason, check.message = ReasonVersionMismatch, fmt.Sprintf("istiod on %s runs Istio %s, the Cluster expects %s (istioVersion)%s",
+			t, orDefault(version, "of unknown version"), params.IstioVersion, upgradeHint(params))
+	default:
+		check.ready, check.reason, check.message = true, ReasonIstioReady, fmt.Sprintf("Istio %s is ready on %s", orDefault(version, "(version unknown)"), t)
+	}
+	return check, nil
+}
+
+func upgradeHint(p clusterParameters) string {
+	if p.InstallIstio {
+		return "; upgrading"
+	}
+	return "; set installIstio: true to upgrade it"
+}
+
+// imageTag is the tag of istiod's discovery container image: its version.
+func imageTag(containers []corev1.Container) string {
+	for _, c := range containers {
+		if c.Name != "discovery" && len(containers) > 1 {
+			continue
+		}
+		image := c.Image
+		if i := strings.Index(image, "@"); i >= 0 {
+			image = image[:i]
+		}
+		if i := strings.LastIndex(image, ":"); i >= 0 && !strings.Contains(image[i:], "/") {
+			return strings.TrimSuffix(image[i+1:], "-distroless")
+		}
+	}
+	return ""
+}

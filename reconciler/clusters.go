@@ -1,0 +1,188 @@
+package reconciler
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/cluster"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
+
+	"github.com/kubist-io/kubist/api/v1alpha1"
+)
+
+// Reasons a Cluster is not reachable.
+const (
+	ReasonSecretMissing = "KubeconfigSecretMissing"
+	ReasonBadKubeconfig = "InvalidKubeconfig"
+	ReasonUnreachable   = "Unreachable"
+)
+
+// remoteTimeout bounds the calls made to a workload cluster in one run.
+const remoteTimeout = 10 * time.Second
+
+// CacheOptions restricts what the manager (and each workload cluster's
+// client) caches: Secrets only in the manager's namespace, and of the
+// objects Kubist creates only those it manages, so a user's own Service
+// of the same name is never taken over.
+func CacheOptions(namespace string) cache.Options {
+	managed := labels.SelectorFromSet(labels.Set{v1alpha1.LabelManaged: "true"})
+	opts := cache.Options{ByObject: map[client.Object]cache.ByObject{
+		&corev1.Service{}:               {Label: managed},
+		&networkingv1.DestinationRule{}: {Label: managed},
+		&networkingv1.VirtualService{}:  {Label: managed},
+		&corev1.Secret{}:                {Namespaces: map[string]cache.Config{namespace: {}}},
+	}}
+	if namespace == "" {
+		delete(opts.ByObject, &corev1.Secret{})
+	}
+	return opts
+}
+
+// Target is a cluster Kubist writes to.
+type Target struct {
+	// Client reads from a cache of the cluster and writes to it.
+	Client client.Client
+	// Config is the cluster's REST configuration (for Helm and discovery).
+	Config *rest.Config
+	// Local is the management cluster itself.
+	Local bool
+	// Name of the Cluster resource.
+	Name string
+}
+
+// Clusters hands out clients for Cluster resources: the manager's own for
+// a Cluster without a kubeconfig Secret, otherwise one built from the
+// Secret (read only in the manager's namespace), cached and rebuilt when
+// the Secret changes.
+type Clusters struct {
+	Local       client.Client
+	LocalConfig *rest.Config
+	// Secrets reads Secrets in Namespace.
+	Secrets   client.Reader
+	Namespace string
+	Scheme    *runtime.Scheme
+
+	base    context.Context
+	stopAll context.CancelFunc
+	mu      sync.Mutex
+	remotes map[string]*remote
+}
+
+type remote struct {
+	secretVersion string
+	target        *Target
+	stop          context.CancelFunc
+}
+
+// NewClusters returns the cluster clients of a manager.
+func NewClusters(local client.Client, localConfig *rest.Config, secrets client.Reader, namespace string, scheme *runtime.Scheme) *Clusters {
+	base, stop := context.WithCancel(context.Background())
+	return &Clusters{Local: local, LocalConfig: localConfig, Secrets: secrets, Namespace: namespace, Scheme: scheme,
+		base: base, stopAll: stop, remotes: map[string]*remote{}}
+}
+
+// Start runs until ctx ends, then stops every workload cluster's cache.
+func (c *Clusters) Start(ctx context.Context) error {
+	<-ctx.Done()
+	c.stopAll()
+	return nil
+}
+
+// For returns the target of a Cluster resource.
+func (c *Clusters) For(ctx context.Context, cl *v1alpha1.Cluster) (*Target, error) {
+	ref := cl.Spec.KubeconfigSecretRef
+	if ref == nil {
+		return &Target{Client: c.Local, Config: c.LocalConfig, Local: true, Name: cl.Name}, nil
+	}
+	key := orDefault(ref.Key, "kubeconfig")
+	var secret corev1.Secret
+	if err := c.Secrets.Get(ctx, types.NamespacedName{Namespace: c.Namespace, Name: ref.Name}, &secret); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, userError(ReasonSecretMissing, "Secret %s/%s (spec.kubeconfigSecretRef) does not exist; kubeconfig Secrets are read from the manager's namespace %s only", c.Namespace, ref.Name, c.Namespace)
+		}
+		return nil, transientError(ReasonSecretMissing, "read Secret %s/%s: %v", c.Namespace, ref.Name, err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if r, ok := c.remotes[cl.Name]; ok && r.secretVersion == secret.ResourceVersion+"/"+key {
+		return r.target, nil
+	}
+	data, ok := secret.Data[key]
+	if !ok {
+		return nil, userError(ReasonBadKubeconfig, "Secret %s/%s has no key %q (spec.kubeconfigSecretRef.key)", c.Namespace, ref.Name, key)
+	}
+	cfg, err := clientcmd.RESTConfigFromKubeConfig(data)
+	if err != nil {
+		return nil, userError(ReasonBadKubeconfig, "Secret %s/%s key %q is not a valid kubeconfig: %v", c.Namespace, ref.Name, key, err)
+	}
+	cfg.Timeout = remoteTimeout
+	remoteCluster, err := cluster.New(cfg, func(o *cluster.Options) {
+		o.Scheme = c.Scheme
+		o.Cache = CacheOptions("")
+	})
+	if err != nil {
+		return nil, transientError(ReasonUnreachable, "cluster %s: %v", cl.Name, err)
+	}
+	ctx, stop := context.WithCancel(c.base)
+	go func() {
+		if err := remoteCluster.Start(ctx); err != nil {
+			log.FromContext(ctx).Error(err, "workload cluster cache stopped", "cluster", cl.Name)
+		}
+	}()
+	if old, ok := c.remotes[cl.Name]; ok {
+		old.stop()
+	}
+	r := &remote{
+		secretVersion: secret.ResourceVersion + "/" + key,
+		target:        &Target{Client: remoteCluster.GetClient(), Config: cfg, Name: cl.Name},
+		stop:          stop,
+	}
+	c.remotes[cl.Name] = r
+	return r.target, nil
+}
+
+// Forget stops the cache of a Cluster that no longer exists.
+func (c *Clusters) Forget(name string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if r, ok := c.remotes[name]; ok {
+		r.stop()
+		delete(c.remotes, name)
+	}
+}
+
+// ServerVersion asks the cluster for its version: a live call, so that an
+// unreachable cluster is reported as such even while its cache is warm.
+func (t *Target) ServerVersion() (string, error) {
+	dc, err := discovery.NewDiscoveryClientForConfig(t.Config)
+	if err != nil {
+		return "", err
+	}
+	v, err := dc.ServerVersion()
+	if err != nil {
+		return "", transientError(ReasonUnreachable, "cluster %s is unreachable: %v", t.Name, err)
+	}
+	return v.GitVersion, nil
+}
+
+// String names the target for messages.
+func (t *Target) String() string {
+	if t.Local {
+		return fmt.Sprintf("cluster %s (local)", t.Name)
+	}
+	return "cluster " + t.Name
+}

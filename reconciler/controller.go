@@ -1,0 +1,451 @@
+package reconciler
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/recorder"
+
+	"github.com/kubist-io/kubist/api/v1alpha1"
+	"github.com/kubist-io/kubist/policies"
+)
+
+// Finalizer is set on the resources whose executors create objects on a
+// target cluster, so that deleting the resource removes them.
+const Finalizer = "kubist.io/cleanup"
+
+// Reasons of the Ready and PoliciesApplied conditions shared by every kind.
+const (
+	ReasonReady             = "Ready"
+	ReasonReadOnly          = "ReadOnly"
+	ReasonUnknownExecutor   = "UnknownExecutor"
+	ReasonInvalidParameters = "InvalidParameters"
+	ReasonInvalidPolicies   = "InvalidPolicies"
+	ReasonPolicyError       = "PolicyError"
+	ReasonPoliciesApplied   = "Applied"
+	ReasonConflict          = "Conflict"
+	ReasonError             = "Error"
+)
+
+// conditionError is a failure with the Ready reason it reports; the
+// message is the user's guide to fixing it.
+type conditionError struct {
+	reason  string
+	message string
+	// retry asks for a retry with backoff; user errors wait for a change.
+	retry bool
+}
+
+func (e *conditionError) Error() string { return e.message }
+
+// userError reports a problem only a change to some resource can fix.
+func userError(reason, format string, args ...any) error {
+	return &conditionError{reason: reason, message: fmt.Sprintf(format, args...)}
+}
+
+// transientError reports a problem worth retrying with backoff.
+func transientError(reason, format string, args ...any) error {
+	return &conditionError{reason: reason, message: fmt.Sprintf(format, args...), retry: true}
+}
+
+// kind describes how one Kubist kind is reconciled.
+type kind[T v1alpha1.Object] struct {
+	name      string
+	newObject func() T
+	// execute observes, proposes, runs the policies (r.policies) and
+	// applies; it writes the kind's own status fields into obj.
+	execute func(ctx context.Context, r *run, obj T) error
+	// finalize removes what the executor created; nil for kinds that
+	// create nothing outside the management cluster's Kubist objects.
+	finalize func(ctx context.Context, r *run, obj T) error
+	// children are the resources the executor triggers after it ran.
+	children func(ctx context.Context, obj T) ([]child, error)
+}
+
+// child names a resource to trigger.
+type child struct {
+	kind string
+	key  types.NamespacedName
+}
+
+// run is one execution of a resource's executor.
+type run struct {
+	*Reconciler
+	kind     string
+	obj      v1alpha1.Object
+	executor string
+	params   map[string]any
+	readOnly bool
+	now      time.Time
+
+	requeue time.Duration
+	// drift lists what a ReadOnly executor found different from the
+	// desired state, i.e. what the default executor would write.
+	drift  []string
+	events []policies.Event
+	// readyMessage is the Ready condition's message on success.
+	readyMessage string
+}
+
+// requeueAfter asks for the executor to run again within d.
+func (r *run) requeueAfter(d time.Duration) {
+	if d > 0 && (r.requeue == 0 || d < r.requeue) {
+		r.requeue = d
+	}
+}
+
+// condition sets a kind-specific condition on the working copy.
+func (r *run) condition(conditionType string, ok bool, reason, message string) {
+	status := metav1.ConditionFalse
+	if ok {
+		status = metav1.ConditionTrue
+	}
+	meta.SetStatusCondition(&r.obj.GetCommonStatus().Conditions, metav1.Condition{
+		Type: conditionType, Status: status, Reason: reason, Message: message,
+		ObservedGeneration: r.obj.GetGeneration(),
+	})
+}
+
+// chain is the resource's policy chain: its stanza, or the kind's default
+// policy when the stanza is empty; nil when there is none. An invalid
+// stanza is reported on PoliciesApplied.
+func (r *run) chain() (policies.Chain, error) {
+	refs := r.obj.GetStanzas().Policies
+	if len(refs) == 0 {
+		if name, ok := policies.DefaultPolicies[r.kind]; ok {
+			refs = []v1alpha1.PolicyRef{{Name: name}}
+		}
+	}
+	if len(refs) == 0 {
+		status := r.obj.GetCommonStatus()
+		meta.RemoveStatusCondition(&status.Conditions, v1alpha1.ConditionPoliciesApplied)
+		status.Decisions = nil
+		return nil, nil
+	}
+	chain, errs := r.Registry.Chain(r.kind, refs, field.NewPath("spec", "policies"))
+	if len(errs) > 0 {
+		msg := errs.ToAggregate().Error()
+		r.condition(v1alpha1.ConditionPoliciesApplied, false, ReasonInvalidPolicies, msg)
+		return nil, userError(ReasonInvalidPolicies, "%s", msg)
+	}
+	return chain, nil
+}
+
+// policies runs the resource's policy chain on the proposal (see
+// runChain); it returns nil and no error when there are no policies.
+func (r *run) policies(ctx context.Context, in policies.Input) (*policies.Result, error) {
+	chain, err := r.chain()
+	if chain == nil {
+		return nil, err
+	}
+	return r.runChain(ctx, chain, in)
+}
+
+// runChain runs a chain on the proposal and records its decisions in the
+// status; a policy failure is reported on PoliciesApplied and returned.
+func (r *run) runChain(ctx context.Context, chain policies.Chain, in policies.Input) (*policies.Result, error) {
+	status := r.obj.GetCommonStatus()
+	in.Kind = r.kind
+	in.Now = r.now
+	if in.Resource == nil {
+		resource, err := toMap(r.obj)
+		if err != nil {
+			return nil, err
+		}
+		in.Resource = resource
+	}
+	res, err := chain.Run(ctx, in)
+	if err != nil {
+		r.condition(v1alpha1.ConditionPoliciesApplied, false, ReasonPolicyError, err.Error())
+		policyDecisions.WithLabelValues(policyOf(err, chain), "Error").Inc()
+		return nil, userError(ReasonPolicyError, "%s", err.Error())
+	}
+	decisions := make([]v1alpha1.PolicyDecision, 0, len(res.Steps))
+	summary := make([]string, 0, len(res.Steps))
+	for i, step := range res.Steps {
+		d := v1alpha1.PolicyDecision{Policy: step.Policy, Outcome: step.Decision.Outcome, Message: step.Decision.Message}
+		// The time of a decision is when it was first made: a repeated
+		// decision keeps its time, so a steady state writes nothing.
+		d.Time = &metav1.Time{Time: r.now}
+		if i < len(status.Decisions) {
+			if old := status.Decisions[i]; old.Policy == d.Policy && old.Outcome == d.Outcome && old.Message == d.Message && old.Time != nil {
+				d.Time = old.Time
+			}
+		}
+		decisions = append(decisions, d)
+		policyDecisions.WithLabelValues(step.Policy, outcomeLabel(step.Decision.Outcome)).Inc()
+		summary = append(summary, fmt.Sprintf("%s: %s", step.Policy, orDash(step.Decision.Outcome)))
+	}
+	status.Decisions = decisions
+	r.condition(v1alpha1.ConditionPoliciesApplied, true, ReasonPoliciesApplied, strings.Join(summary, "; "))
+	r.events = append(r.events, res.Events...)
+	r.requeueAfter(res.RequeueAfter)
+	return res, nil
+}
+
+// policyOf names the policy a chain error comes from, for the metric.
+func policyOf(err error, chain policies.Chain) string {
+	for _, step := range chain {
+		if strings.Contains(err.Error(), step.Policy.Name) {
+			return step.Policy.Name
+		}
+	}
+	return "unknown"
+}
+
+func outcomeLabel(outcome string) string {
+	if outcome == "" {
+		return "None"
+	}
+	return outcome
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// Reconciler runs the executors of every Kubist kind.
+type Reconciler struct {
+	Client   client.Client
+	Registry *policies.Registry
+	Recorder recorder.EventRecorder
+	Clusters *Clusters
+	// Metrics gathers the figures canary and experiment policies decide
+	// on; nil when no Prometheus is configured.
+	Metrics policies.MetricsProvider
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+
+	triggers map[string]chan event.GenericEvent
+}
+
+func (rc *Reconciler) clock() time.Time {
+	if rc.Now != nil {
+		return rc.Now().UTC().Truncate(time.Second)
+	}
+	return time.Now().UTC().Truncate(time.Second)
+}
+
+// trigger enqueues resources in their kinds' work queues.
+func (rc *Reconciler) trigger(children []child) {
+	for _, c := range children {
+		ch, ok := rc.triggers[c.kind]
+		if !ok {
+			continue
+		}
+		obj := &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{Name: c.key.Name, Namespace: c.key.Namespace}}
+		ch <- event.GenericEvent{Object: obj}
+	}
+}
+
+// reconcile is the contract every executor shares (DESIGN.md §2): observe,
+// propose, policies, apply, status, trigger the children.
+func reconcileKind[T v1alpha1.Object](ctx context.Context, rc *Reconciler, k *kind[T], req ctrl.Request) (ctrl.Result, error) {
+	obj := k.newObject()
+	if err := rc.Client.Get(ctx, req.NamespacedName, obj); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	ref := obj.GetStanzas().Executor
+	executor := rc.Registry.DefaultExecutorFor(k.name)
+	if ref != nil && ref.Name != "" {
+		executor = ref.Name
+	}
+	r := &run{Reconciler: rc, kind: k.name, executor: executor, now: rc.clock(),
+		readOnly: strings.HasPrefix(executor, "ReadOnly")}
+
+	start := time.Now()
+	result, err := runKind(ctx, k, r, obj)
+	outcome := "success"
+	if err != nil {
+		outcome = "error"
+	}
+	executorRuns.WithLabelValues(k.name, executor, outcome).Inc()
+	executorDuration.WithLabelValues(k.name, executor).Observe(time.Since(start).Seconds())
+	return result, err
+}
+
+func runKind[T v1alpha1.Object](ctx context.Context, k *kind[T], r *run, obj T) (ctrl.Result, error) {
+	logger := log.FromContext(ctx)
+	if !obj.GetDeletionTimestamp().IsZero() {
+		return finalizeObject(ctx, r, k, obj)
+	}
+	// A finalizer first, so that nothing is created on a target cluster
+	// that deleting the resource would leave behind.
+	if k.finalize != nil && !r.readOnly && !controllerutil.ContainsFinalizer(obj, Finalizer) {
+		controllerutil.AddFinalizer(obj, Finalizer)
+		if err := r.Client.Update(ctx, obj); err != nil {
+			return ctrl.Result{}, client.IgnoreNotFound(err)
+		}
+		writes.WithLabelValues(k.name, "finalizer").Inc()
+	}
+
+	working := obj.DeepCopyObject().(T)
+	r.obj = working
+	err := executeWith(ctx, r, k, working)
+	status := working.GetCommonStatus()
+	status.ObservedGeneration = obj.GetGeneration()
+	var cerr *conditionError
+	switch {
+	case err == nil && r.readOnly && len(r.drift) > 0:
+		r.condition(v1alpha1.ConditionReady, false, ReasonReadOnly,
+			fmt.Sprintf("read-only executor %s: %d objects differ from the desired state: %s", r.executor, len(r.drift), strings.Join(r.drift, "; ")))
+	case err == nil:
+		r.condition(v1alpha1.ConditionReady, true, ReasonReady, orDefault(r.readyMessage, k.name+" is reconciled"))
+	case errors.As(err, &cerr):
+		r.condition(v1alpha1.ConditionReady, false, cerr.reason, cerr.message)
+	default:
+		r.condition(v1alpha1.ConditionReady, false, ReasonError, err.Error())
+	}
+
+	// Executors write only the working copy's status: any difference is a
+	// status change.
+	if !equality.Semantic.DeepEqual(obj, working) {
+		if uerr := r.Client.Status().Update(ctx, working); uerr != nil {
+			if apierrors.IsConflict(uerr) || apierrors.IsNotFound(uerr) {
+				// A newer version exists: run again on it; nothing of this
+				// run is kept, so no step is applied twice.
+				return ctrl.Result{RequeueAfter: time.Millisecond}, nil
+			}
+			return ctrl.Result{}, fmt.Errorf("write status: %w", uerr)
+		}
+		writes.WithLabelValues(k.name, "status").Inc()
+		r.emit(obj, working)
+	}
+
+	if k.children != nil && err == nil {
+		children, cerr := k.children(ctx, working)
+		if cerr != nil {
+			return ctrl.Result{}, cerr
+		}
+		r.trigger(children)
+	}
+	switch {
+	case err == nil:
+		return ctrl.Result{RequeueAfter: r.requeue}, nil
+	case errors.As(err, &cerr) && !cerr.retry:
+		logger.V(1).Info("executor reports a problem", "reason", cerr.reason, "message", cerr.message)
+		return ctrl.Result{RequeueAfter: r.requeue}, nil
+	default:
+		return ctrl.Result{}, err
+	}
+}
+
+// executeWith resolves the executor's parameters and runs it.
+func executeWith[T v1alpha1.Object](ctx context.Context, r *run, k *kind[T], obj T) error {
+	ref := obj.GetStanzas().Executor
+	if ref == nil {
+		ref = &v1alpha1.ExecutorRef{Name: r.executor}
+	}
+	params, errs := r.Registry.ExecutorParameters(r.kind, ref, field.NewPath("spec", "executor"))
+	if len(errs) > 0 {
+		reason := ReasonInvalidParameters
+		if _, ok := r.Registry.Executor(ref.Name); !ok {
+			reason = ReasonUnknownExecutor
+		}
+		return userError(reason, "%s", errs.ToAggregate().Error())
+	}
+	r.params = params
+	return k.execute(ctx, r, obj)
+}
+
+// finalizeObject removes what the executor created and then the finalizer.
+func finalizeObject[T v1alpha1.Object](ctx context.Context, r *run, k *kind[T], obj T) (ctrl.Result, error) {
+	if !controllerutil.ContainsFinalizer(obj, Finalizer) {
+		return ctrl.Result{}, nil
+	}
+	r.obj = obj
+	if k.finalize != nil {
+		if err := k.finalize(ctx, r, obj); err != nil {
+			return ctrl.Result{}, fmt.Errorf("clean up %s %s: %w", k.name, obj.GetName(), err)
+		}
+	}
+	controllerutil.RemoveFinalizer(obj, Finalizer)
+	if err := r.Client.Update(ctx, obj); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	writes.WithLabelValues(k.name, "finalizer").Inc()
+	return ctrl.Result{}, nil
+}
+
+// emit records Events for a status just written: the Ready condition when
+// it changed, and what the policies asked for.
+func (r *run) emit(old, updated v1alpha1.Object) {
+	if r.Recorder == nil {
+		return
+	}
+	before := meta.FindStatusCondition(old.GetCommonStatus().Conditions, v1alpha1.ConditionReady)
+	after := meta.FindStatusCondition(updated.GetCommonStatus().Conditions, v1alpha1.ConditionReady)
+	if after != nil && (before == nil || before.Status != after.Status || before.Reason != after.Reason) {
+		eventType := corev1.EventTypeNormal
+		if after.Status != metav1.ConditionTrue {
+			eventType = corev1.EventTypeWarning
+		}
+		r.Recorder.Eventf(updated, nil, eventType, after.Reason, "Reconcile", "%s", after.Message)
+	}
+	for _, e := range r.events {
+		eventType := corev1.EventTypeNormal
+		if e.Type == corev1.EventTypeWarning {
+			eventType = corev1.EventTypeWarning
+		}
+		r.Recorder.Eventf(updated, nil, eventType, orDefault(e.Reason, "Policy"), "Policy", "%s", e.Message)
+	}
+}
+
+// toMap is an object as plain JSON values, for a policy's input.resource.
+func toMap(obj any) (map[string]any, error) {
+	raw, err := json.Marshal(obj)
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// fromMap decodes a policy's state into a typed value.
+func fromMap(m map[string]any, into any) error {
+	raw, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(raw, into)
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// sortedKeys returns a map's keys in order.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

@@ -1,0 +1,182 @@
+package reconciler
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/prometheus/common/model"
+
+	"github.com/kubist-io/kubist/api/v1alpha1"
+	"github.com/kubist-io/kubist/policies"
+)
+
+// goalQueries are the PromQL templates of an Experiment's goal metric per
+// subset: spec.goal.queries for a custom metric, otherwise built from
+// Istio's standard metrics over the window. For latency the standard
+// deviation is estimated from the histogram as half the distance between
+// its 15.87th and 84.13th percentiles (exact for a normal distribution);
+// an error rate is a proportion, whose deviation is sqrt(p(1-p)).
+func goalQueries(goal v1alpha1.ExperimentGoal, window time.Duration) (mean, stddev, count string) {
+	if goal.Queries != nil {
+		return goal.Queries.Mean, goal.Queries.Stddev, goal.Queries.Count
+	}
+	w := model.Duration(window).String()
+	sel := `reporter="destination",destination_service_namespace="{{namespace}}",destination_service_name="{{service}}",destination_version="{{subset}}"`
+	switch goal.Metric {
+	case "errorRate":
+		requests := fmt.Sprintf(`sum(increase(istio_requests_total{%s}[%s]))`, sel, w)
+		rate := fmt.Sprintf(`(sum(increase(istio_requests_total{%s,response_code=~"5.."}[%s])) or vector(0)) / %s`, sel, w, requests)
+		return rate, fmt.Sprintf(`sqrt((%s) * (1 - (%s)))`, rate, rate), requests
+	default: // latency, in milliseconds
+		quantile := func(q string) string {
+			return fmt.Sprintf(`histogram_quantile(%s, sum by (le) (rate(istio_request_duration_milliseconds_bucket{%s}[%s])))`, q, sel, w)
+		}
+		return fmt.Sprintf(`sum(increase(istio_request_duration_milliseconds_sum{%s}[%s])) / sum(increase(istio_request_duration_milliseconds_count{%s}[%s]))`, sel, w, sel, w),
+			fmt.Sprintf(`(%s - %s) / 2`, quantile("0.8413"), quantile("0.1587")),
+			fmt.Sprintf(`sum(increase(istio_request_duration_milliseconds_count{%s}[%s]))`, sel, w)
+	}
+}
+
+// experimentKind: an Experiment splits traffic among subsets, reads the
+// goal metric of each, and runs its chain (WelchExperiment by default),
+// which moves weight towards the better subset and names the winner.
+func experimentKind(rc *Reconciler) *kind[*v1alpha1.Experiment] {
+	return &kind[*v1alpha1.Experiment]{
+		name:      "Experiment",
+		newObject: func() *v1alpha1.Experiment { return &v1alpha1.Experiment{} },
+		execute: func(ctx context.Context, r *run, e *v1alpha1.Experiment) error {
+			t, err := rc.trafficTargetOf(ctx, e.Namespace, e.Spec.Route, e.Spec.Destination)
+			if err != nil {
+				return err
+			}
+			if err := t.requireSubsets("spec.subsets", e.Spec.Subsets...); err != nil {
+				return err
+			}
+			before := trafficState{Weights: e.Status.Weights, Phase: string(e.Status.Phase)}
+			if e.Status.LastStepTime != nil {
+				before.LastStepTime = e.Status.LastStepTime.UTC().Format(time.RFC3339)
+			}
+			if !sameSubsets(before.Weights, e.Spec.Subsets) {
+				before = trafficState{Weights: evenSplit(e.Spec.Subsets), Phase: string(v1alpha1.ExperimentPending)}
+			}
+			state := map[string]any{"subsets": e.Spec.Subsets, "weights": weightsValue(before.Weights), "phase": before.Phase}
+			if before.LastStepTime != "" {
+				state["lastStepTime"] = before.LastStepTime
+			}
+			chain, err := r.chain()
+			if err != nil {
+				return err
+			}
+			var params trafficParameters
+			_ = fromMap(r.params, &params)
+			window, err := time.ParseDuration(orDefault(params.MetricsWindow, "5m"))
+			if err != nil {
+				window = 5 * time.Minute
+			}
+			mean, stddev, count := goalQueries(e.Spec.Goal, window)
+			metrics := r.gather(ctx, t, chain, e.Spec.Subsets, mean, stddev, count)
+			stats := goalStatistics(metrics, e.Spec.Subsets, mean, stddev, count)
+			after := before
+			var decision struct {
+				PValues map[string]float64 `json:"pValues"`
+				Winner  string             `json:"winner"`
+			}
+			if chain != nil {
+				res, err := r.runChain(ctx, chain, policies.Input{State: state, Metrics: metrics,
+					Observed: map[string]any{"weights": weightsValue(before.Weights)}})
+				if err != nil {
+					return err
+				}
+				if after, err = decided(res); err != nil {
+					return err
+				}
+				if err := checkWeights(t, after.Weights); err != nil {
+					return err
+				}
+				_ = fromMap(res.State, &decision)
+			}
+			last, err := parseTime(after.LastStepTime)
+			if err != nil {
+				return err
+			}
+			e.Status.Weights, e.Status.Phase, e.Status.LastStepTime = after.Weights, v1alpha1.ExperimentPhase(after.Phase), last
+			e.Status.Winner = decision.Winner
+			e.Status.Statistics = nil
+			for _, s := range e.Spec.Subsets {
+				st := v1alpha1.SubsetStatistics{Subset: s}
+				if g, ok := stats[s]; ok {
+					st.Mean, st.Stddev, st.N = formatFloat(g.mean), formatFloat(g.stddev), g.n
+				}
+				if p, ok := decision.PValues[s]; ok {
+					st.PValue = formatFloat(p)
+				}
+				e.Status.Statistics = append(e.Status.Statistics, st)
+			}
+			for s, w := range after.Weights {
+				canaryWeight.WithLabelValues(e.Namespace, e.Name, s).Set(float64(w))
+			}
+			parts := make([]string, 0, len(after.Weights))
+			for _, s := range sortedKeys(after.Weights) {
+				parts = append(parts, fmt.Sprintf("%s %d%%", s, after.Weights[s]))
+			}
+			r.readyMessage = fmt.Sprintf("%s: %s", after.Phase, strings.Join(parts, ", "))
+			if decision.Winner != "" {
+				r.readyMessage += "; winner " + decision.Winner
+			}
+			return nil
+		},
+	}
+}
+
+type goalStats struct {
+	mean, stddev float64
+	n            int64
+}
+
+// goalStatistics picks each subset's goal figures out of the gathered
+// metrics and puts them where the policies read them: metrics[s].goal.
+func goalStatistics(metrics map[string]any, subsets []string, mean, stddev, count string) map[string]goalStats {
+	out := map[string]goalStats{}
+	for _, s := range subsets {
+		m, _ := metrics[s].(map[string]any)
+		q, _ := m["queries"].(map[string]any)
+		mv, ok1 := q[mean].(float64)
+		sv, ok2 := q[stddev].(float64)
+		nv, ok3 := q[count].(float64)
+		if !ok1 || !ok2 || !ok3 {
+			continue
+		}
+		g := goalStats{mean: mv, stddev: sv, n: int64(nv)}
+		out[s] = g
+		m["goal"] = map[string]any{"mean": g.mean, "stddev": g.stddev, "n": g.n}
+	}
+	return out
+}
+
+// evenSplit shares 100% among subsets; the remainder goes to the first.
+func evenSplit(subsets []string) map[string]int32 {
+	out := make(map[string]int32, len(subsets))
+	if len(subsets) == 0 {
+		return out
+	}
+	each := int32(100 / len(subsets))
+	for _, s := range subsets {
+		out[s] = each
+	}
+	out[subsets[0]] += 100 - each*int32(len(subsets))
+	return out
+}
+
+func sameSubsets(weights map[string]int32, subsets []string) bool {
+	if len(weights) != len(subsets) {
+		return false
+	}
+	for _, s := range subsets {
+		if _, ok := weights[s]; !ok {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,35 @@
+package reconciler
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+)
+
+// The manager's Prometheus metrics, served on its metrics endpoint.
+var (
+	executorRuns = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "kubist_executor_runs_total",
+		Help: "Executor runs by kind, executor and result (success or error).",
+	}, []string{"kind", "executor", "result"})
+	executorDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "kubist_executor_duration_seconds",
+		Help:    "Time of one executor run, from reading the resource to writing its status.",
+		Buckets: []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10},
+	}, []string{"kind", "executor"})
+	policyDecisions = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "kubist_policy_decisions_total",
+		Help: "Policy decisions by policy and outcome (Step, Hold, Promote, RollBack, …, Error).",
+	}, []string{"policy", "outcome"})
+	canaryWeight = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "kubist_canary_weight",
+		Help: "Traffic weight, in percent, of each subset of a CanaryRelease or Experiment as stored in its status.",
+	}, []string{"namespace", "name", "subset"})
+	writes = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "kubist_writes_total",
+		Help: "Writes made by executors, by kind of the resource and what was written (status, finalizer, or the target object's kind).",
+	}, []string{"kind", "object"})
+)
+
+func init() {
+	metrics.Registry.MustRegister(executorRuns, executorDuration, policyDecisions, canaryWeight, writes)
+}

@@ -1,0 +1,289 @@
+package reconciler
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"slices"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
+	istioapi "istio.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
+
+	"github.com/kubist-io/kubist/api/v1alpha1"
+	"github.com/kubist-io/kubist/policies"
+)
+
+var virtualServiceObject = managedObject[*networkingv1.VirtualService]{
+	kind:    "VirtualService",
+	empty:   func() *networkingv1.VirtualService { return &networkingv1.VirtualService{} },
+	differs: func(cur, want *networkingv1.VirtualService) bool { return !proto.Equal(&cur.Spec, &want.Spec) },
+	update:  func(cur, want *networkingv1.VirtualService) { want.Spec.DeepCopyInto(&cur.Spec) },
+}
+
+// liveWeights is the traffic split a CanaryRelease or Experiment holds in
+// its status, to compose into its Route.
+type liveWeights struct {
+	source      string
+	destination string
+	httpRoute   string
+	// baseline is the subset the rule to compose routes to, when the
+	// source does not name the rule.
+	baseline string
+	weights  map[string]int32
+}
+
+// routeKind: a Route applies an Istio VirtualService — the user's Route
+// with the live weights of its active CanaryReleases and Experiments
+// composed in. The Route itself is never written, only its status.
+func routeKind(rc *Reconciler) *kind[*v1alpha1.Route] {
+	return &kind[*v1alpha1.Route]{
+		name:      "Route",
+		newObject: func() *v1alpha1.Route { return &v1alpha1.Route{} },
+		execute: func(ctx context.Context, r *run, route *v1alpha1.Route) error {
+			p, err := rc.placementOf(ctx, route.Namespace)
+			if err != nil {
+				return err
+			}
+			live, err := rc.liveWeightsOf(ctx, route)
+			if err != nil {
+				return err
+			}
+			spec := route.Spec.DeepCopy()
+			composed := compose(spec, live)
+			res, err := r.policies(ctx, policies.Input{State: map[string]any{
+				"hosts": spec.Hosts, "gateways": spec.Gateways, "http": spec.HTTP,
+			}})
+			if err != nil {
+				return err
+			}
+			if res != nil {
+				if err := fromMap(res.State, spec); err != nil {
+					return userError(ReasonPolicyError, "the policies' state is not a Route spec (hosts, gateways, http): %v", err)
+				}
+			}
+			vs := &networkingv1.VirtualService{ObjectMeta: metav1.ObjectMeta{
+				Name: route.Name, Namespace: p.namespace, Labels: ownerLabels("Route", route, p.vc.Name),
+			}}
+			if err := virtualServiceSpec(spec, p.namespace, &vs.Spec); err != nil {
+				return err
+			}
+			if err := ensure(ctx, r, p.target, virtualServiceObject, vs); err != nil {
+				return err
+			}
+			route.Status.VirtualService = p.namespace + "/" + route.Name
+			route.Status.ComposedFrom = composed
+			r.readyMessage = fmt.Sprintf("VirtualService %s/%s on %s", p.namespace, route.Name, p.target)
+			if len(composed) > 0 {
+				r.readyMessage += fmt.Sprintf(", composed with %v", composed)
+			}
+			return nil
+		},
+		finalize: func(ctx context.Context, r *run, route *v1alpha1.Route) error {
+			p, err := rc.placementOf(ctx, route.Namespace)
+			if err != nil {
+				return ignoreUserError(err)
+			}
+			return removeOwned(ctx, r, p.target, p.namespace, ownerLabels("Route", route, p.vc.Name), &networkingv1.VirtualService{})
+		},
+	}
+}
+
+// liveWeightsOf gathers the weights of the CanaryReleases and Experiments
+// on a Route, in name order.
+func (rc *Reconciler) liveWeightsOf(ctx context.Context, route *v1alpha1.Route) ([]liveWeights, error) {
+	var out []liveWeights
+	var canaries v1alpha1.CanaryReleaseList
+	if err := rc.Client.List(ctx, &canaries, client.InNamespace(route.Namespace), client.MatchingFields{indexRoute: route.Name}); err != nil {
+		return nil, err
+	}
+	for _, c := range canaries.Items {
+		if len(c.Status.Weights) == 0 || c.Status.Phase == v1alpha1.CanaryFailed {
+			continue
+		}
+		out = append(out, liveWeights{source: "CanaryRelease/" + c.Name, destination: c.Spec.Destination,
+			httpRoute: c.Spec.HTTPRoute, baseline: c.Status.Baseline, weights: c.Status.Weights})
+	}
+	var experiments v1alpha1.ExperimentList
+	if err := rc.Client.List(ctx, &experiments, client.InNamespace(route.Namespace), client.MatchingFields{indexRoute: route.Name}); err != nil {
+		return nil, err
+	}
+	for _, e := range experiments.Items {
+		if len(e.Status.Weights) == 0 {
+			continue
+		}
+		out = append(out, liveWeights{source: "Experiment/" + e.Name, destination: e.Spec.Destination,
+			httpRoute: e.Spec.HTTPRoute, baseline: firstOf(e.Spec.Subsets), weights: e.Status.Weights})
+	}
+	slices.SortFunc(out, func(a, b liveWeights) int { return compareStrings(a.source, b.source) })
+	return out, nil
+}
+
+func firstOf(s []string) string {
+	if len(s) == 0 {
+		return ""
+	}
+	return s[0]
+}
+
+func compareStrings(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// compose replaces, in each HTTP rule a live split applies to, the routes
+// to its destination with one route per subset that carries weight. A
+// split applies to the rule its source names (httpRoute), or else to every
+// rule that routes to its baseline subset. It returns the sources used.
+func compose(spec *v1alpha1.RouteSpec, live []liveWeights) []string {
+	var used []string
+	for _, l := range live {
+		applied := false
+		for i := range spec.HTTP {
+			rule := &spec.HTTP[i]
+			if !appliesTo(rule, l) {
+				continue
+			}
+			var port int32
+			kept := rule.Route[:0:0]
+			for _, d := range rule.Route {
+				if d.Destination == l.destination {
+					port = d.Port
+					continue
+				}
+				kept = append(kept, d)
+			}
+			for _, subset := range sortedKeys(l.weights) {
+				if w := l.weights[subset]; w > 0 {
+					kept = append(kept, v1alpha1.RouteDestination{Destination: l.destination, Subset: subset, Port: port, Weight: ptr.To(w)})
+				}
+			}
+			rule.Route = kept
+			applied = true
+		}
+		if applied {
+			used = append(used, l.source)
+		}
+	}
+	return used
+}
+
+func appliesTo(rule *v1alpha1.HTTPRoute, l liveWeights) bool {
+	if l.httpRoute != "" {
+		return rule.Name == l.httpRoute
+	}
+	for _, d := range rule.Route {
+		if d.Destination == l.destination && d.Subset == l.baseline {
+			return true
+		}
+	}
+	return false
+}
+
+// virtualServiceSpec translates a Route spec into Istio's VirtualService:
+// destinations become the cluster-local hosts of their Services.
+func virtualServiceSpec(spec *v1alpha1.RouteSpec, namespace string, out *istioapi.VirtualService) error {
+	out.Hosts = spec.Hosts
+	out.Gateways = spec.Gateways
+	for i, rule := range spec.HTTP {
+		h := &istioapi.HTTPRoute{Name: rule.Name}
+		for _, m := range rule.Match {
+			h.Match = append(h.Match, httpMatch(m))
+		}
+		for _, d := range rule.Route {
+			dest := &istioapi.HTTPRouteDestination{Destination: &istioapi.Destination{
+				Host: serviceHost(d.Destination, namespace), Subset: d.Subset,
+			}}
+			if d.Port != 0 {
+				dest.Destination.Port = &istioapi.PortSelector{Number: uint32(d.Port)}
+			}
+			if d.Weight != nil {
+				dest.Weight = *d.Weight
+			}
+			h.Route = append(h.Route, dest)
+		}
+		if rule.Retries != nil {
+			h.Retries = &istioapi.HTTPRetry{Attempts: rule.Retries.Attempts, RetryOn: rule.Retries.RetryOn}
+			if rule.Retries.PerTryTimeout != "" {
+				d, err := time.ParseDuration(rule.Retries.PerTryTimeout)
+				if err != nil {
+					return userError(ReasonError, "spec.http[%d].retries.perTryTimeout: %v", i, err)
+				}
+				h.Retries.PerTryTimeout = durationpb.New(d)
+			}
+		}
+		if rule.Timeout != "" {
+			d, err := time.ParseDuration(rule.Timeout)
+			if err != nil {
+				return userError(ReasonError, "spec.http[%d].timeout: %v", i, err)
+			}
+			h.Timeout = durationpb.New(d)
+		}
+		out.Http = append(out.Http, h)
+	}
+	return nil
+}
+
+func httpMatch(m v1alpha1.HTTPMatchRequest) *istioapi.HTTPMatchRequest {
+	out := &istioapi.HTTPMatchRequest{Name: m.Name, Uri: stringMatch(m.URI), Method: stringMatch(m.Method)}
+	for k, v := range m.Headers {
+		if out.Headers == nil {
+			out.Headers = map[string]*istioapi.StringMatch{}
+		}
+		out.Headers[k] = stringMatch(&v)
+	}
+	for k, v := range m.QueryParams {
+		if out.QueryParams == nil {
+			out.QueryParams = map[string]*istioapi.StringMatch{}
+		}
+		out.QueryParams[k] = stringMatch(&v)
+	}
+	if m.Cookie != nil {
+		if out.Headers == nil {
+			out.Headers = map[string]*istioapi.StringMatch{}
+		}
+		out.Headers["cookie"] = &istioapi.StringMatch{MatchType: &istioapi.StringMatch_Regex{Regex: cookieRegex(m.Cookie)}}
+	}
+	return out
+}
+
+// cookieRegex matches a Cookie header that carries the cookie: Istio
+// matches cookies through the header.
+func cookieRegex(c *v1alpha1.CookieMatch) string {
+	name := regexp.QuoteMeta(c.Name)
+	var value string
+	switch {
+	case c.Value.Exact != "":
+		value = regexp.QuoteMeta(c.Value.Exact) + "(;.*)?$"
+	case c.Value.Prefix != "":
+		value = regexp.QuoteMeta(c.Value.Prefix) + ".*"
+	default:
+		value = "(" + c.Value.Regex + ")(;.*)?$"
+	}
+	return "^(.*?;\\s*)?" + name + "=" + value
+}
+
+func stringMatch(m *v1alpha1.StringMatch) *istioapi.StringMatch {
+	switch {
+	case m == nil:
+		return nil
+	case m.Exact != "":
+		return &istioapi.StringMatch{MatchType: &istioapi.StringMatch_Exact{Exact: m.Exact}}
+	case m.Prefix != "":
+		return &istioapi.StringMatch{MatchType: &istioapi.StringMatch_Prefix{Prefix: m.Prefix}}
+	case m.Regex != "":
+		return &istioapi.StringMatch{MatchType: &istioapi.StringMatch_Regex{Regex: m.Regex}}
+	}
+	return nil
+}

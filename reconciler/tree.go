@@ -1,0 +1,82 @@
+package reconciler
+
+import (
+	"context"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/kubist-io/kubist/api/v1alpha1"
+)
+
+// Field indexes of the manager's cache: each finds the resources that
+// name another one.
+const (
+	indexProject     = "spec.project"
+	indexCluster     = "spec.cluster"
+	indexApplication = "spec.application"
+	indexRoute       = "spec.route"
+	indexSecret      = "spec.kubeconfigSecretRef.name"
+	indexTargetNS    = "status.targetNamespace"
+)
+
+// indexes registers every field index the executors use.
+func indexes() []struct {
+	obj     client.Object
+	field   string
+	extract client.IndexerFunc
+} {
+	one := func(s string) []string {
+		if s == "" {
+			return nil
+		}
+		return []string{s}
+	}
+	return []struct {
+		obj     client.Object
+		field   string
+		extract client.IndexerFunc
+	}{
+		{&v1alpha1.Cluster{}, indexProject, func(o client.Object) []string { return one(o.(*v1alpha1.Cluster).Spec.Project) }},
+		{&v1alpha1.Cluster{}, indexSecret, func(o client.Object) []string {
+			if ref := o.(*v1alpha1.Cluster).Spec.KubeconfigSecretRef; ref != nil {
+				return one(ref.Name)
+			}
+			return nil
+		}},
+		{&v1alpha1.VirtualCluster{}, indexCluster, func(o client.Object) []string { return one(o.(*v1alpha1.VirtualCluster).Spec.Cluster) }},
+		{&v1alpha1.VirtualCluster{}, indexTargetNS, func(o client.Object) []string { return one(targetNamespace(o.(*v1alpha1.VirtualCluster))) }},
+		{&v1alpha1.Destination{}, indexApplication, func(o client.Object) []string { return one(o.(*v1alpha1.Destination).Spec.Application) }},
+		{&v1alpha1.CanaryRelease{}, indexRoute, func(o client.Object) []string { return one(o.(*v1alpha1.CanaryRelease).Spec.Route) }},
+		{&v1alpha1.Experiment{}, indexRoute, func(o client.Object) []string { return one(o.(*v1alpha1.Experiment).Spec.Route) }},
+	}
+}
+
+// namespacedKinds are the kinds that live in a VirtualCluster's namespace,
+// with a list type for each.
+var namespacedKinds = []struct {
+	kind string
+	list func() client.ObjectList
+}{
+	{"Application", func() client.ObjectList { return &v1alpha1.ApplicationList{} }},
+	{"Destination", func() client.ObjectList { return &v1alpha1.DestinationList{} }},
+	{"Route", func() client.ObjectList { return &v1alpha1.RouteList{} }},
+	{"CanaryRelease", func() client.ObjectList { return &v1alpha1.CanaryReleaseList{} }},
+	{"Experiment", func() client.ObjectList { return &v1alpha1.ExperimentList{} }},
+}
+
+// childrenOf lists the resources of a kind that match the options, as
+// children to trigger.
+func (rc *Reconciler) childrenOf(ctx context.Context, kind string, list client.ObjectList, opts ...client.ListOption) ([]child, error) {
+	if err := rc.Client.List(ctx, list, opts...); err != nil {
+		return nil, err
+	}
+	var out []child
+	err := meta.EachListItem(list, func(o runtime.Object) error {
+		obj := o.(client.Object)
+		out = append(out, child{kind: kind, key: client.ObjectKeyFromObject(obj)})
+		return nil
+	})
+	return out, err
+}

@@ -1,0 +1,239 @@
+package reconciler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"sort"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
+
+	"github.com/kubist-io/kubist/api/v1alpha1"
+	"github.com/kubist-io/kubist/policies"
+)
+
+// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch;create;update;patch
+
+// Labels that turn on Istio's sidecar injection in a namespace.
+const (
+	labelInjection = "istio-injection"
+	labelRevision  = "istio.io/rev"
+)
+
+// appLabel groups Deployments into Applications when a VirtualCluster imports them.
+const appLabel = "app"
+
+// virtualClusterKind: a VirtualCluster ensures its namespace on its
+// cluster, labelled for sidecar injection, imports the Deployments that
+// share an app label as Applications, and triggers the namespaced kinds in
+// the management namespace of its name.
+func virtualClusterKind(rc *Reconciler) *kind[*v1alpha1.VirtualCluster] {
+	return &kind[*v1alpha1.VirtualCluster]{
+		name:      "VirtualCluster",
+		newObject: func() *v1alpha1.VirtualCluster { return &v1alpha1.VirtualCluster{} },
+		execute: func(ctx context.Context, r *run, vc *v1alpha1.VirtualCluster) error {
+			cluster, target, err := rc.clusterOf(ctx, vc)
+			if err != nil {
+				return err
+			}
+			ns := targetNamespace(vc)
+			vc.Status.Namespace = ns
+			labels := map[string]string{v1alpha1.LabelManaged: "true"}
+			if rev := rc.clusterRevision(cluster); rev != "" {
+				labels[labelRevision] = rev
+			} else {
+				labels[labelInjection] = "enabled"
+			}
+			res, err := r.policies(ctx, policies.Input{State: map[string]any{"namespace": ns, "labels": labels}})
+			if err != nil {
+				return err
+			}
+			if res != nil {
+				var state struct {
+					Labels map[string]string `json:"labels"`
+				}
+				if err := fromMap(res.State, &state); err != nil {
+					return userError(ReasonPolicyError, "the policies' state.labels is not a map of strings: %v", err)
+				}
+				labels = state.Labels
+			}
+			if err := ensureNamespace(ctx, r, target, ns, labels); err != nil {
+				return err
+			}
+			imported, err := rc.importApplications(ctx, r, target, vc, ns)
+			if err != nil {
+				return err
+			}
+			var apps v1alpha1.ApplicationList
+			if err := rc.Client.List(ctx, &apps, client.InNamespace(vc.Name)); err != nil {
+				return err
+			}
+			vc.Status.Applications = int32(len(apps.Items))
+			r.readyMessage = fmt.Sprintf("namespace %s on %s; %d applications%s", ns, target, len(apps.Items), imported)
+			return nil
+		},
+		finalize: func(ctx context.Context, r *run, vc *v1alpha1.VirtualCluster) error {
+			_, target, err := rc.clusterOf(ctx, vc)
+			if err != nil {
+				// Without its Cluster there is nowhere to clean up.
+				return client.IgnoreNotFound(ignoreUserError(err))
+			}
+			labels := map[string]string{v1alpha1.LabelManaged: "true", v1alpha1.LabelVirtualCluster: vc.Name}
+			if err := removeOwned(ctx, r, target, targetNamespace(vc), labels,
+				&networkingv1.VirtualService{}, &networkingv1.DestinationRule{}, &corev1.Service{}); err != nil {
+				return err
+			}
+			// Applications it imported go too; those a user created stay.
+			return rc.Client.DeleteAllOf(ctx, &v1alpha1.Application{}, client.InNamespace(vc.Name),
+				client.MatchingLabels{v1alpha1.LabelImported: "true"})
+		},
+		children: func(ctx context.Context, vc *v1alpha1.VirtualCluster) ([]child, error) {
+			var all []child
+			for _, k := range namespacedKinds {
+				children, err := rc.childrenOf(ctx, k.kind, k.list(), client.InNamespace(vc.Name))
+				if err != nil {
+					return nil, err
+				}
+				all = append(all, children...)
+			}
+			return all, nil
+		},
+	}
+}
+
+// ignoreUserError drops errors only a user's change can fix: a finalizer
+// does not wait on them.
+func ignoreUserError(err error) error {
+	var cerr *conditionError
+	if errors.As(err, &cerr) && !cerr.retry {
+		return nil
+	}
+	return err
+}
+
+// clusterRevision is the Istio revision a Cluster's executor names.
+func (rc *Reconciler) clusterRevision(c *v1alpha1.Cluster) string {
+	ref := c.Spec.Executor
+	if ref == nil {
+		return ""
+	}
+	params, errs := rc.Registry.ExecutorParameters("Cluster", ref, field.NewPath("spec", "executor"))
+	if len(errs) > 0 {
+		return ""
+	}
+	rev, _ := params["revision"].(string)
+	return rev
+}
+
+// ensureNamespace makes a namespace exist with the labels; other labels
+// stay. With a revision label, istio-injection goes (it would win).
+func ensureNamespace(ctx context.Context, r *run, t *Target, name string, labels map[string]string) error {
+	what := fmt.Sprintf("Namespace %s on %s", name, t)
+	var ns corev1.Namespace
+	err := t.Client.Get(ctx, types.NamespacedName{Name: name}, &ns)
+	switch {
+	case apierrors.IsNotFound(err):
+		if r.readOnly {
+			r.drift = append(r.drift, "create "+what)
+			return nil
+		}
+		ns = corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}}
+		if err := t.Client.Create(ctx, &ns); err != nil && !apierrors.IsAlreadyExists(err) {
+			return applyError(what, err)
+		}
+		writes.WithLabelValues(r.kind, "Namespace").Inc()
+		return nil
+	case err != nil:
+		return applyError(what, err)
+	}
+	_, revision := labels[labelRevision]
+	_, injection := ns.Labels[labelInjection]
+	if hasLabels(&ns, labels) && (!revision || !injection) {
+		return nil
+	}
+	if r.readOnly {
+		r.drift = append(r.drift, "label "+what)
+		return nil
+	}
+	if ns.Labels == nil {
+		ns.Labels = map[string]string{}
+	}
+	maps.Copy(ns.Labels, labels)
+	if revision {
+		delete(ns.Labels, labelInjection)
+	}
+	if err := t.Client.Update(ctx, &ns); err != nil {
+		return applyError(what, err)
+	}
+	writes.WithLabelValues(r.kind, "Namespace").Inc()
+	return nil
+}
+
+// importApplications creates an Application, labelled as imported, for
+// each app label of the namespace's Deployments that has none yet; an
+// existing Application, imported or the user's, is never touched. It
+// returns a note for the Ready message.
+func (rc *Reconciler) importApplications(ctx context.Context, r *run, t *Target, vc *v1alpha1.VirtualCluster, ns string) (string, error) {
+	var deployments appsv1.DeploymentList
+	if err := t.Client.List(ctx, &deployments, client.InNamespace(ns), client.HasLabels{appLabel}); err != nil {
+		return "", applyError("Deployments in "+ns, err)
+	}
+	apps := map[string]bool{}
+	for _, d := range deployments.Items {
+		apps[d.Labels[appLabel]] = true
+	}
+	var created, skipped []string
+	for _, app := range sortedKeys(apps) {
+		if len(validation.IsDNS1123Subdomain(app)) > 0 {
+			skipped = append(skipped, app)
+			continue
+		}
+		var existing v1alpha1.Application
+		err := rc.Client.Get(ctx, types.NamespacedName{Namespace: vc.Name, Name: app}, &existing)
+		if err == nil {
+			continue
+		}
+		if !apierrors.IsNotFound(err) {
+			return "", err
+		}
+		if r.readOnly {
+			r.drift = append(r.drift, fmt.Sprintf("import Application %s/%s", vc.Name, app))
+			continue
+		}
+		obj := &v1alpha1.Application{
+			ObjectMeta: metav1.ObjectMeta{Name: app, Namespace: vc.Name, Labels: map[string]string{v1alpha1.LabelImported: "true"}},
+			Spec:       v1alpha1.ApplicationSpec{Selector: map[string]string{appLabel: app}},
+		}
+		if err := rc.Client.Create(ctx, obj); err != nil {
+			if apierrors.IsAlreadyExists(err) {
+				continue
+			}
+			if apierrors.IsNotFound(err) {
+				return "", userError(ReasonError, "cannot import Application %s: the management namespace %s does not exist; create it", app, vc.Name)
+			}
+			return "", fmt.Errorf("import Application %s/%s: %w", vc.Name, app, err)
+		}
+		writes.WithLabelValues(r.kind, "Application").Inc()
+		created = append(created, app)
+	}
+	note := ""
+	if len(created) > 0 {
+		sort.Strings(created)
+		note += "; imported " + strings.Join(created, ", ")
+	}
+	if len(skipped) > 0 {
+		note += fmt.Sprintf("; not imported (app label is not a valid name): %s", strings.Join(skipped, ", "))
+	}
+	return note, nil
+}

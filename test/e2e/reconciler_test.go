@@ -1,0 +1,248 @@
+package e2e
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/kubist-io/kubist/api/v1alpha1"
+)
+
+// treeManifest is a VirtualCluster's tree: a project, a cluster, the
+// virtual cluster with its namespace, two versions of an app, and the
+// Application, Destination and Route of it. The caller adds the canary.
+func treeManifest(name string) string {
+	return fmt.Sprintf(`
+apiVersion: kubist.io/v1alpha1
+kind: Project
+metadata: {name: %[1]s}
+---
+apiVersion: kubist.io/v1alpha1
+kind: Cluster
+metadata: {name: %[1]s}
+spec: {project: %[1]s}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: %[1]s}
+---
+apiVersion: kubist.io/v1alpha1
+kind: VirtualCluster
+metadata: {name: %[1]s}
+spec: {cluster: %[1]s}
+---
+%[2]s
+---
+%[3]s
+---
+apiVersion: kubist.io/v1alpha1
+kind: Application
+metadata: {name: web, namespace: %[1]s}
+spec:
+  selector: {app: web}
+---
+apiVersion: kubist.io/v1alpha1
+kind: Destination
+metadata: {name: web, namespace: %[1]s}
+spec:
+  application: web
+  ports: [{name: http, port: 8080}]
+  subsets:
+    - {name: v1, labels: {version: v1}}
+    - {name: v2, labels: {version: v2}}
+---
+apiVersion: kubist.io/v1alpha1
+kind: Route
+metadata: {name: web, namespace: %[1]s}
+spec:
+  hosts: [web]
+  http:
+    - name: default
+      route:
+        - {destination: web, subset: v1, weight: 100}
+      timeout: 5s
+`, name, deployment(name, "v1"), deployment(name, "v2"))
+}
+
+func deployment(namespace, version string) string {
+	return fmt.Sprintf(`apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web-%[2]s, namespace: %[1]s, labels: {app: web, version: %[2]s}}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: web, version: %[2]s}}
+  template:
+    metadata: {labels: {app: web, version: %[2]s}}
+    spec:
+      containers: [{name: web, image: example.com/web:%[2]s}]`, namespace, version)
+}
+
+func canaryManifest(namespace, policies string) string {
+	return fmt.Sprintf(`apiVersion: kubist.io/v1alpha1
+kind: CanaryRelease
+metadata: {name: web-v2, namespace: %s}
+spec:
+  route: web
+  destination: web
+  subset: v2
+  policies:
+%s`, namespace, policies)
+}
+
+// servedWeights reads the weights per subset of the VirtualService's
+// "default" rule.
+func servedWeights(namespace string) map[string]int32 {
+	GinkgoHelper()
+	var vs networkingv1.VirtualService
+	if err := env.Client.Get(ctx(), types.NamespacedName{Namespace: namespace, Name: "web"}, &vs); err != nil {
+		return nil
+	}
+	out := map[string]int32{}
+	for _, rule := range vs.Spec.Http {
+		if rule.Name != "default" {
+			continue
+		}
+		for _, d := range rule.Route {
+			w := d.Weight
+			if w == 0 && len(rule.Route) == 1 {
+				w = 100
+			}
+			out[d.Destination.Subset] = w
+		}
+	}
+	return out
+}
+
+func readyCondition(obj v1alpha1.Object) *metav1.Condition {
+	return meta.FindStatusCondition(obj.GetCommonStatus().Conditions, v1alpha1.ConditionReady)
+}
+
+var _ = Describe("Reconciler", func() {
+	It("reconciles the samples into a Service, a DestinationRule and a VirtualService", func() {
+		kubectl(nil, "apply", "-f", filepath.Join(repoRoot, "config", "samples"))
+
+		By("the Cluster verifies Istio: the CRDs are there, istiod is not")
+		Eventually(func(g Gomega) {
+			var c v1alpha1.Cluster
+			g.Expect(env.Client.Get(ctx(), types.NamespacedName{Name: "local"}, &c)).To(Succeed())
+			ready := readyCondition(&c)
+			g.Expect(ready).NotTo(BeNil())
+			g.Expect(ready.Status).To(Equal(metav1.ConditionTrue), ready.Message)
+			istio := meta.FindStatusCondition(c.Status.Conditions, v1alpha1.ConditionIstioReady)
+			g.Expect(istio).NotTo(BeNil())
+			g.Expect(istio.Reason).To(Equal("IstiodMissing"))
+			g.Expect(c.Status.KubernetesVersion).To(HavePrefix("v1."))
+			g.Expect(c.Status.VirtualClusters).To(BeEquivalentTo(1))
+		}).Should(Succeed())
+
+		By("the VirtualCluster labels its namespace for injection")
+		Eventually(func(g Gomega) {
+			var ns corev1.Namespace
+			g.Expect(env.Client.Get(ctx(), types.NamespacedName{Name: "bookinfo"}, &ns)).To(Succeed())
+			g.Expect(ns.Labels).To(HaveKeyWithValue("istio-injection", "enabled"))
+			g.Expect(ns.Labels).To(HaveKeyWithValue(v1alpha1.LabelManaged, "true"))
+		}).Should(Succeed())
+
+		By("the Application reports its versions")
+		Eventually(func(g Gomega) {
+			var a v1alpha1.Application
+			g.Expect(env.Client.Get(ctx(), types.NamespacedName{Namespace: "bookinfo", Name: "reviews"}, &a)).To(Succeed())
+			g.Expect(a.Status.Versions).To(HaveLen(2))
+			g.Expect(a.Status.Versions[0].Name).To(Equal("v1"))
+			g.Expect(a.Status.Versions[0].Replicas).To(BeEquivalentTo(2))
+		}).Should(Succeed())
+
+		By("the Destination applies a Service and a DestinationRule with one subset per version")
+		Eventually(func(g Gomega) {
+			var svc corev1.Service
+			g.Expect(env.Client.Get(ctx(), types.NamespacedName{Namespace: "bookinfo", Name: "reviews"}, &svc)).To(Succeed())
+			g.Expect(svc.Spec.Selector).To(Equal(map[string]string{"app": "reviews"}))
+			g.Expect(svc.Spec.Ports).To(HaveLen(1))
+			g.Expect(svc.Spec.Ports[0].Port).To(BeEquivalentTo(9080))
+			g.Expect(svc.Labels).To(HaveKeyWithValue(v1alpha1.LabelManaged, "true"))
+			var dr networkingv1.DestinationRule
+			g.Expect(env.Client.Get(ctx(), types.NamespacedName{Namespace: "bookinfo", Name: "reviews"}, &dr)).To(Succeed())
+			g.Expect(dr.Spec.Host).To(Equal("reviews.bookinfo.svc.cluster.local"))
+			g.Expect(dr.Spec.Subsets).To(HaveLen(2))
+			g.Expect(dr.Spec.Subsets[1].Name).To(Equal("v2"))
+			g.Expect(dr.Spec.Subsets[1].Labels).To(Equal(map[string]string{"version": "v2"}))
+		}).Should(Succeed())
+
+		By("the Route applies a VirtualService with the canary's weights composed in")
+		Eventually(func(g Gomega) {
+			var vs networkingv1.VirtualService
+			g.Expect(env.Client.Get(ctx(), types.NamespacedName{Namespace: "bookinfo", Name: "reviews"}, &vs)).To(Succeed())
+			g.Expect(vs.Spec.Hosts).To(Equal([]string{"reviews"}))
+			g.Expect(vs.Spec.Http).To(HaveLen(2))
+			testers := vs.Spec.Http[0]
+			g.Expect(testers.Match[0].Headers["cookie"].GetRegex()).To(ContainSubstring("user=tester"))
+			def := vs.Spec.Http[1]
+			g.Expect(def.Retries.Attempts).To(BeEquivalentTo(3))
+			g.Expect(def.Timeout.AsDuration()).To(Equal(10 * time.Second))
+			g.Expect(def.Route).To(HaveLen(2), "baseline and canary")
+			g.Expect(def.Route[0].Destination.Host).To(Equal("reviews.bookinfo.svc.cluster.local"))
+			g.Expect(def.Route[0].Destination.Subset).To(Equal("v1"))
+			g.Expect(def.Route[0].Weight).To(BeEquivalentTo(90))
+			g.Expect(def.Route[1].Destination.Subset).To(Equal("v2"))
+			g.Expect(def.Route[1].Weight).To(BeEquivalentTo(10))
+			var route v1alpha1.Route
+			g.Expect(env.Client.Get(ctx(), types.NamespacedName{Namespace: "bookinfo", Name: "reviews"}, &route)).To(Succeed())
+			g.Expect(route.Status.ComposedFrom).To(Equal([]string{"CanaryRelease/reviews-v2"}))
+			g.Expect(route.Spec.HTTP[1].Route).To(HaveLen(1), "the Route itself is never rewritten")
+		}).Should(Succeed())
+	})
+
+	It("walks a TimedCanaryRelease from 10 to 100 and promotes it, the VirtualService following each step", func() {
+		const ns = "timed"
+		kubectl([]byte(treeManifest(ns)), "apply", "-f", "-")
+		Eventually(func() map[string]int32 { return servedWeights(ns) }).Should(Equal(map[string]int32{"v1": 100}))
+
+		kubectl([]byte(canaryManifest(ns, `    - name: TimedCanaryRelease
+      parameters: {step: 10, period: 1s}`)), "apply", "-f", "-")
+		var seen []int32
+		Eventually(func(g Gomega) {
+			w := servedWeights(ns)
+			if c, ok := w["v2"]; ok && (len(seen) == 0 || seen[len(seen)-1] != c) {
+				seen = append(seen, c)
+			}
+			var c v1alpha1.CanaryRelease
+			g.Expect(env.Client.Get(ctx(), types.NamespacedName{Namespace: ns, Name: "web-v2"}, &c)).To(Succeed())
+			g.Expect(c.Status.Phase).To(Equal(v1alpha1.CanaryPromoted))
+			g.Expect(w).To(Equal(map[string]int32{"v2": 100}))
+		}).WithTimeout(60 * time.Second).WithPolling(50 * time.Millisecond).Should(Succeed())
+		Expect(seen).To(Equal([]int32{10, 20, 30, 40, 50, 60, 70, 80, 90, 100}), "the VirtualService carried every step, in order")
+
+		var c v1alpha1.CanaryRelease
+		Expect(env.Client.Get(ctx(), types.NamespacedName{Namespace: ns, Name: "web-v2"}, &c)).To(Succeed())
+		var history []string
+		for _, h := range c.Status.History {
+			history = append(history, fmt.Sprintf("%s %d %s", h.Policy, h.Weights["v2"], h.Phase))
+		}
+		Expect(history).To(Equal([]string{
+			"TimedCanaryRelease 10 Progressing", "TimedCanaryRelease 20 Progressing", "TimedCanaryRelease 30 Progressing",
+			"TimedCanaryRelease 40 Progressing", "TimedCanaryRelease 50 Progressing", "TimedCanaryRelease 60 Progressing",
+			"TimedCanaryRelease 70 Progressing", "TimedCanaryRelease 80 Progressing", "TimedCanaryRelease 90 Progressing",
+			"TimedCanaryRelease 100 Promoted",
+		}), "every step exactly once")
+		Expect(c.Status.CanaryWeight).To(BeEquivalentTo(100))
+		Expect(readyCondition(&c).Message).To(ContainSubstring("Promoted"))
+
+		By("events tell the story")
+		Eventually(func() string {
+			return kubectl(nil, "get", "events", "-n", ns, "--field-selector", "involvedObject.name=web-v2", "-o", "custom-columns=R:.reason").Stdout
+		}).Should(And(ContainSubstring("Step"), ContainSubstring("Promote")))
+	})
+})
+
+var _ = strings.TrimSpace
+var _ client.Object
