@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -30,6 +31,9 @@ const (
 	ReasonInstallFailed     = "InstallFailed"
 	ReasonInstalled         = "Installed"
 )
+
+// istioRecheck is how soon a Cluster whose Istio is not ready is verified again.
+const istioRecheck = 10 * time.Second
 
 // istioNamespace is where istiod runs.
 const istioNamespace = "istio-system"
@@ -122,6 +126,10 @@ func clusterKind(rc *Reconciler) *kind[*v1alpha1.Cluster] {
 				c.Status.Istio.Revision = params.Revision
 			}
 			r.condition(v1alpha1.ConditionIstioReady, check.ready, check.reason, check.message)
+			if !check.ready {
+				// Nothing watches istiod on the cluster: look again soon.
+				r.requeueAfter(istioRecheck)
+			}
 			if !check.apiPresent {
 				return userError(ReasonCRDsMissing, "%s", check.message)
 			}

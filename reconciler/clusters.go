@@ -19,8 +19,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cluster"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
-	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
-
 	"github.com/kubist-io/kubist/api/v1alpha1"
 )
 
@@ -35,19 +33,17 @@ const (
 const remoteTimeout = 10 * time.Second
 
 // CacheOptions restricts what the manager (and each workload cluster's
-// client) caches: Secrets only in the manager's namespace, and of the
-// objects Kubist creates only those it manages, so a user's own Service
-// of the same name is never taken over.
+// client) caches: Secrets only in the manager's namespace, and Services
+// only those Kubist manages. (Istio's kinds cannot be restricted here: a
+// cluster without Istio would fail the cache's start. Their owner labels
+// are checked on every write instead.)
 func CacheOptions(namespace string) cache.Options {
 	managed := labels.SelectorFromSet(labels.Set{v1alpha1.LabelManaged: "true"})
 	opts := cache.Options{ByObject: map[client.Object]cache.ByObject{
-		&corev1.Service{}:               {Label: managed},
-		&networkingv1.DestinationRule{}: {Label: managed},
-		&networkingv1.VirtualService{}:  {Label: managed},
-		&corev1.Secret{}:                {Namespaces: map[string]cache.Config{namespace: {}}},
+		&corev1.Service{}: {Label: managed},
 	}}
-	if namespace == "" {
-		delete(opts.ByObject, &corev1.Secret{})
+	if namespace != "" {
+		opts.ByObject[&corev1.Secret{}] = cache.ByObject{Namespaces: map[string]cache.Config{namespace: {}}}
 	}
 	return opts
 }

@@ -36,6 +36,7 @@ type devOptions struct {
 	assets        string
 	kubeconfigOut string
 	samples       bool
+	tree          bool
 	attachOutput  bool
 	manager       managerOptions
 }
@@ -44,6 +45,7 @@ func newDevCommand() *cobra.Command {
 	opts := devOptions{
 		kubeconfigOut: filepath.Join("bin", "dev", "kubeconfig"),
 		samples:       true,
+		tree:          true,
 		manager:       defaultManagerOptions(),
 	}
 	opts.manager.MetricsAddr = "127.0.0.1:8080"
@@ -68,6 +70,7 @@ func newDevCommand() *cobra.Command {
 	fs.StringVar(&opts.assets, "assets", "", "Directory with etcd, kube-apiserver and kubectl; defaults to $KUBEBUILDER_ASSETS or the newest bin/k8s/<version>/.")
 	fs.StringVar(&opts.kubeconfigOut, "kubeconfig-out", opts.kubeconfigOut, "Where to write the kubeconfig of the local control plane.")
 	fs.BoolVar(&opts.samples, "samples", opts.samples, "Apply the sample tree (config/samples) once the manager runs.")
+	fs.BoolVar(&opts.tree, "tree", opts.tree, "Show the Kubist tree (as `kubist tree --watch`) once the samples are applied, redrawn as it changes.")
 	fs.BoolVar(&opts.attachOutput, "control-plane-output", false, "Show the output of etcd and kube-apiserver.")
 	opts.manager.addFlags(fs)
 	return cmd
@@ -128,6 +131,9 @@ func runDev(ctx context.Context, out io.Writer, opts devOptions) (err error) {
 		}
 	}
 	printDevHelp(out, cp, opts.kubeconfigOut)
+	if opts.tree {
+		go func() { _ = watchTree(mgrCtx, c, out, time.Second, isTerminal(out)) }()
+	}
 
 	select {
 	case <-ctx.Done():
@@ -178,6 +184,7 @@ func printDevHelp(out io.Writer, cp *controlplane.ControlPlane, kubeconfig strin
 	fmt.Fprintf(out, "Talk to it with:\n  export KUBECONFIG=%s\n", relativeToWD(kubeconfig))
 	fmt.Fprintf(out, "  %s get projects,clusters,virtualclusters\n", kubectl)
 	fmt.Fprintf(out, "  %s get kubist -A\n\n", kubectl)
+	fmt.Fprintf(out, "  %s tree --watch\n\n", relativeToWD(os.Args[0]))
 	fmt.Fprintln(out, "Press Ctrl-C to stop; etcd and kube-apiserver stop with it.")
 }
 

@@ -30,6 +30,7 @@ func newRootCommand() *cobra.Command {
 		newDevCommand(),
 		newPolicyCommand(),
 		newValidateCommand(),
+		newTreeCommand(),
 	)
 	return root
 }

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -236,6 +237,12 @@ var _ = Describe("Reconciler", func() {
 		}), "every step exactly once")
 		Expect(c.Status.CanaryWeight).To(BeEquivalentTo(100))
 		Expect(readyCondition(&c).Message).To(ContainSubstring("Promoted"))
+
+		By("kubist tree shows the tree with the canary's phase and weights")
+		out, err := exec.Command(kubistBinary(), "tree", "--kubeconfig", env.Kubectl.Kubeconfig).CombinedOutput()
+		Expect(err).NotTo(HaveOccurred(), string(out))
+		Expect(string(out)).To(ContainSubstring("Project timed  ProjectExecutor  Ready=True\n└── Cluster timed  ClusterExecutor  Ready=True"))
+		Expect(string(out)).To(MatchRegexp(`(?m)^            └── CanaryRelease timed/web-v2  CanaryReleaseExecutor  Ready=True  Promoted  v1 0% / v2 100%  \[TimedCanaryRelease\]$`))
 
 		By("events tell the story")
 		Eventually(func() string {
