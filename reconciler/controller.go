@@ -235,6 +235,9 @@ type Reconciler struct {
 	Metrics policies.MetricsProvider
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// ImportGrace is how long a Deployment exists before its VirtualCluster
+	// imports it as an Application.
+	ImportGrace time.Duration
 
 	triggers map[string]chan event.GenericEvent
 }
@@ -263,6 +266,9 @@ func (rc *Reconciler) trigger(children []child) {
 func reconcileKind[T v1alpha1.Object](ctx context.Context, rc *Reconciler, k *kind[T], req ctrl.Request) (ctrl.Result, error) {
 	obj := k.newObject()
 	if err := rc.Client.Get(ctx, req.NamespacedName, obj); err != nil {
+		if apierrors.IsNotFound(err) && k.name == "Cluster" {
+			rc.Clusters.Forget(req.Name)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	ref := obj.GetStanzas().Executor

@@ -43,10 +43,16 @@ type Options struct {
 	Metrics policies.MetricsProvider
 	// Workers is the number of concurrent executor runs per kind.
 	Workers int
+	// ImportGrace is how long a Deployment exists before it is imported
+	// as an Application; DefaultImportGrace when zero.
+	ImportGrace time.Duration
 	// WrapClient, when set, wraps the client the executors use (tests
 	// count writes with it).
 	WrapClient func(client.Client) client.Client
 }
+
+// DefaultImportGrace is how long a Deployment exists before import.
+const DefaultImportGrace = 30 * time.Second
 
 // DefaultResyncPeriod is the root run's default period.
 const DefaultResyncPeriod = 5 * time.Minute
@@ -88,6 +94,10 @@ func Setup(mgr ctrl.Manager, engine Engine, opts Options) (*Reconciler, error) {
 	rc := &Reconciler{
 		Client: c, Registry: engine.Registry, Recorder: mgr.GetEventRecorder("kubist"),
 		Clusters: clusters, Metrics: opts.Metrics, triggers: map[string]chan event.GenericEvent{},
+		ImportGrace: opts.ImportGrace,
+	}
+	if rc.ImportGrace <= 0 {
+		rc.ImportGrace = DefaultImportGrace
 	}
 	for _, k := range executorKinds {
 		rc.triggers[k] = make(chan event.GenericEvent, triggerBuffer)

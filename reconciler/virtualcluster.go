@@ -7,6 +7,7 @@ import (
 	"maps"
 	"sort"
 	"strings"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -189,8 +190,16 @@ func (rc *Reconciler) importApplications(ctx context.Context, r *run, t *Target,
 	if err := t.Client.List(ctx, &deployments, client.InNamespace(ns), client.HasLabels{appLabel}); err != nil {
 		return "", applyError("Deployments in "+ns, err)
 	}
+	// An app is imported once its oldest Deployment has been there for the
+	// grace period, so that a user applying a directory with its own
+	// Application in it never races the import.
 	apps := map[string]bool{}
 	for _, d := range deployments.Items {
+		age := r.now.Sub(d.CreationTimestamp.Time)
+		if age < rc.ImportGrace {
+			r.requeueAfter(rc.ImportGrace - age + time.Second)
+			continue
+		}
 		apps[d.Labels[appLabel]] = true
 	}
 	var created, skipped []string

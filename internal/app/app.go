@@ -50,6 +50,9 @@ type Options struct {
 	// runs without metrics (metric-based policies then hold).
 	PrometheusURL string
 	Workers       int
+	// ImportGrace is how long a Deployment exists before its VirtualCluster
+	// imports it as an Application.
+	ImportGrace time.Duration
 	// WrapClient wraps the executors' client (tests count writes with it).
 	WrapClient func(client.Client) client.Client
 }
@@ -66,6 +69,7 @@ func Defaults() Options {
 		Namespace:    "kubist-system",
 		ResyncPeriod: reconciler.DefaultResyncPeriod,
 		Workers:      4,
+		ImportGrace:  reconciler.DefaultImportGrace,
 	}
 }
 
@@ -118,6 +122,7 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (*Manager, error) 
 	engine := reconciler.Engine{Compiler: compiler, Registry: registry}
 	ropts := reconciler.Options{
 		Namespace: opts.Namespace, ResyncPeriod: opts.ResyncPeriod, Workers: opts.Workers, WrapClient: opts.WrapClient,
+		ImportGrace: opts.ImportGrace,
 	}
 	if opts.PrometheusURL != "" {
 		if ropts.Metrics, err = policies.NewPrometheus(opts.PrometheusURL, nil); err != nil {

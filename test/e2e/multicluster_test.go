@@ -30,6 +30,12 @@ var _ = Describe("A workload cluster reached through a kubeconfig Secret", Order
 		workload, err = testenv.Start(controlplane.Options{WithoutIstioCRDs: true, WithoutKubistCRDs: true}, GinkgoT().TempDir())
 		Expect(err).NotTo(HaveOccurred())
 		DeferCleanup(func() { Expect(workload.Stop()).To(Succeed()) })
+		DeferCleanup(func() {
+			// Its Cluster goes before the workload cluster stops.
+			kubectl(nil, "annotate", "--overwrite", "project/workload", "cluster/workload", v1alpha1.AnnotationDeleteChildren+"=true")
+			kubectl(nil, "delete", "cluster", "workload")
+			kubectl(nil, "delete", "project", "workload")
+		})
 
 		kubeconfig, err := os.ReadFile(workload.Kubectl.Kubeconfig)
 		Expect(err).NotTo(HaveOccurred())

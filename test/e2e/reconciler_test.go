@@ -179,6 +179,18 @@ var _ = Describe("Reconciler", func() {
 			g.Expect(dr.Spec.Subsets[1].Labels).To(Equal(map[string]string{"version": "v2"}))
 		}).Should(Succeed())
 
+		By("the VirtualCluster imports a Deployment with a new app label as an Application; the user's stay untouched")
+		kubectl([]byte(strings.ReplaceAll(deployment("bookinfo", "v1"), "web", "ratings")), "apply", "-f", "-")
+		Eventually(func(g Gomega) {
+			var a v1alpha1.Application
+			g.Expect(env.Client.Get(ctx(), types.NamespacedName{Namespace: "bookinfo", Name: "ratings"}, &a)).To(Succeed())
+			g.Expect(a.Labels).To(HaveKeyWithValue(v1alpha1.LabelImported, "true"))
+			g.Expect(a.Spec.Selector).To(Equal(map[string]string{"app": "ratings"}))
+			var reviews v1alpha1.Application
+			g.Expect(env.Client.Get(ctx(), types.NamespacedName{Namespace: "bookinfo", Name: "reviews"}, &reviews)).To(Succeed())
+			g.Expect(reviews.Labels).NotTo(HaveKey(v1alpha1.LabelImported))
+		}).Should(Succeed())
+
 		By("the Route applies a VirtualService with the canary's weights composed in")
 		Eventually(func(g Gomega) {
 			var vs networkingv1.VirtualService
@@ -190,12 +202,18 @@ var _ = Describe("Reconciler", func() {
 			def := vs.Spec.Http[1]
 			g.Expect(def.Retries.Attempts).To(BeEquivalentTo(3))
 			g.Expect(def.Timeout.AsDuration()).To(Equal(10 * time.Second))
+			// The sample canary steps every 10s: the rule carries what its
+			// status holds at this moment.
+			var canary v1alpha1.CanaryRelease
+			g.Expect(env.Client.Get(ctx(), types.NamespacedName{Namespace: "bookinfo", Name: "reviews-v2"}, &canary)).To(Succeed())
+			g.Expect(canary.Status.Phase).To(Equal(v1alpha1.CanaryProgressing))
 			g.Expect(def.Route).To(HaveLen(2), "baseline and canary")
 			g.Expect(def.Route[0].Destination.Host).To(Equal("reviews.bookinfo.svc.cluster.local"))
 			g.Expect(def.Route[0].Destination.Subset).To(Equal("v1"))
-			g.Expect(def.Route[0].Weight).To(BeEquivalentTo(90))
+			g.Expect(def.Route[0].Weight).To(Equal(canary.Status.Weights["v1"]))
 			g.Expect(def.Route[1].Destination.Subset).To(Equal("v2"))
-			g.Expect(def.Route[1].Weight).To(BeEquivalentTo(10))
+			g.Expect(def.Route[1].Weight).To(Equal(canary.Status.Weights["v2"]))
+			g.Expect(def.Route[0].Weight + def.Route[1].Weight).To(BeEquivalentTo(100))
 			var route v1alpha1.Route
 			g.Expect(env.Client.Get(ctx(), types.NamespacedName{Namespace: "bookinfo", Name: "reviews"}, &route)).To(Succeed())
 			g.Expect(route.Status.ComposedFrom).To(Equal([]string{"CanaryRelease/reviews-v2"}))
@@ -251,5 +269,59 @@ var _ = Describe("Reconciler", func() {
 	})
 })
 
-var _ = strings.TrimSpace
-var _ client.Object
+var _ = Describe("Steady state", func() {
+	It("makes no writes in a full root run once the tree has converged", func() {
+		const ns = "steady"
+		kubectl([]byte(treeManifest(ns)), "apply", "-f", "-")
+		kubectl([]byte(canaryManifest(ns, `    - name: TimedCanaryRelease
+      parameters: {step: 100, period: 1s}`)), "apply", "-f", "-")
+		type ref struct {
+			obj client.Object
+			key types.NamespacedName
+		}
+		tree := []ref{
+			{&v1alpha1.Project{}, types.NamespacedName{Name: ns}},
+			{&v1alpha1.Cluster{}, types.NamespacedName{Name: ns}},
+			{&v1alpha1.VirtualCluster{}, types.NamespacedName{Name: ns}},
+			{&v1alpha1.Application{}, types.NamespacedName{Namespace: ns, Name: "web"}},
+			{&v1alpha1.Destination{}, types.NamespacedName{Namespace: ns, Name: "web"}},
+			{&v1alpha1.Route{}, types.NamespacedName{Namespace: ns, Name: "web"}},
+			{&v1alpha1.CanaryRelease{}, types.NamespacedName{Namespace: ns, Name: "web-v2"}},
+		}
+		Eventually(func(g Gomega) {
+			for _, r := range tree {
+				obj := r.obj.DeepCopyObject().(v1alpha1.Object)
+				g.Expect(env.Client.Get(ctx(), r.key, obj)).To(Succeed())
+				ready := readyCondition(obj)
+				g.Expect(ready).NotTo(BeNil(), "%T %s", obj, r.key)
+				g.Expect(ready.Status).To(Equal(metav1.ConditionTrue), "%T %s: %s", obj, r.key, ready.Message)
+				g.Expect(obj.GetCommonStatus().ObservedGeneration).To(Equal(obj.GetGeneration()))
+			}
+			g.Expect(servedWeights(ns)).To(Equal(map[string]int32{"v2": 100}))
+		}).Should(Succeed())
+		ofTree := func(writes []string) []string {
+			var out []string
+			for _, w := range writes {
+				if strings.HasSuffix(w, " /"+ns) || strings.Contains(w, " "+ns+"/") {
+					out = append(out, w)
+				}
+			}
+			return out
+		}
+		// Converged: the tree's last writes are behind it.
+		Eventually(func() []string {
+			n := ops.count()
+			time.Sleep(time.Second)
+			return ofTree(ops.writesFrom(n))
+		}).Should(BeEmpty())
+
+		n, start := ops.count(), time.Now()
+		Expect(mgr.Reconciler.RootRun(ctx())).To(Succeed())
+		Eventually(func(g Gomega) {
+			for _, r := range tree {
+				g.Expect(ops.readSince(r.obj, r.key, start)).To(BeTrue(), "%T %s must run in the root run", r.obj, r.key)
+			}
+		}).Should(Succeed())
+		Consistently(func() []string { return ofTree(ops.writesFrom(n)) }).WithTimeout(time.Second).Should(BeEmpty())
+	})
+})

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"os"
 	"testing"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	"github.com/kubist-io/kubist/internal/app"
 	"github.com/kubist-io/kubist/internal/controlplane"
 	"github.com/kubist-io/kubist/reconciler"
 	"github.com/kubist-io/kubist/test/testenv"
@@ -23,6 +25,12 @@ var (
 	env      *testenv.Env
 	repoRoot string
 	engine   reconciler.Engine
+	// exporter serves Istio-shaped metrics that prometheus scrapes and the
+	// manager's canaries read; nil where Prometheus is not installed.
+	exporter *testenv.IstioExporter
+	// ops records the executors' reads and writes; mgr is the manager.
+	ops = newOperations()
+	mgr *Manager
 )
 
 func TestE2E(t *testing.T) {
@@ -42,8 +50,24 @@ var _ = BeforeSuite(func() {
 	Expect(err).NotTo(HaveOccurred(), "the control plane must start; `make envtest` builds it")
 	DeferCleanup(func() { Expect(env.Stop()).To(Succeed()) })
 
+	// A real Prometheus scraping an Istio-shaped exporter, for the canaries
+	// that decide on metrics. Only a local run may go without it.
+	var prometheusURL string
+	if _, err := testenv.PrometheusBinary(); err == nil || os.Getenv("CI") == "true" {
+		exporter = testenv.NewIstioExporter()
+		DeferCleanup(exporter.Close)
+		prom, err := testenv.StartPrometheus(GinkgoT().TempDir(), 200*time.Millisecond, exporter.Target())
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(prom.Stop)
+		prometheusURL = prom.URL
+	}
+
 	// The manager with every controller and the webhooks, as `kubist manager` runs it.
-	mgr, err := StartManager(env, true)
+	mgr, err = StartManager(env, true, func(o *app.Options) {
+		o.PrometheusURL = prometheusURL
+		o.ImportGrace = 3 * time.Second
+		o.WrapClient = ops.wrap
+	})
 	Expect(err).NotTo(HaveOccurred())
 	engine = mgr.Engine
 	DeferCleanup(func() { Expect(mgr.Stop()).To(Succeed()) })

@@ -141,6 +141,13 @@ func NewIstioExporter(traffic ...SubsetTraffic) *IstioExporter {
 	return e
 }
 
+// AddTraffic adds subsets' traffic to every scrape from now on.
+func (e *IstioExporter) AddTraffic(traffic ...SubsetTraffic) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.traffic = append(e.traffic, traffic...)
+}
+
 // Target is the exporter's host:port for a scrape config.
 func (e *IstioExporter) Target() string { return strings.TrimPrefix(e.URL, "http://") }
 
