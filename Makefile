@@ -115,6 +115,10 @@ test: envtest ## Run every test (unit and envtest suites) against the real contr
 bench: envtest ## Run every Go benchmark in the repository.
 	go test -run '^$$' -bench . -benchmem $(GO_PACKAGES)
 
+.PHONY: bench-scale
+bench-scale: envtest ## Benchmark the manager on 11,110 Kubist resources: first pass, steady pass, peak RSS, step latency of 1,000 canaries.
+	KUBIST_BENCH_SCALE=1 go test ./test/scale -run '^$$' -bench BenchmarkScale -benchtime 1x -timeout 60m -v
+
 .PHONY: clean
 clean: ## Remove built binaries (keeps the cached control plane in bin/k8s).
 	rm -rf $(KUBIST) $(TOOLS_BIN) $(BIN)/dev

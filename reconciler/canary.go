@@ -271,7 +271,7 @@ func canaryKind(rc *Reconciler) *kind[*v1alpha1.CanaryRelease] {
 				Observed: map[string]any{"weights": weightsValue(before.Weights), "phase": before.Phase, "lastStepTime": formatTime(c.Status.LastStepTime)},
 				Metrics:  r.gather(ctx, t, chain, []string{baseline, canary}),
 			}
-			after := before
+			after, history := before, c.Status.History
 			if chain != nil {
 				res, err := r.runChain(ctx, chain, in)
 				if err != nil {
@@ -294,6 +294,10 @@ func canaryKind(rc *Reconciler) *kind[*v1alpha1.CanaryRelease] {
 					}
 				}
 			}
+			if r.readOnly {
+				c.Status.History = history
+				return readOnlyDecision(r, before, after)
+			}
 			last, err := parseTime(after.LastStepTime)
 			if err != nil {
 				return err
@@ -307,6 +311,25 @@ func canaryKind(rc *Reconciler) *kind[*v1alpha1.CanaryRelease] {
 			return nil
 		},
 	}
+}
+
+// readOnlyDecision reports, for a ReadOnly executor, the split the
+// policies decided without storing it: the Route composes nothing new.
+func readOnlyDecision(r *run, before, after trafficState) error {
+	if !maps.Equal(after.Weights, before.Weights) || after.Phase != before.Phase {
+		r.drift = append(r.drift, fmt.Sprintf("set weights %s (%s)", weightsText(after.Weights), after.Phase))
+	}
+	r.readyMessage = fmt.Sprintf("read-only: the policies keep %s (%s)", weightsText(after.Weights), orDefault(after.Phase, "Pending"))
+	return nil
+}
+
+// weightsText renders a split as "v1 90%, v2 10%".
+func weightsText(w map[string]int32) string {
+	parts := make([]string, 0, len(w))
+	for _, s := range sortedKeys(w) {
+		parts = append(parts, fmt.Sprintf("%s %d%%", s, w[s]))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // formatFloat renders a statistic for the status.

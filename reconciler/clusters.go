@@ -29,7 +29,8 @@ const (
 	ReasonUnreachable   = "Unreachable"
 )
 
-// remoteTimeout bounds the calls made to a workload cluster in one run.
+// remoteTimeout bounds the check that a cluster answers. (The cache's
+// watches are long requests: its configuration has no timeout.)
 const remoteTimeout = 10 * time.Second
 
 // CacheOptions restricts what the manager (and each workload cluster's
@@ -125,7 +126,8 @@ func (c *Clusters) For(ctx context.Context, cl *v1alpha1.Cluster) (*Target, erro
 	if err != nil {
 		return nil, userError(ReasonBadKubeconfig, "Secret %s/%s key %q is not a valid kubeconfig: %v", c.Namespace, ref.Name, key, err)
 	}
-	cfg.Timeout = remoteTimeout
+	// A workload cluster gets the manager's own request budget.
+	cfg.QPS, cfg.Burst = c.LocalConfig.QPS, c.LocalConfig.Burst
 	remoteCluster, err := cluster.New(cfg, func(o *cluster.Options) {
 		o.Scheme = c.Scheme
 		o.Cache = CacheOptions("")
@@ -164,7 +166,9 @@ func (c *Clusters) Forget(name string) {
 // ServerVersion asks the cluster for its version: a live call, so that an
 // unreachable cluster is reported as such even while its cache is warm.
 func (t *Target) ServerVersion() (string, error) {
-	dc, err := discovery.NewDiscoveryClientForConfig(t.Config)
+	cfg := rest.CopyConfig(t.Config)
+	cfg.Timeout = remoteTimeout
+	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
 	if err != nil {
 		return "", err
 	}

@@ -27,6 +27,9 @@ import (
 	"github.com/kubist-io/kubist/policies"
 )
 
+// runTimeout bounds one executor run.
+const runTimeout = 30 * time.Second
+
 // Finalizer is set on the resources whose executors create objects on a
 // target cluster, so that deleting the resource removes them.
 const Finalizer = "kubist.io/cleanup"
@@ -93,7 +96,9 @@ type run struct {
 	executor string
 	params   map[string]any
 	readOnly bool
-	now      time.Time
+	// now is when the run started, in whole seconds; started is exact.
+	now     time.Time
+	started time.Time
 
 	requeue time.Duration
 	// drift lists what a ReadOnly executor found different from the
@@ -109,6 +114,16 @@ func (r *run) requeueAfter(d time.Duration) {
 	if d > 0 && (r.requeue == 0 || d < r.requeue) {
 		r.requeue = d
 	}
+}
+
+// requeueFromNow is the requeue the policies asked for, counted from the
+// whole second they saw as now: a step due at 12:00:10 runs then, not up
+// to a second later.
+func (r *run) requeueFromNow() time.Duration {
+	if r.requeue == 0 {
+		return 0
+	}
+	return max(r.requeue-r.started.Sub(r.now), time.Millisecond)
 }
 
 // condition sets a kind-specific condition on the working copy.
@@ -242,11 +257,13 @@ type Reconciler struct {
 	triggers map[string]chan event.GenericEvent
 }
 
+// clock is the time a run starts. Policies see it in whole seconds (the
+// precision of lastStepTime); requeues are measured from the exact time.
 func (rc *Reconciler) clock() time.Time {
 	if rc.Now != nil {
-		return rc.Now().UTC().Truncate(time.Second)
+		return rc.Now().UTC()
 	}
-	return time.Now().UTC().Truncate(time.Second)
+	return time.Now().UTC()
 }
 
 // trigger enqueues resources in their kinds' work queues.
@@ -264,6 +281,14 @@ func (rc *Reconciler) trigger(children []child) {
 // reconcile is the contract every executor shares (DESIGN.md §2): observe,
 // propose, policies, apply, status, trigger the children.
 func reconcileKind[T v1alpha1.Object](ctx context.Context, rc *Reconciler, k *kind[T], req ctrl.Request) (ctrl.Result, error) {
+	// A run that hangs on an unreachable cluster gives its worker back;
+	// a Cluster's may install Istio with Helm.
+	timeout := runTimeout
+	if k.name == "Cluster" {
+		timeout = helmTimeout + runTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
 	obj := k.newObject()
 	if err := rc.Client.Get(ctx, req.NamespacedName, obj); err != nil {
 		if apierrors.IsNotFound(err) && k.name == "Cluster" {
@@ -276,7 +301,8 @@ func reconcileKind[T v1alpha1.Object](ctx context.Context, rc *Reconciler, k *ki
 	if ref != nil && ref.Name != "" {
 		executor = ref.Name
 	}
-	r := &run{Reconciler: rc, kind: k.name, executor: executor, now: rc.clock(),
+	started := rc.clock()
+	r := &run{Reconciler: rc, kind: k.name, executor: executor, now: started.Truncate(time.Second), started: started,
 		readOnly: strings.HasPrefix(executor, "ReadOnly")}
 
 	start := time.Now()
@@ -347,10 +373,10 @@ func runKind[T v1alpha1.Object](ctx context.Context, k *kind[T], r *run, obj T) 
 	}
 	switch {
 	case err == nil:
-		return ctrl.Result{RequeueAfter: r.requeue}, nil
+		return ctrl.Result{RequeueAfter: r.requeueFromNow()}, nil
 	case errors.As(err, &cerr) && !cerr.retry:
 		logger.V(1).Info("executor reports a problem", "reason", cerr.reason, "message", cerr.message)
-		return ctrl.Result{RequeueAfter: r.requeue}, nil
+		return ctrl.Result{RequeueAfter: r.requeueFromNow()}, nil
 	default:
 		return ctrl.Result{}, err
 	}

@@ -3,7 +3,6 @@ package reconciler
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/prometheus/common/model"
@@ -97,6 +96,9 @@ func experimentKind(rc *Reconciler) *kind[*v1alpha1.Experiment] {
 				}
 				_ = fromMap(res.State, &decision)
 			}
+			if r.readOnly {
+				return readOnlyDecision(r, before, after)
+			}
 			last, err := parseTime(after.LastStepTime)
 			if err != nil {
 				return err
@@ -117,11 +119,7 @@ func experimentKind(rc *Reconciler) *kind[*v1alpha1.Experiment] {
 			for s, w := range after.Weights {
 				canaryWeight.WithLabelValues(e.Namespace, e.Name, s).Set(float64(w))
 			}
-			parts := make([]string, 0, len(after.Weights))
-			for _, s := range sortedKeys(after.Weights) {
-				parts = append(parts, fmt.Sprintf("%s %d%%", s, after.Weights[s]))
-			}
-			r.readyMessage = fmt.Sprintf("%s: %s", after.Phase, strings.Join(parts, ", "))
+			r.readyMessage = fmt.Sprintf("%s: %s", after.Phase, weightsText(after.Weights))
 			if decision.Winner != "" {
 				r.readyMessage += "; winner " + decision.Winner
 			}

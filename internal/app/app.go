@@ -50,6 +50,9 @@ type Options struct {
 	// runs without metrics (metric-based policies then hold).
 	PrometheusURL string
 	Workers       int
+	// QPS and Burst bound the manager's requests to each API server.
+	QPS   float32
+	Burst int
 	// ImportGrace is how long a Deployment exists before its VirtualCluster
 	// imports it as an Application.
 	ImportGrace time.Duration
@@ -69,6 +72,8 @@ func Defaults() Options {
 		Namespace:    "kubist-system",
 		ResyncPeriod: reconciler.DefaultResyncPeriod,
 		Workers:      4,
+		QPS:          50,
+		Burst:        100,
 		ImportGrace:  reconciler.DefaultImportGrace,
 	}
 }
@@ -83,6 +88,10 @@ type Manager struct {
 // New builds the controller manager with its probes, the policy engine,
 // every controller and, when enabled, the webhooks.
 func New(ctx context.Context, cfg *rest.Config, opts Options) (*Manager, error) {
+	cfg = rest.CopyConfig(cfg)
+	if opts.QPS > 0 {
+		cfg.QPS, cfg.Burst = opts.QPS, opts.Burst
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme: scheme.New(),
 		Cache:  reconciler.CacheOptions(opts.Namespace),

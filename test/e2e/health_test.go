@@ -78,3 +78,46 @@ var _ = Describe("HealthBasedCanaryRelease on a real Prometheus", func() {
 		Eventually(func() map[string]int32 { return servedWeights("nodata") }).Should(Equal(map[string]int32{"v1": 60, "v2": 40}))
 	})
 })
+
+var _ = Describe("An Experiment on a real Prometheus", func() {
+	It("moves the traffic to the subset with the lower error rate and names it the winner", func() {
+		if exporter == nil {
+			Skip("prometheus is not installed (apt-get install prometheus); CI installs it")
+		}
+		const ns = "experiment"
+		exporter.AddTraffic(
+			testenv.SubsetTraffic{Namespace: ns, Service: "web", Version: "v1", Codes: map[string]int{"200": 100}},
+			testenv.SubsetTraffic{Namespace: ns, Service: "web", Version: "v2", Codes: map[string]int{"200": 80, "500": 20}},
+		)
+		kubectl([]byte(treeManifest(ns)), "apply", "-f", "-")
+		kubectl([]byte(`apiVersion: kubist.io/v1alpha1
+kind: Experiment
+metadata: {name: ab, namespace: experiment}
+spec:
+  route: web
+  destination: web
+  subsets: [v1, v2]
+  goal: {metric: errorRate}
+  httpRoute: default
+  executor:
+    name: ExperimentExecutor
+    parameters: {metricsWindow: 10s}
+  policies:
+    - name: WelchExperiment
+      parameters: {step: 50, period: 1s}
+`), "apply", "-f", "-")
+		Eventually(func(g Gomega) {
+			var e v1alpha1.Experiment
+			g.Expect(env.Client.Get(ctx(), types.NamespacedName{Namespace: ns, Name: "ab"}, &e)).To(Succeed())
+			g.Expect(e.Status.Phase).To(Equal(v1alpha1.ExperimentConcluded), "%+v", e.Status.Decisions)
+			g.Expect(e.Status.Winner).To(Equal("v1"))
+			g.Expect(e.Status.Weights).To(Equal(map[string]int32{"v1": 100, "v2": 0}))
+			g.Expect(e.Status.Statistics).To(HaveLen(2))
+			g.Expect(e.Status.Statistics[0].Mean).To(Equal("0"))
+			g.Expect(e.Status.Statistics[1].Mean).To(Equal("0.2"))
+			g.Expect(e.Status.Statistics[1].N).To(BeNumerically(">", 100))
+			g.Expect(e.Status.Statistics[1].PValue).NotTo(BeEmpty())
+		}).WithTimeout(60 * time.Second).Should(Succeed())
+		Eventually(func() map[string]int32 { return servedWeights(ns) }).Should(Equal(map[string]int32{"v1": 100}))
+	})
+})

@@ -11,6 +11,7 @@ import (
 	. "github.com/onsi/gomega"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -323,5 +324,30 @@ var _ = Describe("Steady state", func() {
 			}
 		}).Should(Succeed())
 		Consistently(func() []string { return ofTree(ops.writesFrom(n)) }).WithTimeout(time.Second).Should(BeEmpty())
+	})
+})
+
+var _ = Describe("ReadOnly executors", func() {
+	It("report what they would write and write nothing", func() {
+		const ns = "readonly"
+		manifest := strings.Replace(treeManifest(ns), "spec:\n  application: web", "spec:\n  executor: {name: ReadOnlyDestinationExecutor}\n  application: web", 1)
+		kubectl([]byte(manifest), "apply", "-f", "-")
+		Eventually(func(g Gomega) {
+			var d v1alpha1.Destination
+			g.Expect(env.Client.Get(ctx(), types.NamespacedName{Namespace: ns, Name: "web"}, &d)).To(Succeed())
+			ready := readyCondition(&d)
+			g.Expect(ready).NotTo(BeNil())
+			g.Expect(ready.Reason).To(Equal("ReadOnly"))
+			g.Expect(ready.Message).To(ContainSubstring("create Service readonly/web"))
+			g.Expect(ready.Message).To(ContainSubstring("create DestinationRule readonly/web"))
+			g.Expect(d.Finalizers).To(BeEmpty(), "a read-only executor does not even add its finalizer")
+		}).Should(Succeed())
+		// The Route's VirtualService exists (its executor writes), the
+		// Destination's objects do not.
+		Eventually(func() map[string]int32 { return servedWeights(ns) }).Should(Equal(map[string]int32{"v1": 100}))
+		var svc corev1.Service
+		Expect(apierrors.IsNotFound(env.Client.Get(ctx(), types.NamespacedName{Namespace: ns, Name: "web"}, &svc))).To(BeTrue())
+		var dr networkingv1.DestinationRule
+		Expect(apierrors.IsNotFound(env.Client.Get(ctx(), types.NamespacedName{Namespace: ns, Name: "web"}, &dr))).To(BeTrue())
 	})
 })

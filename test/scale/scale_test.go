@@ -1,0 +1,507 @@
+// Package scale benchmarks the manager against a real control plane with
+// ten thousand Kubist resources: the first full pass, a steady-state pass
+// (time and writes), the manager's peak memory, and how soon a canary step
+// that falls due is carried by its VirtualService. `make bench-scale`
+// runs it; `make test` only compiles it.
+package scale
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/kubist-io/kubist/api/v1alpha1"
+	"github.com/kubist-io/kubist/internal/controlplane"
+	"github.com/kubist-io/kubist/test/testenv"
+)
+
+// The tree: projects × clusters × virtual clusters, and in each virtual
+// cluster one Application and perVC Destinations, Routes and canaries.
+const (
+	projects           = 10
+	clustersPerProject = 10
+	vcsPerCluster      = 10
+	perVC              = 3
+	resyncPeriod       = 45 * time.Second
+	latencyPeriod      = 10 * time.Second
+)
+
+func BenchmarkScale(b *testing.B) {
+	if os.Getenv("KUBIST_BENCH_SCALE") != "1" {
+		b.Skip("minutes long: make bench-scale runs it (KUBIST_BENCH_SCALE=1)")
+	}
+	for b.Loop() {
+		runScale(b)
+	}
+}
+
+func runScale(b *testing.B) {
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		b.Fatal(err)
+	}
+	dir := b.TempDir()
+	env, err := testenv.Start(controlplane.Options{APIServerArgs: map[string][]string{
+		"max-requests-inflight": {"1600"}, "max-mutating-requests-inflight": {"800"},
+		// 3,000 Services need more addresses than envtest's default /24.
+		"service-cluster-ip-range": {"10.0.0.0/16"},
+	}}, dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = env.Stop() }()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	start := time.Now()
+	total := createTree(ctx, b, env.Client)
+	b.Logf("created %d Kubist resources (and their namespaces and Deployments) in %s", total, time.Since(start).Round(time.Second))
+
+	// The manager as it runs in production: its own process.
+	binary := filepath.Join(dir, "kubist")
+	if out, err := exec.Command("go", "build", "-o", binary, filepath.Join(root, "cmd", "kubist")).CombinedOutput(); err != nil {
+		b.Fatalf("build kubist: %v\n%s", err, out)
+	}
+	port, err := testenv.FreePort()
+	if err != nil {
+		b.Fatal(err)
+	}
+	metricsURL := fmt.Sprintf("http://127.0.0.1:%d/metrics", port)
+	logFile, err := os.Create(filepath.Join(dir, "manager.log"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	mgr := exec.CommandContext(ctx, binary, "manager", "--kubeconfig", env.Kubectl.Kubeconfig,
+		"--leader-elect=false", "--webhooks=false", "--health-probe-bind-address=0",
+		fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", port),
+		"--resync-period="+resyncPeriod.String(), "--zap-log-level=error",
+		"--kube-api-qps=1000", "--kube-api-burst=2000", "--workers=8")
+	mgr.Stdout, mgr.Stderr = logFile, logFile
+	passStart := time.Now()
+	if err := mgr.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = mgr.Process.Kill(); _ = mgr.Wait() }()
+
+	// First pass: every resource Ready, every VirtualService carrying its
+	// promoted canary.
+	waitFor(b, 20*time.Minute, func() (bool, string) {
+		ready, err := readyCount(ctx, env.Client)
+		if err != nil {
+			return false, err.Error()
+		}
+		promoted, err := promotedServices(ctx, env.Client)
+		if err != nil {
+			return false, err.Error()
+		}
+		want := projects * clustersPerProject * vcsPerCluster * perVC
+		return ready == total && promoted == want, fmt.Sprintf("%d/%d Ready, %d/%d VirtualServices promoted", ready, total, promoted, want)
+	})
+	firstPass := time.Since(passStart)
+	b.ReportMetric(firstPass.Seconds(), "first-pass-s")
+
+	// Steady state: the next root run, from the first Project it runs to
+	// the last executor run it causes, and the writes it makes.
+	steady, writes, runs := steadyPass(b, metricsURL)
+	b.ReportMetric(steady.Seconds(), "steady-pass-s")
+	b.ReportMetric(writes, "steady-pass-writes")
+	b.ReportMetric(runs, "steady-pass-runs")
+
+	watcher, err := client.NewWithWatch(env.Config, client.Options{Scheme: env.Client.Scheme()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	p50, p99, samples := stepLatency(ctx, b, watcher)
+	b.ReportMetric(float64(p50.Milliseconds()), "step-p50-ms")
+	b.ReportMetric(float64(p99.Milliseconds()), "step-p99-ms")
+	b.ReportMetric(float64(samples), "steps")
+
+	b.ReportMetric(float64(peakRSS(b, mgr.Process.Pid))/(1<<20), "peak-rss-MiB")
+	b.Logf("first pass %s; steady pass %s with %v writes (%v executor runs); step latency p50 %s p99 %s over %d steps",
+		firstPass.Round(time.Millisecond), steady.Round(time.Millisecond), writes, runs, p50, p99, samples)
+}
+
+// createTree creates the tree with 16 clients at once; it returns the
+// number of Kubist resources.
+func createTree(ctx context.Context, b *testing.B, c client.Client) int {
+	var objs []client.Object
+	for p := range projects {
+		pname := fmt.Sprintf("p%d", p)
+		objs = append(objs, &v1alpha1.Project{ObjectMeta: metav1.ObjectMeta{Name: pname}})
+		for cl := range clustersPerProject {
+			cname := fmt.Sprintf("%s-c%d", pname, cl)
+			objs = append(objs, &v1alpha1.Cluster{ObjectMeta: metav1.ObjectMeta{Name: cname}, Spec: v1alpha1.ClusterSpec{Project: pname}})
+			for v := range vcsPerCluster {
+				objs = append(objs, vcObjects(fmt.Sprintf("%s-v%d", cname, v), cname)...)
+			}
+		}
+	}
+	kubist := 0
+	for _, o := range objs {
+		if _, ok := o.(v1alpha1.Object); ok {
+			kubist++
+		}
+	}
+	// Parents first, so that children never wait on a missing parent.
+	var stages [][]client.Object
+	var stage []client.Object
+	for _, o := range objs {
+		switch o.(type) {
+		case *v1alpha1.Project, *v1alpha1.Cluster, *v1alpha1.VirtualCluster, *corev1.Namespace:
+			stages = appendStage(stages, 0, o)
+		default:
+			stage = append(stage, o)
+		}
+	}
+	stages = append(stages, stage)
+	for _, s := range stages {
+		createAll(ctx, b, c, s)
+	}
+	return kubist
+}
+
+func appendStage(stages [][]client.Object, i int, o client.Object) [][]client.Object {
+	for len(stages) <= i {
+		stages = append(stages, nil)
+	}
+	stages[i] = append(stages[i], o)
+	return stages
+}
+
+func createAll(ctx context.Context, b *testing.B, c client.Client, objs []client.Object) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for range 16 {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(objs) {
+					return
+				}
+				if err := c.Create(ctx, objs[i]); err != nil {
+					errs <- fmt.Errorf("create %T %s: %w", objs[i], objs[i].GetName(), err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		b.Fatal(err)
+	}
+}
+
+// vcObjects is one virtual cluster: its namespace, two Deployments, the
+// Application, and perVC Destinations, Routes and TimedCanaryReleases
+// that promote in one step.
+func vcObjects(name, cluster string) []client.Object {
+	objs := []client.Object{
+		&v1alpha1.VirtualCluster{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: v1alpha1.VirtualClusterSpec{Cluster: cluster}},
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}},
+		&v1alpha1.Application{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: name}},
+	}
+	for _, version := range []string{"v1", "v2"} {
+		labels := map[string]string{"app": "web", "version": version}
+		objs = append(objs, &appsv1.Deployment{
+			ObjectMeta: metav1.ObjectMeta{Name: "web-" + version, Namespace: name, Labels: labels},
+			Spec: appsv1.DeploymentSpec{
+				Replicas: ptr.To(int32(1)),
+				Selector: &metav1.LabelSelector{MatchLabels: labels},
+				Template: corev1.PodTemplateSpec{
+					ObjectMeta: metav1.ObjectMeta{Labels: labels},
+					Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "web", Image: "example.com/web:" + version}}},
+				},
+			},
+		})
+	}
+	for i := range perVC {
+		d := fmt.Sprintf("web-%d", i)
+		objs = append(objs,
+			&v1alpha1.Destination{ObjectMeta: metav1.ObjectMeta{Name: d, Namespace: name}, Spec: v1alpha1.DestinationSpec{
+				Application: "web", Ports: []v1alpha1.DestinationPort{{Name: "http", Port: 8080}},
+				Subsets: []v1alpha1.Subset{{Name: "v1", Labels: map[string]string{"version": "v1"}}, {Name: "v2", Labels: map[string]string{"version": "v2"}}},
+			}},
+			route(d, name, d),
+			canary(d, name, d, d, 100, time.Second),
+		)
+	}
+	return objs
+}
+
+func route(name, namespace, destination string) *v1alpha1.Route {
+	return &v1alpha1.Route{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace}, Spec: v1alpha1.RouteSpec{
+		Hosts: []string{destination},
+		HTTP:  []v1alpha1.HTTPRoute{{Name: "default", Route: []v1alpha1.RouteDestination{{Destination: destination, Subset: "v1", Weight: ptr.To(int32(100))}}}},
+	}}
+}
+
+func canary(name, namespace, route, destination string, step int, period time.Duration) *v1alpha1.CanaryRelease {
+	return &v1alpha1.CanaryRelease{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace}, Spec: v1alpha1.CanaryReleaseSpec{
+		Route: route, Destination: destination, Subset: "v2", Baseline: "v1",
+		Stanzas: v1alpha1.Stanzas{Policies: []v1alpha1.PolicyRef{{Name: "TimedCanaryRelease", Parameters: v1alpha1.Parameters{
+			"step": {Raw: []byte(strconv.Itoa(step))}, "period": {Raw: []byte(strconv.Quote(period.String()))},
+		}}}},
+	}}
+}
+
+// readyCount counts the Kubist resources whose Ready condition is True.
+func readyCount(ctx context.Context, c client.Client) (int, error) {
+	n := 0
+	for _, list := range []client.ObjectList{
+		&v1alpha1.ProjectList{}, &v1alpha1.ClusterList{}, &v1alpha1.VirtualClusterList{}, &v1alpha1.ApplicationList{},
+		&v1alpha1.DestinationList{}, &v1alpha1.RouteList{}, &v1alpha1.CanaryReleaseList{},
+	} {
+		if err := c.List(ctx, list); err != nil {
+			return 0, err
+		}
+		err := meta.EachListItem(list, func(o runtime.Object) error {
+			if cond := meta.FindStatusCondition(o.(v1alpha1.Object).GetCommonStatus().Conditions, v1alpha1.ConditionReady); cond != nil && cond.Status == metav1.ConditionTrue {
+				n++
+			}
+			return nil
+		})
+		if err != nil {
+			return 0, err
+		}
+	}
+	return n, nil
+}
+
+// promotedServices counts the VirtualServices that send all traffic to v2.
+func promotedServices(ctx context.Context, c client.Client) (int, error) {
+	var list networkingv1.VirtualServiceList
+	if err := c.List(ctx, &list); err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, vs := range list.Items {
+		if len(vs.Spec.Http) == 1 && len(vs.Spec.Http[0].Route) == 1 && vs.Spec.Http[0].Route[0].Destination.Subset == "v2" {
+			n++
+		}
+	}
+	return n, nil
+}
+
+func waitFor(b *testing.B, timeout time.Duration, done func() (bool, string)) {
+	deadline := time.Now().Add(timeout)
+	last := ""
+	for time.Now().Before(deadline) {
+		ok, status := done()
+		if ok {
+			return
+		}
+		if status != last {
+			b.Logf("%s  %s", time.Now().Format(time.TimeOnly), status)
+			last = status
+		}
+		// Listing 11,000 objects costs the API server: not too often.
+		time.Sleep(5 * time.Second)
+	}
+	b.Fatalf("not done after %s: %s", timeout, last)
+}
+
+// managerMetrics reads the manager's executor runs (all, and of Projects)
+// and writes.
+func managerMetrics(url string) (runs, projectRuns, writes float64, err error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	if f, ok := families["kubist_executor_runs_total"]; ok {
+		for _, m := range f.GetMetric() {
+			runs += m.GetCounter().GetValue()
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "kind" && l.GetValue() == "Project" {
+					projectRuns += m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	if f, ok := families["kubist_writes_total"]; ok {
+		for _, m := range f.GetMetric() {
+			writes += m.GetCounter().GetValue()
+		}
+	}
+	return runs, projectRuns, writes, nil
+}
+
+// steadyPass waits for quiet, then for the next root run, and measures it
+// from the first Project run to the last executor run it causes.
+func steadyPass(b *testing.B, url string) (time.Duration, float64, float64) {
+	read := func() (float64, float64, float64) {
+		r, p, w, err := managerMetrics(url)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return r, p, w
+	}
+	// Quiet: no executor run for 3 s.
+	runs, projects0, writes0 := read()
+	for quietSince := time.Now(); time.Since(quietSince) < 3*time.Second; {
+		time.Sleep(50 * time.Millisecond)
+		r, p, w := read()
+		if r != runs {
+			runs, projects0, writes0, quietSince = r, p, w, time.Now()
+		}
+	}
+	runs0 := runs
+	deadline := time.Now().Add(2 * resyncPeriod)
+	var start time.Time
+	for start.IsZero() {
+		if time.Now().After(deadline) {
+			b.Fatal("no root run within two resync periods")
+		}
+		time.Sleep(20 * time.Millisecond)
+		if r, p, _ := read(); p > projects0 {
+			start, runs = time.Now(), r
+		}
+	}
+	last := time.Now()
+	for time.Since(last) < 2*time.Second {
+		time.Sleep(20 * time.Millisecond)
+		if r, _, _ := read(); r != runs {
+			runs, last = r, time.Now()
+		}
+	}
+	_, _, writes := read()
+	return last.Sub(start), writes - writes0, runs - runs0
+}
+
+// stepLatency starts 1,000 TimedCanaryReleases at once (one new Route and
+// canary in each virtual cluster, 10 steps of 10% every 10 s) and measures,
+// for every step after the first, the time from the step falling due
+// (the previous step's time plus the period) to a watch on the
+// VirtualServices seeing the new weight.
+func stepLatency(ctx context.Context, b *testing.B, c client.WithWatch) (time.Duration, time.Duration, int) {
+	w, err := c.Watch(ctx, &networkingv1.VirtualServiceList{}, client.MatchingLabels{v1alpha1.LabelOwnerName: "latency"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer w.Stop()
+	type seen struct {
+		weight int32
+		at     time.Time
+	}
+	var mu sync.Mutex
+	observed := map[string][]seen{}
+	go func() {
+		for ev := range w.ResultChan() {
+			if ev.Type != watch.Added && ev.Type != watch.Modified {
+				continue
+			}
+			vs := ev.Object.(*networkingv1.VirtualService)
+			for _, d := range vs.Spec.Http[0].Route {
+				if d.Destination.Subset == "v2" {
+					mu.Lock()
+					list := observed[vs.Namespace]
+					if len(list) == 0 || list[len(list)-1].weight != d.Weight {
+						observed[vs.Namespace] = append(list, seen{d.Weight, time.Now()})
+					}
+					mu.Unlock()
+				}
+			}
+		}
+	}()
+
+	var objs []client.Object
+	var namespaces []string
+	for p := range projects {
+		for cl := range clustersPerProject {
+			for v := range vcsPerCluster {
+				ns := fmt.Sprintf("p%d-c%d-v%d", p, cl, v)
+				namespaces = append(namespaces, ns)
+				objs = append(objs, route("latency", ns, "web-0"), canary("latency", ns, "latency", "web-0", 10, latencyPeriod))
+			}
+		}
+	}
+	createAll(ctx, b, c, objs)
+	waitFor(b, 10*time.Minute, func() (bool, string) {
+		var list v1alpha1.CanaryReleaseList
+		if err := c.List(ctx, &list); err != nil {
+			return false, err.Error()
+		}
+		promoted := 0
+		for _, cr := range list.Items {
+			if cr.Name == "latency" && cr.Status.Phase == v1alpha1.CanaryPromoted {
+				promoted++
+			}
+		}
+		return promoted == len(namespaces), fmt.Sprintf("%d/%d latency canaries promoted", promoted, len(namespaces))
+	})
+	time.Sleep(time.Second) // the last VirtualService updates
+
+	var latencies []time.Duration
+	for _, ns := range namespaces {
+		var cr v1alpha1.CanaryRelease
+		if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "latency"}, &cr); err != nil {
+			b.Fatal(err)
+		}
+		mu.Lock()
+		obs := observed[ns]
+		mu.Unlock()
+		for i := 1; i < len(cr.Status.History); i++ {
+			due := cr.Status.History[i-1].Time.Add(latencyPeriod)
+			weight := cr.Status.History[i].Weights["v2"]
+			j := slices.IndexFunc(obs, func(s seen) bool { return s.weight == weight })
+			if j < 0 {
+				b.Fatalf("%s: the VirtualService never carried weight %d", ns, weight)
+			}
+			latencies = append(latencies, obs[j].at.Sub(due))
+		}
+	}
+	slices.Sort(latencies)
+	if len(latencies) == 0 {
+		b.Fatal("no steps measured")
+	}
+	pct := func(p float64) time.Duration { return latencies[int(p*float64(len(latencies)-1))] }
+	return pct(0.50), pct(0.99), len(latencies)
+}
+
+// peakRSS is the process's peak resident set size (VmHWM), in bytes.
+func peakRSS(b *testing.B, pid int) int64 {
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return kb << 10
+		}
+	}
+	b.Fatal("no VmHWM in /proc status")
+	return 0
+}
