@@ -170,22 +170,22 @@ func responsible(res *policies.Result, before trafficState) (string, string) {
 }
 
 // parseTime reads a state's RFC 3339 time; empty gives nil.
-func parseTime(s string) (*metav1.Time, error) {
+func parseTime(s string) (*metav1.MicroTime, error) {
 	if s == "" {
 		return nil, nil
 	}
-	t, err := time.Parse(time.RFC3339, s)
+	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
 		return nil, userError(ReasonInvalidDecision, "the policies decided lastStepTime %q, which is not an RFC 3339 time", s)
 	}
-	return &metav1.Time{Time: t}, nil
+	return &metav1.MicroTime{Time: t.Truncate(time.Microsecond)}, nil
 }
 
-func formatTime(t *metav1.Time) any {
+func formatTime(t *metav1.MicroTime) any {
 	if t == nil {
 		return nil
 	}
-	return t.UTC().Format(time.RFC3339)
+	return t.UTC().Format(time.RFC3339Nano)
 }
 
 func weightsValue(w map[string]int32) map[string]any {
@@ -249,7 +249,7 @@ func canaryKind(rc *Reconciler) *kind[*v1alpha1.CanaryRelease] {
 			}
 			before := trafficState{Weights: c.Status.Weights, Phase: string(c.Status.Phase)}
 			if c.Status.LastStepTime != nil {
-				before.LastStepTime = c.Status.LastStepTime.UTC().Format(time.RFC3339)
+				before.LastStepTime = c.Status.LastStepTime.UTC().Format(time.RFC3339Nano)
 			}
 			if _, ok := before.Weights[canary]; !ok || c.Status.Baseline != baseline {
 				// A new release (or a new subset): start from the baseline.
@@ -286,7 +286,7 @@ func canaryKind(rc *Reconciler) *kind[*v1alpha1.CanaryRelease] {
 				if !maps.Equal(after.Weights, before.Weights) || after.Phase != before.Phase {
 					policy, message := responsible(res, before)
 					c.Status.History = append(c.Status.History, v1alpha1.CanaryStep{
-						Time: metav1.Time{Time: r.now}, Policy: policy, Weights: after.Weights,
+						Time: metav1.MicroTime{Time: r.now}, Policy: policy, Weights: after.Weights,
 						Phase: v1alpha1.CanaryPhase(after.Phase), Message: message,
 					})
 					if n := len(c.Status.History); n > v1alpha1.CanaryHistoryLimit {

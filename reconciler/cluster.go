@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -148,8 +149,10 @@ func clusterKind(rc *Reconciler) *kind[*v1alpha1.Cluster] {
 func verifyIstio(ctx context.Context, t *Target, params clusterParameters) (istioCheck, error) {
 	var missing []string
 	for _, name := range istioCRDs {
-		var crd apiextensionsv1.CustomResourceDefinition
-		if err := t.Client.Get(ctx, types.NamespacedName{Name: name}, &crd); err != nil {
+		// Metadata only: CRD schemas are large and nothing here reads them.
+		crd := &metav1.PartialObjectMetadata{}
+		crd.SetGroupVersionKind(apiextensionsv1.SchemeGroupVersion.WithKind("CustomResourceDefinition"))
+		if err := t.Client.Get(ctx, types.NamespacedName{Name: name}, crd); err != nil {
 			if !apierrors.IsNotFound(err) {
 				return istioCheck{}, transientError(ReasonUnreachable, "read CRD %s on %s: %v", name, t, err)
 			}

@@ -40,9 +40,14 @@ const remoteTimeout = 10 * time.Second
 // are checked on every write instead.)
 func CacheOptions(namespace string) cache.Options {
 	managed := labels.SelectorFromSet(labels.Set{v1alpha1.LabelManaged: "true"})
-	opts := cache.Options{ByObject: map[client.Object]cache.ByObject{
-		&corev1.Service{}: {Label: managed},
-	}}
+	opts := cache.Options{
+		ByObject: map[client.Object]cache.ByObject{
+			&corev1.Service{}: {Label: managed},
+		},
+		// Nothing reads managedFields: they are a large share of every
+		// object that a status is written to.
+		DefaultTransform: cache.TransformStripManagedFields(),
+	}
 	if namespace != "" {
 		opts.ByObject[&corev1.Secret{}] = cache.ByObject{Namespaces: map[string]cache.Config{namespace: {}}}
 	}

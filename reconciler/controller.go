@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -96,7 +97,10 @@ type run struct {
 	executor string
 	params   map[string]any
 	readOnly bool
-	// now is when the run started, in whole seconds; started is exact.
+	// cascade: a parent or the root run triggered this run.
+	cascade bool
+	// now is when the run started, to the microsecond that status times
+	// keep; started is exact.
 	now     time.Time
 	started time.Time
 
@@ -117,8 +121,7 @@ func (r *run) requeueAfter(d time.Duration) {
 }
 
 // requeueFromNow is the requeue the policies asked for, counted from the
-// whole second they saw as now: a step due at 12:00:10 runs then, not up
-// to a second later.
+// time they saw as now: a step falls due when they said.
 func (r *run) requeueFromNow() time.Duration {
 	if r.requeue == 0 {
 		return 0
@@ -255,9 +258,16 @@ type Reconciler struct {
 	ImportGrace time.Duration
 
 	triggers map[string]chan event.GenericEvent
+	// cascade holds the resources a parent (or the root run) triggered:
+	// their runs trigger their own children in turn. A run for another
+	// reason (its own change, a requeue) triggers them only when its
+	// status changed, so that a periodic re-check does not walk a subtree.
+	cascade sync.Map
 }
 
-// clock is the time a run starts. Policies see it in whole seconds (the
+func cascadeKey(kind string, key types.NamespacedName) string { return kind + "/" + key.String() }
+
+// clock is the time a run starts. Policies see it to the microsecond (the
 // precision of lastStepTime); requeues are measured from the exact time.
 func (rc *Reconciler) clock() time.Time {
 	if rc.Now != nil {
@@ -274,6 +284,7 @@ func (rc *Reconciler) trigger(children []child) {
 			continue
 		}
 		obj := &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{Name: c.key.Name, Namespace: c.key.Namespace}}
+		rc.cascade.Store(cascadeKey(c.kind, c.key), struct{}{})
 		ch <- event.GenericEvent{Object: obj}
 	}
 }
@@ -301,9 +312,10 @@ func reconcileKind[T v1alpha1.Object](ctx context.Context, rc *Reconciler, k *ki
 	if ref != nil && ref.Name != "" {
 		executor = ref.Name
 	}
+	_, cascade := rc.cascade.LoadAndDelete(cascadeKey(k.name, req.NamespacedName))
 	started := rc.clock()
-	r := &run{Reconciler: rc, kind: k.name, executor: executor, now: started.Truncate(time.Second), started: started,
-		readOnly: strings.HasPrefix(executor, "ReadOnly")}
+	r := &run{Reconciler: rc, kind: k.name, executor: executor, now: started.Truncate(time.Microsecond), started: started,
+		readOnly: strings.HasPrefix(executor, "ReadOnly"), cascade: cascade}
 
 	start := time.Now()
 	result, err := runKind(ctx, k, r, obj)
@@ -351,7 +363,8 @@ func runKind[T v1alpha1.Object](ctx context.Context, k *kind[T], r *run, obj T) 
 
 	// Executors write only the working copy's status: any difference is a
 	// status change.
-	if !equality.Semantic.DeepEqual(obj, working) {
+	changed := !equality.Semantic.DeepEqual(obj, working)
+	if changed {
 		if uerr := r.Client.Status().Update(ctx, working); uerr != nil {
 			if apierrors.IsConflict(uerr) || apierrors.IsNotFound(uerr) {
 				// A newer version exists: run again on it; nothing of this
@@ -364,7 +377,7 @@ func runKind[T v1alpha1.Object](ctx context.Context, k *kind[T], r *run, obj T) 
 		r.emit(obj, working)
 	}
 
-	if k.children != nil && err == nil {
+	if k.children != nil && err == nil && (r.cascade || changed) {
 		children, cerr := k.children(ctx, working)
 		if cerr != nil {
 			return ctrl.Result{}, cerr

@@ -55,7 +55,7 @@ func experimentKind(rc *Reconciler) *kind[*v1alpha1.Experiment] {
 			}
 			before := trafficState{Weights: e.Status.Weights, Phase: string(e.Status.Phase)}
 			if e.Status.LastStepTime != nil {
-				before.LastStepTime = e.Status.LastStepTime.UTC().Format(time.RFC3339)
+				before.LastStepTime = e.Status.LastStepTime.UTC().Format(time.RFC3339Nano)
 			}
 			if !sameSubsets(before.Weights, e.Spec.Subsets) {
 				before = trafficState{Weights: evenSplit(e.Spec.Subsets), Phase: string(v1alpha1.ExperimentPending)}
@@ -63,6 +63,10 @@ func experimentKind(rc *Reconciler) *kind[*v1alpha1.Experiment] {
 			state := map[string]any{"subsets": e.Spec.Subsets, "weights": weightsValue(before.Weights), "phase": before.Phase}
 			if before.LastStepTime != "" {
 				state["lastStepTime"] = before.LastStepTime
+			}
+			// What the policies decided before stays theirs to keep.
+			if e.Status.Winner != "" && sameSubsets(e.Status.Weights, e.Spec.Subsets) {
+				state["winner"] = e.Status.Winner
 			}
 			chain, err := r.chain()
 			if err != nil {

@@ -38,11 +38,19 @@ test_holds_with_time_left if {
 	d.requeueAfter == "18s"
 }
 
-test_time_left_rounds_up if {
+test_time_left_to_the_millisecond if {
 	d := timed_canary_release.decision with input as {
 		"state": base, "parameters": params, "now": "2026-11-24T12:00:29.500Z",
 	}
-	d.requeueAfter == "1s"
+	d.requeueAfter == "500ms"
+	d.message == "next step in 500ms"
+}
+
+test_time_left_rounds_up_to_a_millisecond if {
+	d := timed_canary_release.decision with input as {
+		"state": base, "parameters": params, "now": "2026-11-24T12:00:29.9999995Z",
+	}
+	d.requeueAfter == "1ms"
 }
 
 test_promotes_capped_at_100 if {

@@ -57,7 +57,7 @@ type CanaryReleaseSpec struct {
 // CanaryStep is one decision in a CanaryRelease's history.
 type CanaryStep struct {
 	// Time the step was decided.
-	Time metav1.Time `json:"time"`
+	Time metav1.MicroTime `json:"time"`
 	// Policy that decided the step (the last of the chain that changed it).
 	// +optional
 	Policy string `json:"policy,omitempty"`
@@ -95,7 +95,7 @@ type CanaryReleaseStatus struct {
 
 	// LastStepTime is when the weights last changed.
 	// +optional
-	LastStepTime *metav1.Time `json:"lastStepTime,omitempty"`
+	LastStepTime *metav1.MicroTime `json:"lastStepTime,omitempty"`
 
 	// History of the last steps, oldest first.
 	// +optional

@@ -127,7 +127,7 @@ type ExperimentStatus struct {
 
 	// LastStepTime is when the weights last changed.
 	// +optional
-	LastStepTime *metav1.Time `json:"lastStepTime,omitempty"`
+	LastStepTime *metav1.MicroTime `json:"lastStepTime,omitempty"`
 }
 
 // Experiment is an A/B test among subsets of a Destination on a goal

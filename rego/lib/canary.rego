@@ -19,10 +19,15 @@ due(state, period, now) if not state.lastStepTime
 
 due(state, period, now) if elapsed_ns(state, now) >= time.parse_duration_ns(period)
 
-# time_left until the next step, as a duration string rounded up to a second.
-time_left(state, period, now) := seconds(time.parse_duration_ns(period) - elapsed_ns(state, now))
+# time_left until the next step, as a duration string: whole seconds when
+# it is a whole number of them, otherwise milliseconds rounded up, so that
+# a requeue falls due with the step and not up to a second later.
+time_left(state, period, now) := duration(time.parse_duration_ns(period) - elapsed_ns(state, now))
 
-seconds(ns) := sprintf("%ds", [max([1, ceil(ns / 1000000000)])])
+duration(ns) := sprintf("%ds", [ns / 1000000000]) if {
+	ns >= 1000000000
+	ns % 1000000000 == 0
+} else := sprintf("%dms", [max([1, ceil(ns / 1000000)])])
 
 # with_canary_weight sets the canary's weight; the baseline gets the rest.
 with_canary_weight(state, w) := object.union(state, {"weights": object.union(state.weights, {

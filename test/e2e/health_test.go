@@ -119,5 +119,14 @@ spec:
 			g.Expect(e.Status.Statistics[1].PValue).NotTo(BeEmpty())
 		}).WithTimeout(60 * time.Second).Should(Succeed())
 		Eventually(func() map[string]int32 { return servedWeights(ns) }).Should(Equal(map[string]int32{"v1": 100}))
+
+		By("runs after the conclusion keep it")
+		kubectl(nil, "annotate", "-n", ns, "experiment", "ab", "example.com/touched=1")
+		Consistently(func(g Gomega) {
+			var e v1alpha1.Experiment
+			g.Expect(env.Client.Get(ctx(), types.NamespacedName{Namespace: ns, Name: "ab"}, &e)).To(Succeed())
+			g.Expect(e.Status.Winner).To(Equal("v1"))
+			g.Expect(e.Status.Phase).To(Equal(v1alpha1.ExperimentConcluded))
+		}).WithTimeout(3 * time.Second).WithPolling(200 * time.Millisecond).Should(Succeed())
 	})
 })

@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
@@ -31,6 +32,7 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/kubist-io/kubist/api/v1alpha1"
 	"github.com/kubist-io/kubist/internal/controlplane"
@@ -40,13 +42,20 @@ import (
 // The tree: projects × clusters × virtual clusters, and in each virtual
 // cluster one Application and perVC Destinations, Routes and canaries.
 const (
-	projects           = 10
 	clustersPerProject = 10
 	vcsPerCluster      = 10
 	perVC              = 3
 	resyncPeriod       = 45 * time.Second
 	latencyPeriod      = 10 * time.Second
 )
+
+// projects is 10, or KUBIST_SCALE_PROJECTS for a smaller tree.
+var projects = func() int {
+	if n, err := strconv.Atoi(os.Getenv("KUBIST_SCALE_PROJECTS")); err == nil && n > 0 {
+		return n
+	}
+	return 10
+}()
 
 func BenchmarkScale(b *testing.B) {
 	if os.Getenv("KUBIST_BENCH_SCALE") != "1" {
@@ -58,6 +67,7 @@ func BenchmarkScale(b *testing.B) {
 }
 
 func runScale(b *testing.B) {
+	log.SetLogger(logr.Discard())
 	root, err := testenv.RepoRoot()
 	if err != nil {
 		b.Fatal(err)
@@ -324,6 +334,46 @@ func waitFor(b *testing.B, timeout time.Duration, done func() (bool, string)) {
 	b.Fatalf("not done after %s: %s", timeout, last)
 }
 
+// counters reads the manager's counters by name and labels.
+func counters(url string) (map[string]float64, error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]float64{}
+	for name, f := range families {
+		if !strings.HasPrefix(name, "kubist_") || f.GetType().String() != "COUNTER" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			var labels []string
+			for _, l := range m.GetLabel() {
+				labels = append(labels, l.GetName()+"="+l.GetValue())
+			}
+			out[name+"{"+strings.Join(labels, ",")+"}"] = m.GetCounter().GetValue()
+		}
+	}
+	return out, nil
+}
+
+// counterDelta lists the counters that grew from before to after.
+func counterDelta(before, after map[string]float64) []string {
+	var out []string
+	for k, v := range after {
+		if d := v - before[k]; d != 0 {
+			out = append(out, fmt.Sprintf("%s +%g", k, d))
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
 // managerMetrics reads the manager's executor runs (all, and of Projects)
 // and writes.
 func managerMetrics(url string) (runs, projectRuns, writes float64, err error) {
@@ -375,6 +425,10 @@ func steadyPass(b *testing.B, url string) (time.Duration, float64, float64) {
 		}
 	}
 	runs0 := runs
+	before, err := counters(url)
+	if err != nil {
+		b.Fatal(err)
+	}
 	deadline := time.Now().Add(2 * resyncPeriod)
 	var start time.Time
 	for start.IsZero() {
@@ -394,6 +448,11 @@ func steadyPass(b *testing.B, url string) (time.Duration, float64, float64) {
 		}
 	}
 	_, _, writes := read()
+	after, err := counters(url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("steady pass, counters that grew:\n%s", strings.Join(counterDelta(before, after), "\n"))
 	return last.Sub(start), writes - writes0, runs - runs0
 }
 
@@ -414,6 +473,29 @@ func stepLatency(ctx context.Context, b *testing.B, c client.WithWatch) (time.Du
 	}
 	var mu sync.Mutex
 	observed := map[string][]seen{}
+	// When the canary's status carried each weight: the step's own part
+	// of the latency, before the Route's.
+	stepped := map[string][]seen{}
+	cw, err := c.Watch(ctx, &v1alpha1.CanaryReleaseList{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cw.Stop()
+	go func() {
+		for ev := range cw.ResultChan() {
+			cr, ok := ev.Object.(*v1alpha1.CanaryRelease)
+			if !ok || cr.Name != "latency" {
+				continue
+			}
+			w := cr.Status.Weights["v2"]
+			mu.Lock()
+			list := stepped[cr.Namespace]
+			if len(list) == 0 || list[len(list)-1].weight != w {
+				stepped[cr.Namespace] = append(list, seen{w, time.Now()})
+			}
+			mu.Unlock()
+		}
+	}()
 	go func() {
 		for ev := range w.ResultChan() {
 			if ev.Type != watch.Added && ev.Type != watch.Modified {
@@ -460,7 +542,7 @@ func stepLatency(ctx context.Context, b *testing.B, c client.WithWatch) (time.Du
 	})
 	time.Sleep(time.Second) // the last VirtualService updates
 
-	var latencies []time.Duration
+	var latencies, stepLatencies []time.Duration
 	for _, ns := range namespaces {
 		var cr v1alpha1.CanaryRelease
 		if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "latency"}, &cr); err != nil {
@@ -477,7 +559,17 @@ func stepLatency(ctx context.Context, b *testing.B, c client.WithWatch) (time.Du
 				b.Fatalf("%s: the VirtualService never carried weight %d", ns, weight)
 			}
 			latencies = append(latencies, obs[j].at.Sub(due))
+			mu.Lock()
+			st := stepped[ns]
+			mu.Unlock()
+			if k := slices.IndexFunc(st, func(s seen) bool { return s.weight == weight }); k >= 0 {
+				stepLatencies = append(stepLatencies, st[k].at.Sub(due))
+			}
 		}
+	}
+	slices.Sort(stepLatencies)
+	if n := len(stepLatencies); n > 0 {
+		b.Logf("due to the canary's status: p50 %s p99 %s", stepLatencies[n/2], stepLatencies[n*99/100])
 	}
 	slices.Sort(latencies)
 	if len(latencies) == 0 {
