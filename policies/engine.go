@@ -353,6 +353,9 @@ func formatRegoError(err error) error {
 	return errors.New(strings.Join(lines, "\n"))
 }
 
+// ErrDeadline is the error of an evaluation cut off by its deadline.
+var ErrDeadline = errors.New("evaluation exceeded its deadline")
+
 // Event is an Event a policy asks the executor to emit.
 type Event struct {
 	Type    string `json:"type"`
@@ -416,7 +419,7 @@ func (p *Policy) Evaluate(ctx context.Context, input ast.Value) (*Decision, erro
 	rs, err := p.query.Eval(ctx, rego.EvalParsedInput(input))
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, fmt.Errorf("policy %s: evaluation exceeded its deadline of %s", p.Name, p.limits.Timeout)
+			return nil, fmt.Errorf("policy %s: %w of %s", p.Name, ErrDeadline, p.limits.Timeout)
 		}
 		return nil, fmt.Errorf("policy %s: %w", p.Name, err)
 	}

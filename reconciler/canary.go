@@ -97,12 +97,7 @@ func (r *run) gather(ctx context.Context, t *trafficTarget, chain policies.Chain
 	if r.Metrics == nil || chain == nil {
 		return nil
 	}
-	var params trafficParameters
-	_ = fromMap(r.params, &params)
-	window, err := time.ParseDuration(orDefault(params.MetricsWindow, "1m"))
-	if err != nil {
-		window = time.Minute
-	}
+	window := r.metricsWindow()
 	q := policies.MetricsQuery{
 		Namespace: t.placement.namespace, Service: t.destination.Name, Subsets: subsets,
 		Window: window, Custom: append(chain.Queries(), extra...), Time: r.now,
@@ -138,13 +133,55 @@ func checkWeights(t *trafficTarget, weights map[string]int32) error {
 	return nil
 }
 
-// decided decodes a chain's final traffic state.
-func decided(res *policies.Result) (trafficState, error) {
+// storedState is the traffic state a status holds.
+func storedState(weights map[string]int32, phase string, last *metav1.MicroTime) trafficState {
+	s := trafficState{Weights: weights, Phase: phase}
+	if last != nil {
+		s.LastStepTime = last.UTC().Format(time.RFC3339Nano)
+	}
+	return s
+}
+
+// input is the state as the policies' input.state, with the kind's own
+// fields added.
+func (s trafficState) input(fields map[string]any) map[string]any {
+	fields["weights"], fields["phase"] = weightsValue(s.Weights), s.Phase
+	if s.LastStepTime != "" {
+		fields["lastStepTime"] = s.LastStepTime
+	}
+	return fields
+}
+
+// decide runs the chain and returns the traffic state it decided, checked
+// against the Destination's subsets; without a chain the state stays.
+func (r *run) decide(ctx context.Context, t *trafficTarget, chain policies.Chain, in policies.Input, before trafficState) (trafficState, *policies.Result, error) {
+	if chain == nil {
+		return before, nil, nil
+	}
+	res, err := r.runChain(ctx, chain, in)
+	if err != nil {
+		return before, nil, err
+	}
 	var s trafficState
 	if err := fromMap(res.State, &s); err != nil {
-		return s, userError(ReasonInvalidDecision, "the policies' state is not {weights, phase, lastStepTime}: %v", err)
+		return before, nil, userError(ReasonInvalidDecision, "the policies' state is not {weights, phase, lastStepTime}: %v", err)
 	}
-	return s, nil
+	if err := checkWeights(t, s.Weights); err != nil {
+		return before, nil, err
+	}
+	return s, res, nil
+}
+
+// metricsWindow is the executor's metricsWindow parameter (defaulted by
+// its schema).
+func (r *run) metricsWindow() time.Duration {
+	var params trafficParameters
+	_ = fromMap(r.params, &params)
+	window, err := time.ParseDuration(params.MetricsWindow)
+	if err != nil || window <= 0 {
+		return time.Minute
+	}
+	return window
 }
 
 // responsible finds the last policy of a chain that changed the traffic
@@ -247,42 +284,26 @@ func canaryKind(rc *Reconciler) *kind[*v1alpha1.CanaryRelease] {
 			if err := t.requireSubsets("spec.baseline", baseline); err != nil {
 				return err
 			}
-			before := trafficState{Weights: c.Status.Weights, Phase: string(c.Status.Phase)}
-			if c.Status.LastStepTime != nil {
-				before.LastStepTime = c.Status.LastStepTime.UTC().Format(time.RFC3339Nano)
-			}
+			before := storedState(c.Status.Weights, string(c.Status.Phase), c.Status.LastStepTime)
 			if _, ok := before.Weights[canary]; !ok || c.Status.Baseline != baseline {
 				// A new release (or a new subset): start from the baseline.
 				before = trafficState{Weights: map[string]int32{baseline: 100, canary: 0}, Phase: string(v1alpha1.CanaryPending)}
-			}
-			state := map[string]any{
-				"baseline": baseline, "canary": canary,
-				"weights": weightsValue(before.Weights), "phase": before.Phase,
-			}
-			if before.LastStepTime != "" {
-				state["lastStepTime"] = before.LastStepTime
 			}
 			chain, err := r.chain()
 			if err != nil {
 				return err
 			}
 			in := policies.Input{
-				State:    state,
+				State:    before.input(map[string]any{"baseline": baseline, "canary": canary}),
 				Observed: map[string]any{"weights": weightsValue(before.Weights), "phase": before.Phase, "lastStepTime": formatTime(c.Status.LastStepTime)},
 				Metrics:  r.gather(ctx, t, chain, []string{baseline, canary}),
 			}
-			after, history := before, c.Status.History
-			if chain != nil {
-				res, err := r.runChain(ctx, chain, in)
-				if err != nil {
-					return err
-				}
-				if after, err = decided(res); err != nil {
-					return err
-				}
-				if err := checkWeights(t, after.Weights); err != nil {
-					return err
-				}
+			history := c.Status.History
+			after, res, err := r.decide(ctx, t, chain, in, before)
+			if err != nil {
+				return err
+			}
+			if res != nil {
 				if !maps.Equal(after.Weights, before.Weights) || after.Phase != before.Phase {
 					policy, message := responsible(res, before)
 					c.Status.History = append(c.Status.History, v1alpha1.CanaryStep{

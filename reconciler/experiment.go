@@ -53,17 +53,11 @@ func experimentKind(rc *Reconciler) *kind[*v1alpha1.Experiment] {
 			if err := t.requireSubsets("spec.subsets", e.Spec.Subsets...); err != nil {
 				return err
 			}
-			before := trafficState{Weights: e.Status.Weights, Phase: string(e.Status.Phase)}
-			if e.Status.LastStepTime != nil {
-				before.LastStepTime = e.Status.LastStepTime.UTC().Format(time.RFC3339Nano)
-			}
+			before := storedState(e.Status.Weights, string(e.Status.Phase), e.Status.LastStepTime)
 			if !sameSubsets(before.Weights, e.Spec.Subsets) {
 				before = trafficState{Weights: evenSplit(e.Spec.Subsets), Phase: string(v1alpha1.ExperimentPending)}
 			}
-			state := map[string]any{"subsets": e.Spec.Subsets, "weights": weightsValue(before.Weights), "phase": before.Phase}
-			if before.LastStepTime != "" {
-				state["lastStepTime"] = before.LastStepTime
-			}
+			state := before.input(map[string]any{"subsets": e.Spec.Subsets})
 			// What the policies decided before stays theirs to keep.
 			if e.Status.Winner != "" && sameSubsets(e.Status.Weights, e.Spec.Subsets) {
 				state["winner"] = e.Status.Winner
@@ -72,32 +66,19 @@ func experimentKind(rc *Reconciler) *kind[*v1alpha1.Experiment] {
 			if err != nil {
 				return err
 			}
-			var params trafficParameters
-			_ = fromMap(r.params, &params)
-			window, err := time.ParseDuration(orDefault(params.MetricsWindow, "5m"))
-			if err != nil {
-				window = 5 * time.Minute
-			}
-			mean, stddev, count := goalQueries(e.Spec.Goal, window)
+			mean, stddev, count := goalQueries(e.Spec.Goal, r.metricsWindow())
 			metrics := r.gather(ctx, t, chain, e.Spec.Subsets, mean, stddev, count)
 			stats := goalStatistics(metrics, e.Spec.Subsets, mean, stddev, count)
-			after := before
 			var decision struct {
 				PValues map[string]float64 `json:"pValues"`
 				Winner  string             `json:"winner"`
 			}
-			if chain != nil {
-				res, err := r.runChain(ctx, chain, policies.Input{State: state, Metrics: metrics,
-					Observed: map[string]any{"weights": weightsValue(before.Weights)}})
-				if err != nil {
-					return err
-				}
-				if after, err = decided(res); err != nil {
-					return err
-				}
-				if err := checkWeights(t, after.Weights); err != nil {
-					return err
-				}
+			after, res, err := r.decide(ctx, t, chain, policies.Input{State: state, Metrics: metrics,
+				Observed: map[string]any{"weights": weightsValue(before.Weights)}}, before)
+			if err != nil {
+				return err
+			}
+			if res != nil {
 				_ = fromMap(res.State, &decision)
 			}
 			if r.readOnly {
