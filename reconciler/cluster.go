@@ -67,6 +67,9 @@ func clusterKind(rc *Reconciler) *kind[*v1alpha1.Cluster] {
 	return &kind[*v1alpha1.Cluster]{
 		name:      "Cluster",
 		newObject: func() *v1alpha1.Cluster { return &v1alpha1.Cluster{} },
+		// It may install Istio with Helm.
+		timeout: helmTimeout + runTimeout,
+		gone:    func(key types.NamespacedName) { rc.Clusters.Forget(key.Name) },
 		execute: func(ctx context.Context, r *run, c *v1alpha1.Cluster) error {
 			var params clusterParameters
 			if err := fromMap(r.params, &params); err != nil {

@@ -81,6 +81,10 @@ type kind[T v1alpha1.Object] struct {
 	finalize func(ctx context.Context, r *run, obj T) error
 	// children are the resources the executor triggers after it ran.
 	children func(ctx context.Context, obj T) ([]child, error)
+	// gone, when set, forgets what is kept for a resource that no longer exists.
+	gone func(key types.NamespacedName)
+	// timeout bounds a run; runTimeout when zero.
+	timeout time.Duration
 }
 
 // child names a resource to trigger.
@@ -297,18 +301,17 @@ func (rc *Reconciler) trigger(children []child) {
 // reconcile is the contract every executor shares (DESIGN.md §2): observe,
 // propose, policies, apply, status, trigger the children.
 func reconcileKind[T v1alpha1.Object](ctx context.Context, rc *Reconciler, k *kind[T], req ctrl.Request) (ctrl.Result, error) {
-	// A run that hangs on an unreachable cluster gives its worker back;
-	// a Cluster's may install Istio with Helm.
-	timeout := runTimeout
-	if k.name == "Cluster" {
-		timeout = helmTimeout + runTimeout
+	// A run that hangs on an unreachable cluster gives its worker back.
+	timeout := k.timeout
+	if timeout == 0 {
+		timeout = runTimeout
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	obj := k.newObject()
 	if err := rc.Client.Get(ctx, req.NamespacedName, obj); err != nil {
-		if apierrors.IsNotFound(err) && k.name == "Cluster" {
-			rc.Clusters.Forget(req.Name)
+		if apierrors.IsNotFound(err) && k.gone != nil {
+			k.gone(req.NamespacedName)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
