@@ -441,14 +441,17 @@ func finalizeObject[T v1alpha1.Object](ctx context.Context, r *run, k *kind[T], 
 }
 
 // emit records Events for a status just written: the Ready condition when
-// it changed, and what the policies asked for.
+// it changed (not a first Ready=True: thousands of resources becoming
+// Ready at once would say nothing worth an Event each), and what the
+// policies asked for.
 func (r *run) emit(old, updated v1alpha1.Object) {
 	if r.Recorder == nil {
 		return
 	}
 	before := meta.FindStatusCondition(old.GetCommonStatus().Conditions, v1alpha1.ConditionReady)
 	after := meta.FindStatusCondition(updated.GetCommonStatus().Conditions, v1alpha1.ConditionReady)
-	if after != nil && (before == nil || before.Status != after.Status || before.Reason != after.Reason) {
+	first := before == nil && after != nil && after.Status == metav1.ConditionTrue
+	if after != nil && !first && (before == nil || before.Status != after.Status || before.Reason != after.Reason) {
 		eventType := corev1.EventTypeNormal
 		if after.Status != metav1.ConditionTrue {
 			eventType = corev1.EventTypeWarning

@@ -34,7 +34,9 @@ const LeaderElectionID = "kubist-manager.kubist.io"
 
 // Options configure the manager.
 type Options struct {
-	MetricsAddr             string
+	MetricsAddr string
+	// PprofAddr serves Go's profiles (net/http/pprof) when set.
+	PprofAddr               string
 	ProbeAddr               string
 	LeaderElect             bool
 	LeaderElectionNamespace string
@@ -103,6 +105,7 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (*Manager, error) 
 		}),
 		Metrics:                       metricsserver.Options{BindAddress: opts.MetricsAddr},
 		HealthProbeBindAddress:        opts.ProbeAddr,
+		PprofBindAddress:              opts.PprofAddr,
 		LeaderElection:                opts.LeaderElect,
 		LeaderElectionID:              LeaderElectionID,
 		LeaderElectionNamespace:       opts.LeaderElectionNamespace,

@@ -107,7 +107,8 @@ func runScale(b *testing.B) {
 		"--leader-elect=false", "--webhooks=false", "--health-probe-bind-address=0",
 		fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", port),
 		"--resync-period="+resyncPeriod.String(), "--zap-log-level=error",
-		"--kube-api-qps=1000", "--kube-api-burst=2000", "--workers=8")
+		"--kube-api-qps=1000", "--kube-api-burst=2000", "--workers=8",
+		"--pprof-bind-address="+os.Getenv("KUBIST_SCALE_PPROF"))
 	mgr.Stdout, mgr.Stderr = logFile, logFile
 	passStart := time.Now()
 	if err := mgr.Start(); err != nil {
@@ -526,7 +527,24 @@ func stepLatency(ctx context.Context, b *testing.B, c client.WithWatch) (time.Du
 			}
 		}
 	}
-	createAll(ctx, b, c, objs)
+	// Started evenly over one period, as releases start in a real fleet:
+	// each second a tenth of them falls due. (All created at once, they
+	// would all step in the same instant, a measure of throughput.)
+	routes := make([]client.Object, 0, len(namespaces))
+	canaries := make([]client.Object, 0, len(namespaces))
+	for i := 0; i < len(objs); i += 2 {
+		routes, canaries = append(routes, objs[i]), append(canaries, objs[i+1])
+	}
+	createAll(ctx, b, c, routes)
+	tick := latencyPeriod / time.Duration(len(canaries))
+	next := time.Now()
+	for i, cr := range canaries {
+		next = next.Add(tick)
+		time.Sleep(time.Until(next))
+		if err := c.Create(ctx, cr); err != nil {
+			b.Fatalf("create canary %d: %v", i, err)
+		}
+	}
 	// Done when every canary's status reached 100, as the watch saw it:
 	// listing thousands of canaries would load the machine under test.
 	waitFor(b, 10*time.Minute, func() (bool, string) {
