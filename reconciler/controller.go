@@ -5,7 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -308,6 +309,8 @@ func reconcileKind[T v1alpha1.Object](ctx context.Context, rc *Reconciler, k *ki
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	// Taken first, so that the mark of a resource gone meanwhile goes too.
+	_, cascade := rc.cascade.LoadAndDelete(cascadeKey(k.name, req.NamespacedName))
 	obj := k.newObject()
 	if err := rc.Client.Get(ctx, req.NamespacedName, obj); err != nil {
 		if apierrors.IsNotFound(err) && k.gone != nil {
@@ -320,7 +323,6 @@ func reconcileKind[T v1alpha1.Object](ctx context.Context, rc *Reconciler, k *ki
 	if ref != nil && ref.Name != "" {
 		executor = ref.Name
 	}
-	_, cascade := rc.cascade.LoadAndDelete(cascadeKey(k.name, req.NamespacedName))
 	started := rc.clock()
 	r := &run{Reconciler: rc, kind: k.name, executor: executor, now: started.Truncate(time.Microsecond), started: started,
 		readOnly: strings.HasPrefix(executor, "ReadOnly"), cascade: cascade}
@@ -497,11 +499,4 @@ func orDefault(s, def string) string {
 }
 
 // sortedKeys returns a map's keys in order.
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
+func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }

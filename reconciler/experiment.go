@@ -3,6 +3,7 @@ package reconciler
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/common/model"
@@ -58,9 +59,16 @@ func experimentKind(rc *Reconciler) *kind[*v1alpha1.Experiment] {
 				before = trafficState{Weights: evenSplit(e.Spec.Subsets), Phase: string(v1alpha1.ExperimentPending)}
 			}
 			state := before.input(map[string]any{"subsets": e.Spec.Subsets})
-			// What the policies decided before stays theirs to keep.
-			if e.Status.Winner != "" && sameSubsets(e.Status.Weights, e.Spec.Subsets) {
-				state["winner"] = e.Status.Winner
+			// What the policies decided before (winner, p-values) is part of
+			// the state they decide on, so a run that decides nothing new
+			// keeps it.
+			if sameSubsets(e.Status.Weights, e.Spec.Subsets) {
+				if e.Status.Winner != "" {
+					state["winner"] = e.Status.Winner
+				}
+				if p := storedPValues(e.Status.Statistics); len(p) > 0 {
+					state["pValues"] = p
+				}
 			}
 			chain, err := r.chain()
 			if err != nil {
@@ -134,6 +142,17 @@ func goalStatistics(metrics map[string]any, subsets []string, mean, stddev, coun
 		g := goalStats{mean: mv, stddev: sv, n: int64(nv)}
 		out[s] = g
 		m["goal"] = map[string]any{"mean": g.mean, "stddev": g.stddev, "n": g.n}
+	}
+	return out
+}
+
+// storedPValues reads the p-values a status holds.
+func storedPValues(stats []v1alpha1.SubsetStatistics) map[string]any {
+	out := map[string]any{}
+	for _, s := range stats {
+		if p, err := strconv.ParseFloat(s.PValue, 64); err == nil {
+			out[s.Subset] = p
+		}
 	}
 	return out
 }

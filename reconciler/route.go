@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strings"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -121,7 +122,7 @@ func (rc *Reconciler) liveWeightsOf(ctx context.Context, route *v1alpha1.Route) 
 		out = append(out, liveWeights{source: "Experiment/" + e.Name, destination: e.Spec.Destination,
 			httpRoute: e.Spec.HTTPRoute, baseline: firstOf(e.Spec.Subsets), weights: e.Status.Weights})
 	}
-	slices.SortFunc(out, func(a, b liveWeights) int { return compareStrings(a.source, b.source) })
+	slices.SortFunc(out, func(a, b liveWeights) int { return strings.Compare(a.source, b.source) })
 	return out, nil
 }
 
@@ -130,16 +131,6 @@ func firstOf(s []string) string {
 		return ""
 	}
 	return s[0]
-}
-
-func compareStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // compose replaces, in each HTTP rule a live split applies to, the routes

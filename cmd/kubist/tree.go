@@ -4,8 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"os"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -271,11 +272,11 @@ func canaryDetail(c *v1alpha1.CanaryRelease) string {
 	for _, p := range c.Spec.Policies {
 		policies = append(policies, p.Name)
 	}
-	return fmt.Sprintf("%s  %s  [%s]", orUnknown(string(c.Status.Phase)), weightsString(c.Status.Weights), strings.Join(policies, ", "))
+	return fmt.Sprintf("%s  %s  [%s]", orPending(string(c.Status.Phase)), weightsString(c.Status.Weights), strings.Join(policies, ", "))
 }
 
 func experimentDetail(e *v1alpha1.Experiment) string {
-	s := fmt.Sprintf("%s  %s", orUnknown(string(e.Status.Phase)), weightsString(e.Status.Weights))
+	s := fmt.Sprintf("%s  %s", orPending(string(e.Status.Phase)), weightsString(e.Status.Weights))
 	if e.Status.Winner != "" {
 		s += "  winner " + e.Status.Winner
 	}
@@ -291,11 +292,7 @@ func versionsDetail(a *v1alpha1.Application) string {
 }
 
 func weightsString(w map[string]int32) string {
-	keys := make([]string, 0, len(w))
-	for k := range w {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
+	keys := slices.Sorted(maps.Keys(w))
 	parts := make([]string, 0, len(keys))
 	for _, k := range keys {
 		parts = append(parts, fmt.Sprintf("%s %d%%", k, w[k]))
@@ -306,7 +303,7 @@ func weightsString(w map[string]int32) string {
 	return strings.Join(parts, " / ")
 }
 
-func orUnknown(s string) string {
+func orPending(s string) string {
 	if s == "" {
 		return "Pending"
 	}

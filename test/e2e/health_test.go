@@ -127,6 +127,7 @@ spec:
 			g.Expect(env.Client.Get(ctx(), types.NamespacedName{Namespace: ns, Name: "ab"}, &e)).To(Succeed())
 			g.Expect(e.Status.Winner).To(Equal("v1"))
 			g.Expect(e.Status.Phase).To(Equal(v1alpha1.ExperimentConcluded))
+			g.Expect(e.Status.Statistics[1].PValue).NotTo(BeEmpty())
 		}).WithTimeout(3 * time.Second).WithPolling(200 * time.Millisecond).Should(Succeed())
 	})
 })
