@@ -18,6 +18,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -273,6 +274,9 @@ type Reconciler struct {
 	// reason (its own change, a requeue) triggers them only when its
 	// status changed, so that a periodic re-check does not walk a subtree.
 	cascade sync.Map
+	// due holds when each resource asked to run again, for the lateness
+	// of that run.
+	due sync.Map
 }
 
 func cascadeKey(kind string, key types.NamespacedName) string { return kind + "/" + key.String() }
@@ -313,8 +317,11 @@ func reconcileKind[T v1alpha1.Object](ctx context.Context, rc *Reconciler, k *ki
 	_, cascade := rc.cascade.LoadAndDelete(cascadeKey(k.name, req.NamespacedName))
 	obj := k.newObject()
 	if err := rc.Client.Get(ctx, req.NamespacedName, obj); err != nil {
-		if apierrors.IsNotFound(err) && k.gone != nil {
-			k.gone(req.NamespacedName)
+		if apierrors.IsNotFound(err) {
+			rc.due.Delete(cascadeKey(k.name, req.NamespacedName))
+			if k.gone != nil {
+				k.gone(req.NamespacedName)
+			}
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
@@ -332,6 +339,19 @@ func reconcileKind[T v1alpha1.Object](ctx context.Context, rc *Reconciler, k *ki
 	outcome := "success"
 	if err != nil {
 		outcome = "error"
+	}
+	dueKey := cascadeKey(k.name, req.NamespacedName)
+	if at, ok := rc.due.Load(dueKey); ok && !start.Before(at.(time.Time)) {
+		lateness.WithLabelValues(k.name).Observe(start.Sub(at.(time.Time)).Seconds())
+		rc.due.Delete(dueKey)
+	}
+	if result.RequeueAfter <= 0 {
+		rc.due.Delete(dueKey)
+	} else {
+		rc.due.Store(dueKey, time.Now().Add(result.RequeueAfter))
+		// Work that falls due (a step, a retry) is not behind a cascade,
+		// whatever brought the resource into the queue this time.
+		result.Priority = ptr.To(0)
 	}
 	executorRuns.WithLabelValues(k.name, executor, outcome).Inc()
 	executorDuration.WithLabelValues(k.name, executor).Observe(time.Since(start).Seconds())

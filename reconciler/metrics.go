@@ -24,6 +24,11 @@ var (
 		Name: "kubist_canary_weight",
 		Help: "Traffic weight, in percent, of each subset of a CanaryRelease or Experiment as stored in its status.",
 	}, []string{"namespace", "name", "subset"})
+	lateness = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "kubist_executor_lateness_seconds",
+		Help:    "Time from when a run asked to run again (a canary's next step, a re-check) to when that run started.",
+		Buckets: []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10},
+	}, []string{"kind"})
 	writes = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "kubist_writes_total",
 		Help: "Writes made by executors, by kind of the resource and what was written (status, finalizer, or the target object's kind).",
@@ -31,5 +36,5 @@ var (
 )
 
 func init() {
-	metrics.Registry.MustRegister(executorRuns, executorDuration, policyDecisions, canaryWeight, writes)
+	metrics.Registry.MustRegister(executorRuns, executorDuration, policyDecisions, canaryWeight, lateness, writes)
 }

@@ -11,10 +11,13 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/priorityqueue"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -211,7 +214,7 @@ func register[T v1alpha1.Object](mgr ctrl.Manager, rc *Reconciler, k *kind[T], o
 		For(k.newObject(), builder.WithPredicates(changed)).
 		Named(strings.ToLower(k.name)).
 		WithOptions(opts).
-		WatchesRawSource(source.Channel(rc.triggers[k.name], &handler.EnqueueRequestForObject{}))
+		WatchesRawSource(source.Channel(rc.triggers[k.name], cascaded))
 	for _, w := range watches {
 		b = w(b)
 	}
@@ -222,6 +225,20 @@ func register[T v1alpha1.Object](mgr ctrl.Manager, rc *Reconciler, k *kind[T], o
 		return fmt.Errorf("%s controller: %w", k.name, err)
 	}
 	return nil
+}
+
+// cascaded enqueues what a parent's run (or the root run) triggers behind
+// the work that is due: a root run that enqueues every resource of the
+// tree must not delay a canary's step or a Route carrying it.
+var cascaded = handler.TypedFuncs[client.Object, reconcile.Request]{
+	GenericFunc: func(_ context.Context, e event.GenericEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+		req := reconcile.Request{NamespacedName: client.ObjectKeyFromObject(e.Object)}
+		if pq, ok := q.(priorityqueue.PriorityQueue[reconcile.Request]); ok {
+			pq.AddWithOpts(priorityqueue.AddOpts{Priority: ptr.To(handler.LowPriority)}, req)
+			return
+		}
+		q.Add(req)
+	},
 }
 
 // requests lists objects as reconcile requests.

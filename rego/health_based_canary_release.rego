@@ -89,7 +89,7 @@ decision := {"state": state, "outcome": "Done", "message": sprintf("release is %
 } else := step_forward if {
 	healthy
 	canary.due(state, params.period, input.now)
-} else := hold(sprintf("healthy; next step in %s", [left]), "", left) if {
+} else := hold(sprintf("healthy; next step at %s", [canary.next_step_at(state, params.period)]), "", left) if {
 	healthy
 	left := canary.time_left(state, params.period, input.now)
 }

@@ -86,7 +86,7 @@ decision := {"state": state, "outcome": "Done", "message": sprintf("release is %
 } else := {
 	"state": state,
 	"outcome": "Hold",
-	"message": sprintf("within %s; next step in %s", [bounds, left]),
+	"message": sprintf("within %s; next step at %s", [bounds, canary.next_step_at(state, params.period)]),
 	"requeueAfter": left,
 } if {
 	left := canary.time_left(state, params.period, input.now)

@@ -36,7 +36,7 @@ decision := {
 } else := {
 	"state": input.state,
 	"outcome": "Hold",
-	"message": sprintf("next step in %s", [left]),
+	"message": sprintf("next step at %s", [canary.next_step_at(input.state, input.parameters.period)]),
 	"requeueAfter": left,
 } if {
 	canary.active(input.state)

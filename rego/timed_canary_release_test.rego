@@ -43,7 +43,7 @@ test_time_left_to_the_millisecond if {
 		"state": base, "parameters": params, "now": "2026-11-24T12:00:29.500Z",
 	}
 	d.requeueAfter == "500ms"
-	d.message == "next step in 500ms"
+	d.message == "next step at 2026-11-24T12:00:30Z"
 }
 
 test_time_left_rounds_up_to_a_millisecond if {

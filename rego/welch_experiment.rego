@@ -110,7 +110,7 @@ decision := {"state": state, "outcome": "Done", "message": sprintf("experiment i
 } else := {
 	"state": state,
 	"outcome": "Hold",
-	"message": sprintf("next move in %s", [left]),
+	"message": sprintf("next move at %s", [canary.next_step_at(state, params.period)]),
 	"requeueAfter": left,
 } if {
 	not canary.due(state, params.period, input.now)

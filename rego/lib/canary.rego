@@ -24,6 +24,14 @@ due(state, period, now) if elapsed_ns(state, now) >= time.parse_duration_ns(peri
 # a requeue falls due with the step and not up to a second later.
 time_left(state, period, now) := duration(time.parse_duration_ns(period) - elapsed_ns(state, now))
 
+# next_step_at is when the next step falls due, to the second (RFC 3339,
+# UTC): a hold's message names it rather than a countdown, so that holding
+# again before then changes nothing in the resource's status.
+next_step_at(state, period) := time.format([
+	time.parse_rfc3339_ns(state.lastStepTime) + time.parse_duration_ns(period),
+	"UTC", "2006-01-02T15:04:05Z07:00",
+])
+
 duration(ns) := sprintf("%ds", [ns / 1000000000]) if {
 	ns >= 1000000000
 	ns % 1000000000 == 0

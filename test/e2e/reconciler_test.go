@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"maps"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -9,6 +10,7 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	dto "github.com/prometheus/client_model/go"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -16,6 +18,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/kubist-io/kubist/api/v1alpha1"
 )
@@ -256,6 +259,32 @@ var _ = Describe("Reconciler", func() {
 		}), "every step exactly once")
 		Expect(c.Status.CanaryWeight).To(BeEquivalentTo(100))
 		Expect(readyCondition(&c).Message).To(ContainSubstring("Promoted"))
+
+		By("the manager's metrics carry the weight, the steps, and how late each step ran")
+		families, err := ctrlmetrics.Registry.Gather()
+		Expect(err).NotTo(HaveOccurred())
+		metric := func(name string, labels map[string]string) *dto.Metric {
+			for _, f := range families {
+				if f.GetName() != name {
+					continue
+				}
+				for _, m := range f.GetMetric() {
+					have := map[string]string{}
+					for _, l := range m.GetLabel() {
+						have[l.GetName()] = l.GetValue()
+					}
+					if maps.Equal(have, labels) {
+						return m
+					}
+				}
+			}
+			Fail(fmt.Sprintf("no metric %s%v", name, labels))
+			return nil
+		}
+		Expect(metric("kubist_canary_weight", map[string]string{"namespace": ns, "name": "web-v2", "subset": "v2"}).GetGauge().GetValue()).To(BeEquivalentTo(100))
+		Expect(metric("kubist_policy_decisions_total", map[string]string{"policy": "TimedCanaryRelease", "outcome": "Step"}).GetCounter().GetValue()).To(BeNumerically(">=", 9))
+		// Steps 20 to 100 each ran when the previous one asked to run again.
+		Expect(metric("kubist_executor_lateness_seconds", map[string]string{"kind": "CanaryRelease"}).GetHistogram().GetSampleCount()).To(BeNumerically(">=", 9))
 
 		By("kubist tree shows the tree with the canary's phase and weights")
 		out, err := exec.Command(kubistBinary(), "tree", "--kubeconfig", env.Kubectl.Kubeconfig).CombinedOutput()

@@ -6,8 +6,11 @@
 package scale
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -21,6 +24,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
@@ -30,6 +34,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -77,6 +82,8 @@ func runScale(b *testing.B) {
 		"max-requests-inflight": {"1600"}, "max-mutating-requests-inflight": {"800"},
 		// 3,000 Services need more addresses than envtest's default /24.
 		"service-cluster-ip-range": {"10.0.0.0/16"},
+		// For KUBIST_SCALE_APISERVER_PROFILE.
+		"profiling": {"true"},
 	}}, dir)
 	if err != nil {
 		b.Fatal(err)
@@ -99,7 +106,9 @@ func runScale(b *testing.B) {
 		b.Fatal(err)
 	}
 	metricsURL := fmt.Sprintf("http://127.0.0.1:%d/metrics", port)
-	logFile, err := os.Create(filepath.Join(dir, "manager.log"))
+	// KUBIST_SCALE_LOG keeps the manager's log (errors only) after the run.
+	logPath := cmp.Or(os.Getenv("KUBIST_SCALE_LOG"), filepath.Join(dir, "manager.log"))
+	logFile, err := os.Create(logPath)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -107,7 +116,7 @@ func runScale(b *testing.B) {
 		"--leader-elect=false", "--webhooks=false", "--health-probe-bind-address=0",
 		fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", port),
 		"--resync-period="+resyncPeriod.String(), "--zap-log-level=error",
-		"--kube-api-qps=1000", "--kube-api-burst=2000", "--workers=8",
+		"--kube-api-qps=1000", "--kube-api-burst=2000", "--workers="+cmp.Or(os.Getenv("KUBIST_SCALE_WORKERS"), "4"),
 		"--pprof-bind-address="+os.Getenv("KUBIST_SCALE_PPROF"))
 	mgr.Stdout, mgr.Stderr = logFile, logFile
 	passStart := time.Now()
@@ -144,7 +153,19 @@ func runScale(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	cpu := processCPU(b, map[string]int{"manager": mgr.Process.Pid})
+	stopProfile := apiServerProfile(ctx, b, env)
+	managerBefore := scrape(b, http.DefaultClient, metricsURL, managerWatched)
+	apiClient, err := rest.HTTPClientFor(env.Config)
+	if err != nil {
+		b.Fatal(err)
+	}
+	apiBefore := scrape(b, apiClient, strings.TrimSuffix(env.Config.Host, "/")+"/metrics", apiServerWatched)
 	p50, p99, samples := stepLatency(ctx, b, watcher)
+	stopProfile()
+	b.Logf("CPU seconds during the step-latency phase: %s", cpu())
+	b.Logf("the manager during the step-latency phase:\n%s", strings.Join(scrape(b, http.DefaultClient, metricsURL, managerWatched).since(managerBefore), "\n"))
+	b.Logf("the API server during the step-latency phase:\n%s", strings.Join(scrape(b, apiClient, strings.TrimSuffix(env.Config.Host, "/")+"/metrics", apiServerWatched).since(apiBefore), "\n"))
 	b.ReportMetric(float64(p50.Milliseconds()), "step-p50-ms")
 	b.ReportMetric(float64(p99.Milliseconds()), "step-p99-ms")
 	b.ReportMetric(float64(samples), "steps")
@@ -597,6 +618,218 @@ func stepLatency(ctx context.Context, b *testing.B, c client.WithWatch) (time.Du
 	}
 	pct := func(p float64) time.Duration { return latencies[int(p*float64(len(latencies)-1))] }
 	return pct(0.50), pct(0.99), len(latencies)
+}
+
+// processCPU snapshots the CPU time of the manager, the control plane's
+// processes and this one; the function it returns reports what each used
+// since.
+func processCPU(b *testing.B, pids map[string]int) func() string {
+	pids["bench"] = os.Getpid()
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+		if err != nil {
+			continue
+		}
+		if name := strings.TrimSpace(string(comm)); name == "kube-apiserver" || name == "etcd" {
+			pids[name] = pid
+		}
+	}
+	read := func() map[string]float64 {
+		out := map[string]float64{}
+		for name, pid := range pids {
+			stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+			if err != nil {
+				continue
+			}
+			// Fields after the command's closing parenthesis: utime and
+			// stime are the 12th and 13th, in clock ticks (100 a second).
+			fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+2:]))
+			utime, _ := strconv.ParseFloat(fields[11], 64)
+			stime, _ := strconv.ParseFloat(fields[12], 64)
+			out[name] = (utime + stime) / 100
+		}
+		return out
+	}
+	before, start := read(), time.Now()
+	return func() string {
+		after, wall := read(), time.Since(start).Seconds()
+		var parts []string
+		for name, v := range after {
+			parts = append(parts, fmt.Sprintf("%s %.1f (%.0f%%)", name, v-before[name], 100*(v-before[name])/wall))
+		}
+		slices.Sort(parts)
+		return fmt.Sprintf("over %.0f s: %s", wall, strings.Join(parts, ", "))
+	}
+}
+
+// apiServerProfile writes a 30 s CPU profile of the API server to the file
+// KUBIST_SCALE_APISERVER_PROFILE names, if any.
+func apiServerProfile(ctx context.Context, b *testing.B, env *testenv.Env) func() {
+	path := os.Getenv("KUBIST_SCALE_APISERVER_PROFILE")
+	if path == "" {
+		return func() {}
+	}
+	rc, err := rest.HTTPClientFor(env.Config)
+	if err != nil {
+		b.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(env.Config.Host, "/")+"/debug/pprof/profile?seconds=30", nil)
+		if err != nil {
+			b.Error(err)
+			return
+		}
+		resp, err := rc.Do(req)
+		if err != nil {
+			b.Error(err)
+			return
+		}
+		defer func() { _ = resp.Body.Close() }()
+		f, err := os.Create(path)
+		if err != nil {
+			b.Error(err)
+			return
+		}
+		defer func() { _ = f.Close() }()
+		if _, err := io.Copy(f, resp.Body); err != nil {
+			b.Error(err)
+		}
+	}()
+	return func() { <-done }
+}
+
+// snapshot is the manager's counters and histograms that tell where a
+// step's time goes: its executors, its work queues, its API calls.
+type snapshot struct {
+	counters   map[string]float64
+	histograms map[string]*dto.Histogram
+}
+
+var managerWatched = map[string]bool{"kubist_executor_lateness_seconds": true, "kubist_executor_duration_seconds": true,
+	"kubist_writes_total": true, "kubist_policy_decisions_total": true, "controller_runtime_reconcile_total": true,
+	"workqueue_queue_duration_seconds": true, "workqueue_work_duration_seconds": true, "rest_client_requests_total": true}
+
+// The API server's request latencies by verb and resource (without the
+// long-running watches), and etcd's.
+var apiServerWatched = map[string]bool{"apiserver_request_duration_seconds": true, "etcd_request_duration_seconds": true,
+	"apiserver_flowcontrol_request_wait_duration_seconds": true}
+
+func scrape(b *testing.B, c *http.Client, url string, watched map[string]bool) snapshot {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	req.Header.Set("Accept", "text/plain;version=0.0.4")
+	resp, err := c.Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		b.Fatalf("GET %s: %s %v: %.200s", url, resp.Status, err, body)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(bytes.NewReader(body))
+	if err != nil {
+		b.Fatalf("GET %s: %v: %.200s", url, err, body)
+	}
+	out := snapshot{counters: map[string]float64{}, histograms: map[string]*dto.Histogram{}}
+	for name, f := range families {
+		if !watched[name] {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			var labels []string
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "verb" && (l.GetValue() == "WATCH" || l.GetValue() == "CONNECT") {
+					labels = nil
+					break
+				}
+				if keptLabels[l.GetName()] {
+					labels = append(labels, l.GetName()+"="+l.GetValue())
+				}
+			}
+			if labels == nil && len(m.GetLabel()) > 0 {
+				continue
+			}
+			key := name + "{" + strings.Join(labels, ",") + "}"
+			switch {
+			case m.GetCounter() != nil:
+				out.counters[key] += m.GetCounter().GetValue()
+			case m.GetHistogram() != nil:
+				out.histograms[key] = mergeHistograms(out.histograms[key], m.GetHistogram())
+			}
+		}
+	}
+	return out
+}
+
+// keptLabels are the labels a snapshot keeps; series that differ in others
+// (host, scope, component, …) are summed.
+var keptLabels = map[string]bool{"kind": true, "executor": true, "object": true, "policy": true, "outcome": true,
+	"controller": true, "result": true, "code": true, "method": true, "verb": true, "resource": true,
+	"subresource": true, "operation": true, "type": true, "priority_level": true}
+
+// mergeHistograms adds b's samples to a's (same buckets); a may be nil.
+func mergeHistograms(a, b *dto.Histogram) *dto.Histogram {
+	if a == nil {
+		return b
+	}
+	count := a.GetSampleCount() + b.GetSampleCount()
+	out := &dto.Histogram{SampleCount: &count}
+	for i, bk := range a.GetBucket() {
+		c := bk.GetCumulativeCount() + b.GetBucket()[i].GetCumulativeCount()
+		out.Bucket = append(out.Bucket, &dto.Bucket{UpperBound: bk.UpperBound, CumulativeCount: &c})
+	}
+	return out
+}
+
+// since lists the counters that grew and, for histograms that gained
+// samples, the count and the bucket bounds of the median and the 99th
+// percentile of the new samples.
+func (s snapshot) since(before snapshot) []string {
+	var out []string
+	for k, v := range s.counters {
+		if d := v - before.counters[k]; d != 0 {
+			out = append(out, fmt.Sprintf("%s +%g", k, d))
+		}
+	}
+	for k, h := range s.histograms {
+		prev := map[float64]uint64{}
+		var prevCount uint64
+		if p := before.histograms[k]; p != nil {
+			prevCount = p.GetSampleCount()
+			for _, bk := range p.GetBucket() {
+				prev[bk.GetUpperBound()] = bk.GetCumulativeCount()
+			}
+		}
+		n := h.GetSampleCount() - prevCount
+		if n == 0 {
+			continue
+		}
+		quantile := func(q float64) string {
+			for _, bk := range h.GetBucket() {
+				if float64(bk.GetCumulativeCount()-prev[bk.GetUpperBound()]) >= q*float64(n) {
+					return fmt.Sprintf("≤%gs", bk.GetUpperBound())
+				}
+			}
+			return "beyond the last bucket"
+		}
+		out = append(out, fmt.Sprintf("%s n=%d p50 %s p99 %s", k, n, quantile(0.5), quantile(0.99)))
+	}
+	slices.Sort(out)
+	return out
 }
 
 // peakRSS is the process's peak resident set size (VmHWM), in bytes.
