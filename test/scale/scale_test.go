@@ -356,101 +356,40 @@ func waitFor(b *testing.B, timeout time.Duration, done func() (bool, string)) {
 	b.Fatalf("not done after %s: %s", timeout, last)
 }
 
-// counters reads the manager's counters by name and labels.
-func counters(url string) (map[string]float64, error) {
-	resp, err := http.Get(url)
-	if err != nil {
-		return nil, err
-	}
-	defer func() { _ = resp.Body.Close() }()
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]float64{}
-	for name, f := range families {
-		if !strings.HasPrefix(name, "kubist_") || f.GetType().String() != "COUNTER" {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			var labels []string
-			for _, l := range m.GetLabel() {
-				labels = append(labels, l.GetName()+"="+l.GetValue())
-			}
-			out[name+"{"+strings.Join(labels, ",")+"}"] = m.GetCounter().GetValue()
-		}
-	}
-	return out, nil
-}
-
-// counterDelta lists the counters that grew from before to after.
-func counterDelta(before, after map[string]float64) []string {
-	var out []string
-	for k, v := range after {
-		if d := v - before[k]; d != 0 {
-			out = append(out, fmt.Sprintf("%s +%g", k, d))
-		}
-	}
-	slices.Sort(out)
-	return out
-}
-
 // managerMetrics reads the manager's executor runs (all, and of Projects)
 // and writes.
-func managerMetrics(url string) (runs, projectRuns, writes float64, err error) {
-	resp, err := http.Get(url)
-	if err != nil {
-		return 0, 0, 0, err
-	}
-	defer func() { _ = resp.Body.Close() }()
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		return 0, 0, 0, err
-	}
-	if f, ok := families["kubist_executor_runs_total"]; ok {
-		for _, m := range f.GetMetric() {
-			runs += m.GetCounter().GetValue()
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "kind" && l.GetValue() == "Project" {
-					projectRuns += m.GetCounter().GetValue()
-				}
+func managerMetrics(b *testing.B, url string) (runs, projectRuns, writes float64) {
+	for key, v := range scrape(b, http.DefaultClient, url, steadyWatched).counters {
+		switch {
+		case strings.HasPrefix(key, "kubist_executor_runs_total{"):
+			runs += v
+			if strings.Contains(key, "kind=Project,") {
+				projectRuns += v
 			}
+		case strings.HasPrefix(key, "kubist_writes_total{"):
+			writes += v
 		}
 	}
-	if f, ok := families["kubist_writes_total"]; ok {
-		for _, m := range f.GetMetric() {
-			writes += m.GetCounter().GetValue()
-		}
-	}
-	return runs, projectRuns, writes, nil
+	return runs, projectRuns, writes
 }
+
+// The manager's counters a steady pass reports.
+var steadyWatched = map[string]bool{"kubist_executor_runs_total": true, "kubist_writes_total": true, "kubist_policy_decisions_total": true}
 
 // steadyPass waits for quiet, then for the next root run, and measures it
 // from the first Project run to the last executor run it causes.
 func steadyPass(b *testing.B, url string) (time.Duration, float64, float64) {
-	read := func() (float64, float64, float64) {
-		r, p, w, err := managerMetrics(url)
-		if err != nil {
-			b.Fatal(err)
-		}
-		return r, p, w
-	}
 	// Quiet: no executor run for 3 s.
-	runs, projects0, writes0 := read()
+	runs, projects0, writes0 := managerMetrics(b, url)
 	for quietSince := time.Now(); time.Since(quietSince) < 3*time.Second; {
 		time.Sleep(50 * time.Millisecond)
-		r, p, w := read()
+		r, p, w := managerMetrics(b, url)
 		if r != runs {
 			runs, projects0, writes0, quietSince = r, p, w, time.Now()
 		}
 	}
 	runs0 := runs
-	before, err := counters(url)
-	if err != nil {
-		b.Fatal(err)
-	}
+	before := scrape(b, http.DefaultClient, url, steadyWatched)
 	deadline := time.Now().Add(2 * resyncPeriod)
 	var start time.Time
 	for start.IsZero() {
@@ -458,23 +397,19 @@ func steadyPass(b *testing.B, url string) (time.Duration, float64, float64) {
 			b.Fatal("no root run within two resync periods")
 		}
 		time.Sleep(20 * time.Millisecond)
-		if r, p, _ := read(); p > projects0 {
+		if r, p, _ := managerMetrics(b, url); p > projects0 {
 			start, runs = time.Now(), r
 		}
 	}
 	last := time.Now()
 	for time.Since(last) < 2*time.Second {
 		time.Sleep(20 * time.Millisecond)
-		if r, _, _ := read(); r != runs {
+		if r, _, _ := managerMetrics(b, url); r != runs {
 			runs, last = r, time.Now()
 		}
 	}
-	_, _, writes := read()
-	after, err := counters(url)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Logf("steady pass, counters that grew:\n%s", strings.Join(counterDelta(before, after), "\n"))
+	_, _, writes := managerMetrics(b, url)
+	b.Logf("steady pass, counters that grew:\n%s", strings.Join(scrape(b, http.DefaultClient, url, steadyWatched).since(before), "\n"))
 	return last.Sub(start), writes - writes0, runs - runs0
 }
 
