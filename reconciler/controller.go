@@ -341,17 +341,18 @@ func reconcileKind[T v1alpha1.Object](ctx context.Context, rc *Reconciler, k *ki
 		outcome = "error"
 	}
 	dueKey := cascadeKey(k.name, req.NamespacedName)
+	// An early run (another trigger) is no late one: it replaces the due
+	// time with its own, or clears it.
 	if at, ok := rc.due.Load(dueKey); ok && !start.Before(at.(time.Time)) {
 		lateness.WithLabelValues(k.name).Observe(start.Sub(at.(time.Time)).Seconds())
-		rc.due.Delete(dueKey)
 	}
-	if result.RequeueAfter <= 0 {
-		rc.due.Delete(dueKey)
-	} else {
+	if result.RequeueAfter > 0 {
 		rc.due.Store(dueKey, time.Now().Add(result.RequeueAfter))
 		// Work that falls due (a step, a retry) is not behind a cascade,
 		// whatever brought the resource into the queue this time.
 		result.Priority = ptr.To(0)
+	} else {
+		rc.due.Delete(dueKey)
 	}
 	executorRuns.WithLabelValues(k.name, executor, outcome).Inc()
 	executorDuration.WithLabelValues(k.name, executor).Observe(time.Since(start).Seconds())
