@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -84,7 +85,17 @@ type Compiler struct {
 	caps    *ast.Capabilities
 	library []*ast.Module
 	limits  Limits
+
+	// compiled remembers the policies compiled from each source: the
+	// validating webhook, the Policy controller of every replica and each
+	// re-apply of an unchanged Policy compile the same module.
+	mu       sync.Mutex
+	compiled map[Source]*Policy
 }
+
+// maxCompiled bounds the modules a Compiler remembers; when it is full it
+// starts again empty.
+const maxCompiled = 256
 
 // NewCompiler parses the library modules and returns a compiler whose
 // policies evaluate within limits.
@@ -133,8 +144,29 @@ func (c *Compiler) parse(file, source string) (*ast.Module, error) {
 }
 
 // Compile parses, checks and prepares one policy module. Every error says
-// where (file:line:column) and what is wrong.
+// where (file:line:column) and what is wrong. A source compiled before
+// gives the same Policy again without compiling it.
 func (c *Compiler) Compile(ctx context.Context, src Source) (*Policy, error) {
+	c.mu.Lock()
+	p, ok := c.compiled[src]
+	c.mu.Unlock()
+	if ok {
+		return p, nil
+	}
+	p, err := c.compile(ctx, src)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	if c.compiled == nil || len(c.compiled) >= maxCompiled {
+		c.compiled = map[Source]*Policy{}
+	}
+	c.compiled[src] = p
+	c.mu.Unlock()
+	return p, nil
+}
+
+func (c *Compiler) compile(ctx context.Context, src Source) (*Policy, error) {
 	m, err := c.parse(src.File, src.Rego)
 	if err != nil {
 		return nil, err

@@ -232,3 +232,35 @@ func toString(v any) string {
 		return string(b)
 	}
 }
+
+func TestCompileReusesAModuleCompiledBefore(t *testing.T) {
+	c := newTestCompiler(t)
+	ctx := context.Background()
+	src := Source{Name: "hold", File: "hold.rego", Rego: module("policies.hold", `decision := {"state": input.state, "outcome": "Hold"}`)}
+	first, err := c.Compile(ctx, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := c.Compile(ctx, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again != first {
+		t.Fatal("the same source was compiled twice")
+	}
+	src.Rego += "\n# changed\n"
+	changed, err := c.Compile(ctx, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if changed == first {
+		t.Fatal("a changed source gave the policy compiled before the change")
+	}
+	// A refused module is refused every time, not remembered as compiled.
+	bad := Source{Name: "bad", File: "bad.rego", Rego: module("policies.bad", `decision := http.send({"method": "get", "url": "http://x"})`)}
+	for range 2 {
+		if _, err := c.Compile(ctx, bad); err == nil || !strings.Contains(err.Error(), "http.send") {
+			t.Fatalf("http.send: %v", err)
+		}
+	}
+}

@@ -180,10 +180,7 @@ func (r *Registry) ResolvePolicies(kind string, refs []v1alpha1.PolicyRef, path 
 					ref.Name, strings.Join(policy.Kinds, ", "), kind, kind, listOrNone(r.PolicyNamesFor(kind)))))
 			continue
 		}
-		params, perrs := DecodeParameters(ref.Parameters, p.Child("parameters"))
-		if len(perrs) == 0 {
-			perrs = policy.Schema.Apply(params, p.Child("parameters"))
-		}
+		params, perrs := policy.Schema.Resolve(ref.Parameters, p.Child("parameters"))
 		if len(perrs) > 0 {
 			errs = append(errs, perrs...)
 			continue
@@ -225,10 +222,7 @@ func (r *Registry) ExecutorParameters(kind string, ref *v1alpha1.ExecutorRef, pa
 			fmt.Sprintf("executor %s reconciles %s, not %s; executors for %s: %s",
 				ref.Name, strings.Join(e.Kinds, ", "), kind, kind, listOrNone(r.ExecutorNamesFor(kind))))}
 	}
-	params, errs := DecodeParameters(ref.Parameters, path.Child("parameters"))
-	if len(errs) == 0 {
-		errs = e.Schema.Apply(params, path.Child("parameters"))
-	}
+	params, errs := e.Schema.Resolve(ref.Parameters, path.Child("parameters"))
 	if len(errs) > 0 {
 		return nil, errs
 	}

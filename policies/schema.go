@@ -1,10 +1,15 @@
 package policies
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
+	"sync"
+	"time"
 
 	"k8s.io/apiextensions-apiserver/pkg/apis/apiextensions"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -12,7 +17,10 @@ import (
 	"k8s.io/apiextensions-apiserver/pkg/apiserver/schema/defaulting"
 	"k8s.io/apiextensions-apiserver/pkg/apiserver/schema/pruning"
 	"k8s.io/apiextensions-apiserver/pkg/apiserver/validation"
+	utiljson "k8s.io/apimachinery/pkg/util/json"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/kubist-io/kubist/api/v1alpha1"
 )
 
 // Schema checks and defaults the parameters of an executor or a policy
@@ -24,7 +32,17 @@ type Schema struct {
 	Props      apiextensionsv1.JSONSchemaProps
 	structural *structuralschema.Structural
 	validator  validation.SchemaValidator
+
+	// resolved remembers the outcome of Resolve for parameter sets seen
+	// before: most resources share a handful of them, and admission and
+	// every run of a resource's executor resolve them again.
+	mu       sync.Mutex
+	resolved map[string]resolvedParameters
 }
+
+// maxResolved bounds the parameter sets a Schema remembers; when it is
+// full it starts again empty.
+const maxResolved = 1024
 
 // NewSchema compiles an OpenAPI v3 schema of parameters. It must be a
 // structural schema of type object, as a CRD's would be.
@@ -69,6 +87,137 @@ func SchemaFromValue(v any) (*Schema, error) {
 		}
 	}
 	return NewSchema(props)
+}
+
+// Resolve decodes a stanza's parameters, fills defaults and checks them
+// against the schema (see Apply). The result may be shared with other
+// callers: read it, never change it.
+func (s *Schema) Resolve(raw v1alpha1.Parameters, path *field.Path) (map[string]any, field.ErrorList) {
+	r, errs := s.resolve(raw, path)
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return r.params, nil
+}
+
+// Defaulted returns a stanza's parameters with the defaults filled in,
+// encoded to be written back into the stanza; false when they do not
+// validate (validation reports why).
+func (s *Schema) Defaulted(raw v1alpha1.Parameters) (v1alpha1.Parameters, bool) {
+	r, errs := s.resolve(raw, nil)
+	return r.encoded, len(errs) == 0
+}
+
+// resolvedParameters are a parameter set checked and defaulted, decoded
+// and encoded.
+type resolvedParameters struct {
+	params  map[string]any
+	encoded v1alpha1.Parameters
+}
+
+func (s *Schema) resolve(raw v1alpha1.Parameters, path *field.Path) (resolvedParameters, field.ErrorList) {
+	key := parametersKey(raw)
+	s.mu.Lock()
+	cached, ok := s.resolved[key]
+	s.mu.Unlock()
+	if ok {
+		return cached, nil
+	}
+	params, errs := DecodeParameters(raw, path)
+	if len(errs) == 0 {
+		errs = s.Apply(params, path)
+	}
+	if len(errs) > 0 {
+		// Errors name the stanza's path, so they are not remembered.
+		return resolvedParameters{}, errs
+	}
+	encoded, err := EncodeParameters(params)
+	if err != nil {
+		return resolvedParameters{}, field.ErrorList{field.InternalError(path, err)}
+	}
+	r := resolvedParameters{params: params, encoded: encoded}
+	s.mu.Lock()
+	if s.resolved == nil || len(s.resolved) >= maxResolved {
+		s.resolved = map[string]resolvedParameters{}
+	}
+	s.resolved[key] = r
+	s.mu.Unlock()
+	return r, nil
+}
+
+// DeprecatedForms finds parameters set to their default written another
+// way, such as a period of 30000ms or 0.5m where the default is 30s. They
+// work, but the canonical form is what defaulting writes and what
+// documentation and diffs show, so each one gets a warning naming it.
+func (s *Schema) DeprecatedForms(raw v1alpha1.Parameters, path *field.Path) []string {
+	var warnings []string
+	for _, name := range slices.Sorted(maps.Keys(raw)) {
+		prop, ok := s.structural.Properties[name]
+		if !ok || prop.Default.Object == nil {
+			continue
+		}
+		canonical, err := utiljson.Marshal(prop.Default.Object)
+		if err != nil || bytes.Equal(raw[name].Raw, canonical) {
+			continue
+		}
+		var value any
+		if err := utiljson.Unmarshal(raw[name].Raw, &value); err != nil {
+			continue
+		}
+		if sameValue(value, prop.Default.Object) {
+			warnings = append(warnings, fmt.Sprintf("%s: %s is the default %s in a deprecated form; write %s or leave the parameter out",
+				path.Child(name), raw[name].Raw, canonical, canonical))
+		}
+	}
+	return warnings
+}
+
+// sameValue says whether two parameter values mean the same: durations
+// of equal length, or equal numbers.
+func sameValue(a, b any) bool {
+	if x, ok := a.(string); ok {
+		y, ok := b.(string)
+		if !ok {
+			return false
+		}
+		dx, errx := time.ParseDuration(x)
+		dy, erry := time.ParseDuration(y)
+		return errx == nil && erry == nil && dx == dy
+	}
+	x, okx := number(a)
+	y, oky := number(b)
+	return okx && oky && x == y
+}
+
+func number(v any) (float64, bool) {
+	switch n := v.(type) {
+	case int64:
+		return float64(n), true
+	case float64:
+		return n, true
+	}
+	return 0, false
+}
+
+// parametersKey is the exact text of a parameter set, keys in order.
+func parametersKey(raw v1alpha1.Parameters) string {
+	if len(raw) == 0 {
+		return ""
+	}
+	keys := slices.Sorted(maps.Keys(raw))
+	size := 0
+	for k, v := range raw {
+		size += len(k) + len(v.Raw) + 2
+	}
+	var b strings.Builder
+	b.Grow(size)
+	for _, k := range keys {
+		b.WriteString(k)
+		b.WriteByte(0)
+		b.Write(raw[k].Raw)
+		b.WriteByte(0)
+	}
+	return b.String()
 }
 
 // Apply fills defaults into params and checks them against the schema,

@@ -1,10 +1,13 @@
 package webhook
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"maps"
 	"reflect"
 
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -28,49 +31,68 @@ func KindOf(obj v1alpha1.Object) string {
 	return reflect.TypeOf(obj).Elem().Name()
 }
 
+// Changes says which parts of an object Default changed.
+type Changes struct {
+	Executor, Policies, Labels bool
+}
+
 // Default fills what a user may leave out: the kind's default executor,
 // the default chain of a CanaryRelease, parameter defaults from the
 // schemas, and the parent labels used for selection. Stanzas that do not
 // validate are left as they are, so validation reports the user's input.
-func (a *Admission) Default(obj v1alpha1.Object) error {
+func (a *Admission) Default(obj v1alpha1.Object) Changes {
+	var changes Changes
 	kind := KindOf(obj)
 	st := obj.GetStanzas()
-	spec := field.NewPath("spec")
 	if st.Executor == nil {
 		if name := a.Registry.DefaultExecutorFor(kind); name != "" {
 			st.Executor = &v1alpha1.ExecutorRef{Name: name}
+			changes.Executor = true
 		}
 	}
 	if st.Executor != nil {
-		if params, errs := a.Registry.ExecutorParameters(kind, st.Executor, spec.Child("executor")); len(errs) == 0 {
-			encoded, err := policies.EncodeParameters(params)
-			if err != nil {
-				return err
+		if e, ok := a.Registry.Executor(st.Executor.Name); ok && e.AppliesTo(kind) {
+			if params, changed := defaulted(e.Schema, st.Executor.Parameters); changed {
+				st.Executor.Parameters = params
+				changes.Executor = true
 			}
-			st.Executor.Parameters = nilIfEmpty(encoded)
 		}
 	}
 	if name, ok := policies.DefaultPolicies[kind]; ok && len(st.Policies) == 0 {
 		st.Policies = []v1alpha1.PolicyRef{{Name: name}}
+		changes.Policies = true
 	}
-	_, parameters, _ := a.Registry.ResolvePolicies(kind, st.Policies, spec.Child("policies"))
-	for i, params := range parameters {
-		if params == nil { // invalid: left for validation to report
-			continue
+	for i := range st.Policies {
+		if p, ok := a.Registry.Policy(st.Policies[i].Name); ok && p.AppliesTo(kind) {
+			if params, changed := defaulted(p.Schema, st.Policies[i].Parameters); changed {
+				st.Policies[i].Parameters = params
+				changes.Policies = true
+			}
 		}
-		encoded, err := policies.EncodeParameters(params)
-		if err != nil {
-			return err
-		}
-		st.Policies[i].Parameters = nilIfEmpty(encoded)
 	}
 	switch o := obj.(type) {
 	case *v1alpha1.Cluster:
-		setLabel(o, v1alpha1.LabelProject, o.Spec.Project)
+		changes.Labels = setLabel(o, v1alpha1.LabelProject, o.Spec.Project)
 	case *v1alpha1.VirtualCluster:
-		setLabel(o, v1alpha1.LabelCluster, o.Spec.Cluster)
+		changes.Labels = setLabel(o, v1alpha1.LabelCluster, o.Spec.Cluster)
 	}
-	return nil
+	return changes
+}
+
+// defaulted is a stanza's parameters with the schema's defaults filled in,
+// and whether that changed them. Parameters that do not validate stay as
+// they are, for validation to report the user's input.
+func defaulted(s *policies.Schema, params v1alpha1.Parameters) (v1alpha1.Parameters, bool) {
+	encoded, ok := s.Defaulted(params)
+	if !ok || sameParameters(encoded, params) {
+		return params, false
+	}
+	return nilIfEmpty(maps.Clone(encoded)), true
+}
+
+// sameParameters compares two parameter sets as written.
+func sameParameters(a, b v1alpha1.Parameters) bool {
+	return maps.EqualFunc(a, b, func(x, y apiextensionsv1.JSON) bool { return bytes.Equal(x.Raw, y.Raw) })
 }
 
 // Validate checks an object on creation (old is nil) or update. Every
@@ -86,9 +108,17 @@ func (a *Admission) Validate(ctx context.Context, old, obj v1alpha1.Object) (fie
 	if st.Executor != nil {
 		_, eerrs := a.Registry.ExecutorParameters(kind, st.Executor, spec.Child("executor"))
 		errs = append(errs, eerrs...)
+		if e, ok := a.Registry.Executor(st.Executor.Name); ok && len(eerrs) == 0 {
+			warnings = append(warnings, e.Schema.DeprecatedForms(st.Executor.Parameters, spec.Child("executor", "parameters"))...)
+		}
 	}
-	_, _, perrs := a.Registry.ResolvePolicies(kind, st.Policies, spec.Child("policies"))
+	resolved, _, perrs := a.Registry.ResolvePolicies(kind, st.Policies, spec.Child("policies"))
 	errs = append(errs, perrs...)
+	for i, p := range resolved {
+		if p != nil {
+			warnings = append(warnings, p.Schema.DeprecatedForms(st.Policies[i].Parameters, spec.Child("policies").Index(i).Child("parameters"))...)
+		}
+	}
 	warnings = append(warnings, a.gateWarnings(st.Policies, spec.Child("policies"))...)
 
 	switch o := obj.(type) {
@@ -196,16 +226,18 @@ func parents(obj v1alpha1.Object) map[string]string {
 	return nil
 }
 
-func setLabel(obj v1alpha1.Object, key, value string) {
-	if value == "" {
-		return
-	}
+// setLabel sets a label and says whether that changed it.
+func setLabel(obj v1alpha1.Object, key, value string) bool {
 	labels := obj.GetLabels()
+	if value == "" || labels[key] == value {
+		return false
+	}
 	if labels == nil {
 		labels = map[string]string{}
 	}
 	labels[key] = value
 	obj.SetLabels(labels)
+	return true
 }
 
 func nilIfEmpty(p v1alpha1.Parameters) v1alpha1.Parameters {

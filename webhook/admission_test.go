@@ -45,9 +45,7 @@ func TestDefault(t *testing.T) {
 	a := newAdmission(t)
 
 	cluster := &v1alpha1.Cluster{ObjectMeta: metav1.ObjectMeta{Name: "local"}, Spec: v1alpha1.ClusterSpec{Project: "demo"}}
-	if err := a.Default(cluster); err != nil {
-		t.Fatal(err)
-	}
+	a.Default(cluster)
 	if got := asJSON(t, cluster.Spec.Executor); got != `{"name":"ClusterExecutor","parameters":{"chartRepository":"https://istio-release.storage.googleapis.com/charts","installIstio":false}}` {
 		t.Errorf("Cluster executor = %s", got)
 	}
@@ -56,17 +54,13 @@ func TestDefault(t *testing.T) {
 	}
 
 	vc := &v1alpha1.VirtualCluster{Spec: v1alpha1.VirtualClusterSpec{Cluster: "local"}}
-	if err := a.Default(vc); err != nil {
-		t.Fatal(err)
-	}
+	a.Default(vc)
 	if vc.Labels[v1alpha1.LabelCluster] != "local" || vc.Spec.Executor.Name != "VirtualClusterExecutor" || vc.Spec.Executor.Parameters != nil {
 		t.Errorf("VirtualCluster = %s %v", asJSON(t, vc.Spec.Executor), vc.Labels)
 	}
 
 	canary := &v1alpha1.CanaryRelease{Spec: v1alpha1.CanaryReleaseSpec{Route: "r", Destination: "d", Subset: "v2"}}
-	if err := a.Default(canary); err != nil {
-		t.Fatal(err)
-	}
+	a.Default(canary)
 	if got := asJSON(t, canary.Spec.Policies); got != `[{"name":"HealthBasedCanaryRelease","parameters":{"maxErrorRate":0.3,"minRequests":20,"period":"30s","rollback":"immediate","step":10}}]` {
 		t.Errorf("CanaryRelease policies = %s", got)
 	}
@@ -78,9 +72,7 @@ func TestDefault(t *testing.T) {
 	bad := &v1alpha1.CanaryRelease{Spec: v1alpha1.CanaryReleaseSpec{Stanzas: v1alpha1.Stanzas{
 		Policies: []v1alpha1.PolicyRef{{Name: "TimedCanaryRelease", Parameters: testenv.Parameters(t, `{"step": 150}`)}},
 	}}}
-	if err := a.Default(bad); err != nil {
-		t.Fatal(err)
-	}
+	a.Default(bad)
 	if got := asJSON(t, bad.Spec.Policies[0].Parameters); got != `{"step":150}` {
 		t.Errorf("invalid parameters were changed to %s", got)
 	}
@@ -133,6 +125,12 @@ func TestValidate(t *testing.T) {
 				{Name: "ManualGate"}, {Name: "TimedCanaryRelease"},
 			}}}},
 			wantWarnings: []string{"spec.policies[0]: the gate ManualGate comes before any step policy"},
+		},
+		"a default in a deprecated form": {
+			obj: &v1alpha1.CanaryRelease{Spec: v1alpha1.CanaryReleaseSpec{Stanzas: v1alpha1.Stanzas{Policies: []v1alpha1.PolicyRef{
+				{Name: "TimedCanaryRelease", Parameters: testenv.Parameters(t, `{"step": 20, "period": "0.5m"}`)},
+			}}}},
+			wantWarnings: []string{`spec.policies[0].parameters.period: "0.5m" is the default "30s" in a deprecated form; write "30s" or leave the parameter out`},
 		},
 		"route weights": {
 			obj: &v1alpha1.Route{Spec: v1alpha1.RouteSpec{HTTP: []v1alpha1.HTTPRoute{

@@ -145,12 +145,9 @@ func (o *Offline) checkOne(ctx context.Context, obj manifest.Object) []Finding {
 	// Kubist's defaulting, when the object decodes (otherwise the schema
 	// validation below says why).
 	if typed, err := o.decode(kind, u); err == nil {
-		before := typed.DeepCopyObject().(v1alpha1.Object)
-		if err := o.admission.Default(typed); err != nil {
-			return append(findings, finding(err.Error(), false))
-		}
+		changes := o.admission.Default(typed)
 		_, hasSpec := u["spec"]
-		if err := applyAddPatch(u, defaultingPatch(before, typed, hasSpec)); err != nil {
+		if err := applyAddPatch(u, defaultingPatch(typed, changes, hasSpec)); err != nil {
 			return append(findings, finding(err.Error(), false))
 		}
 	}

@@ -65,7 +65,9 @@ func (a *Admission) referenceWarnings(ctx context.Context, obj v1alpha1.Object) 
 	}
 	var warnings []string
 	for _, r := range refs {
-		err := a.Reader.Get(ctx, r.key, r.obj)
+		// Only whether it exists matters: no copy out of the cache, and
+		// the object read is never changed.
+		err := a.Reader.Get(ctx, r.key, r.obj, client.UnsafeDisableDeepCopy)
 		switch {
 		case apierrors.IsNotFound(err):
 			warnings = append(warnings, fmt.Sprintf("%s: %s %q does not exist yet; the %s waits for it", r.path, r.kind, r.key.Name, KindOf(obj)))

@@ -3,18 +3,21 @@ package webhook
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"reflect"
 	"strings"
 
 	"gomodules.xyz/jsonpatch/v2"
-	"k8s.io/apimachinery/pkg/api/equality"
+	admissionv1 "k8s.io/api/admission/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+	sigsjson "sigs.k8s.io/json"
 
 	"github.com/kubist-io/kubist/api/v1alpha1"
 )
@@ -47,7 +50,7 @@ import (
 func Setup(mgr manager.Manager, a *Admission) error {
 	server := mgr.GetWebhookServer()
 	for _, kind := range v1alpha1.Kinds {
-		mutating, validating, err := Handlers(mgr.GetScheme(), a, kind)
+		mutating, validating, err := Handlers(a, kind)
 		if err != nil {
 			return err
 		}
@@ -58,26 +61,26 @@ func Setup(mgr manager.Manager, a *Admission) error {
 }
 
 // Handlers returns the mutating and validating webhooks of a kind.
-func Handlers(s *runtime.Scheme, a *Admission, kind string) (mutating, validating *admission.Webhook, err error) {
+func Handlers(a *Admission, kind string) (mutating, validating *admission.Webhook, err error) {
 	switch kind {
 	case "Project":
-		mutating, validating = handlers[*v1alpha1.Project](s, a)
+		mutating, validating = handlers[*v1alpha1.Project](a)
 	case "Cluster":
-		mutating, validating = handlers[*v1alpha1.Cluster](s, a)
+		mutating, validating = handlers[*v1alpha1.Cluster](a)
 	case "VirtualCluster":
-		mutating, validating = handlers[*v1alpha1.VirtualCluster](s, a)
+		mutating, validating = handlers[*v1alpha1.VirtualCluster](a)
 	case "Application":
-		mutating, validating = handlers[*v1alpha1.Application](s, a)
+		mutating, validating = handlers[*v1alpha1.Application](a)
 	case "Destination":
-		mutating, validating = handlers[*v1alpha1.Destination](s, a)
+		mutating, validating = handlers[*v1alpha1.Destination](a)
 	case "Route":
-		mutating, validating = handlers[*v1alpha1.Route](s, a)
+		mutating, validating = handlers[*v1alpha1.Route](a)
 	case "CanaryRelease":
-		mutating, validating = handlers[*v1alpha1.CanaryRelease](s, a)
+		mutating, validating = handlers[*v1alpha1.CanaryRelease](a)
 	case "Experiment":
-		mutating, validating = handlers[*v1alpha1.Experiment](s, a)
+		mutating, validating = handlers[*v1alpha1.Experiment](a)
 	case "Policy":
-		mutating, validating = handlers[*v1alpha1.Policy](s, a)
+		mutating, validating = handlers[*v1alpha1.Policy](a)
 	default:
 		return nil, nil, fmt.Errorf("no webhooks for kind %q", kind)
 	}
@@ -85,13 +88,13 @@ func Handlers(s *runtime.Scheme, a *Admission, kind string) (mutating, validatin
 }
 
 // handlers builds a kind's webhooks; T must be the kind's pointer type.
-func handlers[T v1alpha1.Object](s *runtime.Scheme, a *Admission) (mutating, validating *admission.Webhook) {
+func handlers[T v1alpha1.Object](a *Admission) (mutating, validating *admission.Webhook) {
 	newObject := func() T {
 		var zero T
 		return reflect.New(reflect.TypeOf(zero).Elem()).Interface().(T)
 	}
-	mutating = &admission.Webhook{Handler: &mutator[T]{admission: a, decoder: admission.NewDecoder(s), newObject: newObject}}
-	validating = admission.WithValidator[T](s, &kindWebhook[T]{admission: a})
+	mutating = &admission.Webhook{Handler: &mutator[T]{admission: a, newObject: newObject}}
+	validating = &admission.Webhook{Handler: &validator[T]{admission: a, newObject: newObject}}
 	return mutating, validating
 }
 
@@ -102,92 +105,132 @@ func webhookPath(verb, kind string) string {
 	return "/" + verb + "-" + strings.ReplaceAll(gv.Group, ".", "-") + "-" + gv.Version + "-" + strings.ToLower(kind)
 }
 
+// decode reads an object sent for admission as the API server encoded it:
+// one pass, case-sensitive field names, integers kept as integers.
+func decode(raw runtime.RawExtension, into v1alpha1.Object) error {
+	if len(raw.Raw) == 0 {
+		return errors.New("there is no object to decode")
+	}
+	return sigsjson.UnmarshalCaseSensitivePreserveInts(raw.Raw, into)
+}
+
 // mutator defaults objects. An object that does not decode (a wrongly typed
 // field) is let through unchanged: the API server's schema validation, which
 // runs next, then refuses it with its own precise message.
 type mutator[T v1alpha1.Object] struct {
 	admission *Admission
-	decoder   admission.Decoder
 	newObject func() T
 }
 
 func (m *mutator[T]) Handle(_ context.Context, req admission.Request) admission.Response {
 	obj := m.newObject()
-	if err := m.decoder.Decode(req, obj); err != nil {
+	if err := decode(req.Object, obj); err != nil {
 		return admission.Allowed("not defaulted: the object does not match its schema")
 	}
-	before := obj.DeepCopyObject().(T)
-	if err := m.admission.Default(obj); err != nil {
-		return admission.Errored(http.StatusInternalServerError, err)
+	hasSpec, err := hasSpec(obj, req.Object.Raw)
+	if err != nil {
+		return admission.Errored(http.StatusBadRequest, err)
+	}
+	changes := m.admission.Default(obj)
+	return admission.Patched("defaulted", defaultingPatch(obj, changes, hasSpec)...)
+}
+
+// hasSpec says whether the object as sent has a spec. A spec with any field
+// set decoded into a non-zero one; only an empty or absent spec needs a look
+// at the JSON.
+func hasSpec(obj v1alpha1.Object, raw []byte) (bool, error) {
+	if !reflect.ValueOf(obj).Elem().FieldByName("Spec").IsZero() {
+		return true, nil
 	}
 	var probe struct {
 		Spec json.RawMessage `json:"spec"`
 	}
-	if err := json.Unmarshal(req.Object.Raw, &probe); err != nil {
-		return admission.Errored(http.StatusBadRequest, err)
+	if err := json.Unmarshal(raw, &probe); err != nil {
+		return false, err
 	}
-	return admission.Patched("defaulted", defaultingPatch(before, obj, len(probe.Spec) > 0)...)
+	return len(probe.Spec) > 0, nil
 }
 
 // defaultingPatch is a JSON patch of what Default changed — the stanzas and
 // the labels — and nothing else, so fields the user left out stay out and
 // the API server's own validation still speaks of them.
-func defaultingPatch(before, after v1alpha1.Object, hasSpec bool) []jsonpatch.JsonPatchOperation {
+func defaultingPatch(obj v1alpha1.Object, changes Changes, hasSpec bool) []jsonpatch.JsonPatchOperation {
 	var ops []jsonpatch.JsonPatchOperation
-	b, a := before.GetStanzas(), after.GetStanzas()
-	stanzas := map[string]any{}
-	if !equality.Semantic.DeepEqual(b.Executor, a.Executor) {
-		stanzas["executor"] = a.Executor
-	}
-	if !equality.Semantic.DeepEqual(b.Policies, a.Policies) {
-		stanzas["policies"] = a.Policies
-	}
+	st := obj.GetStanzas()
 	switch {
-	case len(stanzas) > 0 && !hasSpec:
+	case (changes.Executor || changes.Policies) && !hasSpec:
+		stanzas := map[string]any{}
+		if changes.Executor {
+			stanzas["executor"] = st.Executor
+		}
+		if changes.Policies {
+			stanzas["policies"] = st.Policies
+		}
 		ops = append(ops, jsonpatch.NewOperation("add", "/spec", stanzas))
-	case len(stanzas) > 0:
-		for _, key := range []string{"executor", "policies"} {
-			if v, ok := stanzas[key]; ok {
-				ops = append(ops, jsonpatch.NewOperation("add", "/spec/"+key, v))
-			}
+	default:
+		if changes.Executor {
+			ops = append(ops, jsonpatch.NewOperation("add", "/spec/executor", st.Executor))
+		}
+		if changes.Policies {
+			ops = append(ops, jsonpatch.NewOperation("add", "/spec/policies", st.Policies))
 		}
 	}
-	if !equality.Semantic.DeepEqual(before.GetLabels(), after.GetLabels()) {
-		ops = append(ops, jsonpatch.NewOperation("add", "/metadata/labels", after.GetLabels()))
+	if changes.Labels {
+		ops = append(ops, jsonpatch.NewOperation("add", "/metadata/labels", obj.GetLabels()))
 	}
 	return ops
 }
 
-// kindWebhook adapts Admission to controller-runtime's typed validating webhook.
-type kindWebhook[T v1alpha1.Object] struct {
+// validator validates objects of one kind, and their deletion.
+type validator[T v1alpha1.Object] struct {
 	admission *Admission
+	newObject func() T
 }
 
 var (
-	_ admission.Validator[*v1alpha1.Route] = &kindWebhook[*v1alpha1.Route]{}
-	_ admission.Handler                    = &mutator[*v1alpha1.Route]{}
+	_ admission.Handler = &validator[*v1alpha1.Route]{}
+	_ admission.Handler = &mutator[*v1alpha1.Route]{}
 )
 
-// ValidateCreate validates a new object.
-func (h *kindWebhook[T]) ValidateCreate(ctx context.Context, obj T) (admission.Warnings, error) {
-	return h.validate(ctx, nil, obj)
-}
-
-// ValidateUpdate validates a changed object against its previous version.
-func (h *kindWebhook[T]) ValidateUpdate(ctx context.Context, old, obj T) (admission.Warnings, error) {
-	return h.validate(ctx, old, obj)
-}
-
-// ValidateDelete refuses to delete a parent that still has children.
-func (h *kindWebhook[T]) ValidateDelete(ctx context.Context, obj T) (admission.Warnings, error) {
-	return nil, h.admission.ValidateDelete(ctx, obj)
-}
-
-func (h *kindWebhook[T]) validate(ctx context.Context, old v1alpha1.Object, obj T) (admission.Warnings, error) {
-	errs, warnings := h.admission.Validate(ctx, old, obj)
-	if len(errs) == 0 {
-		return warnings, nil
+func (v *validator[T]) Handle(ctx context.Context, req admission.Request) admission.Response {
+	obj := v.newObject()
+	var old T
+	switch req.Operation {
+	case admissionv1.Create:
+		if err := decode(req.Object, obj); err != nil {
+			return admission.Errored(http.StatusBadRequest, err)
+		}
+	case admissionv1.Update:
+		old = v.newObject()
+		if err := decode(req.Object, obj); err != nil {
+			return admission.Errored(http.StatusBadRequest, err)
+		}
+		if err := decode(req.OldObject, old); err != nil {
+			return admission.Errored(http.StatusBadRequest, err)
+		}
+	case admissionv1.Delete:
+		// The object being deleted comes as the old object.
+		if err := decode(req.OldObject, obj); err != nil {
+			return admission.Errored(http.StatusBadRequest, err)
+		}
+		if err := v.admission.ValidateDelete(ctx, obj); err != nil {
+			return admission.Denied(err.Error())
+		}
+		return admission.Allowed("")
+	default:
+		return admission.Errored(http.StatusBadRequest, fmt.Errorf("operation %s is not validated", req.Operation))
 	}
-	gk := schema.GroupKind{Group: v1alpha1.GroupVersion.Group, Kind: KindOf(obj)}
-	return warnings, apierrors.NewInvalid(gk, obj.GetName(), errs)
+	var errs field.ErrorList
+	var warnings []string
+	if req.Operation == admissionv1.Update {
+		errs, warnings = v.admission.Validate(ctx, old, obj)
+	} else {
+		errs, warnings = v.admission.Validate(ctx, nil, obj)
+	}
+	if len(errs) > 0 {
+		gk := schema.GroupKind{Group: v1alpha1.GroupVersion.Group, Kind: KindOf(obj)}
+		status := apierrors.NewInvalid(gk, obj.GetName(), errs).Status()
+		return admission.Response{AdmissionResponse: admissionv1.AdmissionResponse{Result: &status}}.WithWarnings(warnings...)
+	}
+	return admission.Allowed("").WithWarnings(warnings...)
 }

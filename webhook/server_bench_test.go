@@ -25,8 +25,6 @@ import (
 	"github.com/go-logr/logr"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
-
-	"github.com/kubist-io/kubist/internal/scheme"
 )
 
 // BenchmarkWebhookServer measures the throughput of the real webhook server
@@ -42,8 +40,7 @@ func BenchmarkWebhookServer(b *testing.B) {
 	certDir, pool := servingCert(b)
 	port := freePort(b)
 	server := ctrlwebhook.NewServer(ctrlwebhook.Options{Host: "127.0.0.1", Port: port, CertDir: certDir})
-	s := scheme.New()
-	mutating, validating, err := Handlers(s, newAdmission(b), "CanaryRelease")
+	mutating, validating, err := Handlers(newAdmission(b), "CanaryRelease")
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"strings"
+
 	"path/filepath"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -71,6 +73,21 @@ spec:
 		Expect(res.Stderr).To(ContainSubstring("Warning: spec.policies[0]: the gate ManualGate comes before any step policy"))
 	})
 
+	It("admits with a Warning line a parameter set to its default in a deprecated form", func() {
+		res := kubectl([]byte(`apiVersion: kubist.io/v1alpha1
+kind: CanaryRelease
+metadata: {name: old-form, namespace: admission}
+spec:
+  route: reviews
+  destination: reviews
+  subset: v2
+  policies: [{name: TimedCanaryRelease, parameters: {period: 30000ms, step: 20}}]
+`), "apply", "-f", "-")
+		Expect(res.Stdout).To(ContainSubstring("canaryrelease.kubist.io/old-form created"))
+		Expect(res.Stderr).To(ContainSubstring(`Warning: spec.policies[0].parameters.period: "30000ms" is the default "30s" in a deprecated form; write "30s" or leave the parameter out`))
+		Expect(strings.Count(res.Stderr, "deprecated form")).To(Equal(1), res.Stderr)
+	})
+
 	It("refuses an invalid object on a server-side dry run, and writes nothing for a valid one", func() {
 		stderr := kubectlFails([]byte(`apiVersion: kubist.io/v1alpha1
 kind: CanaryRelease
@@ -103,7 +120,14 @@ spec: {route: reviews, destination: reviews, subset: v2}
 	})
 
 	It("refuses to delete a parent that still has children, naming them, unless annotated", func() {
-		kubectl([]byte(`apiVersion: kubist.io/v1alpha1
+		// The Namespace first: the VirtualCluster's executor creates it
+		// too, and kubectl must not find it appearing between its read
+		// and its create.
+		kubectl([]byte(`apiVersion: v1
+kind: Namespace
+metadata: {name: shop-web}
+---
+apiVersion: kubist.io/v1alpha1
 kind: Project
 metadata: {name: shop}
 ---
@@ -116,10 +140,6 @@ apiVersion: kubist.io/v1alpha1
 kind: VirtualCluster
 metadata: {name: shop-web}
 spec: {cluster: shop-eu}
----
-apiVersion: v1
-kind: Namespace
-metadata: {name: shop-web}
 ---
 apiVersion: kubist.io/v1alpha1
 kind: Route

@@ -1,0 +1,44 @@
+package webhook
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+)
+
+// The defaulting patch adds the stanzas under an existing spec, or the spec
+// itself when the object has none: a patch into a missing spec would fail
+// the API server's request.
+func TestMutatorPatchesWhatTheObjectHas(t *testing.T) {
+	mutating, _, err := Handlers(newAdmission(t), "Project")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for object, want := range map[string]string{
+		`{"apiVersion":"kubist.io/v1alpha1","kind":"Project","metadata":{"name":"p"}}`:                                                `[{"op":"add","path":"/spec","value":{"executor":{"name":"ProjectExecutor"}}}]`,
+		`{"apiVersion":"kubist.io/v1alpha1","kind":"Project","metadata":{"name":"p"},"spec":{}}`:                                      `[{"op":"add","path":"/spec/executor","value":{"name":"ProjectExecutor"}}]`,
+		`{"apiVersion":"kubist.io/v1alpha1","kind":"Project","metadata":{"name":"p"},"spec":{"executor":{"name":"ProjectExecutor"}}}`: `[]`,
+	} {
+		resp := mutating.Handle(context.Background(), admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{
+			Operation: admissionv1.Create,
+			Object:    runtime.RawExtension{Raw: []byte(object)},
+		}})
+		if !resp.Allowed {
+			t.Fatalf("%s: refused: %v", object, resp.Result)
+		}
+		got, err := json.Marshal(resp.Patches)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(resp.Patches) == 0 {
+			got = []byte("[]")
+		}
+		if string(got) != want {
+			t.Errorf("%s:\n got %s\nwant %s", object, got, want)
+		}
+	}
+}
