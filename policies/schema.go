@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -32,6 +31,8 @@ type Schema struct {
 	Props      apiextensionsv1.JSONSchemaProps
 	structural *structuralschema.Structural
 	validator  validation.SchemaValidator
+	// defaults are the top-level parameters' defaults as JSON.
+	defaults map[string][]byte
 
 	// resolved remembers the outcome of Resolve for parameter sets seen
 	// before: most resources share a handful of them, and admission and
@@ -68,7 +69,15 @@ func NewSchema(props apiextensionsv1.JSONSchemaProps) (*Schema, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parameters schema: %w", err)
 	}
-	return &Schema{Props: props, structural: structural, validator: validator}, nil
+	defaults := map[string][]byte{}
+	for name, prop := range structural.Properties {
+		if prop.Default.Object != nil {
+			if defaults[name], err = utiljson.Marshal(prop.Default.Object); err != nil {
+				return nil, fmt.Errorf("parameters schema: default of %s: %w", name, err)
+			}
+		}
+	}
+	return &Schema{Props: props, structural: structural, validator: validator, defaults: defaults}, nil
 }
 
 // SchemaFromValue builds a Schema from a decoded JSON or YAML value, such
@@ -151,24 +160,21 @@ func (s *Schema) resolve(raw v1alpha1.Parameters, path *field.Path) (resolvedPar
 // documentation and diffs show, so each one gets a warning naming it.
 func (s *Schema) DeprecatedForms(raw v1alpha1.Parameters, path *field.Path) []string {
 	var warnings []string
-	for _, name := range slices.Sorted(maps.Keys(raw)) {
-		prop, ok := s.structural.Properties[name]
-		if !ok || prop.Default.Object == nil {
-			continue
-		}
-		canonical, err := utiljson.Marshal(prop.Default.Object)
-		if err != nil || bytes.Equal(raw[name].Raw, canonical) {
+	for name := range raw {
+		canonical, ok := s.defaults[name]
+		if !ok || bytes.Equal(raw[name].Raw, canonical) {
 			continue
 		}
 		var value any
 		if err := utiljson.Unmarshal(raw[name].Raw, &value); err != nil {
 			continue
 		}
-		if sameValue(value, prop.Default.Object) {
+		if sameValue(value, s.structural.Properties[name].Default.Object) {
 			warnings = append(warnings, fmt.Sprintf("%s: %s is the default %s in a deprecated form; write %s or leave the parameter out",
 				path.Child(name), raw[name].Raw, canonical, canonical))
 		}
 	}
+	slices.Sort(warnings)
 	return warnings
 }
 
@@ -204,11 +210,13 @@ func parametersKey(raw v1alpha1.Parameters) string {
 	if len(raw) == 0 {
 		return ""
 	}
-	keys := slices.Sorted(maps.Keys(raw))
+	keys := make([]string, 0, 8)
 	size := 0
 	for k, v := range raw {
+		keys = append(keys, k)
 		size += len(k) + len(v.Raw) + 2
 	}
+	slices.Sort(keys)
 	var b strings.Builder
 	b.Grow(size)
 	for _, k := range keys {
