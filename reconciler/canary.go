@@ -169,7 +169,52 @@ func (r *run) decide(ctx context.Context, t *trafficTarget, chain policies.Chain
 	if err := checkWeights(t, s.Weights); err != nil {
 		return before, nil, err
 	}
+	if s.differs(before) {
+		r.settle(ctx, chain, in, res.State, s)
+	}
 	return s, res, nil
+}
+
+// differs says whether two traffic states split traffic differently or
+// are in different phases.
+func (s trafficState) differs(o trafficState) bool {
+	return !maps.Equal(s.Weights, o.Weights) || s.Phase != o.Phase
+}
+
+// settle evaluates the chain once more on the state a run that changed the
+// split leaves, as the next run will see it, and records those decisions
+// instead: the hold that follows a step is then in the status the step
+// writes, and the runs until the next step find nothing to write. Its
+// events are not emitted. When it would change the split again, or fails,
+// the run's own decisions stay, and the next run decides.
+func (r *run) settle(ctx context.Context, chain policies.Chain, in policies.Input, state map[string]any, s trafficState) {
+	last, err := parseTime(s.LastStepTime)
+	if err != nil {
+		return
+	}
+	served := map[string]any{"weights": weightsValue(s.Weights), "phase": s.Phase, "lastStepTime": formatTime(last)}
+	in.State = maps.Clone(state)
+	if last != nil {
+		in.State["lastStepTime"] = served["lastStepTime"]
+	}
+	observed := make(map[string]any, len(in.Observed))
+	for k, v := range in.Observed {
+		if now, ok := served[k]; ok {
+			v = now
+		}
+		observed[k] = v
+	}
+	in.Observed = observed
+	res, err := r.evaluate(ctx, chain, in)
+	if err != nil {
+		return
+	}
+	var next trafficState
+	if fromMap(res.State, &next) != nil || next.differs(s) {
+		return
+	}
+	r.recordDecisions(res)
+	r.requeueAfter(res.RequeueAfter)
 }
 
 // metricsWindow is the executor's metricsWindow parameter (defaulted by
@@ -198,7 +243,7 @@ func responsible(res *policies.Result, before trafficState) (string, string) {
 		if fromMap(m, &s) != nil {
 			continue
 		}
-		if !maps.Equal(s.Weights, prev.Weights) || s.Phase != prev.Phase {
+		if s.differs(prev) {
 			policy, message = step.Policy, step.Decision.Message
 		}
 		prev = s
@@ -304,7 +349,7 @@ func canaryKind(rc *Reconciler) *kind[*v1alpha1.CanaryRelease] {
 				return err
 			}
 			if res != nil {
-				if !maps.Equal(after.Weights, before.Weights) || after.Phase != before.Phase {
+				if after.differs(before) {
 					policy, message := responsible(res, before)
 					c.Status.History = append(c.Status.History, v1alpha1.CanaryStep{
 						Time: metav1.MicroTime{Time: r.now}, Policy: policy, Weights: after.Weights,
@@ -337,7 +382,7 @@ func canaryKind(rc *Reconciler) *kind[*v1alpha1.CanaryRelease] {
 // readOnlyDecision reports, for a ReadOnly executor, the split the
 // policies decided without storing it: the Route composes nothing new.
 func readOnlyDecision(r *run, before, after trafficState) error {
-	if !maps.Equal(after.Weights, before.Weights) || after.Phase != before.Phase {
+	if after.differs(before) {
 		r.drift = append(r.drift, fmt.Sprintf("set weights %s (%s)", weightsText(after.Weights), after.Phase))
 	}
 	r.readyMessage = fmt.Sprintf("read-only: the policies keep %s (%s)", weightsText(after.Weights), orDefault(after.Phase, "Pending"))

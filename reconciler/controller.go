@@ -185,7 +185,24 @@ func (r *run) policies(ctx context.Context, in policies.Input) (*policies.Result
 // runChain runs a chain on the proposal and records its decisions in the
 // status; a policy failure is reported on PoliciesApplied and returned.
 func (r *run) runChain(ctx context.Context, chain policies.Chain, in policies.Input) (*policies.Result, error) {
-	status := r.obj.GetCommonStatus()
+	res, err := r.evaluate(ctx, chain, in)
+	if err != nil {
+		r.condition(v1alpha1.ConditionPoliciesApplied, false, ReasonPolicyError, err.Error())
+		policyDecisions.WithLabelValues(policyOf(err, chain), "Error").Inc()
+		return nil, userError(ReasonPolicyError, "%s", err.Error())
+	}
+	for _, step := range res.Steps {
+		policyDecisions.WithLabelValues(step.Policy, outcomeLabel(step.Decision.Outcome)).Inc()
+	}
+	r.recordDecisions(res)
+	r.events = append(r.events, res.Events...)
+	r.requeueAfter(res.RequeueAfter)
+	return res, nil
+}
+
+// evaluate runs a chain on an input completed with the kind, the time of
+// the run and the resource.
+func (r *run) evaluate(ctx context.Context, chain policies.Chain, in policies.Input) (*policies.Result, error) {
 	in.Kind = r.kind
 	in.Now = r.now
 	if in.Resource == nil {
@@ -201,11 +218,13 @@ func (r *run) runChain(ctx context.Context, chain policies.Chain, in policies.In
 		// miss it without being at fault. A second miss in a row is its own.
 		res, err = chain.Run(ctx, in)
 	}
-	if err != nil {
-		r.condition(v1alpha1.ConditionPoliciesApplied, false, ReasonPolicyError, err.Error())
-		policyDecisions.WithLabelValues(policyOf(err, chain), "Error").Inc()
-		return nil, userError(ReasonPolicyError, "%s", err.Error())
-	}
+	return res, err
+}
+
+// recordDecisions puts a chain's decisions in the status and summarizes
+// them on PoliciesApplied.
+func (r *run) recordDecisions(res *policies.Result) {
+	status := r.obj.GetCommonStatus()
 	decisions := make([]v1alpha1.PolicyDecision, 0, len(res.Steps))
 	summary := make([]string, 0, len(res.Steps))
 	for i, step := range res.Steps {
@@ -219,14 +238,10 @@ func (r *run) runChain(ctx context.Context, chain policies.Chain, in policies.In
 			}
 		}
 		decisions = append(decisions, d)
-		policyDecisions.WithLabelValues(step.Policy, outcomeLabel(step.Decision.Outcome)).Inc()
 		summary = append(summary, fmt.Sprintf("%s: %s", step.Policy, orDash(step.Decision.Outcome)))
 	}
 	status.Decisions = decisions
 	r.condition(v1alpha1.ConditionPoliciesApplied, true, ReasonPoliciesApplied, strings.Join(summary, "; "))
-	r.events = append(r.events, res.Events...)
-	r.requeueAfter(res.RequeueAfter)
-	return res, nil
 }
 
 // policyOf names the policy a chain error comes from, for the metric.

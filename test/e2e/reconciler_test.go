@@ -230,6 +230,7 @@ var _ = Describe("Reconciler", func() {
 		kubectl([]byte(treeManifest(ns)), "apply", "-f", "-")
 		Eventually(func() map[string]int32 { return servedWeights(ns) }).Should(Equal(map[string]int32{"v1": 100}))
 
+		written := ops.count()
 		kubectl([]byte(canaryManifest(ns, `    - name: TimedCanaryRelease
       parameters: {step: 10, period: 1s}`)), "apply", "-f", "-")
 		var seen []int32
@@ -259,6 +260,17 @@ var _ = Describe("Reconciler", func() {
 		}), "every step exactly once")
 		Expect(c.Status.CanaryWeight).To(BeEquivalentTo(100))
 		Expect(readyCondition(&c).Message).To(ContainSubstring("Promoted"))
+
+		By("one status write per step: each step's write already says what the policies decide next")
+		Expect(c.Status.Decisions).To(HaveLen(1))
+		Expect(c.Status.Decisions[0].Outcome).To(Equal("Done"), "%s", c.Status.Decisions[0].Message)
+		statusWrites := 0
+		for _, w := range ops.writesFrom(written) {
+			if w == "update status *v1alpha1.CanaryRelease timed/web-v2" {
+				statusWrites++
+			}
+		}
+		Expect(statusWrites).To(Equal(len(c.Status.History)), "status writes of the canary")
 
 		By("the manager's metrics carry the weight, the steps, and how late each step ran")
 		families, err := ctrlmetrics.Registry.Gather()
