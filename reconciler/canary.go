@@ -329,6 +329,13 @@ func canaryKind(rc *Reconciler) *kind[*v1alpha1.CanaryRelease] {
 			if err := t.requireSubsets("spec.baseline", baseline); err != nil {
 				return err
 			}
+			if finished(c, baseline) {
+				// A promoted or rolled-back release is final until its spec
+				// changes: no metrics to gather, no policy to ask.
+				r.readyMessage = splitMessage(string(c.Status.Phase), c.Status.Weights, canary, baseline)
+				setCanaryWeights(c, c.Status.Weights)
+				return nil
+			}
 			before := storedState(c.Status.Weights, string(c.Status.Phase), c.Status.LastStepTime)
 			if _, ok := before.Weights[canary]; !ok || c.Status.Baseline != baseline {
 				// A new release (or a new subset): start from the baseline.
@@ -370,12 +377,29 @@ func canaryKind(rc *Reconciler) *kind[*v1alpha1.CanaryRelease] {
 			}
 			c.Status.Baseline, c.Status.Weights, c.Status.Phase = baseline, after.Weights, v1alpha1.CanaryPhase(after.Phase)
 			c.Status.CanaryWeight, c.Status.LastStepTime = after.Weights[canary], last
-			for s, w := range after.Weights {
-				canaryWeight.WithLabelValues(c.Namespace, c.Name, s).Set(float64(w))
-			}
-			r.readyMessage = fmt.Sprintf("%s: %s at %d%%, %s at %d%%", after.Phase, canary, after.Weights[canary], baseline, after.Weights[baseline])
+			setCanaryWeights(c, after.Weights)
+			r.readyMessage = splitMessage(after.Phase, after.Weights, canary, baseline)
 			return nil
 		},
+	}
+}
+
+// finished says whether a canary's release is over: Promoted or RolledBack
+// at the current generation of its spec, against the same baseline.
+func finished(c *v1alpha1.CanaryRelease, baseline string) bool {
+	return (c.Status.Phase == v1alpha1.CanaryPromoted || c.Status.Phase == v1alpha1.CanaryRolledBack) &&
+		c.Status.ObservedGeneration == c.Generation && c.Status.Baseline == baseline
+}
+
+// splitMessage is a canary's Ready message: its phase and split.
+func splitMessage(phase string, weights map[string]int32, canary, baseline string) string {
+	return fmt.Sprintf("%s: %s at %d%%, %s at %d%%", phase, canary, weights[canary], baseline, weights[baseline])
+}
+
+// setCanaryWeights exports a canary's split as kubist_canary_weight.
+func setCanaryWeights(c *v1alpha1.CanaryRelease, weights map[string]int32) {
+	for s, w := range weights {
+		canaryWeight.WithLabelValues(c.Namespace, c.Name, s).Set(float64(w))
 	}
 }
 

@@ -298,6 +298,41 @@ var _ = Describe("Reconciler", func() {
 		// Steps 20 to 100 each ran when the previous one asked to run again.
 		Expect(metric("kubist_executor_lateness_seconds", map[string]string{"kind": "CanaryRelease"}).GetHistogram().GetSampleCount()).To(BeNumerically(">=", 9))
 
+		By("a promoted release is final: a run after it asks no policy")
+		total := func(name string, labels map[string]string) float64 {
+			families, err := ctrlmetrics.Registry.Gather()
+			Expect(err).NotTo(HaveOccurred())
+			sum := 0.0
+			for _, f := range families {
+				if f.GetName() != name {
+					continue
+				}
+				for _, m := range f.GetMetric() {
+					have := map[string]string{}
+					for _, l := range m.GetLabel() {
+						have[l.GetName()] = l.GetValue()
+					}
+					matches := true
+					for k, v := range labels {
+						matches = matches && have[k] == v
+					}
+					if matches {
+						sum += m.GetCounter().GetValue()
+					}
+				}
+			}
+			return sum
+		}
+		decided := total("kubist_policy_decisions_total", map[string]string{"policy": "TimedCanaryRelease"})
+		runs := total("kubist_executor_runs_total", map[string]string{"kind": "CanaryRelease", "result": "success"})
+		kubectl(nil, "annotate", "canaryrelease", "web-v2", "-n", ns, "example.com/touched=yes")
+		Eventually(func() float64 {
+			return total("kubist_executor_runs_total", map[string]string{"kind": "CanaryRelease", "result": "success"})
+		}).Should(BeNumerically(">", runs))
+		Expect(total("kubist_policy_decisions_total", map[string]string{"policy": "TimedCanaryRelease"})).To(Equal(decided))
+		Expect(env.Client.Get(ctx(), types.NamespacedName{Namespace: ns, Name: "web-v2"}, &c)).To(Succeed())
+		Expect(readyCondition(&c).Message).To(Equal("Promoted: v2 at 100%, v1 at 0%"))
+
 		By("kubist tree shows the tree with the canary's phase and weights")
 		out, err := exec.Command(kubistBinary(), "tree", "--kubeconfig", env.Kubectl.Kubeconfig).CombinedOutput()
 		Expect(err).NotTo(HaveOccurred(), string(out))

@@ -51,8 +51,17 @@ const (
 	vcsPerCluster      = 10
 	perVC              = 3
 	resyncPeriod       = 45 * time.Second
-	latencyPeriod      = 10 * time.Second
 )
+
+// latencyPeriod is the canaries' step period: TimedCanaryRelease's default
+// of 30s, or KUBIST_SCALE_PERIOD (10s makes 1,000 canaries step three
+// times as often, 100 steps a second).
+var latencyPeriod = func() time.Duration {
+	if d, err := time.ParseDuration(os.Getenv("KUBIST_SCALE_PERIOD")); err == nil && d > 0 {
+		return d
+	}
+	return 30 * time.Second
+}()
 
 // projects is 10, or KUBIST_SCALE_PROJECTS for a smaller tree.
 var projects = func() int {
@@ -119,6 +128,11 @@ func runScale(b *testing.B) {
 		"--kube-api-qps=1000", "--kube-api-burst=2000", "--workers="+cmp.Or(os.Getenv("KUBIST_SCALE_WORKERS"), "4"),
 		"--pprof-bind-address="+os.Getenv("KUBIST_SCALE_PPROF"))
 	mgr.Stdout, mgr.Stderr = logFile, logFile
+	if limit := os.Getenv("KUBIST_SCALE_GOMEMLIMIT"); limit != "" {
+		// The Go runtime's soft memory limit, for the manager alone, as a
+		// Deployment sets it from its memory limit.
+		mgr.Env = append(os.Environ(), "GOMEMLIMIT="+limit)
+	}
 	passStart := time.Now()
 	if err := mgr.Start(); err != nil {
 		b.Fatal(err)
@@ -484,7 +498,7 @@ func stepLatency(ctx context.Context, b *testing.B, c client.WithWatch) (time.Du
 		}
 	}
 	// Started evenly over one period, as releases start in a real fleet:
-	// each second a tenth of them falls due. (All created at once, they
+	// steps fall due at an even rate. (All created at once, they
 	// would all step in the same instant, a measure of throughput.)
 	routes := make([]client.Object, 0, len(namespaces))
 	canaries := make([]client.Object, 0, len(namespaces))
