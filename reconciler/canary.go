@@ -169,7 +169,9 @@ func (r *run) decide(ctx context.Context, t *trafficTarget, chain policies.Chain
 	if err := checkWeights(t, s.Weights); err != nil {
 		return before, nil, err
 	}
-	if s.differs(before) {
+	if s.differs(before) && !r.readOnly {
+		// (A ReadOnly executor keeps no split: its decisions are about the
+		// state it would leave, and stay the run's own.)
 		r.settle(ctx, chain, in, res.State, s)
 	}
 	return s, res, nil
