@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"maps"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -273,25 +272,10 @@ var _ = Describe("Reconciler", func() {
 		Expect(statusWrites).To(Equal(len(c.Status.History)), "status writes of the canary")
 
 		By("the manager's metrics carry the weight, the steps, and how late each step ran")
-		families, err := ctrlmetrics.Registry.Gather()
-		Expect(err).NotTo(HaveOccurred())
 		metric := func(name string, labels map[string]string) *dto.Metric {
-			for _, f := range families {
-				if f.GetName() != name {
-					continue
-				}
-				for _, m := range f.GetMetric() {
-					have := map[string]string{}
-					for _, l := range m.GetLabel() {
-						have[l.GetName()] = l.GetValue()
-					}
-					if maps.Equal(have, labels) {
-						return m
-					}
-				}
-			}
-			Fail(fmt.Sprintf("no metric %s%v", name, labels))
-			return nil
+			found := managerMetrics(name, labels)
+			Expect(found).To(HaveLen(1), "metric %s%v", name, labels)
+			return found[0]
 		}
 		Expect(metric("kubist_canary_weight", map[string]string{"namespace": ns, "name": "web-v2", "subset": "v2"}).GetGauge().GetValue()).To(BeEquivalentTo(100))
 		Expect(metric("kubist_policy_decisions_total", map[string]string{"policy": "TimedCanaryRelease", "outcome": "Step"}).GetCounter().GetValue()).To(BeNumerically(">=", 9))
@@ -300,26 +284,9 @@ var _ = Describe("Reconciler", func() {
 
 		By("a promoted release is final: a run after it asks no policy")
 		total := func(name string, labels map[string]string) float64 {
-			families, err := ctrlmetrics.Registry.Gather()
-			Expect(err).NotTo(HaveOccurred())
 			sum := 0.0
-			for _, f := range families {
-				if f.GetName() != name {
-					continue
-				}
-				for _, m := range f.GetMetric() {
-					have := map[string]string{}
-					for _, l := range m.GetLabel() {
-						have[l.GetName()] = l.GetValue()
-					}
-					matches := true
-					for k, v := range labels {
-						matches = matches && have[k] == v
-					}
-					if matches {
-						sum += m.GetCounter().GetValue()
-					}
-				}
+			for _, m := range managerMetrics(name, labels) {
+				sum += m.GetCounter().GetValue()
 			}
 			return sum
 		}
@@ -427,3 +394,30 @@ var _ = Describe("ReadOnly executors", func() {
 		Expect(apierrors.IsNotFound(env.Client.Get(ctx(), types.NamespacedName{Namespace: ns, Name: "web"}, &dr))).To(BeTrue())
 	})
 })
+
+// managerMetrics are the in-process manager's metrics of a name whose
+// labels include the given ones.
+func managerMetrics(name string, labels map[string]string) []*dto.Metric {
+	families, err := ctrlmetrics.Registry.Gather()
+	Expect(err).NotTo(HaveOccurred())
+	var found []*dto.Metric
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			have := map[string]string{}
+			for _, l := range m.GetLabel() {
+				have[l.GetName()] = l.GetValue()
+			}
+			matches := true
+			for k, v := range labels {
+				matches = matches && have[k] == v
+			}
+			if matches {
+				found = append(found, m)
+			}
+		}
+	}
+	return found
+}
