@@ -158,6 +158,11 @@ func (r *run) decide(ctx context.Context, t *trafficTarget, chain policies.Chain
 	if chain == nil {
 		return before, nil, nil
 	}
+	// Completed here, so that a second evaluation (settle) reuses the
+	// resource's conversion.
+	if err := r.complete(&in); err != nil {
+		return before, nil, err
+	}
 	res, err := r.runChain(ctx, chain, in)
 	if err != nil {
 		return before, nil, err

@@ -203,14 +203,8 @@ func (r *run) runChain(ctx context.Context, chain policies.Chain, in policies.In
 // evaluate runs a chain on an input completed with the kind, the time of
 // the run and the resource.
 func (r *run) evaluate(ctx context.Context, chain policies.Chain, in policies.Input) (*policies.Result, error) {
-	in.Kind = r.kind
-	in.Now = r.now
-	if in.Resource == nil {
-		resource, err := toMap(r.obj)
-		if err != nil {
-			return nil, err
-		}
-		in.Resource = resource
+	if err := r.complete(&in); err != nil {
+		return nil, err
 	}
 	res, err := chain.Run(ctx, in)
 	if errors.Is(err, policies.ErrDeadline) && ctx.Err() == nil {
@@ -219,6 +213,21 @@ func (r *run) evaluate(ctx context.Context, chain policies.Chain, in policies.In
 		res, err = chain.Run(ctx, in)
 	}
 	return res, err
+}
+
+// complete adds to a chain's input the kind, the time of the run and, once,
+// the resource as a JSON document.
+func (r *run) complete(in *policies.Input) error {
+	in.Kind = r.kind
+	in.Now = r.now
+	if in.Resource == nil {
+		resource, err := toMap(r.obj)
+		if err != nil {
+			return err
+		}
+		in.Resource = resource
+	}
+	return nil
 }
 
 // recordDecisions puts a chain's decisions in the status and summarizes

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"strings"
 
 	"path/filepath"
@@ -60,29 +61,13 @@ spec: {route: reviews, destination: reviews, subset: v2}
 	})
 
 	It("admits with a Warning line when a gate comes before any step policy", func() {
-		res := kubectl([]byte(`apiVersion: kubist.io/v1alpha1
-kind: CanaryRelease
-metadata: {name: gate-first, namespace: admission}
-spec:
-  route: reviews
-  destination: reviews
-  subset: v2
-  policies: [{name: ManualGate}, {name: TimedCanaryRelease}]
-`), "apply", "-f", "-")
+		res := kubectl(reviewsCanary("gate-first", "[{name: ManualGate}, {name: TimedCanaryRelease}]"), "apply", "-f", "-")
 		Expect(res.Stdout).To(ContainSubstring("canaryrelease.kubist.io/gate-first created"))
 		Expect(res.Stderr).To(ContainSubstring("Warning: spec.policies[0]: the gate ManualGate comes before any step policy"))
 	})
 
 	It("admits with a Warning line a parameter set to its default in a deprecated form", func() {
-		res := kubectl([]byte(`apiVersion: kubist.io/v1alpha1
-kind: CanaryRelease
-metadata: {name: old-form, namespace: admission}
-spec:
-  route: reviews
-  destination: reviews
-  subset: v2
-  policies: [{name: TimedCanaryRelease, parameters: {period: 30000ms, step: 20}}]
-`), "apply", "-f", "-")
+		res := kubectl(reviewsCanary("old-form", "[{name: TimedCanaryRelease, parameters: {period: 30000ms, step: 20}}]"), "apply", "-f", "-")
 		Expect(res.Stdout).To(ContainSubstring("canaryrelease.kubist.io/old-form created"))
 		Expect(res.Stderr).To(ContainSubstring(`Warning: spec.policies[0].parameters.period: "30000ms" is the default "30s" in a deprecated form; write "30s" or leave the parameter out`))
 		Expect(strings.Count(res.Stderr, "deprecated form")).To(Equal(1), res.Stderr)
@@ -175,3 +160,13 @@ spec: {project: not-yet}
 		Expect(res.Stderr).To(ContainSubstring(`Warning: spec.project: Project "not-yet" does not exist yet; the Cluster waits for it`))
 	})
 })
+
+// reviewsCanary is a CanaryRelease of the reviews Route in the admission
+// namespace with the given policies stanza (flow-style YAML).
+func reviewsCanary(name, policies string) []byte {
+	return []byte(fmt.Sprintf(`apiVersion: kubist.io/v1alpha1
+kind: CanaryRelease
+metadata: {name: %s, namespace: admission}
+spec: {route: reviews, destination: reviews, subset: v2, policies: %s}
+`, name, policies))
+}
