@@ -84,9 +84,10 @@ func applicationKind(rc *Reconciler) *kind[*v1alpha1.Application] {
 }
 
 // deploymentsOf lists an Application's Deployments on its target, by name.
+// They are the cache's own objects (read, never written).
 func deploymentsOf(ctx context.Context, p *placement, a *v1alpha1.Application) ([]appsv1.Deployment, error) {
 	var list appsv1.DeploymentList
-	if err := p.target.Client.List(ctx, &list, client.InNamespace(p.namespace), client.MatchingLabels(applicationSelector(a))); err != nil {
+	if err := p.target.Client.List(ctx, &list, client.InNamespace(p.namespace), client.MatchingLabels(applicationSelector(a)), client.UnsafeDisableDeepCopy); err != nil {
 		return nil, applyError("Deployments in "+p.namespace, err)
 	}
 	sort.Slice(list.Items, func(i, j int) bool { return list.Items[i].Name < list.Items[j].Name })

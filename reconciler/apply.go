@@ -32,7 +32,7 @@ type placement struct {
 // namespace, which is named after its VirtualCluster.
 func (rc *Reconciler) placementOf(ctx context.Context, namespace string) (*placement, error) {
 	vc := &v1alpha1.VirtualCluster{}
-	if err := rc.Client.Get(ctx, types.NamespacedName{Name: namespace}, vc); err != nil {
+	if err := rc.Client.Get(ctx, types.NamespacedName{Name: namespace}, vc, client.UnsafeDisableDeepCopy); err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil, userError(ReasonVirtualClusterMissing, "no VirtualCluster %q: namespaced Kubist resources live in the namespace named after their VirtualCluster; create VirtualCluster %s", namespace, namespace)
 		}
@@ -48,7 +48,7 @@ func (rc *Reconciler) placementOf(ctx context.Context, namespace string) (*place
 // clusterOf returns a VirtualCluster's Cluster and its target.
 func (rc *Reconciler) clusterOf(ctx context.Context, vc *v1alpha1.VirtualCluster) (*v1alpha1.Cluster, *Target, error) {
 	cluster := &v1alpha1.Cluster{}
-	if err := rc.Client.Get(ctx, types.NamespacedName{Name: vc.Spec.Cluster}, cluster); err != nil {
+	if err := rc.Client.Get(ctx, types.NamespacedName{Name: vc.Spec.Cluster}, cluster, client.UnsafeDisableDeepCopy); err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil, nil, userError(ReasonClusterMissing, "Cluster %q (spec.cluster of VirtualCluster %s) does not exist", vc.Spec.Cluster, vc.Name)
 		}

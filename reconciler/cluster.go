@@ -76,7 +76,7 @@ func clusterKind(rc *Reconciler) *kind[*v1alpha1.Cluster] {
 				return err
 			}
 			var vcs v1alpha1.VirtualClusterList
-			if err := rc.Client.List(ctx, &vcs, client.MatchingFields{indexCluster: c.Name}); err != nil {
+			if err := rc.Client.List(ctx, &vcs, client.MatchingFields{indexCluster: c.Name}, client.UnsafeDisableDeepCopy); err != nil {
 				return err
 			}
 			c.Status.VirtualClusters = int32(len(vcs.Items))

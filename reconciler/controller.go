@@ -1,6 +1,7 @@
 package reconciler
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -103,8 +104,12 @@ type run struct {
 	executor string
 	params   map[string]any
 	readOnly bool
-	// cascade: a parent or the root run triggered this run.
-	cascade bool
+	// cascade: a parent or the root run triggered this run; fromRoot: the
+	// root run's pass did, through unchanged parents.
+	cascade  bool
+	fromRoot bool
+	// base is the controller's context, without the run's timeout.
+	base context.Context
 	// now is when the run started, to the microsecond that status times
 	// keep; started is exact.
 	now     time.Time
@@ -293,15 +298,32 @@ type Reconciler struct {
 	ImportGrace time.Duration
 
 	triggers map[string]chan event.GenericEvent
-	// cascade holds the resources a parent (or the root run) triggered:
-	// their runs trigger their own children in turn. A run for another
-	// reason (its own change, a requeue) triggers them only when its
-	// status changed, so that a periodic re-check does not walk a subtree.
+	// cascade holds the resources a parent (or the root run) triggered,
+	// each with its cascadeMark: their runs trigger their own children in
+	// turn. A run for another reason (its own change, a requeue) triggers
+	// them only when its status changed, so that a periodic re-check does
+	// not walk a subtree.
 	cascade sync.Map
 	// due holds when each resource asked to run again, for the lateness
-	// of that run.
+	// of that run and for the root pass to leave it to that run.
 	due sync.Map
+	// resync is the root run's period (DefaultResyncPeriod when zero).
+	resync time.Duration
+	// leaves are the kinds without children.
+	leaves map[string]bool
+	// pass holds a slot for each resource of the root run's pass in
+	// flight (nil: unpaced); paced holds which resources took one.
+	pass  chan struct{}
+	paced sync.Map
 }
+
+// rootPassDepth is how many resources without children the root run's
+// pass keeps in flight (queued or running) at a time.
+const rootPassDepth = 4
+
+// cascadeMark tells a triggered run whether the root run's pass reached
+// it (through parents that did not change) or a parent's change did.
+type cascadeMark struct{ fromRoot bool }
 
 func cascadeKey(kind string, key types.NamespacedName) string { return kind + "/" + key.String() }
 
@@ -315,16 +337,56 @@ func (rc *Reconciler) clock() time.Time {
 }
 
 // trigger enqueues resources in their kinds' work queues.
-func (rc *Reconciler) trigger(children []child) {
+//
+// The root run's pass (fromRoot) is paced: it leaves a resource without
+// children that runs anyway before the next pass (a canary waiting for its
+// next step, a retry) to that run, and it keeps at most rootPassDepth of
+// the others in flight, waiting for one to finish before it queues the
+// next. A pass over the tree then neither floods the work queues nor takes
+// every worker and core from the canary steps that fall due meanwhile; the
+// parents run at once, so that the pass reaches the whole tree. Only
+// resources without children wait for a slot: their runs never trigger
+// anything, so a waiting parent always gets one.
+func (rc *Reconciler) trigger(ctx context.Context, children []child, fromRoot bool) {
+	now := time.Now()
+	horizon := now.Add(cmp.Or(rc.resync, DefaultResyncPeriod))
 	for _, c := range children {
 		ch, ok := rc.triggers[c.kind]
 		if !ok {
 			continue
 		}
-		obj := &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{Name: c.key.Name, Namespace: c.key.Namespace}}
-		rc.cascade.Store(cascadeKey(c.kind, c.key), struct{}{})
-		ch <- event.GenericEvent{Object: obj}
+		key := cascadeKey(c.kind, c.key)
+		if !fromRoot {
+			rc.cascade.Store(key, cascadeMark{})
+			ch <- event.GenericEvent{Object: triggered(c.key)}
+			continue
+		}
+		if rc.leaves[c.kind] {
+			if at, ok := rc.due.Load(key); ok && at.(time.Time).After(now) && at.(time.Time).Before(horizon) {
+				continue
+			}
+		}
+		// A change's mark stays: the run passes the change on. A marked
+		// resource is queued already.
+		if _, marked := rc.cascade.LoadOrStore(key, cascadeMark{fromRoot: true}); marked {
+			continue
+		}
+		if rc.leaves[c.kind] && rc.pass != nil {
+			select {
+			case rc.pass <- struct{}{}:
+				rc.paced.Store(key, struct{}{})
+			case <-ctx.Done():
+				rc.cascade.Delete(key)
+				return
+			}
+		}
+		ch <- event.GenericEvent{Object: triggered(c.key)}
 	}
+}
+
+// triggered is the event that queues a resource.
+func triggered(key types.NamespacedName) *metav1.PartialObjectMetadata {
+	return &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{Name: key.Name, Namespace: key.Namespace}}
 }
 
 // reconcile is the contract every executor shares (DESIGN.md §2): observe,
@@ -335,12 +397,20 @@ func reconcileKind[T v1alpha1.Object](ctx context.Context, rc *Reconciler, k *ki
 	if timeout == 0 {
 		timeout = runTimeout
 	}
+	// Triggering the children may wait for the root pass's slots longer
+	// than the run's own time: only the manager's end stops it.
+	base := ctx
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	// Taken first, so that the mark of a resource gone meanwhile goes too.
-	_, cascade := rc.cascade.LoadAndDelete(cascadeKey(k.name, req.NamespacedName))
+	mark, cascade := rc.cascade.LoadAndDelete(cascadeKey(k.name, req.NamespacedName))
+	if _, paced := rc.paced.LoadAndDelete(cascadeKey(k.name, req.NamespacedName)); paced {
+		defer func() { <-rc.pass }()
+	}
+	// The cache's own object, read only: a run writes its working copy,
+	// and copies the object before it changes its finalizers.
 	obj := k.newObject()
-	if err := rc.Client.Get(ctx, req.NamespacedName, obj); err != nil {
+	if err := rc.Client.Get(ctx, req.NamespacedName, obj, client.UnsafeDisableDeepCopy); err != nil {
 		if apierrors.IsNotFound(err) {
 			rc.due.Delete(cascadeKey(k.name, req.NamespacedName))
 			if k.gone != nil {
@@ -356,7 +426,7 @@ func reconcileKind[T v1alpha1.Object](ctx context.Context, rc *Reconciler, k *ki
 	}
 	started := rc.clock()
 	r := &run{Reconciler: rc, kind: k.name, executor: executor, now: started.Truncate(time.Microsecond), started: started,
-		readOnly: strings.HasPrefix(executor, "ReadOnly"), cascade: cascade}
+		readOnly: strings.HasPrefix(executor, "ReadOnly"), cascade: cascade, fromRoot: cascade && mark.(cascadeMark).fromRoot, base: base}
 
 	start := time.Now()
 	result, err := runKind(ctx, k, r, obj)
@@ -386,11 +456,12 @@ func reconcileKind[T v1alpha1.Object](ctx context.Context, rc *Reconciler, k *ki
 func runKind[T v1alpha1.Object](ctx context.Context, k *kind[T], r *run, obj T) (ctrl.Result, error) {
 	logger := log.FromContext(ctx)
 	if !obj.GetDeletionTimestamp().IsZero() {
-		return finalizeObject(ctx, r, k, obj)
+		return finalizeObject(ctx, r, k, obj.DeepCopyObject().(T))
 	}
 	// A finalizer first, so that nothing is created on a target cluster
 	// that deleting the resource would leave behind.
 	if k.finalize != nil && !r.readOnly && !controllerutil.ContainsFinalizer(obj, Finalizer) {
+		obj = obj.DeepCopyObject().(T)
 		controllerutil.AddFinalizer(obj, Finalizer)
 		if err := r.Client.Update(ctx, obj); err != nil {
 			return ctrl.Result{}, client.IgnoreNotFound(err)
@@ -437,7 +508,8 @@ func runKind[T v1alpha1.Object](ctx context.Context, k *kind[T], r *run, obj T) 
 		if cerr != nil {
 			return ctrl.Result{}, cerr
 		}
-		r.trigger(children)
+		// A parent that changed passes the change on, at once.
+		r.trigger(r.base, children, r.fromRoot && !changed)
 	}
 	switch {
 	case err == nil:

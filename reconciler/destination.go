@@ -15,6 +15,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
 	"github.com/kubist-io/kubist/api/v1alpha1"
 	"github.com/kubist-io/kubist/policies"
 )
@@ -69,7 +71,7 @@ func destinationKind(rc *Reconciler) *kind[*v1alpha1.Destination] {
 				return err
 			}
 			var app v1alpha1.Application
-			if err := rc.Client.Get(ctx, types.NamespacedName{Namespace: d.Namespace, Name: d.Spec.Application}, &app); err != nil {
+			if err := rc.Client.Get(ctx, types.NamespacedName{Namespace: d.Namespace, Name: d.Spec.Application}, &app, client.UnsafeDisableDeepCopy); err != nil {
 				if apierrors.IsNotFound(err) {
 					return userError(ReasonApplicationMissing, "Application %s (spec.application) does not exist in namespace %s", d.Spec.Application, d.Namespace)
 				}

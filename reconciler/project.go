@@ -21,7 +21,7 @@ func projectKind(rc *Reconciler) *kind[*v1alpha1.Project] {
 		newObject: func() *v1alpha1.Project { return &v1alpha1.Project{} },
 		execute: func(ctx context.Context, r *run, p *v1alpha1.Project) error {
 			var clusters v1alpha1.ClusterList
-			if err := rc.Client.List(ctx, &clusters, client.MatchingFields{indexProject: p.Name}); err != nil {
+			if err := rc.Client.List(ctx, &clusters, client.MatchingFields{indexProject: p.Name}, client.UnsafeDisableDeepCopy); err != nil {
 				return err
 			}
 			p.Status.Clusters = int32(len(clusters.Items))

@@ -97,7 +97,7 @@ func Setup(mgr ctrl.Manager, engine Engine, opts Options) (*Reconciler, error) {
 	rc := &Reconciler{
 		Client: c, Registry: engine.Registry, Recorder: mgr.GetEventRecorder("kubist"),
 		Clusters: clusters, Metrics: opts.Metrics, triggers: map[string]chan event.GenericEvent{},
-		ImportGrace: opts.ImportGrace,
+		ImportGrace: opts.ImportGrace, leaves: map[string]bool{}, pass: make(chan struct{}, rootPassDepth),
 	}
 	if rc.ImportGrace <= 0 {
 		rc.ImportGrace = DefaultImportGrace
@@ -183,6 +183,7 @@ func Setup(mgr ctrl.Manager, engine Engine, opts Options) (*Reconciler, error) {
 	if period <= 0 {
 		period = DefaultResyncPeriod
 	}
+	rc.resync = period
 	if err := mgr.Add(&rootRun{rc: rc, period: period}); err != nil {
 		return nil, err
 	}
@@ -210,6 +211,7 @@ var appLabelChanged = predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool
 // register adds one kind's controller: its own objects (spec and metadata
 // changes), the triggers of its parents, and any further watches.
 func register[T v1alpha1.Object](mgr ctrl.Manager, rc *Reconciler, k *kind[T], opts controller.Options, watches ...func(*builder.Builder) *builder.Builder) error {
+	rc.leaves[k.name] = k.children == nil
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(k.newObject(), builder.WithPredicates(changed)).
 		Named(strings.ToLower(k.name)).
@@ -309,6 +311,6 @@ func (rc *Reconciler) RootRun(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	rc.trigger(projects)
+	rc.trigger(ctx, projects, true)
 	return nil
 }

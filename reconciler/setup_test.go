@@ -2,6 +2,7 @@ package reconciler
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -35,5 +36,129 @@ func TestCascadedWorkWaitsBehindDueWork(t *testing.T) {
 		if priority != handler.LowPriority {
 			t.Fatalf("%v at priority %d, want the cascade's %d", item, priority, handler.LowPriority)
 		}
+	}
+}
+
+// The root run's pass leaves a canary whose step falls due before the next
+// pass to that run; it runs a parent with a due run at once, and a canary
+// whose parent changed too.
+func TestRootPassLeavesDueLeavesToTheirRun(t *testing.T) {
+	rc := &Reconciler{
+		triggers: map[string]chan event.GenericEvent{"Cluster": make(chan event.GenericEvent, 4), "CanaryRelease": make(chan event.GenericEvent, 4)},
+		leaves:   map[string]bool{"Cluster": false, "CanaryRelease": true},
+		resync:   time.Minute,
+	}
+	key := func(name string) types.NamespacedName { return types.NamespacedName{Namespace: "ns", Name: name} }
+	due := func(kind, name string, in time.Duration) child {
+		rc.due.Store(cascadeKey(kind, key(name)), time.Now().Add(in))
+		return child{kind: kind, key: key(name)}
+	}
+	stepping := due("CanaryRelease", "stepping", 10*time.Second)
+	gated := due("CanaryRelease", "gated", time.Hour) // after the next pass
+	overdue := due("CanaryRelease", "overdue", -time.Second)
+	idle := child{kind: "CanaryRelease", key: key("idle")}
+	rechecking := due("Cluster", "rechecking", 10*time.Second)
+
+	rc.trigger(context.Background(), []child{stepping, gated, overdue, idle, rechecking}, true)
+	enqueued := func(kind string) []string {
+		var names []string
+		for {
+			select {
+			case e := <-rc.triggers[kind]:
+				names = append(names, e.Object.GetName())
+			default:
+				return names
+			}
+		}
+	}
+	if got := enqueued("CanaryRelease"); !slices.Equal(got, []string{"gated", "overdue", "idle"}) {
+		t.Errorf("the root pass enqueued canaries %v, want gated, overdue and idle", got)
+	}
+	if got := enqueued("Cluster"); !slices.Equal(got, []string{"rechecking"}) {
+		t.Errorf("the root pass enqueued Clusters %v, want the parent with a due run", got)
+	}
+	if _, marked := rc.cascade.Load(cascadeKey("CanaryRelease", key("stepping"))); marked {
+		t.Error("a canary left to its own run keeps no cascade mark")
+	}
+	mark, _ := rc.cascade.Load(cascadeKey("Cluster", key("rechecking")))
+	if mark != (cascadeMark{fromRoot: true}) {
+		t.Errorf("the Cluster's mark is %v, want the root pass's", mark)
+	}
+
+	// A parent that changed: its children run now, and a root pass that
+	// follows keeps the change's mark.
+	rc.trigger(context.Background(), []child{stepping}, false)
+	rc.trigger(context.Background(), []child{stepping}, true)
+	if got := enqueued("CanaryRelease"); !slices.Equal(got, []string{"stepping"}) {
+		t.Errorf("a change and a root pass enqueued %v, want the stepping canary once (by the change)", got)
+	}
+	if mark, _ := rc.cascade.Load(cascadeKey("CanaryRelease", key("stepping"))); mark != (cascadeMark{}) {
+		t.Errorf("the canary's mark is %v, want the change's", mark)
+	}
+}
+
+// The root pass keeps at most its depth of resources without children in
+// flight: the next waits until one finishes. Parents do not wait.
+func TestRootPassKeepsLeavesInFlightBounded(t *testing.T) {
+	rc := &Reconciler{
+		triggers: map[string]chan event.GenericEvent{"VirtualCluster": make(chan event.GenericEvent, 4), "Route": make(chan event.GenericEvent, 4)},
+		leaves:   map[string]bool{"VirtualCluster": false, "Route": true},
+		pass:     make(chan struct{}, 1),
+	}
+	key := func(name string) types.NamespacedName { return types.NamespacedName{Namespace: "ns", Name: name} }
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		rc.trigger(context.Background(), []child{
+			{kind: "VirtualCluster", key: key("a")}, {kind: "VirtualCluster", key: key("b")},
+			{kind: "Route", key: key("r1")}, {kind: "Route", key: key("r2")},
+		}, true)
+	}()
+	next := func(kind string) string {
+		select {
+		case e := <-rc.triggers[kind]:
+			return e.Object.GetName()
+		case <-time.After(100 * time.Millisecond):
+			return ""
+		}
+	}
+	if a, b, r1 := next("VirtualCluster"), next("VirtualCluster"), next("Route"); a != "a" || b != "b" || r1 != "r1" {
+		t.Fatalf("queued %q %q %q, want both parents and the first Route", a, b, r1)
+	}
+	if r2 := next("Route"); r2 != "" {
+		t.Fatalf("%s queued while r1 is in flight", r2)
+	}
+	// r1's run takes its slot (as reconcileKind does) and ends.
+	if _, paced := rc.paced.LoadAndDelete(cascadeKey("Route", key("r1"))); !paced {
+		t.Fatal("r1 holds no slot")
+	}
+	<-rc.pass
+	if r2 := next("Route"); r2 != "r2" {
+		t.Fatalf("after r1 finished, queued %q, want r2", r2)
+	}
+	<-done
+	if _, paced := rc.paced.Load(cascadeKey("VirtualCluster", key("a"))); paced {
+		t.Error("a parent took a slot")
+	}
+}
+
+// A pass waiting for a slot gives up when the manager stops, and leaves no
+// mark behind.
+func TestRootPassStopsWithTheManager(t *testing.T) {
+	rc := &Reconciler{
+		triggers: map[string]chan event.GenericEvent{"Route": make(chan event.GenericEvent, 4)},
+		leaves:   map[string]bool{"Route": true},
+		pass:     make(chan struct{}, 1),
+	}
+	rc.pass <- struct{}{}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	r := types.NamespacedName{Namespace: "ns", Name: "r"}
+	rc.trigger(ctx, []child{{kind: "Route", key: r}}, true)
+	if len(rc.triggers["Route"]) != 0 {
+		t.Error("a Route was queued without a slot")
+	}
+	if _, marked := rc.cascade.Load(cascadeKey("Route", r)); marked {
+		t.Error("the Route kept its mark")
 	}
 }

@@ -77,7 +77,7 @@ func virtualClusterKind(rc *Reconciler) *kind[*v1alpha1.VirtualCluster] {
 				return err
 			}
 			var apps v1alpha1.ApplicationList
-			if err := rc.Client.List(ctx, &apps, client.InNamespace(vc.Name)); err != nil {
+			if err := rc.Client.List(ctx, &apps, client.InNamespace(vc.Name), client.UnsafeDisableDeepCopy); err != nil {
 				return err
 			}
 			vc.Status.Applications = int32(len(apps.Items))
@@ -187,7 +187,7 @@ func ensureNamespace(ctx context.Context, r *run, t *Target, name string, labels
 // returns a note for the Ready message.
 func (rc *Reconciler) importApplications(ctx context.Context, r *run, t *Target, vc *v1alpha1.VirtualCluster, ns string) (string, error) {
 	var deployments appsv1.DeploymentList
-	if err := t.Client.List(ctx, &deployments, client.InNamespace(ns), client.HasLabels{appLabel}); err != nil {
+	if err := t.Client.List(ctx, &deployments, client.InNamespace(ns), client.HasLabels{appLabel}, client.UnsafeDisableDeepCopy); err != nil {
 		return "", applyError("Deployments in "+ns, err)
 	}
 	// An app is imported once its oldest Deployment has been there for the
@@ -209,7 +209,7 @@ func (rc *Reconciler) importApplications(ctx context.Context, r *run, t *Target,
 			continue
 		}
 		var existing v1alpha1.Application
-		err := rc.Client.Get(ctx, types.NamespacedName{Namespace: vc.Name, Name: app}, &existing)
+		err := rc.Client.Get(ctx, types.NamespacedName{Namespace: vc.Name, Name: app}, &existing, client.UnsafeDisableDeepCopy)
 		if err == nil {
 			continue
 		}

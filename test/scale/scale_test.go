@@ -175,7 +175,7 @@ func runScale(b *testing.B) {
 		b.Fatal(err)
 	}
 	apiBefore := scrape(b, apiClient, strings.TrimSuffix(env.Config.Host, "/")+"/metrics", apiServerWatched)
-	p50, p99, samples := stepLatency(ctx, b, watcher)
+	p50, p99, samples := stepLatency(ctx, b, watcher, metricsURL)
 	stopProfile()
 	b.Logf("CPU seconds during the step-latency phase: %s", cpu())
 	b.Logf("the manager during the step-latency phase:\n%s", strings.Join(scrape(b, http.DefaultClient, metricsURL, managerWatched).since(managerBefore), "\n"))
@@ -432,7 +432,8 @@ func steadyPass(b *testing.B, url string) (time.Duration, float64, float64) {
 // for every step after the first, the time from the step falling due
 // (the previous step's time plus the period) to a watch on the
 // VirtualServices seeing the new weight.
-func stepLatency(ctx context.Context, b *testing.B, c client.WithWatch) (time.Duration, time.Duration, int) {
+func stepLatency(ctx context.Context, b *testing.B, c client.WithWatch, metricsURL string) (time.Duration, time.Duration, int) {
+	roots := rootRuns(ctx, b, metricsURL)
 	w, err := c.Watch(ctx, &networkingv1.VirtualServiceList{}, client.MatchingLabels{v1alpha1.LabelOwnerName: "latency"})
 	if err != nil {
 		b.Fatal(err)
@@ -531,6 +532,7 @@ func stepLatency(ctx context.Context, b *testing.B, c client.WithWatch) (time.Du
 	time.Sleep(time.Second) // the last VirtualService updates
 
 	var latencies, stepLatencies []time.Duration
+	var dues []time.Time
 	for _, ns := range namespaces {
 		var cr v1alpha1.CanaryRelease
 		if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "latency"}, &cr); err != nil {
@@ -549,6 +551,7 @@ func stepLatency(ctx context.Context, b *testing.B, c client.WithWatch) (time.Du
 				b.Fatalf("%s: the VirtualService never carried weight %d", ns, weight)
 			}
 			latencies = append(latencies, obs[j].at.Sub(due))
+			dues = append(dues, due)
 			mu.Lock()
 			st := stepped[ns]
 			mu.Unlock()
@@ -557,6 +560,7 @@ func stepLatency(ctx context.Context, b *testing.B, c client.WithWatch) (time.Du
 			}
 		}
 	}
+	lateAfterRoot(b, dues, latencies, roots())
 	slices.Sort(stepLatencies)
 	if n := len(stepLatencies); n > 0 {
 		b.Logf("due to the canary's status: p50 %s p99 %s", stepLatencies[n/2], stepLatencies[n*99/100])
@@ -567,6 +571,46 @@ func stepLatency(ctx context.Context, b *testing.B, c client.WithWatch) (time.Du
 	}
 	pct := func(p float64) time.Duration { return latencies[int(p*float64(len(latencies)-1))] }
 	return pct(0.50), pct(0.99), len(latencies)
+}
+
+// rootRuns watches the manager's Project runs, twice a second, for when
+// root runs start; the function it returns stops and gives their times.
+func rootRuns(ctx context.Context, b *testing.B, url string) func() []time.Time {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan []time.Time)
+	go func() {
+		var starts []time.Time
+		// (A failed scrape ends this goroutine through b.Fatal.)
+		defer func() { done <- starts }()
+		_, last, _ := managerMetrics(b, url)
+		for ctx.Err() == nil {
+			time.Sleep(500 * time.Millisecond)
+			if _, p, _ := managerMetrics(b, url); p > last {
+				// A Project's own change runs it too, but in this phase only
+				// the root run does.
+				starts, last = append(starts, time.Now()), p
+			}
+		}
+	}()
+	return func() []time.Time { cancel(); return <-done }
+}
+
+// lateAfterRoot logs how many of the steps later than the target fell due
+// in the seconds after a root run started: the share of the tail a root
+// pass accounts for.
+func lateAfterRoot(b *testing.B, dues []time.Time, latencies []time.Duration, roots []time.Time) {
+	const target, window = 250 * time.Millisecond, 5 * time.Second
+	late, near := 0, 0
+	for i, l := range latencies {
+		if l <= target {
+			continue
+		}
+		late++
+		if slices.ContainsFunc(roots, func(r time.Time) bool { d := dues[i].Sub(r); return d > -time.Second && d < window }) {
+			near++
+		}
+	}
+	b.Logf("%d root runs in the phase; %d steps over %s, %d of them due within %s of a root run's start", len(roots), late, target, near, window)
 }
 
 // processCPU snapshots the CPU time of the manager, the control plane's
