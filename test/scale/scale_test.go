@@ -11,6 +11,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
@@ -51,6 +52,7 @@ const (
 	vcsPerCluster      = 10
 	perVC              = 3
 	resyncPeriod       = 45 * time.Second
+	managerMemoryLimit = "200MiB"
 )
 
 // latencyPeriod is the canaries' step period: TimedCanaryRelease's default
@@ -128,10 +130,12 @@ func runScale(b *testing.B) {
 		"--kube-api-qps=1000", "--kube-api-burst=2000", "--workers="+cmp.Or(os.Getenv("KUBIST_SCALE_WORKERS"), "4"),
 		"--pprof-bind-address="+os.Getenv("KUBIST_SCALE_PPROF"))
 	mgr.Stdout, mgr.Stderr = logFile, logFile
-	if limit := os.Getenv("KUBIST_SCALE_GOMEMLIMIT"); limit != "" {
-		// The Go runtime's soft memory limit, for the manager alone, as a
-		// Deployment sets it from its memory limit.
+	// The Go runtime's soft memory limit, for the manager alone, as a
+	// Deployment sets it below its container's memory limit: 200MiB, or
+	// KUBIST_SCALE_GOMEMLIMIT ("off" for none).
+	if limit := cmp.Or(os.Getenv("KUBIST_SCALE_GOMEMLIMIT"), managerMemoryLimit); limit != "off" {
 		mgr.Env = append(os.Environ(), "GOMEMLIMIT="+limit)
+		b.Logf("the manager runs with GOMEMLIMIT=%s", limit)
 	}
 	passStart := time.Now()
 	if err := mgr.Start(); err != nil {
@@ -596,21 +600,36 @@ func rootRuns(ctx context.Context, b *testing.B, url string) func() []time.Time 
 }
 
 // lateAfterRoot logs how many of the steps later than the target fell due
-// in the seconds after a root run started: the share of the tail a root
-// pass accounts for.
+// in the seconds after a root run started, and when in the phase the late
+// steps fell due (counts per 10 s): where the tail comes from.
 func lateAfterRoot(b *testing.B, dues []time.Time, latencies []time.Duration, roots []time.Time) {
 	const target, window = 250 * time.Millisecond, 5 * time.Second
+	if len(dues) == 0 {
+		return
+	}
+	first := slices.MinFunc(dues, func(a, b time.Time) int { return a.Compare(b) })
 	late, near := 0, 0
+	byTime := map[int]int{}
 	for i, l := range latencies {
 		if l <= target {
 			continue
 		}
 		late++
+		byTime[int(dues[i].Sub(first)/(10*time.Second))]++
 		if slices.ContainsFunc(roots, func(r time.Time) bool { d := dues[i].Sub(r); return d > -time.Second && d < window }) {
 			near++
 		}
 	}
-	b.Logf("%d root runs in the phase; %d steps over %s, %d of them due within %s of a root run's start", len(roots), late, target, near, window)
+	var when []string
+	for _, k := range slices.Sorted(maps.Keys(byTime)) {
+		when = append(when, fmt.Sprintf("%ds:%d", k*10, byTime[k]))
+	}
+	var rootAt []string
+	for _, r := range roots {
+		rootAt = append(rootAt, fmt.Sprintf("%.0fs", r.Sub(first).Seconds()))
+	}
+	b.Logf("%d root runs in the phase (at %s after the first step fell due); %d steps over %s, %d of them due within %s of a root run's start; late steps by when they fell due: %s",
+		len(roots), strings.Join(rootAt, " "), late, target, near, window, strings.Join(when, " "))
 }
 
 // processCPU snapshots the CPU time of the manager, the control plane's
