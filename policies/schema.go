@@ -111,7 +111,8 @@ func (s *Schema) Resolve(raw v1alpha1.Parameters, path *field.Path) (map[string]
 
 // Defaulted returns a stanza's parameters with the defaults filled in,
 // encoded to be written back into the stanza; false when they do not
-// validate (validation reports why).
+// validate (validation reports why). The result is shared by every caller
+// with the same parameters: read it, never change it.
 func (s *Schema) Defaulted(raw v1alpha1.Parameters) (v1alpha1.Parameters, bool) {
 	r, errs := s.resolve(raw, nil)
 	return r.encoded, len(errs) == 0

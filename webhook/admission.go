@@ -81,13 +81,14 @@ func (a *Admission) Default(obj v1alpha1.Object) Changes {
 
 // defaulted is a stanza's parameters with the schema's defaults filled in,
 // and whether that changed them. Parameters that do not validate stay as
-// they are, for validation to report the user's input.
+// they are, for validation to report the user's input. The defaulted set
+// is the schema's shared one: admission only encodes and reads it.
 func defaulted(s *policies.Schema, params v1alpha1.Parameters) (v1alpha1.Parameters, bool) {
 	encoded, ok := s.Defaulted(params)
 	if !ok || sameParameters(encoded, params) {
 		return params, false
 	}
-	return nilIfEmpty(maps.Clone(encoded)), true
+	return nilIfEmpty(encoded), true
 }
 
 // sameParameters compares two parameter sets as written.

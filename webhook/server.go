@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"reflect"
+	"strconv"
 	"strings"
 
 	"gomodules.xyz/jsonpatch/v2"
@@ -132,7 +133,42 @@ func (m *mutator[T]) Handle(_ context.Context, req admission.Request) admission.
 		return admission.Errored(http.StatusBadRequest, err)
 	}
 	changes := m.admission.Default(obj)
-	return admission.Patched("defaulted", defaultingPatch(obj, changes, hasSpec)...)
+	patch, err := encodePatch(defaultingPatch(obj, changes, hasSpec))
+	if err != nil {
+		return admission.Errored(http.StatusInternalServerError, err)
+	}
+	resp := admission.Allowed("defaulted")
+	if len(patch) > 0 {
+		resp.Patch, resp.PatchType = patch, new(admissionv1.PatchTypeJSONPatch)
+	}
+	return resp
+}
+
+// encodePatch writes a JSON patch, each value encoded once (a patch left
+// to the response would encode every value twice, and compact it).
+func encodePatch(ops []jsonpatch.JsonPatchOperation) ([]byte, error) {
+	if len(ops) == 0 {
+		return nil, nil
+	}
+	buf := make([]byte, 0, 512)
+	buf = append(buf, '[')
+	for i, op := range ops {
+		value, err := json.Marshal(op.Value)
+		if err != nil {
+			return nil, fmt.Errorf("encode the patch of %s: %w", op.Path, err)
+		}
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = append(buf, `{"op":`...)
+		buf = strconv.AppendQuote(buf, op.Operation)
+		buf = append(buf, `,"path":`...)
+		buf = strconv.AppendQuote(buf, op.Path)
+		buf = append(buf, `,"value":`...)
+		buf = append(buf, value...)
+		buf = append(buf, '}')
+	}
+	return append(buf, ']'), nil
 }
 
 // hasSpec says whether the object as sent has a spec. A spec with any field

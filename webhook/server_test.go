@@ -30,12 +30,14 @@ func TestMutatorPatchesWhatTheObjectHas(t *testing.T) {
 		if !resp.Allowed {
 			t.Fatalf("%s: refused: %v", object, resp.Result)
 		}
-		got, err := json.Marshal(resp.Patches)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(resp.Patches) == 0 {
+		got := resp.Patch
+		if len(got) == 0 {
 			got = []byte("[]")
+		} else if resp.PatchType == nil || *resp.PatchType != admissionv1.PatchTypeJSONPatch {
+			t.Errorf("%s: patch type %v, want JSONPatch", object, resp.PatchType)
+		}
+		if !json.Valid(got) {
+			t.Errorf("%s: the patch is not JSON: %s", object, got)
 		}
 		if string(got) != want {
 			t.Errorf("%s:\n got %s\nwant %s", object, got, want)
