@@ -402,9 +402,10 @@ func reconcileKind[T v1alpha1.Object](ctx context.Context, rc *Reconciler, k *ki
 	base := ctx
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	key := cascadeKey(k.name, req.NamespacedName)
 	// Taken first, so that the mark of a resource gone meanwhile goes too.
-	mark, cascade := rc.cascade.LoadAndDelete(cascadeKey(k.name, req.NamespacedName))
-	if _, paced := rc.paced.LoadAndDelete(cascadeKey(k.name, req.NamespacedName)); paced {
+	mark, cascade := rc.cascade.LoadAndDelete(key)
+	if _, paced := rc.paced.LoadAndDelete(key); paced {
 		defer func() { <-rc.pass }()
 	}
 	// The cache's own object, read only: a run writes its working copy,
@@ -412,7 +413,7 @@ func reconcileKind[T v1alpha1.Object](ctx context.Context, rc *Reconciler, k *ki
 	obj := k.newObject()
 	if err := rc.Client.Get(ctx, req.NamespacedName, obj, client.UnsafeDisableDeepCopy); err != nil {
 		if apierrors.IsNotFound(err) {
-			rc.due.Delete(cascadeKey(k.name, req.NamespacedName))
+			rc.due.Delete(key)
 			if k.gone != nil {
 				k.gone(req.NamespacedName)
 			}
@@ -434,19 +435,18 @@ func reconcileKind[T v1alpha1.Object](ctx context.Context, rc *Reconciler, k *ki
 	if err != nil {
 		outcome = "error"
 	}
-	dueKey := cascadeKey(k.name, req.NamespacedName)
 	// An early run (another trigger) is no late one: it replaces the due
 	// time with its own, or clears it.
-	if at, ok := rc.due.Load(dueKey); ok && !start.Before(at.(time.Time)) {
+	if at, ok := rc.due.Load(key); ok && !start.Before(at.(time.Time)) {
 		lateness.WithLabelValues(k.name).Observe(start.Sub(at.(time.Time)).Seconds())
 	}
 	if result.RequeueAfter > 0 {
-		rc.due.Store(dueKey, time.Now().Add(result.RequeueAfter))
+		rc.due.Store(key, time.Now().Add(result.RequeueAfter))
 		// Work that falls due (a step, a retry) is not behind a cascade,
 		// whatever brought the resource into the queue this time.
 		result.Priority = ptr.To(0)
 	} else {
-		rc.due.Delete(dueKey)
+		rc.due.Delete(key)
 	}
 	executorRuns.WithLabelValues(k.name, executor, outcome).Inc()
 	executorDuration.WithLabelValues(k.name, executor).Observe(time.Since(start).Seconds())
