@@ -377,7 +377,13 @@ func waitFor(b *testing.B, timeout time.Duration, done func() (bool, string)) {
 // managerMetrics reads the manager's executor runs (all, and of Projects)
 // and writes.
 func managerMetrics(b *testing.B, url string) (runs, projectRuns, writes float64) {
-	for key, v := range scrape(b, http.DefaultClient, url, steadyWatched).counters {
+	return countRuns(scrape(b, http.DefaultClient, url, steadyWatched))
+}
+
+// countRuns sums a snapshot's executor runs (all, and of Projects) and
+// writes.
+func countRuns(s snapshot) (runs, projectRuns, writes float64) {
+	for key, v := range s.counters {
 		switch {
 		case strings.HasPrefix(key, "kubist_executor_runs_total{"):
 			runs += v
@@ -584,16 +590,21 @@ func rootRuns(ctx context.Context, b *testing.B, url string) func() []time.Time 
 	done := make(chan []time.Time)
 	go func() {
 		var starts []time.Time
-		// (A failed scrape ends this goroutine through b.Fatal.)
 		defer func() { done <- starts }()
-		_, last, _ := managerMetrics(b, url)
-		for ctx.Err() == nil {
-			time.Sleep(500 * time.Millisecond)
-			if _, p, _ := managerMetrics(b, url); p > last {
-				// A Project's own change runs it too, but in this phase only
-				// the root run does.
-				starts, last = append(starts, time.Now()), p
+		last := -1.0
+		for ; ctx.Err() == nil; time.Sleep(500 * time.Millisecond) {
+			s, err := fetchMetrics(http.DefaultClient, url, steadyWatched)
+			if err != nil {
+				b.Errorf("watch for root runs: %v", err)
+				return
 			}
+			// A Project's own change runs it too, but in this phase only
+			// the root run does.
+			_, p, _ := countRuns(s)
+			if last >= 0 && p > last {
+				starts = append(starts, time.Now())
+			}
+			last = p
 		}
 	}()
 	return func() []time.Time { cancel(); return <-done }
@@ -737,24 +748,36 @@ var apiServerWatched = map[string]bool{"apiserver_request_duration_seconds": tru
 	"apiserver_flowcontrol_request_wait_duration_seconds": true}
 
 func scrape(b *testing.B, c *http.Client, url string, watched map[string]bool) snapshot {
-	req, err := http.NewRequest(http.MethodGet, url, nil)
+	out, err := fetchMetrics(c, url, watched)
 	if err != nil {
 		b.Fatal(err)
+	}
+	return out
+}
+
+// fetchMetrics reads the watched metrics of an endpoint.
+func fetchMetrics(c *http.Client, url string, watched map[string]bool) (snapshot, error) {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return snapshot{}, err
 	}
 	req.Header.Set("Accept", "text/plain;version=0.0.4")
 	resp, err := c.Do(req)
 	if err != nil {
-		b.Fatal(err)
+		return snapshot{}, err
 	}
 	defer func() { _ = resp.Body.Close() }()
 	body, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		b.Fatalf("GET %s: %s %v: %.200s", url, resp.Status, err, body)
+	if err != nil {
+		return snapshot{}, fmt.Errorf("GET %s: %w", url, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return snapshot{}, fmt.Errorf("GET %s: %s: %.200s", url, resp.Status, body)
 	}
 	parser := expfmt.NewTextParser(model.UTF8Validation)
 	families, err := parser.TextToMetricFamilies(bytes.NewReader(body))
 	if err != nil {
-		b.Fatalf("GET %s: %v: %.200s", url, err, body)
+		return snapshot{}, fmt.Errorf("GET %s: %w: %.200s", url, err, body)
 	}
 	out := snapshot{counters: map[string]float64{}, histograms: map[string]*dto.Histogram{}}
 	for name, f := range families {
@@ -784,7 +807,7 @@ func scrape(b *testing.B, c *http.Client, url string, watched map[string]bool) s
 			}
 		}
 	}
-	return out
+	return out, nil
 }
 
 // keptLabels are the labels a snapshot keeps; series that differ in others
