@@ -145,7 +145,9 @@ func (m *mutator[T]) Handle(_ context.Context, req admission.Request) admission.
 }
 
 // encodePatch writes a JSON patch, each value encoded once (a patch left
-// to the response would encode every value twice, and compact it).
+// to the response would encode every value twice, and compact it). The
+// operations and paths are defaultingPatch's ASCII constants, which Go's
+// quoting writes exactly as JSON does.
 func encodePatch(ops []jsonpatch.JsonPatchOperation) ([]byte, error) {
 	if len(ops) == 0 {
 		return nil, nil
