@@ -102,9 +102,11 @@ func runDev(ctx context.Context, out io.Writer, opts devOptions) (err error) {
 	}
 
 	if opts.manager.Webhooks {
-		// The control plane registered the webhooks with a certificate of
-		// its own; serve them where it expects.
+		// The control plane registered the webhooks without a CA: serve
+		// them where it expects, with a certificate the manager issues
+		// and rotates as `kubist manager --webhook-cert-secret` does.
 		opts.manager.WebhookHost, opts.manager.WebhookPort, opts.manager.WebhookCertDir = cp.WebhookServing()
+		opts.manager.WebhookCerts = cp.WebhookCerts()
 	}
 	mgr, err := app.New(ctx, cp.Config, opts.manager.Options)
 	if err != nil {

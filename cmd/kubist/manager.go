@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 
@@ -11,12 +12,16 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/kubist-io/kubist/internal/app"
+	"github.com/kubist-io/kubist/internal/certs"
 )
 
 // managerOptions are the flags of `kubist manager`, shared by `kubist dev`.
 type managerOptions struct {
 	kubeconfig string
 	app.Options
+	// Self-managed webhook certificate (see package certs): on when
+	// certSecret is set.
+	certSecret, certService, webhookConfiguration string
 }
 
 func defaultManagerOptions() managerOptions {
@@ -38,6 +43,9 @@ func (o *managerOptions) addFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.Webhooks, "webhooks", o.Webhooks, "Serve the admission webhooks.")
 	fs.IntVar(&o.WebhookPort, "webhook-port", o.WebhookPort, "Port of the admission webhook server (HTTPS).")
 	fs.StringVar(&o.WebhookCertDir, "webhook-cert-dir", o.WebhookCertDir, "Directory with the webhook server's tls.crt and tls.key; defaults to controller-runtime's.")
+	fs.StringVar(&o.certSecret, "webhook-cert-secret", o.certSecret, "Issue and rotate the webhook serving certificate in this Secret of --namespace, instead of reading one that cert-manager provides in --webhook-cert-dir.")
+	fs.StringVar(&o.certService, "webhook-service", o.certService, "Name of the webhook Service in --namespace; the self-managed certificate is issued for its DNS names.")
+	fs.StringVar(&o.webhookConfiguration, "webhook-configuration", o.webhookConfiguration, "Name of the Mutating- and ValidatingWebhookConfiguration whose caBundle the self-managed certificate's CA is written into.")
 	fs.StringVar(&o.Namespace, "namespace", o.Namespace, "The manager's namespace (default $POD_NAMESPACE or kubist-system): kubeconfig Secrets of workload clusters are read only there.")
 	fs.DurationVar(&o.ResyncPeriod, "resync-period", o.ResyncPeriod, "Period of the root run that triggers every Project and, through each executor, the whole tree.")
 	fs.StringVar(&o.PrometheusURL, "prometheus-url", o.PrometheusURL, "Prometheus the canary and experiment policies read metrics from, e.g. http://prometheus.istio-system:9090; without it metric-based policies hold.")
@@ -55,6 +63,9 @@ func newManagerCommand() *cobra.Command {
 			"webhooks, health and readiness probes and Prometheus metrics.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := opts.selfManagedCerts(); err != nil {
+				return err
+			}
 			cfg, err := restConfig(opts.kubeconfig)
 			if err != nil {
 				return err
@@ -69,6 +80,27 @@ func newManagerCommand() *cobra.Command {
 	cmd.Flags().StringVar(&opts.kubeconfig, "kubeconfig", "", "Path to a kubeconfig; defaults to $KUBECONFIG or the in-cluster configuration.")
 	opts.addFlags(cmd.Flags())
 	return cmd
+}
+
+// selfManagedCerts turns --webhook-cert-secret and its companions into the
+// manager's certificate options.
+func (o *managerOptions) selfManagedCerts() error {
+	if o.certSecret == "" {
+		if o.certService != "" || o.webhookConfiguration != "" {
+			return errors.New("--webhook-service and --webhook-configuration apply to a self-managed certificate: set --webhook-cert-secret too")
+		}
+		return nil
+	}
+	if o.certService == "" || o.webhookConfiguration == "" {
+		return errors.New("--webhook-cert-secret needs --webhook-service (the names to issue the certificate for) and --webhook-configuration (where to put its CA)")
+	}
+	o.WebhookCerts = &certs.Options{
+		Namespace:            o.Namespace,
+		SecretName:           o.certSecret,
+		DNSNames:             certs.ServiceDNSNames(o.certService, o.Namespace),
+		WebhookConfiguration: o.webhookConfiguration,
+	}
+	return nil
 }
 
 // restConfig loads the client configuration from a kubeconfig path, or the

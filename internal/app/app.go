@@ -6,6 +6,8 @@ package app
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"time"
 
 	"k8s.io/client-go/rest"
@@ -18,15 +20,17 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
+	"github.com/kubist-io/kubist/internal/certs"
 	"github.com/kubist-io/kubist/internal/scheme"
 	"github.com/kubist-io/kubist/policies"
 	"github.com/kubist-io/kubist/reconciler"
 	"github.com/kubist-io/kubist/webhook"
 )
 
-// The manager's own needs: a Lease for leader election, Events to report it.
+// The manager's own needs: a Lease for leader election in its namespace,
+// Events to report it.
 // Executors declare what they read and write beside their code.
-// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch;delete,namespace=kubist-system
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
 
 // LeaderElectionID names the Lease that manager replicas compete for.
@@ -45,6 +49,10 @@ type Options struct {
 	WebhookHost             string
 	WebhookPort             int
 	WebhookCertDir          string
+	// WebhookCerts, when set, has the manager issue and rotate its own
+	// serving certificate (see package certs) into WebhookCertDir instead of
+	// reading one that cert-manager provides there; its CertDir is ignored.
+	WebhookCerts *certs.Options
 	// Namespace is the manager's: kubeconfig Secrets are read there only.
 	Namespace    string
 	ResyncPeriod time.Duration
@@ -146,6 +154,9 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (*Manager, error) 
 		return nil, err
 	}
 	if opts.Webhooks {
+		if err := selfManagedCerts(ctx, mgr, cfg, &opts); err != nil {
+			return nil, err
+		}
 		if err := webhook.Setup(mgr, &webhook.Admission{Registry: registry, Compiler: compiler, Reader: mgr.GetClient()}); err != nil {
 			return nil, fmt.Errorf("webhooks: %w", err)
 		}
@@ -154,6 +165,34 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (*Manager, error) 
 		}
 	}
 	return &Manager{Manager: mgr, Engine: engine, Reconciler: rc}, nil
+}
+
+// selfManagedCerts issues (or reads back) the serving certificate before
+// the webhook server starts, which loads it at start, and keeps it renewed
+// while the manager runs.
+func selfManagedCerts(ctx context.Context, mgr manager.Manager, cfg *rest.Config, opts *Options) error {
+	if opts.WebhookCerts == nil {
+		return nil
+	}
+	copts := *opts.WebhookCerts
+	copts.CertDir = opts.WebhookCertDir
+	if copts.CertDir == "" {
+		copts.CertDir = filepath.Join(os.TempDir(), "k8s-webhook-server", "serving-certs")
+	}
+	// The manager's cache runs only once the manager starts: read and
+	// write directly.
+	direct, err := client.New(cfg, client.Options{Scheme: mgr.GetScheme()})
+	if err != nil {
+		return err
+	}
+	rotator, err := certs.New(direct, mgr.GetLogger().WithName("webhook-certs"), copts)
+	if err != nil {
+		return err
+	}
+	if err := rotator.Ensure(ctx); err != nil {
+		return err
+	}
+	return mgr.Add(rotator)
 }
 
 // StartInBackground runs the manager in the background; the channel yields its result.

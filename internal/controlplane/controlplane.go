@@ -1,20 +1,30 @@
 package controlplane
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"time"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/util/version"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/kubist-io/kubist/config"
+	"github.com/kubist-io/kubist/internal/certs"
 	"github.com/kubist-io/kubist/internal/scheme"
 )
 
@@ -32,8 +42,9 @@ type Options struct {
 	// WithoutKubistCRDs leaves Kubist's CRDs out, as on a workload cluster.
 	WithoutKubistCRDs bool
 	// Webhooks registers Kubist's webhook configurations with the API
-	// server, pointed at a local serving address with a self-managed
-	// certificate (see WebhookServing); the caller serves them.
+	// server, pointed at a free local port (see WebhookServing), with no
+	// caBundle: the manager serving them issues its certificate and fills
+	// it in (see WebhookCerts).
 	Webhooks bool
 	// APIServerArgs are extra kube-apiserver flags (name to values).
 	APIServerArgs map[string][]string
@@ -50,7 +61,9 @@ type ControlPlane struct {
 	// AssetsDir is where the binaries were found.
 	AssetsDir string
 
-	env *envtest.Environment
+	env            *envtest.Environment
+	webhookPort    int
+	webhookCertDir string
 }
 
 // Start starts etcd and kube-apiserver and installs the CRDs. Stop it with Stop.
@@ -74,19 +87,11 @@ func Start(opts Options) (*ControlPlane, error) {
 		}
 		crds = append(crds, istio...)
 	}
-	var webhooks envtest.WebhookInstallOptions
-	if opts.Webhooks {
-		webhooks.MutatingWebhooks, webhooks.ValidatingWebhooks, err = config.WebhookConfigurations()
-		if err != nil {
-			return nil, fmt.Errorf("read webhook configurations: %w", err)
-		}
-	}
 	env := &envtest.Environment{
 		BinaryAssetsDirectory:    assets,
 		UseExistingCluster:       ptr.To(false),
 		Scheme:                   scheme.New(),
 		CRDInstallOptions:        envtest.CRDInstallOptions{CRDs: crds},
-		WebhookInstallOptions:    webhooks,
 		ControlPlaneStartTimeout: 2 * time.Minute,
 		ControlPlaneStopTimeout:  time.Minute,
 		AttachControlPlaneOutput: opts.AttachOutput,
@@ -111,12 +116,23 @@ func Start(opts Options) (*ControlPlane, error) {
 		_ = env.Stop()
 		return nil, fmt.Errorf("write admin kubeconfig: %w", err)
 	}
-	return &ControlPlane{Config: cfg, Kubeconfig: kubeconfig, AssetsDir: assets, env: env}, nil
+	cp := &ControlPlane{Config: cfg, Kubeconfig: kubeconfig, AssetsDir: assets, env: env}
+	if opts.Webhooks {
+		if err := cp.registerWebhooks(); err != nil {
+			_ = env.Stop()
+			return nil, err
+		}
+	}
+	return cp, nil
 }
 
 // Stop stops kube-apiserver and etcd and removes their data.
 func (cp *ControlPlane) Stop() error {
-	return cp.env.Stop()
+	err := cp.env.Stop()
+	if cp.webhookCertDir != "" {
+		err = errors.Join(err, os.RemoveAll(cp.webhookCertDir))
+	}
+	return err
 }
 
 // Kubectl returns the path of the kubectl built beside kube-apiserver.
@@ -133,12 +149,93 @@ func (cp *ControlPlane) WriteKubeconfig(path string) error {
 	return os.WriteFile(path, cp.Kubeconfig, 0o600)
 }
 
-// WebhookServing is where the API server expects the webhooks: the host,
-// port and the directory of the serving certificate (tls.crt, tls.key)
-// whose CA is in the configurations' caBundle.
+// Where the local webhook configurations and their certificate live.
+const (
+	// WebhookNamespace holds the certificate's Secret; it is also the
+	// manager's default namespace.
+	WebhookNamespace = "kubist-system"
+	// WebhookConfiguration names both webhook configurations.
+	WebhookConfiguration = "kubist-webhook"
+	webhookCertSecret    = "kubist-webhook-server-cert"
+	webhookHost          = "127.0.0.1"
+)
+
+// registerWebhooks creates the generated webhook configurations pointed at
+// https://127.0.0.1:<free port>, and the namespace of their certificate.
+func (cp *ControlPlane) registerWebhooks() error {
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	cp.webhookPort = port
+	if cp.webhookCertDir, err = os.MkdirTemp("", "kubist-webhook-certs-"); err != nil {
+		return err
+	}
+	mutating, validating, err := config.WebhookConfigurations()
+	if err != nil {
+		return fmt.Errorf("read webhook configurations: %w", err)
+	}
+	c, err := client.New(cp.Config, client.Options{Scheme: scheme.New()})
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: WebhookNamespace}}
+	if err := c.Create(ctx, ns); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("create namespace %s: %w", WebhookNamespace, err)
+	}
+	local := func(cc *admissionregistrationv1.WebhookClientConfig) {
+		u := fmt.Sprintf("https://%s%s", net.JoinHostPort(webhookHost, strconv.Itoa(port)), ptr.Deref(cc.Service.Path, "/"))
+		cc.Service, cc.URL = nil, &u
+	}
+	var objects []client.Object
+	for _, m := range mutating {
+		for i := range m.Webhooks {
+			local(&m.Webhooks[i].ClientConfig)
+		}
+		objects = append(objects, m)
+	}
+	for _, v := range validating {
+		for i := range v.Webhooks {
+			local(&v.Webhooks[i].ClientConfig)
+		}
+		objects = append(objects, v)
+	}
+	for _, o := range objects {
+		o.SetName(WebhookConfiguration)
+		if err := c.Create(ctx, o); err != nil {
+			return fmt.Errorf("register webhook configuration: %w", err)
+		}
+	}
+	return nil
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", net.JoinHostPort(webhookHost, "0"))
+	if err != nil {
+		return 0, fmt.Errorf("find a free port for the webhooks: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// WebhookServing is where the API server expects the webhooks: the host
+// and port, and a directory for the serving certificate that is removed
+// with the control plane.
 func (cp *ControlPlane) WebhookServing() (host string, port int, certDir string) {
-	o := cp.env.WebhookInstallOptions
-	return o.LocalServingHost, o.LocalServingPort, o.LocalServingCertDir
+	return webhookHost, cp.webhookPort, cp.webhookCertDir
+}
+
+// WebhookCerts are the self-managed certificate options of a manager that
+// serves the registered webhooks: a CA and a certificate for 127.0.0.1,
+// kept in a Secret of kubist-system, the CA put into both configurations.
+func (cp *ControlPlane) WebhookCerts() *certs.Options {
+	return &certs.Options{
+		Namespace:            WebhookNamespace,
+		SecretName:           webhookCertSecret,
+		IPs:                  []net.IP{net.ParseIP(webhookHost)},
+		WebhookConfiguration: WebhookConfiguration,
+	}
 }
 
 // FindAssets returns the directory holding the control-plane binaries:

@@ -28,6 +28,7 @@ func StartManager(env *testenv.Env, webhooks bool, adjust ...ManagerOptions) (*M
 	opts.Webhooks = webhooks
 	if webhooks {
 		opts.WebhookHost, opts.WebhookPort, opts.WebhookCertDir = env.WebhookServing()
+		opts.WebhookCerts = env.WebhookCerts()
 	}
 	for _, a := range adjust {
 		a(&opts)
