@@ -18,6 +18,8 @@ KUBE_APISERVER := $(K8S_BIN)/kube-apiserver
 KUBECTL        := $(K8S_BIN)/kubectl
 ETCD           := $(K8S_BIN)/etcd
 CONTROLLER_GEN := $(TOOLS_BIN)/controller-gen
+# Generated manifests the Helm chart renders, synced by `make manifests`.
+CHART_FILES    := charts/kubist/files
 GOLANGCI_LINT  := $(TOOLS_BIN)/golangci-lint
 
 # Version stamps for the Kubernetes binaries, so clients (kubectl, Helm) see a
@@ -56,21 +58,26 @@ generate: $(CONTROLLER_GEN) ## Generate deepcopy code for the API types.
 	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./api/...
 
 .PHONY: manifests
-manifests: $(CONTROLLER_GEN) ## Generate CRDs, RBAC and webhook manifests into config/, and copy Istio's CRDs.
+manifests: $(CONTROLLER_GEN) ## Generate CRDs, RBAC and webhook manifests into config/ and the Helm chart, and copy Istio's CRDs.
 	$(CONTROLLER_GEN) crd paths=./api/... output:crd:artifacts:config=config/crd
 	$(CONTROLLER_GEN) rbac:roleName=kubist-manager paths=./reconciler/... paths=./webhook/... paths=./internal/app/... output:rbac:artifacts:config=config/rbac
 	$(CONTROLLER_GEN) webhook paths=./webhook/... output:webhook:artifacts:config=config/webhook
 	@mkdir -p config/istio
 	@cp "$$(go list -m -f '{{.Dir}}' istio.io/api)/kubernetes/customresourcedefinitions.gen.yaml" config/istio/crds.yaml
 	@chmod 644 config/istio/crds.yaml
+	@# The chart renders what controller-gen generated: never a hand copy.
+	@rm -rf $(CHART_FILES) && mkdir -p $(CHART_FILES)/crds $(CHART_FILES)/rbac $(CHART_FILES)/webhook
+	@cp config/crd/*.yaml $(CHART_FILES)/crds/
+	@cp config/rbac/role.yaml $(CHART_FILES)/rbac/role.yaml
+	@cp config/webhook/manifests.yaml $(CHART_FILES)/webhook/manifests.yaml
 
 .PHONY: verify
 verify: generate manifests ## Fail when generated files are stale, the code is not gofmt'ed or go vet complains.
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "Not gofmt-formatted:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	go vet $(GO_PACKAGES)
-	@if [ -n "$$(git status --porcelain -- api config)" ]; then \
+	@if [ -n "$$(git status --porcelain -- api config $(CHART_FILES))" ]; then \
 		echo "Generated files are stale; run 'make generate manifests' and commit:"; \
-		git status --porcelain -- api config; git diff --stat -- api config; exit 1; fi
+		git status --porcelain -- api config $(CHART_FILES); git diff --stat -- api config $(CHART_FILES); exit 1; fi
 
 .PHONY: lint
 lint: $(GOLANGCI_LINT) ## Run golangci-lint with .golangci.yml.

@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
@@ -32,6 +33,9 @@ import (
 // Executors declare what they read and write beside their code.
 // +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch;delete,namespace=kubist-system
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
+// With --metrics-secure, who may read /metrics is asked of the API server.
+// +kubebuilder:rbac:groups=authentication.k8s.io,resources=tokenreviews,verbs=create
+// +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create
 
 // LeaderElectionID names the Lease that manager replicas compete for.
 const LeaderElectionID = "kubist-manager.kubist.io"
@@ -39,6 +43,9 @@ const LeaderElectionID = "kubist-manager.kubist.io"
 // Options configure the manager.
 type Options struct {
 	MetricsAddr string
+	// MetricsSecure serves metrics over HTTPS to clients the API server
+	// authenticates and authorizes for GET /metrics.
+	MetricsSecure bool
 	// PprofAddr serves Go's profiles (net/http/pprof) when set.
 	PprofAddr               string
 	ProbeAddr               string
@@ -111,7 +118,7 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (*Manager, error) 
 		WebhookServer: ctrlwebhook.NewServer(ctrlwebhook.Options{
 			Host: opts.WebhookHost, Port: opts.WebhookPort, CertDir: opts.WebhookCertDir,
 		}),
-		Metrics:                       metricsserver.Options{BindAddress: opts.MetricsAddr},
+		Metrics:                       metricsOptions(opts),
 		HealthProbeBindAddress:        opts.ProbeAddr,
 		PprofBindAddress:              opts.PprofAddr,
 		LeaderElection:                opts.LeaderElect,
@@ -165,6 +172,17 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (*Manager, error) 
 		}
 	}
 	return &Manager{Manager: mgr, Engine: engine, Reconciler: rc}, nil
+}
+
+// metricsOptions serve metrics in the clear, or over HTTPS (a self-signed
+// certificate) behind the API server's authentication and authorization.
+func metricsOptions(opts Options) metricsserver.Options {
+	o := metricsserver.Options{BindAddress: opts.MetricsAddr}
+	if opts.MetricsSecure {
+		o.SecureServing = true
+		o.FilterProvider = filters.WithAuthenticationAndAuthorization
+	}
+	return o
 }
 
 // selfManagedCerts issues (or reads back) the serving certificate before
