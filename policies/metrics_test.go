@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kubist-io/kubist/internal/controlplane"
 	"github.com/kubist-io/kubist/test/testenv"
 )
 
@@ -130,7 +131,7 @@ func TestPrometheusGather(t *testing.T) {
 // TestPrometheusUnreachable: no Prometheus is an error, never empty metrics
 // that would read as "no traffic".
 func TestPrometheusUnreachable(t *testing.T) {
-	port, err := testenv.FreePort()
+	port, err := controlplane.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -77,6 +77,9 @@ func newDevCommand() *cobra.Command {
 }
 
 func runDev(ctx context.Context, out io.Writer, opts devOptions) (err error) {
+	if opts.manager.certSecret != "" || opts.manager.certService != "" || opts.manager.webhookConfiguration != "" {
+		return errors.New("kubist dev registers the webhooks and keeps their certificate itself: drop --webhook-cert-secret, --webhook-service and --webhook-configuration (they are for kubist manager)")
+	}
 	log := ctrl.Log.WithName("dev")
 	log.Info("Starting etcd and kube-apiserver")
 	cp, err := controlplane.Start(controlplane.Options{AssetsDir: opts.assets, AttachOutput: opts.attachOutput, Webhooks: opts.manager.Webhooks})

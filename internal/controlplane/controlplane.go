@@ -163,9 +163,9 @@ const (
 // registerWebhooks creates the generated webhook configurations pointed at
 // https://127.0.0.1:<free port>, and the namespace of their certificate.
 func (cp *ControlPlane) registerWebhooks() error {
-	port, err := freePort()
+	port, err := FreePort()
 	if err != nil {
-		return err
+		return fmt.Errorf("find a free port for the webhooks: %w", err)
 	}
 	cp.webhookPort = port
 	if cp.webhookCertDir, err = os.MkdirTemp("", "kubist-webhook-certs-"); err != nil {
@@ -210,10 +210,11 @@ func (cp *ControlPlane) registerWebhooks() error {
 	return nil
 }
 
-func freePort() (int, error) {
+// FreePort returns a TCP port free on 127.0.0.1 at the time of the call.
+func FreePort() (int, error) {
 	l, err := net.Listen("tcp", net.JoinHostPort(webhookHost, "0"))
 	if err != nil {
-		return 0, fmt.Errorf("find a free port for the webhooks: %w", err)
+		return 0, err
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil

@@ -201,6 +201,27 @@ func TestInstall(t *testing.T) {
 		})
 	}
 
+	t.Run("the checks NOTES.txt prints work", func(t *testing.T) {
+		commands := notesCommands(rel.Info.Notes)
+		if len(commands) < 4 {
+			t.Fatalf("NOTES.txt holds %d commands:\n%s", len(commands), rel.Info.Notes)
+		}
+		for _, command := range commands {
+			cmd := exec.Command("bash", "-o", "pipefail", "-c", command)
+			cmd.Env = append(os.Environ(), "KUBECONFIG="+env.Kubectl.Kubeconfig, "PATH="+filepath.Dir(env.Kubectl.Path)+":"+os.Getenv("PATH"))
+			out, err := cmd.CombinedOutput()
+			refusal := strings.Contains(command, "--dry-run=server")
+			switch {
+			case refusal && (err == nil || !strings.Contains(string(out), "spec.executor.name")):
+				t.Errorf("%s\nwas not refused naming the field: %v\n%s", command, err, out)
+			case !refusal && err != nil:
+				t.Errorf("%s\n%v\n%s", command, err, out)
+			case strings.Contains(command, "caBundle") && strings.Count(string(out), ": LS0t") != 2:
+				t.Errorf("%s\nshows no caBundle for both configurations:\n%s", command, out)
+			}
+		}
+	})
+
 	t.Run("kubectl applies the samples", func(t *testing.T) {
 		res, err := env.Kubectl.Run(nil, "apply", "-f", filepath.Join(repoRoot(t), "config", "samples"))
 		if err != nil || res.ExitCode != 0 {
@@ -300,7 +321,7 @@ func TestInstall(t *testing.T) {
 		}
 	})
 
-	t.Run("helm uninstall keeps the CRDs and the resources", func(t *testing.T) {
+	t.Run("helm uninstall keeps the CRDs and the resources; a new install adopts them", func(t *testing.T) {
 		cfg := helmConfig(t, env)
 		uninstall := action.NewUninstall(cfg)
 		uninstall.WaitStrategy = kube.HookOnlyStrategy
@@ -315,7 +336,35 @@ func TestInstall(t *testing.T) {
 		if err := c.Get(ctx, types.NamespacedName{Name: "demo"}, &p); err != nil {
 			t.Errorf("the sample Project after uninstall: %v", err)
 		}
+		reinstalled, err := decodeManifest(helmRun(t, env, nil, false).Manifest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range reinstalled.objects {
+			checkExists(t, c, o.(client.Object), true)
+		}
 	})
+}
+
+// notesCommands are the shell commands NOTES.txt shows: the indented
+// lines that start with kubectl or echo, joined with their continuations.
+func notesCommands(notes string) []string {
+	var commands []string
+	var cur strings.Builder
+	for line := range strings.Lines(notes) {
+		line = strings.TrimSpace(line)
+		if cur.Len() == 0 && !strings.HasPrefix(line, "kubectl ") && !strings.HasPrefix(line, "echo ") {
+			continue
+		}
+		if cont, ok := strings.CutSuffix(line, "\\"); ok {
+			cur.WriteString(cont)
+			continue
+		}
+		cur.WriteString(line)
+		commands = append(commands, cur.String())
+		cur.Reset()
+	}
+	return commands
 }
 
 // invalidProject names an executor no registry has.
@@ -482,13 +531,13 @@ func startManager(t *testing.T, binary, kubeconfig string, d *appsv1.Deployment,
 	container := d.Spec.Template.Spec.Containers[0]
 	m := &managerProcess{name: name, out: &syncBuffer{}}
 	var err error
-	if m.webhookPort, err = testenv.FreePort(); err != nil {
+	if m.webhookPort, err = controlplane.FreePort(); err != nil {
 		t.Fatal(err)
 	}
-	if m.metricsPort, err = testenv.FreePort(); err != nil {
+	if m.metricsPort, err = controlplane.FreePort(); err != nil {
 		t.Fatal(err)
 	}
-	probePort, err := testenv.FreePort()
+	probePort, err := controlplane.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -112,7 +112,7 @@ func runScale(b *testing.B) {
 	if out, err := exec.Command("go", "build", "-o", binary, filepath.Join(root, "cmd", "kubist")).CombinedOutput(); err != nil {
 		b.Fatalf("build kubist: %v\n%s", err, out)
 	}
-	port, err := testenv.FreePort()
+	port, err := controlplane.FreePort()
 	if err != nil {
 		b.Fatal(err)
 	}

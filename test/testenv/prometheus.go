@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -14,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/kubist-io/kubist/internal/controlplane"
 )
 
 // Prometheus is a real Prometheus server on loopback, started by a test.
@@ -39,7 +40,7 @@ func StartPrometheus(dir string, scrapeInterval time.Duration, targets ...string
 	if err != nil {
 		return nil, err
 	}
-	port, err := FreePort()
+	port, err := controlplane.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -97,16 +98,6 @@ func (p *Prometheus) Stop() {
 		_ = p.cmd.Process.Kill()
 		<-exited
 	}
-}
-
-// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
-func FreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // SubsetTraffic is what an Istio-shaped exporter reports for one version of
