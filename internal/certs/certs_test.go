@@ -17,6 +17,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
@@ -300,5 +301,75 @@ func TestOptionsAreChecked(t *testing.T) {
 		if _, err := New(nil, logr.Discard(), o); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
+	}
+}
+
+// A renewed certificate reaches clients: Start notices the Secret no longer
+// fits, issues anew, rewrites the files, and a server reading them through
+// controller-runtime's certificate watcher (as the webhook server does)
+// serves the new certificate, trusted by the caBundle.
+func TestStartRenewsWhatTheServerServes(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c := newTestClient(t)
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var mu sync.Mutex
+	r := newTestRotator(t, c, &now)
+	r.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	r.opts.CheckInterval = 50 * time.Millisecond
+	if err := r.Ensure(ctx); err != nil {
+		t.Fatal(err)
+	}
+	watcher, err := certwatcher.New(filepath.Join(r.opts.CertDir, CertKey), filepath.Join(r.opts.CertDir, KeyKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	watcher = watcher.WithWatchInterval(50 * time.Millisecond)
+	go func() { _ = watcher.Start(ctx) }()
+	l, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{GetCertificate: watcher.GetCertificate, MinVersion: tls.VersionTLS12})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			conn, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() { _ = conn.(*tls.Conn).Handshake(); _ = conn.Close() }()
+		}
+	}()
+	served := func() *x509.Certificate {
+		t.Helper()
+		s := readState(t, c, r)
+		pool := x509.NewCertPool()
+		pool.AppendCertsFromPEM(s.caBundles[0])
+		conn, err := tls.Dial("tcp", l.Addr().String(), &tls.Config{RootCAs: pool, ServerName: "kubist-webhook.kubist.svc", MinVersion: tls.VersionTLS12, Time: r.now})
+		if err != nil {
+			t.Fatalf("a client trusting the caBundle: %v", err)
+		}
+		defer conn.Close()
+		return conn.ConnectionState().PeerCertificates[0]
+	}
+	first := served()
+	go func() { _ = r.Start(ctx) }()
+
+	// Time passes into the renewal window: the next check renews.
+	mu.Lock()
+	now = first.NotAfter.Add(-DefaultRenewBefore + time.Minute)
+	mu.Unlock()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if cert := served(); cert.SerialNumber.Cmp(first.SerialNumber) != 0 {
+			if !cert.NotAfter.After(first.NotAfter) {
+				t.Errorf("the renewed certificate ends %s, not after the first (%s)", cert.NotAfter, first.NotAfter)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the server still serves the first certificate 10 s after it fell due for renewal")
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
