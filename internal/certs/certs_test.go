@@ -57,6 +57,19 @@ func newTestRotator(t *testing.T, c client.Client, now *time.Time) *Rotator {
 	return r
 }
 
+// issued is a Rotator on a fresh store after its first check, at a clock
+// the test moves.
+func issued(t *testing.T) (client.Client, *time.Time, *Rotator) {
+	t.Helper()
+	c := newTestClient(t)
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	r := newTestRotator(t, c, &now)
+	if err := r.Ensure(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return c, &now, r
+}
+
 // state is what a check leaves behind: the Secret, the files and the
 // caBundles.
 type state struct {
@@ -132,20 +145,15 @@ func (s state) verify(t *testing.T, now time.Time) {
 
 func TestEnsureIssuesThenKeeps(t *testing.T) {
 	ctx := context.Background()
-	c := newTestClient(t)
-	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	r := newTestRotator(t, c, &now)
-	if err := r.Ensure(ctx); err != nil {
-		t.Fatal(err)
-	}
+	c, now, r := issued(t)
 	first := readState(t, c, r)
-	first.verify(t, now)
+	first.verify(t, *now)
 	if got, want := first.servingNotAfter, now.Add(DefaultCertValidity); !got.Equal(want) {
 		t.Errorf("serving certificate ends %s, want %s", got, want)
 	}
 
 	// A day later nothing is due: nothing changes.
-	now = now.Add(24 * time.Hour)
+	*now = now.Add(24 * time.Hour)
 	if err := r.Ensure(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -155,12 +163,12 @@ func TestEnsureIssuesThenKeeps(t *testing.T) {
 
 	// Within RenewBefore of its end the serving certificate is renewed by
 	// the same CA: the caBundles stay.
-	now = first.servingNotAfter.Add(-DefaultRenewBefore + time.Hour)
+	*now = first.servingNotAfter.Add(-DefaultRenewBefore + time.Hour)
 	if err := r.Ensure(ctx); err != nil {
 		t.Fatal(err)
 	}
 	renewed := readState(t, c, r)
-	renewed.verify(t, now)
+	renewed.verify(t, *now)
 	if bytes.Equal(renewed.crt, first.crt) {
 		t.Error("the serving certificate was not renewed within RenewBefore of its end")
 	}
@@ -171,16 +179,11 @@ func TestEnsureIssuesThenKeeps(t *testing.T) {
 
 func TestEnsureRenewsTheCAKeepingTheOldOneTrusted(t *testing.T) {
 	ctx := context.Background()
-	c := newTestClient(t)
-	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	r := newTestRotator(t, c, &now)
-	if err := r.Ensure(ctx); err != nil {
-		t.Fatal(err)
-	}
+	c, now, r := issued(t)
 	caEnd := now.Add(DefaultCAValidity)
 	// Shortly before the CA is due, the serving certificate was renewed
 	// (it ends with the CA).
-	now = caEnd.Add(-DefaultRenewBefore - time.Hour)
+	*now = caEnd.Add(-DefaultRenewBefore - time.Hour)
 	if err := r.Ensure(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -190,12 +193,12 @@ func TestEnsureRenewsTheCAKeepingTheOldOneTrusted(t *testing.T) {
 		t.Errorf("serving certificate ends %s, after its CA (%s)", old.servingNotAfter, caEnd)
 	}
 
-	now = now.Add(2 * time.Hour)
+	*now = now.Add(2 * time.Hour)
 	if err := r.Ensure(ctx); err != nil {
 		t.Fatal(err)
 	}
 	renewed := readState(t, c, r)
-	renewed.verify(t, now)
+	renewed.verify(t, *now)
 	if bytes.Equal(renewed.secret[CAPrivateKey], old.secret[CAPrivateKey]) {
 		t.Fatal("the CA was not renewed within RenewBefore of its end")
 	}
@@ -208,7 +211,7 @@ func TestEnsureRenewsTheCAKeepingTheOldOneTrusted(t *testing.T) {
 	pool.AppendCertsFromPEM(renewed.caBundles[0])
 	block, _ := pem.Decode(old.crt)
 	cert, _ := x509.ParseCertificate(block.Bytes)
-	if _, err := cert.Verify(x509.VerifyOptions{Roots: pool, DNSName: "kubist-webhook.kubist.svc", CurrentTime: now}); err != nil {
+	if _, err := cert.Verify(x509.VerifyOptions{Roots: pool, DNSName: "kubist-webhook.kubist.svc", CurrentTime: *now}); err != nil {
 		t.Errorf("the old serving certificate is no longer trusted after the CA changed: %v", err)
 	}
 }
@@ -340,11 +343,14 @@ func TestStartRenewsWhatTheServerServes(t *testing.T) {
 			go func() { _ = conn.(*tls.Conn).Handshake(); _ = conn.Close() }()
 		}
 	}()
+	// Renewing the serving certificate keeps the CA: the bundle read once
+	// verifies both. (The files themselves are read by the watcher only:
+	// between the two renames a reader may see a new key beside the old
+	// certificate, which the watcher refuses until both are new.)
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(readState(t, c, r).caBundles[0])
 	served := func() *x509.Certificate {
 		t.Helper()
-		s := readState(t, c, r)
-		pool := x509.NewCertPool()
-		pool.AppendCertsFromPEM(s.caBundles[0])
 		conn, err := tls.Dial("tcp", l.Addr().String(), &tls.Config{RootCAs: pool, ServerName: "kubist-webhook.kubist.svc", MinVersion: tls.VersionTLS12, Time: r.now})
 		if err != nil {
 			t.Fatalf("a client trusting the caBundle: %v", err)
