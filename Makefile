@@ -118,6 +118,18 @@ test: envtest ## Run every test (unit and envtest suites) against the real contr
 	go vet $(GO_PACKAGES)
 	go test $(GO_TEST_FLAGS) $(GO_PACKAGES)
 
+# Each fuzz target and its package; `make fuzz` runs each for FUZZTIME.
+FUZZ_TARGETS := webhook:FuzzAdmissionReview policies:FuzzChainInput policies:FuzzCompilePolicy
+FUZZTIME ?= 2m
+
+.PHONY: fuzz
+fuzz: ## Fuzz admission, the policy chain and Policy compilation, each for FUZZTIME (2m); `make test` runs the seed corpora.
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "== $$name ($$pkg, $(FUZZTIME))"; \
+		go test ./$$pkg -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) || exit 1; \
+	done
+
 .PHONY: bench
 bench: envtest ## Run every Go benchmark in the repository.
 	go test -run '^$$' -bench . -benchmem $(GO_PACKAGES)
