@@ -23,8 +23,8 @@ func healthCanary(ns string, codes map[string]int) {
 	if codes != nil {
 		exporter.AddTraffic(testenv.SubsetTraffic{Namespace: ns, Service: "web", Version: "v2", Codes: codes, Latency: map[float64]int{50: 10}})
 	}
-	kubectl([]byte(treeManifest(ns)), "apply", "-f", "-")
-	kubectl([]byte(canaryManifest(ns, `    - name: HealthBasedCanaryRelease
+	kubectl([]byte(TreeManifest(ns)), "apply", "-f", "-")
+	kubectl([]byte(CanaryManifest(ns, `    - name: HealthBasedCanaryRelease
       parameters: {step: 40, period: 1s, maxErrorRate: 0.1, minRequests: 20}
   executor:
     name: CanaryReleaseExecutor
@@ -89,7 +89,7 @@ var _ = Describe("An Experiment on a real Prometheus", func() {
 			testenv.SubsetTraffic{Namespace: ns, Service: "web", Version: "v1", Codes: map[string]int{"200": 100}},
 			testenv.SubsetTraffic{Namespace: ns, Service: "web", Version: "v2", Codes: map[string]int{"200": 80, "500": 20}},
 		)
-		kubectl([]byte(treeManifest(ns)), "apply", "-f", "-")
+		kubectl([]byte(TreeManifest(ns)), "apply", "-f", "-")
 		kubectl([]byte(`apiVersion: kubist.io/v1alpha1
 kind: Experiment
 metadata: {name: ab, namespace: experiment}

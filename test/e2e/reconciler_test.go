@@ -22,87 +22,6 @@ import (
 	"github.com/kubist-io/kubist/api/v1alpha1"
 )
 
-// treeManifest is a VirtualCluster's tree: a project, a cluster, the
-// virtual cluster with its namespace, two versions of an app, and the
-// Application, Destination and Route of it. The caller adds the canary.
-func treeManifest(name string) string {
-	return fmt.Sprintf(`
-apiVersion: kubist.io/v1alpha1
-kind: Project
-metadata: {name: %[1]s}
----
-apiVersion: kubist.io/v1alpha1
-kind: Cluster
-metadata: {name: %[1]s}
-spec: {project: %[1]s}
----
-apiVersion: v1
-kind: Namespace
-metadata: {name: %[1]s}
----
-apiVersion: kubist.io/v1alpha1
-kind: VirtualCluster
-metadata: {name: %[1]s}
-spec: {cluster: %[1]s}
----
-%[2]s
----
-%[3]s
----
-apiVersion: kubist.io/v1alpha1
-kind: Application
-metadata: {name: web, namespace: %[1]s}
-spec:
-  selector: {app: web}
----
-apiVersion: kubist.io/v1alpha1
-kind: Destination
-metadata: {name: web, namespace: %[1]s}
-spec:
-  application: web
-  ports: [{name: http, port: 8080}]
-  subsets:
-    - {name: v1, labels: {version: v1}}
-    - {name: v2, labels: {version: v2}}
----
-apiVersion: kubist.io/v1alpha1
-kind: Route
-metadata: {name: web, namespace: %[1]s}
-spec:
-  hosts: [web]
-  http:
-    - name: default
-      route:
-        - {destination: web, subset: v1, weight: 100}
-      timeout: 5s
-`, name, deployment(name, "v1"), deployment(name, "v2"))
-}
-
-func deployment(namespace, version string) string {
-	return fmt.Sprintf(`apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web-%[2]s, namespace: %[1]s, labels: {app: web, version: %[2]s}}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: web, version: %[2]s}}
-  template:
-    metadata: {labels: {app: web, version: %[2]s}}
-    spec:
-      containers: [{name: web, image: example.com/web:%[2]s}]`, namespace, version)
-}
-
-func canaryManifest(namespace, policies string) string {
-	return fmt.Sprintf(`apiVersion: kubist.io/v1alpha1
-kind: CanaryRelease
-metadata: {name: web-v2, namespace: %s}
-spec:
-  route: web
-  destination: web
-  subset: v2
-  policies:
-%s`, namespace, policies)
-}
-
 // servedWeights reads the weights per subset of the VirtualService's
 // "default" rule.
 func servedWeights(namespace string) map[string]int32 {
@@ -187,7 +106,7 @@ var _ = Describe("Reconciler", func() {
 		}).Should(Succeed())
 
 		By("the VirtualCluster imports a Deployment with a new app label as an Application; the user's stay untouched")
-		kubectl([]byte(strings.ReplaceAll(deployment("bookinfo", "v1"), "web", "ratings")), "apply", "-f", "-")
+		kubectl([]byte(strings.ReplaceAll(workloadDeployment("bookinfo", "v1"), "web", "ratings")), "apply", "-f", "-")
 		Eventually(func(g Gomega) {
 			var a v1alpha1.Application
 			g.Expect(env.Client.Get(ctx(), types.NamespacedName{Namespace: "bookinfo", Name: "ratings"}, &a)).To(Succeed())
@@ -230,11 +149,11 @@ var _ = Describe("Reconciler", func() {
 
 	It("walks a TimedCanaryRelease from 10 to 100 and promotes it, the VirtualService following each step", func() {
 		const ns = "timed"
-		kubectl([]byte(treeManifest(ns)), "apply", "-f", "-")
+		kubectl([]byte(TreeManifest(ns)), "apply", "-f", "-")
 		Eventually(func() map[string]int32 { return servedWeights(ns) }).Should(Equal(map[string]int32{"v1": 100}))
 
 		written := ops.count()
-		kubectl([]byte(canaryManifest(ns, `    - name: TimedCanaryRelease
+		kubectl([]byte(CanaryManifest(ns, `    - name: TimedCanaryRelease
       parameters: {step: 10, period: 1s}`)), "apply", "-f", "-")
 		var seen []int32
 		Eventually(func(g Gomega) {
@@ -320,8 +239,8 @@ var _ = Describe("Reconciler", func() {
 var _ = Describe("Steady state", func() {
 	It("makes no writes in a full root run once the tree has converged", func() {
 		const ns = "steady"
-		kubectl([]byte(treeManifest(ns)), "apply", "-f", "-")
-		kubectl([]byte(canaryManifest(ns, `    - name: TimedCanaryRelease
+		kubectl([]byte(TreeManifest(ns)), "apply", "-f", "-")
+		kubectl([]byte(CanaryManifest(ns, `    - name: TimedCanaryRelease
       parameters: {step: 100, period: 1s}`)), "apply", "-f", "-")
 		type ref struct {
 			obj client.Object
@@ -377,7 +296,7 @@ var _ = Describe("Steady state", func() {
 var _ = Describe("ReadOnly executors", func() {
 	It("report what they would write and write nothing", func() {
 		const ns = "readonly"
-		manifest := strings.Replace(treeManifest(ns), "spec:\n  application: web", "spec:\n  executor: {name: ReadOnlyDestinationExecutor}\n  application: web", 1)
+		manifest := strings.Replace(TreeManifest(ns), "spec:\n  application: web", "spec:\n  executor: {name: ReadOnlyDestinationExecutor}\n  application: web", 1)
 		kubectl([]byte(manifest), "apply", "-f", "-")
 		Eventually(func(g Gomega) {
 			var d v1alpha1.Destination

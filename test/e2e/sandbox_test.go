@@ -42,8 +42,8 @@ var _ = Describe("The policy sandbox", func() {
 		}).Should(Succeed())
 
 		const exploding, healthy = "sandbox-explode", "sandbox-healthy"
-		kubectl([]byte(treeManifest(exploding)+"---\n"+canaryManifest(exploding, "    - name: explode\n")), "apply", "-f", "-")
-		kubectl([]byte(treeManifest(healthy)+"---\n"+canaryManifest(healthy, "    - name: TimedCanaryRelease\n      parameters: {step: 10, period: 1s}\n")), "apply", "-f", "-")
+		kubectl([]byte(TreeManifest(exploding)+"---\n"+CanaryManifest(exploding, "    - name: explode\n")), "apply", "-f", "-")
+		kubectl([]byte(TreeManifest(healthy)+"---\n"+CanaryManifest(healthy, "    - name: TimedCanaryRelease\n      parameters: {step: 10, period: 1s}\n")), "apply", "-f", "-")
 
 		By("the exploding canary reports the deadline on PoliciesApplied and Ready")
 		Eventually(func(g Gomega) {

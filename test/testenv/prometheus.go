@@ -21,7 +21,10 @@ import (
 type Prometheus struct {
 	// URL of its HTTP API, e.g. http://127.0.0.1:34567.
 	URL string
-	cmd *exec.Cmd
+
+	bin, logPath string
+	args         []string
+	cmd          *exec.Cmd
 }
 
 // PrometheusBinary finds Debian's prometheus; the error says how to install it.
@@ -54,35 +57,48 @@ func StartPrometheus(dir string, scrapeInterval time.Duration, targets ...string
 	if err := os.WriteFile(configFile, []byte(config), 0o600); err != nil {
 		return nil, err
 	}
-	logFile, err := os.Create(filepath.Join(dir, "prometheus.log"))
-	if err != nil {
+	p := &Prometheus{URL: fmt.Sprintf("http://127.0.0.1:%d", port), args: []string{
+		"--config.file=" + configFile,
+		"--storage.tsdb.path=" + filepath.Join(dir, "data"),
+		fmt.Sprintf("--web.listen-address=127.0.0.1:%d", port),
+	}, bin: bin, logPath: filepath.Join(dir, "prometheus.log")}
+	if err := p.start(); err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin,
-		"--config.file="+configFile,
-		"--storage.tsdb.path="+filepath.Join(dir, "data"),
-		fmt.Sprintf("--web.listen-address=127.0.0.1:%d", port),
-	)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start prometheus: %w", err)
+	return p, nil
+}
+
+// start runs the server and waits until it is ready.
+func (p *Prometheus) start() error {
+	logFile, err := os.OpenFile(p.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
 	}
-	p := &Prometheus{URL: fmt.Sprintf("http://127.0.0.1:%d", port), cmd: cmd}
+	defer logFile.Close()
+	p.cmd = exec.Command(p.bin, p.args...)
+	p.cmd.Stdout, p.cmd.Stderr = logFile, logFile
+	if err := p.cmd.Start(); err != nil {
+		return fmt.Errorf("start prometheus: %w", err)
+	}
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		resp, err := http.Get(p.URL + "/-/ready")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return p, nil
+				return nil
 			}
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	log, _ := os.ReadFile(logFile.Name())
+	log, _ := os.ReadFile(p.logPath)
 	p.Stop()
-	return nil, errors.New("prometheus did not become ready in 30s: " + string(log))
+	return errors.New("prometheus did not become ready in 30s: " + string(log))
 }
+
+// Restart starts a stopped Prometheus again, at the same address and with
+// the data it had.
+func (p *Prometheus) Restart() error { return p.start() }
 
 // Stop stops Prometheus (interrupt, then kill after 10s) and waits for it.
 func (p *Prometheus) Stop() {

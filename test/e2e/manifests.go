@@ -1,0 +1,84 @@
+package e2e
+
+import "fmt"
+
+// TreeManifest is a VirtualCluster's tree: a project, a cluster, the
+// virtual cluster with its namespace, two versions of an app, and the
+// Application, Destination and Route of it. The caller adds the canary.
+func TreeManifest(name string) string {
+	return fmt.Sprintf(`
+apiVersion: kubist.io/v1alpha1
+kind: Project
+metadata: {name: %[1]s}
+---
+apiVersion: kubist.io/v1alpha1
+kind: Cluster
+metadata: {name: %[1]s}
+spec: {project: %[1]s}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: %[1]s}
+---
+apiVersion: kubist.io/v1alpha1
+kind: VirtualCluster
+metadata: {name: %[1]s}
+spec: {cluster: %[1]s}
+---
+%[2]s
+---
+%[3]s
+---
+apiVersion: kubist.io/v1alpha1
+kind: Application
+metadata: {name: web, namespace: %[1]s}
+spec:
+  selector: {app: web}
+---
+apiVersion: kubist.io/v1alpha1
+kind: Destination
+metadata: {name: web, namespace: %[1]s}
+spec:
+  application: web
+  ports: [{name: http, port: 8080}]
+  subsets:
+    - {name: v1, labels: {version: v1}}
+    - {name: v2, labels: {version: v2}}
+---
+apiVersion: kubist.io/v1alpha1
+kind: Route
+metadata: {name: web, namespace: %[1]s}
+spec:
+  hosts: [web]
+  http:
+    - name: default
+      route:
+        - {destination: web, subset: v1, weight: 100}
+      timeout: 5s
+`, name, workloadDeployment(name, "v1"), workloadDeployment(name, "v2"))
+}
+
+func workloadDeployment(namespace, version string) string {
+	return fmt.Sprintf(`apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web-%[2]s, namespace: %[1]s, labels: {app: web, version: %[2]s}}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: web, version: %[2]s}}
+  template:
+    metadata: {labels: {app: web, version: %[2]s}}
+    spec:
+      containers: [{name: web, image: example.com/web:%[2]s}]`, namespace, version)
+}
+
+func CanaryManifest(namespace, policies string) string {
+	return fmt.Sprintf(`apiVersion: kubist.io/v1alpha1
+kind: CanaryRelease
+metadata: {name: web-v2, namespace: %s}
+spec:
+  route: web
+  destination: web
+  subset: v2
+  policies:
+%s`, namespace, policies)
+}
