@@ -266,3 +266,44 @@ func TestCompileReusesAModuleCompiledBefore(t *testing.T) {
 		}
 	}
 }
+
+// A policy sees its own input and Kubist's library, nothing of another
+// resource: not the input of a chain that ran before it, not another
+// resource's state, not even the predefined policies' rules: each policy
+// is compiled with the library alone.
+func TestPolicyCannotReadAnotherResource(t *testing.T) {
+	ctx := context.Background()
+	c := newTestCompiler(t)
+	r, err := NewPredefinedRegistry(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := canaryInput()
+	other.Resource["metadata"].(map[string]any)["annotations"] = map[string]any{"secret": "resource-a-only"}
+	other.State["marker"] = "resource-a-only"
+	if _, err := threePolicyChain(t, r).Run(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	snoop, err := c.Compile(ctx, Source{Name: "snoop", File: "snoop.rego", Rego: module("policies.snoop",
+		`decision := {"state": object.union(input.state, {"library": json.marshal(data.kubist), "timed": [d | d := data.policies.timed_canary_release.decision]})}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Chain{{Policy: snoop}}.Run(ctx, canaryInput())
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen, err := jsonMarshal(res.State)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(seen), "resource-a-only") {
+		t.Fatalf("a policy read another resource's data: %s", seen)
+	}
+	if lib, _ := res.State["library"].(string); !strings.Contains(lib, `"lib"`) {
+		t.Fatalf("the policy did not see the library: %v", res.State["library"])
+	}
+	if timed, ok := res.State["timed"].([]any); !ok || len(timed) != 0 {
+		t.Fatalf("a policy reads another policy's package: %v", res.State["timed"])
+	}
+}

@@ -3,6 +3,7 @@ package policies
 import (
 	"context"
 	"encoding/json"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -13,10 +14,12 @@ import (
 )
 
 // FuzzChainInput runs every predefined policy, alone with its defaults and
-// in the three-policy canary chain, on arbitrary input documents (the
-// executor builds them from objects users write and metrics anyone can
-// shape). A policy may refuse an input, with an error that names it; it
-// may never panic, and what it decides passes the decision checks.
+// in the three-policy canary chain, on inputs whose user- and
+// traffic-shaped parts are arbitrary: weights, phase, last step time, the
+// canary's metrics, the resource's annotations (the executor builds the
+// input from objects users write and metrics anyone can shape). A policy
+// may refuse an input, with an error that names it; it may never panic,
+// and what it decides passes the decision checks.
 func FuzzChainInput(f *testing.F) {
 	ctx := context.Background()
 	r, err := NewPredefinedRegistry(ctx, newTestCompiler(f))
@@ -42,21 +45,26 @@ func FuzzChainInput(f *testing.F) {
 	if len(chains) < 5 {
 		f.Fatalf("only %d chains to fuzz", len(chains))
 	}
-	seed, err := json.Marshal(canaryInput())
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Add(uint8(len(chains)-1), seed)
+	f.Add(uint8(len(chains)-1), int64(80), int64(20), "Progressing", "2026-11-24T12:59:15Z", 2280.0, 0.004, 87.5, []byte(`{"approved": true}`))
+	f.Add(uint8(0), int64(-5), int64(1<<40), "", "not a time", -1.0, 2.0, 1e308, []byte(`[1, "x", null]`))
 
-	f.Fuzz(func(t *testing.T, which uint8, doc []byte) {
-		var in Input
-		if err := json.Unmarshal(doc, &in); err != nil {
-			return // the executor builds the input; it is always JSON
-		}
+	// The input is a realistic one with the parts a user or the metrics
+	// shape — weights, phase, last step, the canary's traffic, the
+	// resource's annotations — taken from the fuzzer.
+	f.Fuzz(func(t *testing.T, which uint8, baseline, canaryWeight int64, phase, lastStep string, requests, errorRate, latency float64, annotations []byte) {
 		c := chains[int(which)%len(chains)]
+		in := canaryInput()
 		in.Kind = c.kind
-		if in.Now.IsZero() {
-			in.Now = time.Date(2026, 11, 24, 13, 0, 0, 0, time.UTC)
+		weights := map[string]any{"v1": baseline, "v2": canaryWeight}
+		in.State = map[string]any{"baseline": "v1", "canary": "v2", "weights": weights, "phase": phase, "lastStepTime": lastStep}
+		in.Observed = map[string]any{"weights": weights, "phase": phase, "lastStepTime": lastStep}
+		in.Metrics = map[string]any{
+			"v1": map[string]any{"requests": 9120, "errorRate": 0.002, "latencyP99Ms": 81.5},
+			"v2": map[string]any{"requests": finite(requests), "errorRate": finite(errorRate), "latencyP99Ms": finite(latency)},
+		}
+		var extra any
+		if json.Unmarshal(annotations, &extra) == nil {
+			in.Resource["metadata"].(map[string]any)["annotations"] = extra
 		}
 		res, err := c.chain.Run(ctx, in)
 		if err != nil {
@@ -80,6 +88,15 @@ func FuzzChainInput(f *testing.F) {
 			t.Fatalf("%s: requeue after %s", c.names, res.RequeueAfter)
 		}
 	})
+}
+
+// finite keeps a float JSON can carry: the executor reads metrics from
+// Prometheus' JSON, where NaN and infinities do not occur.
+func finite(f float64) float64 {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return 0
+	}
+	return f
 }
 
 func namesOneOf(s string, names []string) bool {
