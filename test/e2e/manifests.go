@@ -71,6 +71,8 @@ spec:
       containers: [{name: web, image: example.com/web:%[2]s}]`, namespace, version)
 }
 
+// CanaryManifest is the CanaryRelease web-v2 of a TreeManifest's namespace
+// with the given policies stanza (indented list items).
 func CanaryManifest(namespace, policies string) string {
 	return fmt.Sprintf(`apiVersion: kubist.io/v1alpha1
 kind: CanaryRelease
