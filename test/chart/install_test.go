@@ -73,7 +73,10 @@ func TestInstall(t *testing.T) {
 	c := env.Client
 	installCertManagerCRDs(t, env)
 
-	binary := buildKubist(t)
+	binary, err := testenv.BuildKubist(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	// Install, as `helm install --create-namespace` with default values.
 	rel := helmRun(t, env, nil, false)
@@ -422,17 +425,6 @@ func installCertManagerCRDs(t *testing.T, env *testenv.Env) {
 	if len(crds) < 6 {
 		t.Fatalf("%d cert-manager CRDs installed from %s", len(crds), dir)
 	}
-}
-
-func buildKubist(t *testing.T) string {
-	t.Helper()
-	binary := filepath.Join(t.TempDir(), "kubist")
-	cmd := exec.Command("go", "build", "-o", binary, "./cmd/kubist")
-	cmd.Dir = repoRoot(t)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build kubist: %v\n%s", err, out)
-	}
-	return binary
 }
 
 // helmRun installs (or upgrades) the chart with the Helm SDK, as

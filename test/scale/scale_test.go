@@ -84,10 +84,6 @@ func BenchmarkScale(b *testing.B) {
 
 func runScale(b *testing.B) {
 	log.SetLogger(logr.Discard())
-	root, err := testenv.RepoRoot()
-	if err != nil {
-		b.Fatal(err)
-	}
 	dir := b.TempDir()
 	env, err := testenv.Start(controlplane.Options{APIServerArgs: map[string][]string{
 		"max-requests-inflight": {"1600"}, "max-mutating-requests-inflight": {"800"},
@@ -108,9 +104,9 @@ func runScale(b *testing.B) {
 	b.Logf("created %d Kubist resources (and their namespaces and Deployments) in %s", total, time.Since(start).Round(time.Second))
 
 	// The manager as it runs in production: its own process.
-	binary := filepath.Join(dir, "kubist")
-	if out, err := exec.Command("go", "build", "-o", binary, filepath.Join(root, "cmd", "kubist")).CombinedOutput(); err != nil {
-		b.Fatalf("build kubist: %v\n%s", err, out)
+	binary, err := testenv.BuildKubist(dir)
+	if err != nil {
+		b.Fatal(err)
 	}
 	port, err := controlplane.FreePort()
 	if err != nil {

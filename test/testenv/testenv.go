@@ -110,3 +110,19 @@ func Parameters(t testing.TB, s string) v1alpha1.Parameters {
 	}
 	return p
 }
+
+// BuildKubist builds the kubist binary into dir and returns its path: the
+// manager as it runs in production, its own process.
+func BuildKubist(dir string) (string, error) {
+	root, err := RepoRoot()
+	if err != nil {
+		return "", err
+	}
+	binary := filepath.Join(dir, "kubist")
+	cmd := exec.Command("go", "build", "-o", binary, "./cmd/kubist")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build kubist: %w\n%s", err, out)
+	}
+	return binary, nil
+}

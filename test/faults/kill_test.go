@@ -1,0 +1,204 @@
+package faults
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/kubist-io/kubist/api/v1alpha1"
+	"github.com/kubist-io/kubist/internal/controlplane"
+	"github.com/kubist-io/kubist/test/e2e"
+	"github.com/kubist-io/kubist/test/testenv"
+)
+
+// managerProcess is `kubist manager` in its own process, restartable.
+type managerProcess struct {
+	t      *testing.T
+	binary string
+	args   []string
+	log    *os.File
+
+	mu  sync.Mutex
+	cmd *exec.Cmd
+}
+
+// newManagerProcess runs the binary against the control plane with args
+// added to a small footprint of its own: no webhooks (the objects are
+// created by the test), metrics on a free port, info logs to a file.
+func newManagerProcess(t *testing.T, binary string, env *testenv.Env, name string, args ...string) *managerProcess {
+	t.Helper()
+	metrics, err := controlplane.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	log, err := os.Create(filepath.Join(t.TempDir(), name+".log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &managerProcess{t: t, binary: binary, log: log, args: append([]string{"manager",
+		"--kubeconfig=" + env.Kubectl.Kubeconfig, "--webhooks=false", "--health-probe-bind-address=0",
+		fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", metrics), "--leader-election-namespace=" + controlplane.WebhookNamespace,
+		"--zap-devel=false",
+	}, args...)}
+	t.Cleanup(func() {
+		m.stop(syscall.SIGTERM)
+		if t.Failed() {
+			out, _ := os.ReadFile(log.Name())
+			t.Logf("manager %s log (last 4 KiB):\n%s", name, tail(out, 4096))
+		}
+		_ = log.Close()
+	})
+	return m
+}
+
+func tail(b []byte, n int) []byte {
+	if len(b) > n {
+		return b[len(b)-n:]
+	}
+	return b
+}
+
+func (m *managerProcess) start() {
+	m.t.Helper()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.cmd = exec.Command(m.binary, m.args...)
+	m.cmd.Stdout, m.cmd.Stderr = m.log, m.log
+	if err := m.cmd.Start(); err != nil {
+		m.t.Fatal(err)
+	}
+}
+
+// stop signals the process and waits for it; SIGKILL leaves it no chance
+// to release its Lease or finish a write.
+func (m *managerProcess) stop(sig syscall.Signal) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cmd == nil {
+		return
+	}
+	_ = m.cmd.Process.Signal(sig)
+	done := make(chan struct{})
+	go func() { _ = m.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		_ = m.cmd.Process.Kill()
+		<-done
+	}
+	m.cmd = nil
+}
+
+// progressingCanaries creates n trees, each with a TimedCanaryRelease of
+// 10 steps of 10% every period, and returns their namespaces.
+func progressingCanaries(t *testing.T, env *testenv.Env, prefix string, n int, period time.Duration) []string {
+	t.Helper()
+	var manifest strings.Builder
+	namespaces := make([]string, n)
+	for i := range namespaces {
+		namespaces[i] = fmt.Sprintf("%s-%02d", prefix, i)
+		manifest.WriteString(e2e.TreeManifest(namespaces[i]) + "---\n" +
+			e2e.CanaryManifest(namespaces[i], fmt.Sprintf("    - name: TimedCanaryRelease\n      parameters: {step: 10, period: %s}\n", period)) + "---\n")
+	}
+	apply(t, env, manifest.String())
+	return namespaces
+}
+
+// checkCanariesFinished: every canary is promoted, its VirtualService
+// serves the canary alone, and its history shows each step once.
+func checkCanariesFinished(t *testing.T, c client.Client, namespaces []string, timeout time.Duration) {
+	t.Helper()
+	eventually(t, timeout, "every canary promoted", func() error {
+		for _, ns := range namespaces {
+			if cr := canary(t, c, ns); cr.Status.Phase != v1alpha1.CanaryPromoted {
+				return fmt.Errorf("%s: phase %s at %d%%", ns, cr.Status.Phase, cr.Status.CanaryWeight)
+			}
+			if w := servedWeights(t, c, ns); w["v2"] != 100 || w["v1"] != 0 {
+				return fmt.Errorf("%s: the VirtualService serves %v", ns, w)
+			}
+		}
+		return nil
+	})
+	for _, ns := range namespaces {
+		checkHistory(t, canary(t, c, ns), 10)
+	}
+}
+
+// servedWeights reads the weights of the VirtualService's default rule.
+func servedWeights(t *testing.T, c client.Client, ns string) map[string]int64 {
+	t.Helper()
+	vs := &unstructured.Unstructured{}
+	vs.SetAPIVersion("networking.istio.io/v1")
+	vs.SetKind("VirtualService")
+	out := map[string]int64{}
+	if err := c.Get(t.Context(), types.NamespacedName{Namespace: ns, Name: "web"}, vs); err != nil {
+		return out
+	}
+	rules, _, _ := unstructured.NestedSlice(vs.Object, "spec", "http")
+	for _, r := range rules {
+		rule, _ := r.(map[string]any)
+		if rule["name"] != "default" {
+			continue
+		}
+		routes, _, _ := unstructured.NestedSlice(rule, "route")
+		for _, d := range routes {
+			route, _ := d.(map[string]any)
+			subset, _, _ := unstructured.NestedString(route, "destination", "subset")
+			w, found, _ := unstructured.NestedInt64(route, "weight")
+			if !found && len(routes) == 1 {
+				w = 100
+			}
+			out[subset] = w
+		}
+	}
+	return out
+}
+
+// TestManagerKilled: the manager is killed with SIGKILL at random moments,
+// 20 times, while 20 canaries progress; each restart resumes. Every canary
+// finishes promoted, and its history holds each step exactly once.
+func TestManagerKilled(t *testing.T) {
+	binary, err := testenv.BuildKubist(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := startEnv(t, controlplane.Options{})
+	namespaces := progressingCanaries(t, env, "killed", 20, time.Second)
+	m := newManagerProcess(t, binary, env, "killed", "--leader-elect=false", "--resync-period=30s")
+
+	seed := time.Now().UnixNano()
+	rng := rand.New(rand.NewPCG(uint64(seed), 0))
+	t.Logf("kill moments from seed %d", seed)
+	var ups []time.Duration
+	for range 20 {
+		m.start()
+		up := time.Duration(200+rng.IntN(2800)) * time.Millisecond
+		ups = append(ups, up)
+		time.Sleep(up)
+		m.stop(syscall.SIGKILL)
+	}
+	t.Logf("20 SIGKILLs after %v", ups)
+	progressed := 0
+	for _, ns := range namespaces {
+		if canary(t, env.Client, ns).Status.CanaryWeight > 0 {
+			progressed++
+		}
+	}
+	t.Logf("%d of 20 canaries stepped while the manager was being killed", progressed)
+	if progressed == 0 {
+		t.Fatal("no canary stepped between the kills: the test killed nothing in flight")
+	}
+	m.start()
+	checkCanariesFinished(t, env.Client, namespaces, 2*time.Minute)
+}
