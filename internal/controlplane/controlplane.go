@@ -62,6 +62,7 @@ type ControlPlane struct {
 	AssetsDir string
 
 	env            *envtest.Environment
+	certDir        string
 	webhookPort    int
 	webhookCertDir string
 }
@@ -100,39 +101,61 @@ func Start(opts Options) (*ControlPlane, error) {
 	for name, values := range opts.APIServerArgs {
 		apiServer.Configure().Set(name, values...)
 	}
-	cfg, err := env.Start()
+	// A directory of its own keeps the API server's certificates across a
+	// restart (StopAPIServer, StartAPIServer): clients keep trusting it.
+	certDir, err := os.MkdirTemp("", "kubist-apiserver-")
 	if err != nil {
+		return nil, err
+	}
+	apiServer.CertDir = certDir
+	cp := &ControlPlane{AssetsDir: assets, env: env, certDir: certDir}
+	if err := cp.start(opts); err != nil {
 		// Start may fail after one process started: stop whatever runs.
-		_ = env.Stop()
-		return nil, fmt.Errorf("start control plane from %s: %w", assets, err)
-	}
-	admin, err := env.AddUser(envtest.User{Name: "kubist-admin", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		_ = env.Stop()
-		return nil, fmt.Errorf("add admin user: %w", err)
-	}
-	kubeconfig, err := admin.KubeConfig()
-	if err != nil {
-		_ = env.Stop()
-		return nil, fmt.Errorf("write admin kubeconfig: %w", err)
-	}
-	cp := &ControlPlane{Config: cfg, Kubeconfig: kubeconfig, AssetsDir: assets, env: env}
-	if opts.Webhooks {
-		if err := cp.registerWebhooks(); err != nil {
-			_ = env.Stop()
-			return nil, err
-		}
+		return nil, errors.Join(err, cp.Stop())
 	}
 	return cp, nil
+}
+
+func (cp *ControlPlane) start(opts Options) error {
+	cfg, err := cp.env.Start()
+	if err != nil {
+		return fmt.Errorf("start control plane from %s: %w", cp.AssetsDir, err)
+	}
+	cp.Config = cfg
+	admin, err := cp.env.AddUser(envtest.User{Name: "kubist-admin", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		return fmt.Errorf("add admin user: %w", err)
+	}
+	if cp.Kubeconfig, err = admin.KubeConfig(); err != nil {
+		return fmt.Errorf("write admin kubeconfig: %w", err)
+	}
+	if opts.Webhooks {
+		return cp.registerWebhooks()
+	}
+	return nil
 }
 
 // Stop stops kube-apiserver and etcd and removes their data.
 func (cp *ControlPlane) Stop() error {
 	err := cp.env.Stop()
-	if cp.webhookCertDir != "" {
-		err = errors.Join(err, os.RemoveAll(cp.webhookCertDir))
+	for _, dir := range []string{cp.webhookCertDir, cp.certDir} {
+		if dir != "" {
+			err = errors.Join(err, os.RemoveAll(dir))
+		}
 	}
 	return err
+}
+
+// StopAPIServer stops kube-apiserver, leaving etcd running: clients see
+// connections refused until StartAPIServer.
+func (cp *ControlPlane) StopAPIServer() error {
+	return cp.env.ControlPlane.GetAPIServer().Stop()
+}
+
+// StartAPIServer starts a stopped kube-apiserver again, on the same
+// address, with the same certificates and users, on the same etcd.
+func (cp *ControlPlane) StartAPIServer() error {
+	return cp.env.ControlPlane.GetAPIServer().Start()
 }
 
 // Kubectl returns the path of the kubectl built beside kube-apiserver.

@@ -1,6 +1,7 @@
 package faults
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -12,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -29,8 +32,11 @@ type managerProcess struct {
 	args   []string
 	log    *os.File
 
-	mu  sync.Mutex
-	cmd *exec.Cmd
+	mu       sync.Mutex
+	cmd      *exec.Cmd
+	exited   chan struct{} // closed when cmd exits
+	restart  bool          // start again after an exit nobody asked for
+	restarts int
 }
 
 // newManagerProcess runs the binary against the control plane with args
@@ -73,31 +79,56 @@ func (m *managerProcess) start() {
 	m.t.Helper()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.cmd = exec.Command(m.binary, m.args...)
-	m.cmd.Stdout, m.cmd.Stderr = m.log, m.log
-	if err := m.cmd.Start(); err != nil {
-		m.t.Fatal(err)
+	m.startLocked()
+}
+
+func (m *managerProcess) startLocked() {
+	cmd := exec.Command(m.binary, m.args...)
+	cmd.Stdout, cmd.Stderr = m.log, m.log
+	if err := cmd.Start(); err != nil {
+		m.t.Error(err)
+		return
 	}
+	exited := make(chan struct{})
+	m.cmd, m.exited = cmd, exited
+	go func() {
+		_ = cmd.Wait()
+		close(exited)
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		if m.cmd == cmd && m.restart {
+			// As a kubelet restarts a container that exited.
+			m.restarts++
+			time.Sleep(time.Second)
+			m.startLocked()
+		}
+	}()
+}
+
+// keepRunning has the process started again whenever it exits by itself.
+func (m *managerProcess) keepRunning() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.restart = true
 }
 
 // stop signals the process and waits for it; SIGKILL leaves it no chance
 // to release its Lease or finish a write.
 func (m *managerProcess) stop(sig syscall.Signal) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.cmd == nil {
+	cmd, exited := m.cmd, m.exited
+	m.cmd = nil
+	m.mu.Unlock()
+	if cmd == nil {
 		return
 	}
-	_ = m.cmd.Process.Signal(sig)
-	done := make(chan struct{})
-	go func() { _ = m.cmd.Wait(); close(done) }()
+	_ = cmd.Process.Signal(sig)
 	select {
-	case <-done:
+	case <-exited:
 	case <-time.After(30 * time.Second):
-		_ = m.cmd.Process.Kill()
-		<-done
+		_ = cmd.Process.Kill()
+		<-exited
 	}
-	m.cmd = nil
 }
 
 // progressingCanaries creates n trees, each with a TimedCanaryRelease of
@@ -201,4 +232,47 @@ func TestManagerKilled(t *testing.T) {
 	}
 	m.start()
 	checkCanariesFinished(t, env.Client, namespaces, 2*time.Minute)
+}
+
+// TestAPIServerDown: kube-apiserver stops for 20 s while 20 canaries
+// progress under a leader-elected manager, and comes back on the same etcd.
+// The manager loses its lease and exits, and is started again as a kubelet
+// would; every canary finishes promoted, each step in its history once.
+func TestAPIServerDown(t *testing.T) {
+	binary, err := testenv.BuildKubist(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := startEnv(t, controlplane.Options{})
+	if err := env.Client.Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: controlplane.WebhookNamespace}}); err != nil {
+		t.Fatal(err)
+	}
+	namespaces := progressingCanaries(t, env, "outage", 20, time.Second)
+	m := newManagerProcess(t, binary, env, "outage", "--leader-elect=true", "--resync-period=30s")
+	m.keepRunning()
+	m.start()
+	eventually(t, time.Minute, "canaries under way", func() error {
+		for _, ns := range namespaces {
+			if canary(t, env.Client, ns).Status.CanaryWeight >= 30 {
+				return nil
+			}
+		}
+		return errors.New("no canary at 30% yet")
+	})
+	var weights []int32
+	for _, ns := range namespaces {
+		weights = append(weights, canary(t, env.Client, ns).Status.CanaryWeight)
+	}
+	t.Logf("canary weights when kube-apiserver stops: %v", weights)
+	if err := env.StopAPIServer(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Second)
+	if err := env.StartAPIServer(); err != nil {
+		t.Fatal(err)
+	}
+	checkCanariesFinished(t, env.Client, namespaces, 3*time.Minute)
+	m.mu.Lock()
+	t.Logf("the manager was started again %d times", m.restarts)
+	m.mu.Unlock()
 }
