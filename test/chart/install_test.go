@@ -2,10 +2,8 @@ package chart
 
 import (
 	"bytes"
-	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -18,8 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 	"helm.sh/helm/v4/pkg/action"
 	"helm.sh/helm/v4/pkg/kube"
 	releasev1 "helm.sh/helm/v4/pkg/release/v1"
@@ -596,40 +592,13 @@ func startManager(t *testing.T, binary, kubeconfig string, d *appsv1.Deployment,
 
 func (m *managerProcess) log() string { return m.out.String() }
 
-// metric sums a counter or gauge family served at the manager's secure metrics
-// endpoint, reading it with a token the API server authorizes.
+// metric sums a counter or gauge family served at the manager's secure
+// metrics endpoint, read with a token the API server authorizes.
 func (m *managerProcess) metric(t *testing.T, token, name string) float64 {
 	t.Helper()
-	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
-		// The manager's metrics certificate is self-signed, as the
-		// ServiceMonitor's insecureSkipVerify assumes; the token is what
-		// authenticates.
-		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // self-signed metrics certificate
-	}}
-	req, err := http.NewRequest(http.MethodGet, fmt.Sprintf("https://127.0.0.1:%d/metrics", m.metricsPort), nil)
+	sum, err := testenv.MetricSum(fmt.Sprintf("https://127.0.0.1:%d/metrics", m.metricsPort), token, name)
 	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := hc.Do(req)
-	if err != nil {
-		t.Fatalf("scrape manager %s: %v", m.name, err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("scrape manager %s: %s %v\n%s", m.name, resp.Status, err, body)
-	}
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(bytes.NewReader(body))
-	if err != nil {
-		t.Fatalf("parse metrics of manager %s: %v", m.name, err)
-	}
-	sum := 0.0
-	if f, ok := families[name]; ok {
-		for _, metric := range f.GetMetric() {
-			sum += metric.GetCounter().GetValue() + metric.GetGauge().GetValue()
-		}
+		t.Fatalf("manager %s: %v", m.name, err)
 	}
 	return sum
 }

@@ -27,10 +27,11 @@ import (
 
 // managerProcess is `kubist manager` in its own process, restartable.
 type managerProcess struct {
-	t      *testing.T
-	binary string
-	args   []string
-	log    *os.File
+	t          *testing.T
+	binary     string
+	args       []string
+	log        *os.File
+	metricsURL string
 
 	mu       sync.Mutex
 	cmd      *exec.Cmd
@@ -52,7 +53,7 @@ func newManagerProcess(t *testing.T, binary string, env *testenv.Env, name strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := &managerProcess{t: t, binary: binary, log: log, args: append([]string{"manager",
+	m := &managerProcess{t: t, binary: binary, log: log, metricsURL: fmt.Sprintf("http://127.0.0.1:%d/metrics", metrics), args: append([]string{"manager",
 		"--kubeconfig=" + env.Kubectl.Kubeconfig, "--webhooks=false", "--health-probe-bind-address=0",
 		fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", metrics), "--leader-election-namespace=" + controlplane.WebhookNamespace,
 		"--zap-devel=false",
@@ -275,4 +276,71 @@ func TestAPIServerDown(t *testing.T) {
 	m.mu.Lock()
 	t.Logf("the manager was started again %d times", m.restarts)
 	m.mu.Unlock()
+}
+
+// leads says whether the process holds the lease, by its own metric; an
+// error while it does not serve metrics.
+func (m *managerProcess) leads() (bool, error) {
+	v, err := testenv.MetricSum(m.metricsURL, "", "leader_election_master_status")
+	return v == 1, err
+}
+
+// TestLeaderKilled: two leader-elected managers; the leader is killed
+// with SIGKILL, so it never releases its Lease. The other takes over once
+// the Lease expires: the kill comes up to a retry period after the last
+// renewal, the Lease expires a lease duration after that renewal, and the
+// other tries again every retry period (client-go adds up to 20% jitter),
+// so the takeover comes within the lease duration and two retry periods.
+// Every canary finishes with each step once.
+func TestLeaderKilled(t *testing.T) {
+	const leaseDuration, retryPeriod = 15 * time.Second, 2 * time.Second // controller-runtime's defaults
+	binary, err := testenv.BuildKubist(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := startEnv(t, controlplane.Options{})
+	if err := env.Client.Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: controlplane.WebhookNamespace}}); err != nil {
+		t.Fatal(err)
+	}
+	namespaces := progressingCanaries(t, env, "takeover", 10, time.Second)
+	a := newManagerProcess(t, binary, env, "a", "--leader-elect=true", "--resync-period=30s")
+	b := newManagerProcess(t, binary, env, "b", "--leader-elect=true", "--resync-period=30s")
+	a.start()
+	eventually(t, time.Minute, "manager a leads", func() error {
+		if ok, err := a.leads(); !ok {
+			return fmt.Errorf("not leading (%v)", err)
+		}
+		return nil
+	})
+	b.start()
+	eventually(t, time.Minute, "manager b serves, waiting", func() error {
+		_, err := b.leads()
+		return err
+	})
+	eventually(t, time.Minute, "canaries under way", func() error {
+		for _, ns := range namespaces {
+			if canary(t, env.Client, ns).Status.CanaryWeight >= 30 {
+				return nil
+			}
+		}
+		return errors.New("no canary at 30% yet")
+	})
+	if ok, _ := b.leads(); ok {
+		t.Fatal("both managers lead")
+	}
+
+	a.stop(syscall.SIGKILL)
+	killed := time.Now()
+	eventually(t, leaseDuration+retryPeriod+10*time.Second, "manager b takes over", func() error {
+		if ok, err := b.leads(); !ok {
+			return fmt.Errorf("not leading (%v)", err)
+		}
+		return nil
+	})
+	takeover := time.Since(killed)
+	t.Logf("manager b leads %s after the leader was killed", takeover.Round(100*time.Millisecond))
+	if bound := leaseDuration + 2*retryPeriod; takeover > bound {
+		t.Errorf("takeover took %s, longer than the lease duration and two retry periods (%s)", takeover, bound)
+	}
+	checkCanariesFinished(t, env.Client, namespaces, 2*time.Minute)
 }
