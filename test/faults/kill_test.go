@@ -308,7 +308,7 @@ func TestLeaderKilled(t *testing.T) {
 	a.start()
 	eventually(t, time.Minute, "manager a leads", func() error {
 		if ok, err := a.leads(); !ok {
-			return fmt.Errorf("not leading (%v)", err)
+			return fmt.Errorf("not leading (%w)", err)
 		}
 		return nil
 	})
@@ -333,7 +333,7 @@ func TestLeaderKilled(t *testing.T) {
 	killed := time.Now()
 	eventually(t, leaseDuration+retryPeriod+10*time.Second, "manager b takes over", func() error {
 		if ok, err := b.leads(); !ok {
-			return fmt.Errorf("not leading (%v)", err)
+			return fmt.Errorf("not leading (%w)", err)
 		}
 		return nil
 	})
