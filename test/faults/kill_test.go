@@ -285,6 +285,18 @@ func (m *managerProcess) leads() (bool, error) {
 	return v == 1, err
 }
 
+// leading is nil when m holds the lease, else why not.
+func leading(m *managerProcess) error {
+	ok, err := m.leads()
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return errors.New("not leading")
+	}
+	return nil
+}
+
 // TestLeaderKilled: two leader-elected managers; the leader is killed
 // with SIGKILL, so it never releases its Lease. The other takes over once
 // the Lease expires: the kill comes up to a retry period after the last
@@ -307,10 +319,7 @@ func TestLeaderKilled(t *testing.T) {
 	b := newManagerProcess(t, binary, env, "b", "--leader-elect=true", "--resync-period=30s")
 	a.start()
 	eventually(t, time.Minute, "manager a leads", func() error {
-		if ok, err := a.leads(); !ok {
-			return fmt.Errorf("not leading (%w)", err)
-		}
-		return nil
+		return leading(a)
 	})
 	b.start()
 	eventually(t, time.Minute, "manager b serves, waiting", func() error {
@@ -332,10 +341,7 @@ func TestLeaderKilled(t *testing.T) {
 	a.stop(syscall.SIGKILL)
 	killed := time.Now()
 	eventually(t, leaseDuration+retryPeriod+10*time.Second, "manager b takes over", func() error {
-		if ok, err := b.leads(); !ok {
-			return fmt.Errorf("not leading (%w)", err)
-		}
-		return nil
+		return leading(b)
 	})
 	takeover := time.Since(killed)
 	t.Logf("manager b leads %s after the leader was killed", takeover.Round(100*time.Millisecond))
