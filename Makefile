@@ -130,6 +130,15 @@ fuzz: ## Fuzz admission, the policy chain and Policy compilation, each for FUZZT
 		go test ./$$pkg -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) || exit 1; \
 	done
 
+# The long fault tests carry the build tag `faults`; .ci/run runs them
+# after `make test`.
+FAULT_TESTS := TestManagerKilled|TestAPIServerDown|TestLeaderKilled|TestLoad
+
+.PHONY: test-faults
+test-faults: envtest ## The long fault tests: 20 SIGKILLs, kube-apiserver down 20 s, the leader killed, 200 clients for 60 s.
+	go vet -tags faults ./test/faults
+	go test -tags faults $(GO_TEST_FLAGS) -v -run '^($(FAULT_TESTS))$$' ./test/faults
+
 .PHONY: bench
 bench: envtest ## Run every Go benchmark in the repository.
 	go test -run '^$$' -bench . -benchmem $(GO_PACKAGES)

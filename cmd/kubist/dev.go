@@ -77,8 +77,8 @@ func newDevCommand() *cobra.Command {
 }
 
 func runDev(ctx context.Context, out io.Writer, opts devOptions) (err error) {
-	if opts.manager.certSecret != "" || opts.manager.certService != "" || opts.manager.webhookConfiguration != "" {
-		return errors.New("kubist dev registers the webhooks and keeps their certificate itself: drop --webhook-cert-secret, --webhook-service and --webhook-configuration (they are for kubist manager)")
+	if opts.manager.certSecret != "" || opts.manager.certService != "" || opts.manager.webhookConfiguration != "" || len(opts.manager.certIPs) > 0 {
+		return errors.New("kubist dev registers the webhooks and keeps their certificate itself: drop --webhook-cert-secret, --webhook-service, --webhook-cert-ips and --webhook-configuration (they are for kubist manager)")
 	}
 	log := ctrl.Log.WithName("dev")
 	log.Info("Starting etcd and kube-apiserver")

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -22,6 +23,7 @@ type managerOptions struct {
 	// Self-managed webhook certificate (see package certs): on when
 	// certSecret is set.
 	certSecret, certService, webhookConfiguration string
+	certIPs                                       []net.IP
 }
 
 func defaultManagerOptions() managerOptions {
@@ -46,6 +48,7 @@ func (o *managerOptions) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.WebhookCertDir, "webhook-cert-dir", o.WebhookCertDir, "Directory with the webhook server's tls.crt and tls.key; defaults to controller-runtime's.")
 	fs.StringVar(&o.certSecret, "webhook-cert-secret", o.certSecret, "Issue and rotate the webhook serving certificate in this Secret of --namespace, instead of reading one that cert-manager provides in --webhook-cert-dir.")
 	fs.StringVar(&o.certService, "webhook-service", o.certService, "Name of the webhook Service in --namespace; the self-managed certificate is issued for its DNS names.")
+	fs.IPSliceVar(&o.certIPs, "webhook-cert-ips", o.certIPs, "IP addresses the self-managed certificate is issued for too, for webhook configurations that call a URL by address rather than the Service.")
 	fs.StringVar(&o.webhookConfiguration, "webhook-configuration", o.webhookConfiguration, "Name of the Mutating- and ValidatingWebhookConfiguration whose caBundle the self-managed certificate's CA is written into.")
 	fs.StringVar(&o.Namespace, "namespace", o.Namespace, "The manager's namespace (default $POD_NAMESPACE or kubist-system): kubeconfig Secrets of workload clusters are read only there.")
 	fs.DurationVar(&o.ResyncPeriod, "resync-period", o.ResyncPeriod, "Period of the root run that triggers every Project and, through each executor, the whole tree.")
@@ -87,19 +90,22 @@ func newManagerCommand() *cobra.Command {
 // manager's certificate options.
 func (o *managerOptions) selfManagedCerts() error {
 	if o.certSecret == "" {
-		if o.certService != "" || o.webhookConfiguration != "" {
-			return errors.New("--webhook-service and --webhook-configuration apply to a self-managed certificate: set --webhook-cert-secret too")
+		if o.certService != "" || o.webhookConfiguration != "" || len(o.certIPs) > 0 {
+			return errors.New("--webhook-service, --webhook-cert-ips and --webhook-configuration apply to a self-managed certificate: set --webhook-cert-secret too")
 		}
 		return nil
 	}
-	if o.certService == "" || o.webhookConfiguration == "" {
-		return errors.New("--webhook-cert-secret needs --webhook-service (the names to issue the certificate for) and --webhook-configuration (where to put its CA)")
+	if (o.certService == "" && len(o.certIPs) == 0) || o.webhookConfiguration == "" {
+		return errors.New("--webhook-cert-secret needs --webhook-service or --webhook-cert-ips (what to issue the certificate for) and --webhook-configuration (where to put its CA)")
 	}
 	o.WebhookCerts = &certs.Options{
 		Namespace:            o.Namespace,
 		SecretName:           o.certSecret,
-		DNSNames:             certs.ServiceDNSNames(o.certService, o.Namespace),
+		IPs:                  o.certIPs,
 		WebhookConfiguration: o.webhookConfiguration,
+	}
+	if o.certService != "" {
+		o.WebhookCerts.DNSNames = certs.ServiceDNSNames(o.certService, o.Namespace)
 	}
 	return nil
 }

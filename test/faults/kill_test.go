@@ -1,3 +1,5 @@
+//go:build faults
+
 package faults
 
 import (
@@ -32,6 +34,7 @@ type managerProcess struct {
 	args       []string
 	log        *os.File
 	metricsURL string
+	env        []string // added to this process's environment
 
 	mu       sync.Mutex
 	cmd      *exec.Cmd
@@ -85,6 +88,7 @@ func (m *managerProcess) start() {
 
 func (m *managerProcess) startLocked() {
 	cmd := exec.Command(m.binary, m.args...)
+	cmd.Env = append(os.Environ(), m.env...)
 	cmd.Stdout, cmd.Stderr = m.log, m.log
 	if err := cmd.Start(); err != nil {
 		m.t.Error(err)
