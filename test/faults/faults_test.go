@@ -12,12 +12,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/kubist-io/kubist/api/v1alpha1"
 	"github.com/kubist-io/kubist/internal/app"
@@ -26,6 +28,12 @@ import (
 	"github.com/kubist-io/kubist/test/e2e"
 	"github.com/kubist-io/kubist/test/testenv"
 )
+
+func TestMain(m *testing.M) {
+	// The in-process managers and envtest log through controller-runtime.
+	ctrllog.SetLogger(logr.Discard())
+	os.Exit(m.Run())
+}
 
 func startEnv(t *testing.T, opts controlplane.Options) *testenv.Env {
 	t.Helper()

@@ -303,11 +303,11 @@ func leading(m *managerProcess) error {
 
 // TestLeaderKilled: two leader-elected managers; the leader is killed
 // with SIGKILL, so it never releases its Lease. The other takes over once
-// the Lease expires: the kill comes up to a retry period after the last
-// renewal, the Lease expires a lease duration after that renewal, and the
-// other tries again every retry period (client-go adds up to 20% jitter),
-// so the takeover comes within the lease duration and two retry periods.
-// Every canary finishes with each step once.
+// the Lease expires as it sees it: client-go counts the lease duration from
+// when the waiting replica observed the last renewal, which it reads every
+// retry period (with up to 20% jitter), and it tries to acquire at the
+// same pace. So the takeover comes within the lease duration and three
+// retry periods of the kill. Every canary finishes with each step once.
 func TestLeaderKilled(t *testing.T) {
 	const leaseDuration, retryPeriod = 15 * time.Second, 2 * time.Second // controller-runtime's defaults
 	binary, err := testenv.BuildKubist(t.TempDir())
@@ -344,13 +344,13 @@ func TestLeaderKilled(t *testing.T) {
 
 	a.stop(syscall.SIGKILL)
 	killed := time.Now()
-	eventually(t, leaseDuration+retryPeriod+10*time.Second, "manager b takes over", func() error {
+	eventually(t, leaseDuration+3*retryPeriod+10*time.Second, "manager b takes over", func() error {
 		return leading(b)
 	})
 	takeover := time.Since(killed)
 	t.Logf("manager b leads %s after the leader was killed", takeover.Round(100*time.Millisecond))
-	if bound := leaseDuration + 2*retryPeriod; takeover > bound {
-		t.Errorf("takeover took %s, longer than the lease duration and two retry periods (%s)", takeover, bound)
+	if bound := leaseDuration + 3*retryPeriod; takeover > bound {
+		t.Errorf("takeover took %s, longer than the lease duration and three retry periods (%s)", takeover, bound)
 	}
 	checkCanariesFinished(t, env.Client, namespaces, 2*time.Minute)
 }
