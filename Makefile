@@ -119,7 +119,7 @@ test: envtest ## Run every test (unit and envtest suites) against the real contr
 	go test $(GO_TEST_FLAGS) $(GO_PACKAGES)
 
 # Each fuzz target and its package; `make fuzz` runs each for FUZZTIME.
-FUZZ_TARGETS := webhook:FuzzAdmissionReview policies:FuzzChainInput policies:FuzzCompilePolicy
+FUZZ_TARGETS := webhook:FuzzAdmissionReview policies:FuzzChainInput policies:FuzzChainDocument policies:FuzzCompilePolicy
 FUZZTIME ?= 2m
 
 .PHONY: fuzz

@@ -22,29 +22,7 @@ import (
 // and what it decides passes the decision checks.
 func FuzzChainInput(f *testing.F) {
 	ctx := context.Background()
-	r, err := NewPredefinedRegistry(ctx, newTestCompiler(f))
-	if err != nil {
-		f.Fatal(err)
-	}
-	type named struct {
-		names string
-		kind  string
-		chain Chain
-	}
-	var chains []named
-	for _, p := range r.Policies() {
-		for _, kind := range p.Kinds {
-			chain, errs := r.Chain(kind, []v1alpha1.PolicyRef{{Name: p.Name}}, field.NewPath("spec", "policies"))
-			if len(errs) > 0 {
-				continue // a policy whose parameters have no defaults
-			}
-			chains = append(chains, named{p.Name, kind, chain})
-		}
-	}
-	chains = append(chains, named{"TimedCanaryRelease BusinessHoursGate HealthBasedCanaryRelease", "CanaryRelease", threePolicyChain(f, r)})
-	if len(chains) < 5 {
-		f.Fatalf("only %d chains to fuzz", len(chains))
-	}
+	chains := fuzzChains(f)
 	f.Add(uint8(len(chains)-1), int64(80), int64(20), "Progressing", "2026-11-24T12:59:15Z", 2280.0, 0.004, 87.5, []byte(`{"approved": true}`))
 	f.Add(uint8(0), int64(-5), int64(1<<40), "", "not a time", -1.0, 2.0, 1e308, []byte(`[1, "x", null]`))
 
@@ -67,26 +45,7 @@ func FuzzChainInput(f *testing.F) {
 			in.Resource["metadata"].(map[string]any)["annotations"] = extra
 		}
 		res, err := c.chain.Run(ctx, in)
-		if err != nil {
-			if !namesOneOf(err.Error(), strings.Fields(c.names)) && !strings.Contains(err.Error(), "input") {
-				t.Fatalf("%s: an error that names no policy and no input: %v", c.names, err)
-			}
-			return
-		}
-		if res.State == nil {
-			t.Fatalf("%s: no state decided", c.names)
-		}
-		if _, err := json.Marshal(res.State); err != nil {
-			t.Fatalf("%s: the decided state is not JSON: %v", c.names, err)
-		}
-		for _, e := range res.Events {
-			if e.Type != "Normal" && e.Type != "Warning" {
-				t.Fatalf("%s: an event of type %q passed the checks", c.names, e.Type)
-			}
-		}
-		if res.RequeueAfter < 0 {
-			t.Fatalf("%s: requeue after %s", c.names, res.RequeueAfter)
-		}
+		checkChainResult(t, c, res, err)
 	})
 }
 
@@ -97,6 +56,80 @@ func finite(f float64) float64 {
 		return 0
 	}
 	return f
+}
+
+// fuzzChain is a chain to fuzz: one predefined policy with its defaults,
+// or the three-policy canary chain.
+type fuzzChain struct {
+	names string
+	kind  string
+	chain Chain
+}
+
+func fuzzChains(f *testing.F) []fuzzChain {
+	f.Helper()
+	r, err := NewPredefinedRegistry(context.Background(), newTestCompiler(f))
+	if err != nil {
+		f.Fatal(err)
+	}
+	var chains []fuzzChain
+	for _, p := range r.Policies() {
+		for _, kind := range p.Kinds {
+			chain, errs := r.Chain(kind, []v1alpha1.PolicyRef{{Name: p.Name}}, field.NewPath("spec", "policies"))
+			if len(errs) > 0 {
+				continue // a policy whose parameters have no defaults
+			}
+			chains = append(chains, fuzzChain{p.Name, kind, chain})
+		}
+	}
+	chains = append(chains, fuzzChain{"TimedCanaryRelease BusinessHoursGate HealthBasedCanaryRelease", "CanaryRelease", threePolicyChain(f, r)})
+	if len(chains) < 5 {
+		f.Fatalf("only %d chains to fuzz", len(chains))
+	}
+	return chains
+}
+
+// checkChainResult holds a chain's outcome to what the executor relies on.
+func checkChainResult(t *testing.T, c fuzzChain, res *Result, err error) {
+	t.Helper()
+	if err != nil {
+		if !namesOneOf(err.Error(), strings.Fields(c.names)) && !strings.Contains(err.Error(), "input") {
+			t.Fatalf("%s: an error that names no policy and no input: %v", c.names, err)
+		}
+		return
+	}
+	if res.State == nil {
+		t.Fatalf("%s: no state decided", c.names)
+	}
+	if _, err := json.Marshal(res.State); err != nil {
+		t.Fatalf("%s: the decided state is not JSON: %v", c.names, err)
+	}
+	for _, e := range res.Events {
+		if e.Type != "Normal" && e.Type != "Warning" {
+			t.Fatalf("%s: an event of type %q passed the checks", c.names, e.Type)
+		}
+	}
+	if res.RequeueAfter < 0 {
+		t.Fatalf("%s: requeue after %s", c.names, res.RequeueAfter)
+	}
+}
+
+// FuzzChainDocument runs the same chains on whole input documents of any
+// shape: every field of the input may be missing, of another type, or
+// nested without end.
+func FuzzChainDocument(f *testing.F) {
+	ctx := context.Background()
+	chains := fuzzChains(f)
+	f.Fuzz(func(t *testing.T, which uint8, doc []byte) {
+		var in Input
+		if err := json.Unmarshal(doc, &in); err != nil {
+			return // the executor builds the input: it is always JSON of this shape
+		}
+		c := chains[int(which)%len(chains)]
+		in.Kind = c.kind
+		res, err := c.chain.Run(ctx, in)
+		checkChainResult(t, c, res, err)
+	})
 }
 
 func namesOneOf(s string, names []string) bool {

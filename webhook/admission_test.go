@@ -148,6 +148,16 @@ func TestValidate(t *testing.T) {
 				Rego: module(`decision := {"state": http.send({"method": "GET", "url": "http://127.0.0.1:1"}).body}`)}},
 			wantErrs: []string{`spec.rego: Invalid value: "(module)": policy/fetch.rego:7:23: undefined function http.send`},
 		},
+		"a Policy may not resolve names": {
+			obj: &v1alpha1.Policy{ObjectMeta: metav1.ObjectMeta{Name: "fetch"}, Spec: v1alpha1.PolicySpec{
+				Rego: module(`decision := {"state": {"ips": net.lookup_ip_addr("example.com")}}`)}},
+			wantErrs: []string{`spec.rego: Invalid value: "(module)": policy/fetch.rego:7:31: undefined function net.lookup_ip_addr`},
+		},
+		"a Policy may not read the runtime's environment": {
+			obj: &v1alpha1.Policy{ObjectMeta: metav1.ObjectMeta{Name: "fetch"}, Spec: v1alpha1.PolicySpec{
+				Rego: module(`decision := {"state": opa.runtime().env}`)}},
+			wantErrs: []string{`spec.rego: Invalid value: "(module)": policy/fetch.rego:7:23: undefined function opa.runtime`},
+		},
 		"parents are immutable": {
 			old:      &v1alpha1.CanaryRelease{Spec: v1alpha1.CanaryReleaseSpec{Route: "a", Destination: "d"}},
 			obj:      &v1alpha1.CanaryRelease{Spec: v1alpha1.CanaryReleaseSpec{Route: "b", Destination: "d"}},

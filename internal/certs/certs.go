@@ -28,6 +28,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -123,13 +124,16 @@ func (o *Options) defaults() error {
 	return nil
 }
 
-// expiry reports when the serving certificate in use ends.
-var expiry = prometheus.NewGauge(prometheus.GaugeOpts{
-	Name: "kubist_webhook_certificate_expiry_timestamp_seconds",
-	Help: "When the webhook serving certificate this replica serves expires (self-managed certificates only).",
-})
-
-func init() { metrics.Registry.MustRegister(expiry) }
+// expiry reports when the serving certificate in use ends; registered by
+// the first Rotator, so that a manager whose certificate cert-manager keeps
+// does not report a zero.
+var (
+	expiry = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "kubist_webhook_certificate_expiry_timestamp_seconds",
+		Help: "When the webhook serving certificate this replica serves expires (self-managed certificates only).",
+	})
+	registerExpiry sync.Once
+)
 
 // Rotator keeps the webhook certificate. Run Ensure once before the webhook
 // server starts (it needs the files), then Start as a manager runnable.
@@ -146,6 +150,7 @@ func New(c client.Client, log logr.Logger, opts Options) (*Rotator, error) {
 	if err := opts.defaults(); err != nil {
 		return nil, err
 	}
+	registerExpiry.Do(func() { metrics.Registry.MustRegister(expiry) })
 	return &Rotator{opts: opts, c: c, log: log, now: time.Now}, nil
 }
 
@@ -175,22 +180,21 @@ func (r *Rotator) Start(ctx context.Context) error {
 // configurations' caBundle. Replicas racing to issue settle on whichever
 // Secret update the API server takes first.
 func (r *Rotator) Ensure(ctx context.Context) error {
-	var bundle *bundle
+	var b *bundle
 	for attempt := 0; ; attempt++ {
-		b, err := r.ensureSecret(ctx)
-		if err == nil {
-			bundle = b
+		var err error
+		if b, err = r.ensureSecret(ctx); err == nil {
 			break
 		}
 		if !apierrors.IsConflict(err) && !apierrors.IsAlreadyExists(err) || attempt == 5 {
 			return err
 		}
 	}
-	if err := r.writeFiles(bundle); err != nil {
+	if err := r.writeFiles(b); err != nil {
 		return err
 	}
-	expiry.Set(float64(bundle.cert.NotAfter.Unix()))
-	return r.injectCABundle(ctx, bundle.caPEM)
+	expiry.Set(float64(b.cert.NotAfter.Unix()))
+	return r.injectCABundle(ctx, b.caPEM)
 }
 
 // bundle is the parsed content of the Secret.
