@@ -129,7 +129,7 @@ func TestInstall(t *testing.T) {
 	route := func(m *managerProcess) { routeWebhooks(t, c, hostIP, m) }
 
 	t.Run("the managers fill the Secret and both caBundles", func(t *testing.T) {
-		waitFor(t, 2*time.Minute, "the caBundles", func() error {
+		testenv.Eventually(t, 2*time.Minute, "the caBundles", func() error {
 			for _, kind := range []string{"MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"} {
 				u := &unstructured.Unstructured{}
 				u.SetAPIVersion("admissionregistration.k8s.io/v1")
@@ -163,7 +163,7 @@ func TestInstall(t *testing.T) {
 			before := m.webhookRequests(t, scrapeToken)
 			// The API server follows the EndpointSlice once its informer
 			// sees it: wait until a refusal comes from this manager.
-			waitFor(t, time.Minute, "manager "+m.name+" to answer", func() error {
+			testenv.Eventually(t, time.Minute, "manager "+m.name+" to answer", func() error {
 				res, err := env.Kubectl.Run([]byte(invalidProject), "apply", "--dry-run=server", "-f", "-")
 				if err != nil {
 					return err
@@ -233,7 +233,7 @@ func TestInstall(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, 2*time.Minute, "every sample reconciled", func() error {
+		testenv.Eventually(t, 2*time.Minute, "every sample reconciled", func() error {
 			for _, s := range samples {
 				if s.GroupVersionKind().Group != v1alpha1.GroupVersion.Group {
 					continue
@@ -576,7 +576,7 @@ func startManager(t *testing.T, binary, kubeconfig string, d *appsv1.Deployment,
 		}
 	})
 	probe := fmt.Sprintf("http://127.0.0.1:%d/readyz", probePort)
-	waitFor(t, 2*time.Minute, "manager "+name+" ready", func() error {
+	testenv.Eventually(t, 2*time.Minute, "manager "+name+" ready", func() error {
 		resp, err := http.Get(probe)
 		if err != nil {
 			return err
@@ -662,25 +662,6 @@ func routeWebhooks(t *testing.T, c client.Client, hostIP net.IP, m *managerProce
 	})
 	if err != nil {
 		t.Fatal(err)
-	}
-}
-
-func waitFor(t *testing.T, timeout time.Duration, what string, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("waiting %s for %s: %v", timeout, what, err)
-		}
-		select {
-		case <-t.Context().Done():
-			t.Fatal(t.Context().Err())
-		case <-time.After(250 * time.Millisecond):
-		}
 	}
 }
 

@@ -62,22 +62,6 @@ func apply(t *testing.T, env *testenv.Env, manifest string) {
 	}
 }
 
-// eventually polls check until it passes or timeout ends.
-func eventually(t *testing.T, timeout time.Duration, what string, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s: %v", what, timeout, err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}
-
 // consistently fails the test when check fails at any time over d.
 func consistently(t *testing.T, d time.Duration, what string, check func() error) {
 	t.Helper()
@@ -155,7 +139,7 @@ func TestPrometheusStoppedMidCanary(t *testing.T) {
   executor:
     name: CanaryReleaseExecutor
     parameters: {metricsWindow: 10s}`))
-	eventually(t, time.Minute, "the canary's first steps on real metrics", func() error {
+	testenv.Eventually(t, time.Minute, "the canary's first steps on real metrics", func() error {
 		cr := canary(t, c, "prom")
 		if cr.Status.CanaryWeight < 40 {
 			return errorf("canary at %d%%, phase %s", cr.Status.CanaryWeight, cr.Status.Phase)
@@ -165,7 +149,7 @@ func TestPrometheusStoppedMidCanary(t *testing.T) {
 
 	prom.Stop()
 	var held int32
-	eventually(t, 30*time.Second, "MetricsAvailable=False", func() error {
+	testenv.Eventually(t, 30*time.Second, "MetricsAvailable=False", func() error {
 		cr := canary(t, c, "prom")
 		if m := condition(cr.Status.Conditions, reconciler.ConditionMetricsAvailable); m.Status != metav1.ConditionFalse || m.Reason != reconciler.ReasonPrometheusUnavailable {
 			return errorf("MetricsAvailable %s/%s", m.Status, m.Reason)
@@ -189,7 +173,7 @@ func TestPrometheusStoppedMidCanary(t *testing.T) {
 	if err := prom.Restart(); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 90*time.Second, "promotion once Prometheus is back", func() error {
+	testenv.Eventually(t, 90*time.Second, "promotion once Prometheus is back", func() error {
 		cr := canary(t, c, "prom")
 		if cr.Status.Phase != v1alpha1.CanaryPromoted {
 			return errorf("phase %s at %d%%", cr.Status.Phase, cr.Status.CanaryWeight)
@@ -265,7 +249,7 @@ spec:
 `)
 	apply(t, env, e2e.TreeManifest("alive")+"---\n"+e2e.CanaryManifest("alive", "    - name: TimedCanaryRelease\n      parameters: {step: 25, period: 1s}\n"))
 
-	eventually(t, time.Minute, "the unreachable Cluster reports it", func() error {
+	testenv.Eventually(t, time.Minute, "the unreachable Cluster reports it", func() error {
 		var cl v1alpha1.Cluster
 		if err := c.Get(t.Context(), types.NamespacedName{Name: "gone"}, &cl); err != nil {
 			return err
@@ -276,7 +260,7 @@ spec:
 		}
 		return nil
 	})
-	eventually(t, time.Minute, "the other cluster's canary promoted", func() error {
+	testenv.Eventually(t, time.Minute, "the other cluster's canary promoted", func() error {
 		if cr := canary(t, c, "alive"); cr.Status.Phase != v1alpha1.CanaryPromoted {
 			return errorf("phase %s at %d%%", cr.Status.Phase, cr.Status.CanaryWeight)
 		}

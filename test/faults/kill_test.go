@@ -155,7 +155,7 @@ func progressingCanaries(t *testing.T, env *testenv.Env, prefix string, n int, p
 // serves the canary alone, and its history shows each step once.
 func checkCanariesFinished(t *testing.T, c client.Client, namespaces []string, timeout time.Duration) {
 	t.Helper()
-	eventually(t, timeout, "every canary promoted", func() error {
+	testenv.Eventually(t, timeout, "every canary promoted", func() error {
 		for _, ns := range namespaces {
 			if cr := canary(t, c, ns); cr.Status.Phase != v1alpha1.CanaryPromoted {
 				return fmt.Errorf("%s: phase %s at %d%%", ns, cr.Status.Phase, cr.Status.CanaryWeight)
@@ -239,11 +239,10 @@ func TestManagerKilled(t *testing.T) {
 	checkCanariesFinished(t, env.Client, namespaces, 2*time.Minute)
 }
 
-// TestAPIServerDown: kube-apiserver stops for 20 s while 20 canaries
-// progress under a leader-elected manager, and comes back on the same etcd.
-// The manager loses its lease and exits, and is started again as a kubelet
-// would; every canary finishes promoted, each step in its history once.
-func TestAPIServerDown(t *testing.T) {
+// leaderElectionEnv is the kubist binary and a control plane with the
+// namespace of the leader-election Lease.
+func leaderElectionEnv(t *testing.T) (string, *testenv.Env) {
+	t.Helper()
 	binary, err := testenv.BuildKubist(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -252,11 +251,20 @@ func TestAPIServerDown(t *testing.T) {
 	if err := env.Client.Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: controlplane.WebhookNamespace}}); err != nil {
 		t.Fatal(err)
 	}
+	return binary, env
+}
+
+// TestAPIServerDown: kube-apiserver stops for 20 s while 20 canaries
+// progress under a leader-elected manager, and comes back on the same etcd.
+// The manager loses its lease and exits, and is started again as a kubelet
+// would; every canary finishes promoted, each step in its history once.
+func TestAPIServerDown(t *testing.T) {
+	binary, env := leaderElectionEnv(t)
 	namespaces := progressingCanaries(t, env, "outage", 20, time.Second)
 	m := newManagerProcess(t, binary, env, "outage", "--leader-elect=true", "--resync-period=30s")
 	m.keepRunning()
 	m.start()
-	eventually(t, time.Minute, "canaries under way", func() error {
+	testenv.Eventually(t, time.Minute, "canaries under way", func() error {
 		for _, ns := range namespaces {
 			if canary(t, env.Client, ns).Status.CanaryWeight >= 30 {
 				return nil
@@ -310,27 +318,20 @@ func leading(m *managerProcess) error {
 // retry periods of the kill. Every canary finishes with each step once.
 func TestLeaderKilled(t *testing.T) {
 	const leaseDuration, retryPeriod = 15 * time.Second, 2 * time.Second // controller-runtime's defaults
-	binary, err := testenv.BuildKubist(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	env := startEnv(t, controlplane.Options{})
-	if err := env.Client.Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: controlplane.WebhookNamespace}}); err != nil {
-		t.Fatal(err)
-	}
+	binary, env := leaderElectionEnv(t)
 	namespaces := progressingCanaries(t, env, "takeover", 10, time.Second)
 	a := newManagerProcess(t, binary, env, "a", "--leader-elect=true", "--resync-period=30s")
 	b := newManagerProcess(t, binary, env, "b", "--leader-elect=true", "--resync-period=30s")
 	a.start()
-	eventually(t, time.Minute, "manager a leads", func() error {
+	testenv.Eventually(t, time.Minute, "manager a leads", func() error {
 		return leading(a)
 	})
 	b.start()
-	eventually(t, time.Minute, "manager b serves, waiting", func() error {
+	testenv.Eventually(t, time.Minute, "manager b serves, waiting", func() error {
 		_, err := b.leads()
 		return err
 	})
-	eventually(t, time.Minute, "canaries under way", func() error {
+	testenv.Eventually(t, time.Minute, "canaries under way", func() error {
 		for _, ns := range namespaces {
 			if canary(t, env.Client, ns).Status.CanaryWeight >= 30 {
 				return nil
@@ -344,7 +345,7 @@ func TestLeaderKilled(t *testing.T) {
 
 	a.stop(syscall.SIGKILL)
 	killed := time.Now()
-	eventually(t, leaseDuration+3*retryPeriod+10*time.Second, "manager b takes over", func() error {
+	testenv.Eventually(t, leaseDuration+3*retryPeriod+10*time.Second, "manager b takes over", func() error {
 		return leading(b)
 	})
 	takeover := time.Since(killed)

@@ -50,7 +50,7 @@ func TestLoad(t *testing.T) {
 		"--zap-log-level=error")
 	m.env = []string{"GOMEMLIMIT=256MiB"}
 	m.start()
-	eventually(t, time.Minute, "the manager's webhooks", func() error {
+	testenv.Eventually(t, time.Minute, "the manager's webhooks", func() error {
 		res, err := env.Kubectl.Run([]byte("apiVersion: kubist.io/v1alpha1\nkind: Project\nmetadata: {name: probe}\n"), "apply", "--dry-run=server", "-f", "-")
 		if err != nil {
 			return err

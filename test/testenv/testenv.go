@@ -126,3 +126,24 @@ func BuildKubist(dir string) (string, error) {
 	}
 	return binary, nil
 }
+
+// Eventually calls check every 200ms until it returns nil, and fails the
+// test with what and the last error once timeout passes or the test ends.
+func Eventually(t testing.TB, timeout time.Duration, what string, check func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := check()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("waiting %s for %s: %v", timeout, what, err)
+		}
+		select {
+		case <-t.Context().Done():
+			t.Fatalf("waiting for %s: %v (last: %v)", what, t.Context().Err(), err)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
