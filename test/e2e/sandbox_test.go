@@ -33,6 +33,15 @@ decision := {"state": object.union(input.state, {"pairs": count([1 |
 var _ = Describe("The policy sandbox", func() {
 	It("cuts off a Policy that explodes at its deadline: the CanaryRelease says so in its status and a Warning Event, and the manager keeps reconciling the others", func() {
 		kubectl(policyManifest("explode", explodeModule), "apply", "-f", "-")
+		// Other specs list the policies there are: leave none behind.
+		DeferCleanup(func() {
+			kubectl(nil, "delete", "canaryrelease", "web-v2", "-n", "sandbox-explode", "--ignore-not-found", "--wait")
+			kubectl(nil, "delete", "policy", "explode", "--wait")
+			Eventually(func() bool {
+				_, ok := engine.Registry.Policy("explode")
+				return ok
+			}).Should(BeFalse())
+		})
 		Eventually(func(g Gomega) {
 			p := &v1alpha1.Policy{}
 			g.Expect(env.Client.Get(ctx(), types.NamespacedName{Name: "explode"}, p)).To(Succeed())
