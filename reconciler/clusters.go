@@ -138,7 +138,9 @@ func (c *Clusters) For(ctx context.Context, cl *v1alpha1.Cluster) (*Target, erro
 		o.Cache = CacheOptions("")
 	})
 	if err != nil {
-		return nil, transientError(ReasonUnreachable, "cluster %s: %v", cl.Name, err)
+		// Building the client asks the API server what it serves: this
+		// fails first when the cluster cannot be reached.
+		return nil, transientError(ReasonUnreachable, "cluster %s is unreachable at %s: %v", cl.Name, cfg.Host, err)
 	}
 	ctx, stop := context.WithCancel(c.base)
 	go func() {

@@ -255,7 +255,8 @@ spec:
 			return err
 		}
 		ready := condition(cl.Status.Conditions, v1alpha1.ConditionReady)
-		if ready.Status != metav1.ConditionFalse || !strings.Contains(ready.Message, "127.0.0.1:"+itoa(port)) {
+		if ready.Status != metav1.ConditionFalse || ready.Reason != reconciler.ReasonUnreachable ||
+			!strings.Contains(ready.Message, "cluster gone is unreachable at https://127.0.0.1:"+itoa(port)) {
 			return errorf("Ready %s/%s: %s", ready.Status, ready.Reason, ready.Message)
 		}
 		return nil
