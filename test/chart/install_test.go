@@ -1,7 +1,6 @@
 package chart
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"net"
@@ -12,7 +11,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -314,7 +312,7 @@ func TestInstall(t *testing.T) {
 
 	t.Run("no Forbidden in the managers' logs", func(t *testing.T) {
 		for _, m := range managers {
-			if forbidden := regexp.MustCompile(`(?i).*forbidden.*`).FindAllString(m.log(), 5); len(forbidden) > 0 {
+			if forbidden := regexp.MustCompile(`(?i).*forbidden.*`).FindAllString(m.Log(), 5); len(forbidden) > 0 {
 				t.Errorf("manager %s was refused by the API server:\n%s", m.name, strings.Join(forbidden, "\n"))
 			}
 		}
@@ -506,9 +504,9 @@ func impersonatingKubeconfig(t *testing.T, env *testenv.Env, sa string) string {
 
 // managerProcess is `kubist manager` run with the Deployment's arguments.
 type managerProcess struct {
+	*testenv.Process
 	name                     string
 	webhookPort, metricsPort int
-	out                      *syncBuffer
 }
 
 // startManager runs the binary with the chart's container arguments and
@@ -517,7 +515,7 @@ type managerProcess struct {
 func startManager(t *testing.T, binary, kubeconfig string, d *appsv1.Deployment, name string) *managerProcess {
 	t.Helper()
 	container := d.Spec.Template.Spec.Containers[0]
-	m := &managerProcess{name: name, out: &syncBuffer{}}
+	m := &managerProcess{name: name}
 	var err error
 	if m.webhookPort, err = controlplane.FreePort(); err != nil {
 		t.Fatal(err)
@@ -544,37 +542,19 @@ func startManager(t *testing.T, binary, kubeconfig string, d *appsv1.Deployment,
 		args = append(args, a)
 	}
 	args = append(args, "--kubeconfig="+kubeconfig)
-	cmd := exec.Command(binary, args...)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
+	m.Process = testenv.NewProcess(t, "manager "+name, binary, args...)
 	for _, e := range container.Env {
 		switch {
 		case e.ValueFrom != nil && e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "metadata.namespace":
-			cmd.Env = append(cmd.Env, e.Name+"="+releaseNamespace)
+			m.Env = append(m.Env, e.Name+"="+releaseNamespace)
 		case e.ValueFrom == nil:
-			cmd.Env = append(cmd.Env, e.Name+"="+e.Value)
+			m.Env = append(m.Env, e.Name+"="+e.Value)
 		default:
 			t.Fatalf("env %s comes from %+v, which the test cannot provide", e.Name, e.ValueFrom)
 		}
 	}
-	cmd.Stdout, cmd.Stderr = m.out, m.out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	m.Start()
 	t.Logf("manager %s: %s %s", name, binary, strings.Join(args, " "))
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("manager %s log:\n%s", name, m.log())
-		}
-	})
 	probe := fmt.Sprintf("http://127.0.0.1:%d/readyz", probePort)
 	testenv.Eventually(t, 2*time.Minute, "manager "+name+" ready", func() error {
 		resp, err := http.Get(probe)
@@ -589,8 +569,6 @@ func startManager(t *testing.T, binary, kubeconfig string, d *appsv1.Deployment,
 	})
 	return m
 }
-
-func (m *managerProcess) log() string { return m.out.String() }
 
 // metric sums a counter or gauge family served at the manager's secure
 // metrics endpoint, read with a token the API server authorizes.
@@ -663,22 +641,4 @@ func routeWebhooks(t *testing.T, c client.Client, hostIP net.IP, m *managerProce
 	if err != nil {
 		t.Fatal(err)
 	}
-}
-
-// syncBuffer is a process's output, written by it and read by the test.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -6,11 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -29,18 +25,8 @@ import (
 
 // managerProcess is `kubist manager` in its own process, restartable.
 type managerProcess struct {
-	t          *testing.T
-	binary     string
-	args       []string
-	log        *os.File
+	*testenv.Process
 	metricsURL string
-	env        []string // added to this process's environment
-
-	mu       sync.Mutex
-	cmd      *exec.Cmd
-	exited   chan struct{} // closed when cmd exits
-	restart  bool          // start again after an exit nobody asked for
-	restarts int
 }
 
 // newManagerProcess runs the binary against the control plane with args
@@ -52,87 +38,13 @@ func newManagerProcess(t *testing.T, binary string, env *testenv.Env, name strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	log, err := os.Create(filepath.Join(t.TempDir(), name+".log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := &managerProcess{t: t, binary: binary, log: log, metricsURL: fmt.Sprintf("http://127.0.0.1:%d/metrics", metrics), args: append([]string{"manager",
-		"--kubeconfig=" + env.Kubectl.Kubeconfig, "--webhooks=false", "--health-probe-bind-address=0",
-		fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", metrics), "--leader-election-namespace=" + controlplane.WebhookNamespace,
-		"--zap-devel=false",
-	}, args...)}
-	t.Cleanup(func() {
-		m.stop(syscall.SIGTERM)
-		if t.Failed() {
-			out, _ := os.ReadFile(log.Name())
-			t.Logf("manager %s log (last 4 KiB):\n%s", name, tail(out, 4096))
-		}
-		_ = log.Close()
-	})
-	return m
-}
-
-func tail(b []byte, n int) []byte {
-	if len(b) > n {
-		return b[len(b)-n:]
-	}
-	return b
-}
-
-func (m *managerProcess) start() {
-	m.t.Helper()
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.startLocked()
-}
-
-func (m *managerProcess) startLocked() {
-	cmd := exec.Command(m.binary, m.args...)
-	cmd.Env = append(os.Environ(), m.env...)
-	cmd.Stdout, cmd.Stderr = m.log, m.log
-	if err := cmd.Start(); err != nil {
-		m.t.Error(err)
-		return
-	}
-	exited := make(chan struct{})
-	m.cmd, m.exited = cmd, exited
-	go func() {
-		_ = cmd.Wait()
-		close(exited)
-		m.mu.Lock()
-		defer m.mu.Unlock()
-		if m.cmd == cmd && m.restart {
-			// As a kubelet restarts a container that exited.
-			m.restarts++
-			time.Sleep(time.Second)
-			m.startLocked()
-		}
-	}()
-}
-
-// keepRunning has the process started again whenever it exits by itself.
-func (m *managerProcess) keepRunning() {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.restart = true
-}
-
-// stop signals the process and waits for it; SIGKILL leaves it no chance
-// to release its Lease or finish a write.
-func (m *managerProcess) stop(sig syscall.Signal) {
-	m.mu.Lock()
-	cmd, exited := m.cmd, m.exited
-	m.cmd = nil
-	m.mu.Unlock()
-	if cmd == nil {
-		return
-	}
-	_ = cmd.Process.Signal(sig)
-	select {
-	case <-exited:
-	case <-time.After(30 * time.Second):
-		_ = cmd.Process.Kill()
-		<-exited
+	return &managerProcess{
+		metricsURL: fmt.Sprintf("http://127.0.0.1:%d/metrics", metrics),
+		Process: testenv.NewProcess(t, "manager "+name, binary, append([]string{"manager",
+			"--kubeconfig=" + env.Kubectl.Kubeconfig, "--webhooks=false", "--health-probe-bind-address=0",
+			fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", metrics), "--leader-election-namespace=" + controlplane.WebhookNamespace,
+			"--zap-devel=false",
+		}, args...)...),
 	}
 }
 
@@ -218,11 +130,11 @@ func TestManagerKilled(t *testing.T) {
 	t.Logf("kill moments from seed %d", seed)
 	var ups []time.Duration
 	for range 20 {
-		m.start()
+		m.Start()
 		up := time.Duration(200+rng.IntN(2800)) * time.Millisecond
 		ups = append(ups, up)
 		time.Sleep(up)
-		m.stop(syscall.SIGKILL)
+		m.Stop(syscall.SIGKILL)
 	}
 	t.Logf("20 SIGKILLs after %v", ups)
 	progressed := 0
@@ -235,7 +147,7 @@ func TestManagerKilled(t *testing.T) {
 	if progressed == 0 {
 		t.Fatal("no canary stepped between the kills: the test killed nothing in flight")
 	}
-	m.start()
+	m.Start()
 	checkCanariesFinished(t, env.Client, namespaces, 2*time.Minute)
 }
 
@@ -262,8 +174,8 @@ func TestAPIServerDown(t *testing.T) {
 	binary, env := leaderElectionEnv(t)
 	namespaces := progressingCanaries(t, env, "outage", 20, time.Second)
 	m := newManagerProcess(t, binary, env, "outage", "--leader-elect=true", "--resync-period=30s")
-	m.keepRunning()
-	m.start()
+	m.KeepRunning()
+	m.Start()
 	testenv.Eventually(t, time.Minute, "canaries under way", func() error {
 		for _, ns := range namespaces {
 			if canary(t, env.Client, ns).Status.CanaryWeight >= 30 {
@@ -285,9 +197,7 @@ func TestAPIServerDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkCanariesFinished(t, env.Client, namespaces, 3*time.Minute)
-	m.mu.Lock()
-	t.Logf("the manager was started again %d times", m.restarts)
-	m.mu.Unlock()
+	t.Logf("the manager was started again %d times", m.Restarts())
 }
 
 // leads says whether the process holds the lease, by its own metric; an
@@ -322,11 +232,11 @@ func TestLeaderKilled(t *testing.T) {
 	namespaces := progressingCanaries(t, env, "takeover", 10, time.Second)
 	a := newManagerProcess(t, binary, env, "a", "--leader-elect=true", "--resync-period=30s")
 	b := newManagerProcess(t, binary, env, "b", "--leader-elect=true", "--resync-period=30s")
-	a.start()
+	a.Start()
 	testenv.Eventually(t, time.Minute, "manager a leads", func() error {
 		return leading(a)
 	})
-	b.start()
+	b.Start()
 	testenv.Eventually(t, time.Minute, "manager b serves, waiting", func() error {
 		_, err := b.leads()
 		return err
@@ -343,7 +253,7 @@ func TestLeaderKilled(t *testing.T) {
 		t.Fatal("both managers lead")
 	}
 
-	a.stop(syscall.SIGKILL)
+	a.Stop(syscall.SIGKILL)
 	killed := time.Now()
 	testenv.Eventually(t, leaseDuration+3*retryPeriod+10*time.Second, "manager b takes over", func() error {
 		return leading(b)

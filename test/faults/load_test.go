@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -48,8 +47,8 @@ func TestLoad(t *testing.T) {
 		"--namespace="+certs.Namespace, "--webhook-port="+strconv.Itoa(port), "--webhook-cert-dir="+certDir,
 		"--webhook-cert-secret="+certs.SecretName, "--webhook-cert-ips="+host, "--webhook-configuration="+certs.WebhookConfiguration,
 		"--zap-log-level=error")
-	m.env = []string{"GOMEMLIMIT=256MiB"}
-	m.start()
+	m.Env = []string{"GOMEMLIMIT=256MiB"}
+	m.Start()
 	testenv.Eventually(t, time.Minute, "the manager's webhooks", func() error {
 		res, err := env.Kubectl.Run([]byte("apiVersion: kubist.io/v1alpha1\nkind: Project\nmetadata: {name: probe}\n"), "apply", "--dry-run=server", "-f", "-")
 		if err != nil {
@@ -71,7 +70,7 @@ func TestLoad(t *testing.T) {
 	go func() {
 		defer close(sampled)
 		for {
-			if rss := m.rss(); rss > peakRSS.Load() {
+			if rss := m.RSS(); rss > peakRSS.Load() {
 				peakRSS.Store(rss)
 			}
 			select {
@@ -122,7 +121,7 @@ func TestLoad(t *testing.T) {
 	wg.Wait()
 	close(stopSampling)
 	<-sampled
-	m.stop(syscall.SIGTERM)
+	m.Stop(syscall.SIGTERM)
 
 	slices.Sort(latencies)
 	pct := func(p float64) time.Duration { return latencies[int(p*float64(len(latencies)-1))] }
@@ -159,25 +158,4 @@ func loadObject(i, rev int) *unstructured.Unstructured {
 	obj.SetName(fmt.Sprintf("app-%03d", i))
 	obj.Object["spec"] = map[string]any{"selector": map[string]any{"app": fmt.Sprintf("app-%03d", i)}}
 	return obj
-}
-
-// rss is the process's resident memory in bytes, 0 when it is not running.
-func (m *managerProcess) rss() int64 {
-	m.mu.Lock()
-	cmd := m.cmd
-	m.mu.Unlock()
-	if cmd == nil {
-		return 0
-	}
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid))
-	if err != nil {
-		return 0
-	}
-	for line := range strings.Lines(string(status)) {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
 }
