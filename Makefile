@@ -7,6 +7,14 @@ SHELL := /usr/bin/env bash -o pipefail
 # Versions of the real control plane that tests and `make run` use.
 K8S_VERSION  ?= v1.37.2
 ETCD_VERSION ?= v3.6.16
+# istiod and Istio's charts come from this pseudo-version of istio.io/istio
+# (the module proxy serves no tags of it), pinned in hack/istio/go.mod; it is
+# a development build of Istio 1.31, stamped as Istio stamps such builds.
+ISTIO_MODULE  := $(shell awk '$$1 == "require" && $$2 == "istio.io/istio" {print $$3}' hack/istio/go.mod)
+ISTIO_COMMIT  := $(lastword $(subst -, ,$(ISTIO_MODULE)))
+ISTIO_VERSION ?= 1.31-alpha.$(ISTIO_COMMIT)
+# Prometheus from its Go module (v0.3XX.Y is Prometheus 3.XX.Y), pinned in hack/prometheus/go.mod.
+PROMETHEUS_MODULE := $(shell awk '$$1 == "require" && $$2 == "github.com/prometheus/prometheus" {print $$3}' hack/prometheus/go.mod)
 
 ROOT      := $(abspath .)
 BIN       := $(ROOT)/bin
@@ -16,6 +24,10 @@ KUBIST    := $(BIN)/kubist
 
 KUBE_APISERVER := $(K8S_BIN)/kube-apiserver
 KUBECTL        := $(K8S_BIN)/kubectl
+ISTIO_BIN      := $(BIN)/istio/$(ISTIO_VERSION)
+PILOT          := $(ISTIO_BIN)/pilot-discovery
+ISTIO_CHARTS   := $(ISTIO_BIN)/charts/istiod/Chart.yaml
+PROMETHEUS     := $(BIN)/prometheus/$(PROMETHEUS_MODULE)/prometheus
 ETCD           := $(K8S_BIN)/etcd
 CONTROLLER_GEN := $(TOOLS_BIN)/controller-gen
 # Generated manifests the Helm chart renders, synced by `make manifests`.
@@ -34,7 +46,19 @@ K8S_LDFLAGS = -s -w \
 	-X k8s.io/client-go/pkg/version.gitMajor=1 \
 	-X k8s.io/client-go/pkg/version.gitMinor=$(K8S_MINOR)
 
+ISTIO_LDFLAGS = -s -w \
+	-X istio.io/istio/pkg/version.buildVersion=$(ISTIO_VERSION) \
+	-X istio.io/istio/pkg/version.buildGitRevision=$(ISTIO_COMMIT) \
+	-X istio.io/istio/pkg/version.buildStatus=Clean \
+	-X istio.io/istio/pkg/version.buildTag=$(ISTIO_VERSION) \
+	-X istio.io/istio/pkg/version.buildHub=registry.istio.io/testing \
+	-X istio.io/istio/pkg/version.buildOS=linux \
+	-X istio.io/istio/pkg/version.buildArch=amd64
+
 export KUBEBUILDER_ASSETS := $(K8S_BIN)
+# Tests and `kubist dev` find istiod and its charts here.
+export KUBIST_ISTIO_DIR := $(ISTIO_BIN)
+export KUBIST_PROMETHEUS := $(PROMETHEUS)
 
 GO_PACKAGES := ./...
 GO_TEST_FLAGS ?= -count=1 -timeout=60m
@@ -90,7 +114,10 @@ build: ## Build the kubist binary into bin/.
 	go build -o $(KUBIST) ./cmd/kubist
 
 .PHONY: envtest
-envtest: $(KUBE_APISERVER) $(KUBECTL) $(ETCD) ## Build kube-apiserver, kubectl and etcd into bin/k8s/<version>/ when missing.
+envtest: $(KUBE_APISERVER) $(KUBECTL) $(ETCD) istio $(PROMETHEUS) ## Build kube-apiserver, kubectl, etcd, istiod and Prometheus into bin/ when missing.
+
+.PHONY: istio
+istio: $(PILOT) $(ISTIO_CHARTS) ## Build istiod (pilot-discovery) into bin/istio/<version>/ beside Istio's base and istiod charts, when missing.
 
 # Each binary is built from the Go module proxy through a tool module under
 # hack/ and written atomically, so an interrupted build never leaves a
@@ -104,6 +131,35 @@ $(ETCD):
 	@mkdir -p $(K8S_BIN)
 	cd hack/etcd && go build -trimpath -ldflags '-s -w' -o $@.tmp go.etcd.io/etcd/server/v3
 	mv $@.tmp $@
+
+# Prometheus with static scrape configs only (remove_all_sd): what the tests
+# and `make run` use of it; its web UI's assets are not built in.
+$(PROMETHEUS):
+	@mkdir -p $(dir $@)
+	cd hack/prometheus && go build -trimpath -tags remove_all_sd \
+		-ldflags '-s -w -X github.com/prometheus/common/version.Version=$(PROMETHEUS_MODULE:v0.3%=3.%)' \
+		-o $@.tmp github.com/prometheus/prometheus/cmd/prometheus
+	mv $@.tmp $@
+
+# istiod is built from its own module (it needs other k8s.io versions than
+# Kubist's go.mod), stamped with the version its charts carry.
+$(PILOT):
+	@mkdir -p $(ISTIO_BIN)
+	cd hack/istio && go build -trimpath -ldflags '$(ISTIO_LDFLAGS)' -o $@.tmp istio.io/istio/pilot/cmd/pilot-discovery
+	mv $@.tmp $@
+
+# Istio's own charts from the same module, stamped as Istio's release
+# builder stamps them: chart version, appVersion and image tag.
+$(ISTIO_CHARTS):
+	@rm -rf $(ISTIO_BIN)/charts.tmp && mkdir -p $(ISTIO_BIN)/charts.tmp
+	src="$$(cd hack/istio && go mod download -json istio.io/istio | awk -F'"' '$$2 == "Dir" {print $$4}')/manifests/charts"; \
+	cp -R "$$src/base" $(ISTIO_BIN)/charts.tmp/base; \
+	cp -R "$$src/istio-control/istio-discovery" $(ISTIO_BIN)/charts.tmp/istiod
+	chmod -R u+w $(ISTIO_BIN)/charts.tmp
+	sed -i -e 's/^version: .*/version: $(ISTIO_VERSION)/' -e 's/^appVersion: .*/appVersion: $(ISTIO_VERSION)/' $(ISTIO_BIN)/charts.tmp/*/Chart.yaml
+	sed -i -e 's/^    tag: latest$$/    tag: $(ISTIO_VERSION)/' $(ISTIO_BIN)/charts.tmp/istiod/values.yaml
+	grep -q '^    tag: $(ISTIO_VERSION)$$' $(ISTIO_BIN)/charts.tmp/istiod/values.yaml
+	rm -rf $(ISTIO_BIN)/charts && mv $(ISTIO_BIN)/charts.tmp $(ISTIO_BIN)/charts
 
 $(CONTROLLER_GEN):
 	cd hack/tools && go build -o $@ sigs.k8s.io/controller-tools/cmd/controller-gen

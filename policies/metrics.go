@@ -39,7 +39,8 @@ type MetricsQuery struct {
 type SubsetMetrics struct {
 	// Requests in the window.
 	Requests float64 `json:"requests"`
-	// ErrorRate is the share of 5xx responses, 0 to 1; absent without requests.
+	// ErrorRate is the share of 5xx responses and failed gRPC calls, 0 to 1;
+	// absent without requests.
 	ErrorRate *float64 `json:"errorRate,omitempty"`
 	// LatencyP99Ms is the 99th percentile of request duration.
 	LatencyP99Ms *float64 `json:"latencyP99Ms,omitempty"`
@@ -50,6 +51,9 @@ type SubsetMetrics struct {
 // MetricsProvider gathers metrics for a chain.
 type MetricsProvider interface {
 	Gather(ctx context.Context, q MetricsQuery) (map[string]SubsetMetrics, error)
+	// Requests counts each subset's requests over q.Window (its Custom
+	// queries aside): the split the mesh served.
+	Requests(ctx context.Context, q MetricsQuery) (map[string]float64, error)
 }
 
 // Prometheus gathers metrics through the Prometheus HTTP API.
@@ -67,7 +71,18 @@ func NewPrometheus(address string, rt http.RoundTripper) (*Prometheus, error) {
 	return &Prometheus{api: promv1.NewAPI(client)}, nil
 }
 
-// Gather queries requests, error rate and p99 latency per subset (three
+// Requests counts each subset's requests over the window, by
+// destination_version.
+func (p *Prometheus) Requests(ctx context.Context, q MetricsQuery) (map[string]float64, error) {
+	if q.Window <= 0 {
+		return nil, errors.New("metrics window must be positive")
+	}
+	return p.byVersion(ctx, fmt.Sprintf(`sum by (destination_version) (increase(istio_requests_total{%s}[%s]))`,
+		istioSelector(q), model.Duration(q.Window).String()), q.Time)
+}
+
+// Gather queries requests, error rate (5xx responses and failed gRPC calls)
+// and p99 latency per subset (three
 // queries in all, grouped by destination_version) and each custom template
 // per subset. A subset without data is absent from the result; a custom
 // query without a value is absent from its Queries.
@@ -80,13 +95,16 @@ func (p *Prometheus) Gather(ctx context.Context, q MetricsQuery) (map[string]Sub
 	}
 	selector := istioSelector(q)
 	window := model.Duration(q.Window).String()
-	requests, err := p.byVersion(ctx, fmt.Sprintf(
-		`sum by (destination_version) (increase(istio_requests_total{%s}[%s]))`, selector, window), q.Time)
+	requests, err := p.Requests(ctx, q)
 	if err != nil {
 		return nil, err
 	}
+	// An error is a 5xx response, or a gRPC status other than OK: Envoy
+	// reports a failed gRPC call with response_code 200 and its status in
+	// grpc_response_status.
 	errorsByVersion, err := p.byVersion(ctx, fmt.Sprintf(
-		`sum by (destination_version) (increase(istio_requests_total{%s,response_code=~"5.."}[%s]))`, selector, window), q.Time)
+		`sum by (destination_version) (increase(istio_requests_total{%[1]s,response_code=~"5.."}[%[2]s]) or increase(istio_requests_total{%[1]s,response_code!~"5..",grpc_response_status=~"[1-9][0-9]*"}[%[2]s]))`,
+		selector, window), q.Time)
 	if err != nil {
 		return nil, err
 	}

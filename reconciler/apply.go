@@ -2,7 +2,9 @@ package reconciler
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -17,6 +19,9 @@ const (
 	ReasonIstioAPIMissing       = "IstioAPIMissing"
 	ReasonVirtualClusterMissing = "VirtualClusterMissing"
 	ReasonClusterMissing        = "ClusterMissing"
+	// ReasonRejected: an admission webhook of the target (Istio's
+	// validation, for the Istio objects) refused the write.
+	ReasonRejected = "Rejected"
 )
 
 // placement is where a namespaced resource's objects go: the namespace of
@@ -159,6 +164,12 @@ func applyError(what string, err error) error {
 	if meta.IsNoMatchError(err) {
 		return userError(ReasonIstioAPIMissing, "cannot apply %s: its API is not installed there (%v); install Istio, or set installIstio: true in the Cluster's executor parameters", what, err)
 	}
+	if msg, ok := webhookDenial(err); ok {
+		// Istio's own validation (or another webhook of the cluster)
+		// refused it: the resource's spec or policies must change, so no
+		// retry helps until then.
+		return userError(ReasonRejected, "%s was refused by the cluster: %s", what, msg)
+	}
 	if apierrors.IsForbidden(err) {
 		return userError(ReasonError, "cannot apply %s: %v", what, err)
 	}
@@ -177,4 +188,19 @@ func removeOwned(ctx context.Context, r *run, t *Target, namespace string, label
 	}
 	writes.WithLabelValues(r.kind, "delete").Inc()
 	return nil
+}
+
+// webhookDenial recognises an admission webhook's refusal, which the API
+// server reports as `admission webhook "<name>" denied the request: <why>`,
+// and returns that message.
+func webhookDenial(err error) (string, bool) {
+	var status apierrors.APIStatus
+	if !errors.As(err, &status) {
+		return "", false
+	}
+	msg := status.Status().Message
+	if !strings.HasPrefix(msg, "admission webhook ") || !strings.Contains(msg, " denied the request") {
+		return "", false
+	}
+	return msg, true
 }

@@ -338,7 +338,11 @@ func canaryKind(rc *Reconciler) *kind[*v1alpha1.CanaryRelease] {
 			}
 			if finished(c, baseline) {
 				// A promoted or rolled-back release is final until its spec
-				// changes: no metrics to gather, no policy to ask.
+				// changes: no policy to ask, and no metrics to gather once
+				// the split it ended on has been measured as served.
+				if c.Status.Served == nil || !maps.Equal(c.Status.Served.Weights, c.Status.Weights) {
+					r.observeServed(ctx, t, c, c.Status.Weights)
+				}
 				r.readyMessage = splitMessage(string(c.Status.Phase), c.Status.Weights, canary, baseline)
 				setCanaryWeights(c, c.Status.Weights)
 				return nil
@@ -353,9 +357,11 @@ func canaryKind(rc *Reconciler) *kind[*v1alpha1.CanaryRelease] {
 				return err
 			}
 			in := policies.Input{
-				State:    before.input(map[string]any{"baseline": baseline, "canary": canary}),
-				Observed: map[string]any{"weights": weightsValue(before.Weights), "phase": before.Phase, "lastStepTime": formatTime(c.Status.LastStepTime)},
-				Metrics:  r.gather(ctx, t, chain, []string{baseline, canary}),
+				State: before.input(map[string]any{"baseline": baseline, "canary": canary}),
+				Observed: map[string]any{"weights": weightsValue(before.Weights), "phase": before.Phase, "lastStepTime": formatTime(c.Status.LastStepTime),
+					// The split the mesh reported serving, measured after the last step.
+					"served": r.observeServed(ctx, t, c, before.Weights)},
+				Metrics: r.gather(ctx, t, chain, []string{baseline, canary}),
 			}
 			history := c.Status.History
 			after, res, err := r.decide(ctx, t, chain, in, before)
@@ -381,6 +387,9 @@ func canaryKind(rc *Reconciler) *kind[*v1alpha1.CanaryRelease] {
 			last, err := parseTime(after.LastStepTime)
 			if err != nil {
 				return err
+			}
+			if !maps.Equal(before.Weights, after.Weights) {
+				r.stepped(c)
 			}
 			c.Status.Baseline, c.Status.Weights, c.Status.Phase = baseline, after.Weights, v1alpha1.CanaryPhase(after.Phase)
 			c.Status.CanaryWeight, c.Status.LastStepTime = after.Weights[canary], last

@@ -25,9 +25,9 @@ properties:
     type: boolean
     default: false
   istioVersion:
-    description: Istio version to install and to expect, e.g. 1.27.3; empty accepts any installed version.
+    description: Istio version to install and to expect, e.g. 1.27.3, or 1.31-alpha.<commit> for a development build; empty accepts any installed version.
     type: string
-    pattern: '^[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$'
+    pattern: '^[0-9]+\.[0-9]+(\.[0-9]+)?(-[0-9A-Za-z.-]+)?$'
   chartRepository:
     description: Helm repository of Istio's charts.
     type: string
@@ -47,6 +47,22 @@ properties:
     type: string
     pattern: '^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$'
     default: 1m
+  servedWindow:
+    description: Window over which the split the mesh served is counted (istio_requests_total by destination_version), e.g. 30s; at least two Prometheus scrape intervals.
+    type: string
+    pattern: '^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$'
+    default: 30s
+  servedTolerance:
+    description: Most percentage points a subset's served share may differ from its weight while the mesh still counts as doing what was asked.
+    type: integer
+    minimum: 0
+    maximum: 100
+    default: 10
+  meshGracePeriod:
+    description: Time the mesh gets to apply a step before the split it serves is compared with the weights.
+    type: string
+    pattern: '^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$'
+    default: 10s
 `,
 	"Experiment": `
 type: object

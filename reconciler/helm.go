@@ -100,7 +100,8 @@ func releaseVersion(rel any) string {
 
 // fetchChart downloads a chart from a Helm repository over HTTP(S): the
 // repository's index.yaml names the archive of the wanted version (the
-// latest when version is empty).
+// latest release when version is empty, or the newest development build
+// when the repository has no release).
 func fetchChart(ctx context.Context, repository, name, version string) (*chartv2.Chart, error) {
 	repository = strings.TrimSuffix(repository, "/")
 	raw, err := download(ctx, repository+"/index.yaml")
@@ -113,6 +114,11 @@ func fetchChart(ctx context.Context, repository, name, version string) (*chartv2
 	}
 	index.SortEntries()
 	cv, err := index.Get(name, version)
+	if err != nil && version == "" && len(index.Entries[name]) > 0 {
+		// No release, only development builds (as `helm install --devel`
+		// would take): the newest of them.
+		cv, err = index.Entries[name][0], nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("chart repository %s has no chart %s at version %q: %w", repository, name, version, err)
 	}

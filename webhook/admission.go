@@ -125,6 +125,7 @@ func (a *Admission) Validate(ctx context.Context, old, obj v1alpha1.Object) (fie
 	switch o := obj.(type) {
 	case *v1alpha1.Route:
 		errs = append(errs, validateRouteWeights(o, spec)...)
+		errs = append(errs, validateRouteForIstio(o, spec)...)
 	case *v1alpha1.Policy:
 		if _, err := a.Compiler.CompilePolicyObject(ctx, o); err != nil {
 			errs = append(errs, field.Invalid(spec.Child("rego"), "(module)", err.Error()))

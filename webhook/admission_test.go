@@ -64,7 +64,7 @@ func TestDefault(t *testing.T) {
 	if got := asJSON(t, canary.Spec.Policies); got != `[{"name":"HealthBasedCanaryRelease","parameters":{"maxErrorRate":0.3,"minRequests":20,"period":"30s","rollback":"immediate","step":10}}]` {
 		t.Errorf("CanaryRelease policies = %s", got)
 	}
-	if got := asJSON(t, canary.Spec.Executor); got != `{"name":"CanaryReleaseExecutor","parameters":{"metricsWindow":"1m"}}` {
+	if got := asJSON(t, canary.Spec.Executor); got != `{"name":"CanaryReleaseExecutor","parameters":{"meshGracePeriod":"10s","metricsWindow":"1m","servedTolerance":10,"servedWindow":"30s"}}` {
 		t.Errorf("CanaryRelease executor = %s", got)
 	}
 

@@ -1,6 +1,11 @@
 package v1alpha1
 
 import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -72,6 +77,33 @@ type CanaryStep struct {
 	Message string `json:"message,omitempty"`
 }
 
+// ServedSplit is the traffic split the mesh reported serving, from Istio's
+// istio_requests_total by destination_version over the executor's
+// servedWindow, measured once a step has had time to take effect.
+type ServedSplit struct {
+	// Percent of the requests each subset served.
+	// +optional
+	Percent map[string]int32 `json:"percent,omitempty"`
+	// Requests counted over the window.
+	// +optional
+	Requests int64 `json:"requests,omitempty"`
+	// Weights the release had set when the split was measured.
+	// +optional
+	Weights map[string]int32 `json:"weights,omitempty"`
+	// Summary for kubectl get, e.g. "v1 71% / v2 29%".
+	// +optional
+	Summary string `json:"summary,omitempty"`
+}
+
+// SplitString renders a split in subset order, e.g. "v1 71% / v2 29%".
+func SplitString(split map[string]int32) string {
+	parts := make([]string, 0, len(split))
+	for _, s := range slices.Sorted(maps.Keys(split)) {
+		parts = append(parts, fmt.Sprintf("%s %d%%", s, split[s]))
+	}
+	return strings.Join(parts, " / ")
+}
+
 // CanaryReleaseStatus is the observed state of a CanaryRelease: the live
 // weights that the Route's executor composes into the VirtualService.
 type CanaryReleaseStatus struct {
@@ -101,6 +133,11 @@ type CanaryReleaseStatus struct {
 	// +optional
 	// +kubebuilder:validation:MaxItems=50
 	History []CanaryStep `json:"history,omitempty"`
+
+	// Served is the split the mesh reported serving, beside Weights: the
+	// condition TrafficShifted says whether the two agree.
+	// +optional
+	Served *ServedSplit `json:"served,omitempty"`
 }
 
 // CanaryRelease moves traffic of a Route from a baseline subset to a new
@@ -112,6 +149,7 @@ type CanaryReleaseStatus struct {
 // +kubebuilder:printcolumn:name="Subset",type=string,JSONPath=`.spec.subset`
 // +kubebuilder:printcolumn:name="Weight",type=integer,JSONPath=`.status.canaryWeight`
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
+// +kubebuilder:printcolumn:name="Served",type=string,JSONPath=`.status.served.summary`
 // +kubebuilder:printcolumn:name="Baseline",type=string,JSONPath=`.status.baseline`,priority=1
 // +kubebuilder:printcolumn:name="Executor",type=string,JSONPath=`.spec.executor.name`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`

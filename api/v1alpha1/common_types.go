@@ -101,6 +101,11 @@ const (
 	ConditionIstioReady = "IstioReady"
 	// ConditionCompiled (Policy) is True when the module compiled in the sandbox.
 	ConditionCompiled = "Compiled"
+	// ConditionTrafficShifted (CanaryRelease) is True when the split the
+	// mesh reports serving is within the executor's servedTolerance of the
+	// weights, False when it is not once the mesh has had its
+	// meshGracePeriod to apply them.
+	ConditionTrafficShifted = "TrafficShifted"
 )
 
 // Labels and annotations Kubist reads or writes.

@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -22,6 +23,7 @@ import (
 	"github.com/kubist-io/kubist/config"
 	"github.com/kubist-io/kubist/internal/app"
 	"github.com/kubist-io/kubist/internal/controlplane"
+	"github.com/kubist-io/kubist/internal/localmesh"
 	"github.com/kubist-io/kubist/internal/scheme"
 )
 
@@ -34,6 +36,7 @@ const devReadyLine = "Kubist is running on a local control plane."
 
 type devOptions struct {
 	assets        string
+	istioDir      string
 	kubeconfigOut string
 	samples       bool
 	tree          bool
@@ -59,8 +62,12 @@ func newDevCommand() *cobra.Command {
 		Use:   "dev",
 		Short: "Run Kubist on a local control plane it starts itself",
 		Long: "Start etcd and kube-apiserver from bin/k8s/<version>/ (see `make envtest`),\n" +
-			"install Kubist's and Istio's CRDs, write a kubeconfig, run the manager\n" +
-			"against it and apply the samples. Ctrl-C stops everything.",
+			"install Kubist's CRDs, write a kubeconfig, run the manager against it and a\n" +
+			"real Prometheus, and apply the samples: the sample Cluster's executor installs\n" +
+			"Istio's charts from bin/istio/<version>/charts, istiod (bin/istio/<version>/\n" +
+			"pilot-discovery) runs as their Deployment's pod, and a client calls the sample\n" +
+			"Route through istiod's xDS while two gRPC backends stand in for its pods.\n" +
+			"Ctrl-C stops everything.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runDev(cmd.Context(), cmd.OutOrStdout(), opts)
@@ -68,6 +75,7 @@ func newDevCommand() *cobra.Command {
 	}
 	fs := cmd.Flags()
 	fs.StringVar(&opts.assets, "assets", "", "Directory with etcd, kube-apiserver and kubectl; defaults to $KUBEBUILDER_ASSETS or the newest bin/k8s/<version>/.")
+	fs.StringVar(&opts.istioDir, "istio", "", "Directory with pilot-discovery and Istio's charts (see `make istio`); defaults to $KUBIST_ISTIO_DIR or the newest bin/istio/<version>/.")
 	fs.StringVar(&opts.kubeconfigOut, "kubeconfig-out", opts.kubeconfigOut, "Where to write the kubeconfig of the local control plane.")
 	fs.BoolVar(&opts.samples, "samples", opts.samples, "Apply the sample tree (config/samples) once the manager runs.")
 	fs.BoolVar(&opts.tree, "tree", opts.tree, "Show the Kubist tree (as `kubist tree --watch`) once the samples are applied, redrawn as it changes.")
@@ -81,8 +89,15 @@ func runDev(ctx context.Context, out io.Writer, opts devOptions) (err error) {
 		return errors.New("kubist dev registers the webhooks and keeps their certificate itself: drop --webhook-cert-secret, --webhook-service, --webhook-cert-ips and --webhook-configuration (they are for kubist manager)")
 	}
 	log := ctrl.Log.WithName("dev")
+	istio, err := localmesh.FindIstio(opts.istioDir)
+	if err != nil {
+		return err
+	}
 	log.Info("Starting etcd and kube-apiserver")
-	cp, err := controlplane.Start(controlplane.Options{AssetsDir: opts.assets, AttachOutput: opts.attachOutput, Webhooks: opts.manager.Webhooks})
+	// Istio's CRDs come with its base chart, which the sample Cluster's
+	// executor installs.
+	cp, err := controlplane.Start(controlplane.Options{AssetsDir: opts.assets, AttachOutput: opts.attachOutput,
+		Webhooks: opts.manager.Webhooks, WithoutIstioCRDs: true})
 	if err != nil {
 		return err
 	}
@@ -90,6 +105,29 @@ func runDev(ctx context.Context, out io.Writer, opts devOptions) (err error) {
 		log.Info("Stopping kube-apiserver and etcd")
 		err = errors.Join(err, cp.Stop())
 	}()
+
+	// What the sidecars of the demo's pods would report, scraped by a real
+	// Prometheus that the canaries read.
+	telemetry, err := localmesh.NewTelemetry()
+	if err != nil {
+		return err
+	}
+	defer telemetry.Close()
+	prometheusURL := opts.manager.PrometheusURL
+	if prometheusURL == "" {
+		prom, stopProm, err := startDevPrometheus(telemetry)
+		if err != nil {
+			return err
+		}
+		defer func() { err = errors.Join(err, stopProm()) }()
+		prometheusURL = prom.URL
+		opts.manager.PrometheusURL = prom.URL
+	}
+	charts, err := localmesh.ServeCharts(devDir(opts.kubeconfigOut), istio.ChartDirs())
+	if err != nil {
+		return err
+	}
+	defer charts.Close()
 
 	if err := cp.WriteKubeconfig(opts.kubeconfigOut); err != nil {
 		return fmt.Errorf("write kubeconfig: %w", err)
@@ -129,13 +167,24 @@ func runDev(ctx context.Context, out io.Writer, opts devOptions) (err error) {
 			return errors.Join(err, <-managerDone)
 		}
 	}
+	var mesh *demoMesh
 	if opts.samples {
-		if err := applySamples(ctx, c, out); err != nil {
+		if err := applySamples(ctx, c, out, charts.URL); err != nil {
 			stopManager()
 			return errors.Join(err, <-managerDone)
 		}
+		mesh, err = startDemoMesh(ctx, log, istio, c, cp.Kubeconfig, telemetry, devDir(opts.kubeconfigOut))
+		if err != nil {
+			stopManager()
+			return errors.Join(err, <-managerDone)
+		}
+		defer func() { err = errors.Join(err, mesh.stop()) }()
 	}
 	printDevHelp(out, cp, opts.kubeconfigOut)
+	if mesh != nil {
+		printMeshHelp(out, istio, mesh, prometheusURL)
+	}
+	fmt.Fprintln(out, "Press Ctrl-C to stop; etcd, kube-apiserver, istiod and Prometheus stop with it.")
 	if opts.tree {
 		go func() { _ = watchTree(mgrCtx, c, out, time.Second, isTerminal(out)) }()
 	}
@@ -160,13 +209,19 @@ func ensureNamespace(ctx context.Context, c client.Client, name string) error {
 	return nil
 }
 
-// applySamples server-side applies the embedded sample tree in order.
-func applySamples(ctx context.Context, c client.Client, out io.Writer) error {
+// applySamples server-side applies the embedded sample tree in order, the
+// Cluster's executor installing Istio's charts from chartRepository.
+func applySamples(ctx context.Context, c client.Client, out io.Writer, chartRepository string) error {
 	samples, err := config.Samples()
 	if err != nil {
 		return fmt.Errorf("read samples: %w", err)
 	}
 	for _, s := range samples {
+		if s.GetKind() == "Cluster" {
+			if err := unstructured.SetNestedField(s.Object, chartRepository, "spec", "executor", "parameters", "chartRepository"); err != nil {
+				return fmt.Errorf("sample %s: %w", s.Source, err)
+			}
+		}
 		err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(s.Unstructured),
 			client.FieldOwner(devFieldOwner), client.ForceOwnership)
 		if err != nil {
@@ -190,7 +245,6 @@ func printDevHelp(out io.Writer, cp *controlplane.ControlPlane, kubeconfig strin
 	fmt.Fprintf(out, "  %s get projects,clusters,virtualclusters\n", kubectl)
 	fmt.Fprintf(out, "  %s get kubist -A\n\n", kubectl)
 	fmt.Fprintf(out, "  %s tree --watch\n\n", relativeToWD(os.Args[0]))
-	fmt.Fprintln(out, "Press Ctrl-C to stop; etcd and kube-apiserver stop with it.")
 }
 
 // relativeToWD shortens path to one relative to the working directory when

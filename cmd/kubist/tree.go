@@ -4,9 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"maps"
 	"os"
-	"slices"
 	"strings"
 	"time"
 
@@ -272,7 +270,12 @@ func canaryDetail(c *v1alpha1.CanaryRelease) string {
 	for _, p := range c.Spec.Policies {
 		policies = append(policies, p.Name)
 	}
-	return fmt.Sprintf("%s  %s  [%s]", orPending(string(c.Status.Phase)), weightsString(c.Status.Weights), strings.Join(policies, ", "))
+	detail := fmt.Sprintf("%s  %s", orPending(string(c.Status.Phase)), weightsString(c.Status.Weights))
+	if s := c.Status.Served; s != nil {
+		// What the mesh reported serving, measured after the last step.
+		detail += "  served " + s.Summary
+	}
+	return fmt.Sprintf("%s  [%s]", detail, strings.Join(policies, ", "))
 }
 
 func experimentDetail(e *v1alpha1.Experiment) string {
@@ -292,15 +295,10 @@ func versionsDetail(a *v1alpha1.Application) string {
 }
 
 func weightsString(w map[string]int32) string {
-	keys := slices.Sorted(maps.Keys(w))
-	parts := make([]string, 0, len(keys))
-	for _, k := range keys {
-		parts = append(parts, fmt.Sprintf("%s %d%%", k, w[k]))
-	}
-	if len(parts) == 0 {
+	if len(w) == 0 {
 		return "no weights yet"
 	}
-	return strings.Join(parts, " / ")
+	return v1alpha1.SplitString(w)
 }
 
 func orPending(s string) string {

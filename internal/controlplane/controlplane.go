@@ -19,6 +19,7 @@ import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/util/version"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -98,6 +99,10 @@ func Start(opts Options) (*ControlPlane, error) {
 		AttachControlPlaneOutput: opts.AttachOutput,
 	}
 	apiServer := env.ControlPlane.GetAPIServer()
+	// Services that webhooks name resolve through their EndpointSlices, as
+	// for the aggregator, rather than to a ClusterIP that nothing here
+	// routes: the webhooks of Istio and of the chart reach their servers.
+	apiServer.Configure().Set("enable-aggregator-routing", "true")
 	for name, values := range opts.APIServerArgs {
 		apiServer.Configure().Set(name, values...)
 	}
@@ -333,4 +338,35 @@ func newestComplete(dirs []string) string {
 	}
 	sort.Slice(complete, func(i, j int) bool { return complete[i].v.LessThan(complete[j].v) })
 	return complete[len(complete)-1].dir
+}
+
+// ImpersonatingKubeconfig returns the admin kubeconfig acting as a
+// ServiceAccount, with the groups the API server gives a pod's token: what
+// a process standing in for a pod uses.
+func ImpersonatingKubeconfig(admin []byte, namespace, serviceAccount string) ([]byte, error) {
+	cfg, err := clientcmd.Load(admin)
+	if err != nil {
+		return nil, err
+	}
+	for _, auth := range cfg.AuthInfos {
+		auth.Impersonate = "system:serviceaccount:" + namespace + ":" + serviceAccount
+		auth.ImpersonateGroups = []string{"system:serviceaccounts", "system:serviceaccounts:" + namespace, "system:authenticated"}
+	}
+	return clientcmd.Write(*cfg)
+}
+
+// HostIP is an IPv4 address of this machine that is not loopback: the
+// address an EndpointSlice may carry (the API refuses loopback endpoints)
+// for a server the API server must reach through a Service.
+func HostIP() (net.IP, error) {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range addrs {
+		if ipnet, ok := a.(*net.IPNet); ok && ipnet.IP.To4() != nil && !ipnet.IP.IsLoopback() && !ipnet.IP.IsLinkLocalUnicast() {
+			return ipnet.IP.To4(), nil
+		}
+	}
+	return nil, errors.New("this machine has no non-loopback IPv4 address for a Service's endpoints")
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -33,7 +32,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -42,6 +40,7 @@ import (
 	"github.com/kubist-io/kubist/api/v1alpha1"
 	"github.com/kubist-io/kubist/config"
 	"github.com/kubist-io/kubist/internal/controlplane"
+	"github.com/kubist-io/kubist/internal/localmesh"
 	"github.com/kubist-io/kubist/test/testenv"
 )
 
@@ -55,9 +54,6 @@ func TestInstall(t *testing.T) {
 	hostIP := nonLoopbackIP(t)
 	env, err := testenv.Start(controlplane.Options{
 		WithoutKubistCRDs: true, // the chart installs them
-		// Webhook Services resolve through their EndpointSlices, as they
-		// do for the aggregator, rather than to an unroutable ClusterIP.
-		APIServerArgs: map[string][]string{"enable-aggregator-routing": {"true"}},
 	}, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -387,19 +383,14 @@ func repoRoot(t *testing.T) string {
 // an EndpointSlice may carry (the API refuses loopback endpoints).
 func nonLoopbackIP(t *testing.T) net.IP {
 	t.Helper()
-	addrs, err := net.InterfaceAddrs()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, a := range addrs {
-		if ipnet, ok := a.(*net.IPNet); ok && ipnet.IP.To4() != nil && !ipnet.IP.IsLoopback() && !ipnet.IP.IsLinkLocalUnicast() {
-			return ipnet.IP.To4()
-		}
+	ip, err := controlplane.HostIP()
+	if err == nil {
+		return ip
 	}
 	if os.Getenv("CI") == "true" {
-		t.Fatal("the machine has no non-loopback IPv4 address for the webhook endpoints")
+		t.Fatal(err)
 	}
-	t.Skip("no non-loopback IPv4 address for the webhook endpoints")
+	t.Skip(err)
 	return nil
 }
 
@@ -487,16 +478,12 @@ func checkExists(t *testing.T, c client.Client, o client.Object, want bool) {
 // ServiceAccount, with the groups the API server gives a pod's token.
 func impersonatingKubeconfig(t *testing.T, env *testenv.Env, sa string) string {
 	t.Helper()
-	cfg, err := clientcmd.Load(env.Kubeconfig)
+	kubeconfig, err := controlplane.ImpersonatingKubeconfig(env.Kubeconfig, releaseNamespace, sa)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, auth := range cfg.AuthInfos {
-		auth.Impersonate = "system:serviceaccount:" + releaseNamespace + ":" + sa
-		auth.ImpersonateGroups = []string{"system:serviceaccounts", "system:serviceaccounts:" + releaseNamespace, "system:authenticated"}
-	}
 	path := filepath.Join(t.TempDir(), "kubeconfig-"+sa)
-	if err := clientcmd.WriteToFile(*cfg, path); err != nil {
+	if err := os.WriteFile(path, kubeconfig, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return path
@@ -533,40 +520,17 @@ func startManager(t *testing.T, binary, kubeconfig string, d *appsv1.Deployment,
 		"--metrics-bind-address":      fmt.Sprintf("127.0.0.1:%d", m.metricsPort),
 		"--health-probe-bind-address": fmt.Sprintf("127.0.0.1:%d", probePort),
 	}
-	args := []string{}
-	for _, a := range container.Args {
-		flagName, _, _ := strings.Cut(a, "=")
-		if v, ok := override[flagName]; ok {
-			a = flagName + "=" + v
-		}
-		args = append(args, a)
+	override["--kubeconfig"] = kubeconfig
+	m.Process = testenv.NewProcess(t, "manager "+name, binary, localmesh.OverrideFlags(container.Args, override)...)
+	env, err := localmesh.PodEnv(container.Env, map[string]string{"metadata.namespace": releaseNamespace})
+	if err != nil {
+		t.Fatal(err)
 	}
-	args = append(args, "--kubeconfig="+kubeconfig)
-	m.Process = testenv.NewProcess(t, "manager "+name, binary, args...)
-	for _, e := range container.Env {
-		switch {
-		case e.ValueFrom != nil && e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "metadata.namespace":
-			m.Env = append(m.Env, e.Name+"="+releaseNamespace)
-		case e.ValueFrom == nil:
-			m.Env = append(m.Env, e.Name+"="+e.Value)
-		default:
-			t.Fatalf("env %s comes from %+v, which the test cannot provide", e.Name, e.ValueFrom)
-		}
-	}
+	m.Env = env
 	m.Start()
-	t.Logf("manager %s: %s %s", name, binary, strings.Join(args, " "))
+	t.Logf("manager %s: %s %v", name, binary, container.Args)
 	probe := fmt.Sprintf("http://127.0.0.1:%d/readyz", probePort)
-	testenv.Eventually(t, 2*time.Minute, "manager "+name+" ready", func() error {
-		resp, err := http.Get(probe)
-		if err != nil {
-			return err
-		}
-		_ = resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("readyz: %s", resp.Status)
-		}
-		return nil
-	})
+	testenv.Eventually(t, 2*time.Minute, "manager "+name+" ready", func() error { return localmesh.Probe(probe) })
 	return m
 }
 

@@ -25,6 +25,7 @@ var _ = Describe("kubist dev", func() {
 		kubeconfig := filepath.Join(dir, "kubeconfig")
 		cmd := exec.Command(binary, "dev",
 			"--assets", env.AssetsDir,
+			"--istio", filepath.Dir(istio.Pilot),
 			"--kubeconfig-out", kubeconfig,
 			"--metrics-bind-address", "0",
 			"--health-probe-bind-address", "127.0.0.1:0")
@@ -42,8 +43,21 @@ var _ = Describe("kubist dev", func() {
 		Expect(strings.Fields(res.Stdout)).To(ConsistOf(
 			"project.kubist.io/demo", "cluster.kubist.io/local", "virtualcluster.kubist.io/bookinfo"))
 
+		By("the sample Cluster's executor installed Istio's charts, istiod runs, and the tree shows the split the mesh serves following the canary to promotion")
+		tree := func() string {
+			out, err := exec.Command(binary, "tree", "--kubeconfig", kubeconfig).CombinedOutput()
+			Expect(err).NotTo(HaveOccurred(), string(out))
+			return string(out)
+		}
+		Eventually(tree, time.Minute).Should(ContainSubstring("IstioReady=True (Ready)"))
+		Eventually(tree, time.Minute).Should(MatchRegexp(`Progressing  v1 (\d+)% / v2 (\d+)%  served v1 \d+% / v2 \d+%`))
+		Eventually(tree, 3*time.Minute).Should(MatchRegexp(`Promoted  v1 0% / v2 100%  served v1 [01]% / v2 (99|100)%`))
+		res, err = kubectl.Run(nil, "get", "cluster", "local", "-o", "jsonpath={.status.istio.version}")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(res.Stdout).To(Equal(istio.Version))
+
 		children := childProcesses(cmd.Process.Pid)
-		Expect(children).To(HaveLen(2), "kubist dev runs etcd and kube-apiserver as its children")
+		Expect(children).To(HaveLen(4), "kubist dev runs etcd, kube-apiserver, Prometheus and istiod as its children")
 
 		session.Signal(syscall.SIGTERM)
 		Eventually(session, time.Minute).Should(gexec.Exit(0))

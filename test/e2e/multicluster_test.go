@@ -2,11 +2,13 @@ package e2e
 
 import (
 	"os"
-	"path/filepath"
+	"strings"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"helm.sh/helm/v4/pkg/action"
+	releasev1 "helm.sh/helm/v4/pkg/release/v1"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -15,21 +17,36 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kubist-io/kubist/api/v1alpha1"
 	"github.com/kubist-io/kubist/internal/controlplane"
+	"github.com/kubist-io/kubist/internal/localmesh"
+	"github.com/kubist-io/kubist/internal/manifest"
 	"github.com/kubist-io/kubist/test/testenv"
 )
 
 var _ = Describe("A workload cluster reached through a kubeconfig Secret", Ordered, func() {
 	var workload *testenv.Env
+	// workloadIstiod runs for the workload cluster's istiod Deployment once
+	// its chart is installed; it stops just before that cluster.
+	var workloadIstiod *localmesh.Istiod
+
+	var workDir string
 
 	BeforeAll(func() {
+		workDir = GinkgoT().TempDir()
 		var err error
 		workload, err = testenv.Start(controlplane.Options{WithoutIstioCRDs: true, WithoutKubistCRDs: true}, GinkgoT().TempDir())
 		Expect(err).NotTo(HaveOccurred())
 		DeferCleanup(func() { Expect(workload.Stop()).To(Succeed()) })
+		DeferCleanup(func() {
+			if workloadIstiod != nil {
+				Expect(workloadIstiod.Stop()).To(Succeed())
+			}
+		})
 		DeferCleanup(func() {
 			// Its Cluster goes before the workload cluster stops.
 			kubectl(nil, "annotate", "--overwrite", "project/workload", "cluster/workload", v1alpha1.AnnotationDeleteChildren+"=true")
@@ -77,16 +94,7 @@ spec:
 		}).Should(Succeed())
 	})
 
-	It("installs Istio with Helm from a chart repository when installIstio is set", func() {
-		charts := filepath.Join(repoRoot, "test", "testdata", "charts")
-		istioCRDs, err := os.ReadFile(filepath.Join(repoRoot, "config", "istio", "crds.yaml"))
-		Expect(err).NotTo(HaveOccurred())
-		repo, err := testenv.ChartRepository(GinkgoT().TempDir(),
-			[]string{filepath.Join(charts, "base"), filepath.Join(charts, "istiod")},
-			map[string]map[string][]byte{"base": {"crds/crds.yaml": istioCRDs}})
-		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(repo.Close)
-
+	It("installs Istio's charts with Helm when installIstio is set, and reports IstioReady once istiod runs", func() {
 		kubectl([]byte(`
 apiVersion: kubist.io/v1alpha1
 kind: Cluster
@@ -96,44 +104,59 @@ spec:
   kubeconfigSecretRef: {name: workload-kubeconfig}
   executor:
     name: ClusterExecutor
-    parameters: {installIstio: true, istioVersion: 1.27.3, chartRepository: "`+repo.URL+`"}
+    parameters: {installIstio: true, istioVersion: "`+istio.Version+`", chartRepository: "`+istioCharts.URL+`"}
 `), "apply", "-f", "-")
 
-		By("the releases, the CRDs of base and the Deployment of istiod are on the workload cluster")
+		By("the releases istio-base and istiod of Istio's charts are on the workload cluster, with every object they render")
+		var releases map[string]*releasev1.Release
 		Eventually(func(g Gomega) {
-			var secrets corev1.SecretList
-			g.Expect(workload.Client.List(ctx(), &secrets, client.InNamespace("istio-system"), client.MatchingLabels{"owner": "helm"})).To(Succeed())
-			names := []string{}
-			for _, s := range secrets.Items {
-				names = append(names, s.Labels["name"])
+			releases = helmReleases(g, workload, "istio-system")
+			g.Expect(releases).To(HaveKey("istio-base"))
+			g.Expect(releases).To(HaveKey("istiod"))
+		}).WithTimeout(2 * time.Minute).Should(Succeed())
+		kinds := map[string]int{}
+		for name, rel := range releases {
+			Expect(rel.Chart.Metadata.Version).To(Equal(istio.Version), "release %s", name)
+			objects, err := manifest.Decode(strings.NewReader(rel.Manifest), name)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(objects).NotTo(BeEmpty())
+			for _, o := range objects {
+				u := o.DeepCopy()
+				if u.GetNamespace() == "" && namespacedKinds[u.GetKind()] {
+					u.SetNamespace("istio-system")
+				}
+				Expect(workload.Client.Get(ctx(), client.ObjectKeyFromObject(u), u)).To(Succeed(), "%s %s of release %s", o.GetKind(), o.GetName(), name)
+				kinds[o.GetKind()]++
 			}
-			g.Expect(names).To(ConsistOf("istio-base", "istiod"))
-			var crd apiextensionsv1.CustomResourceDefinition
-			g.Expect(workload.Client.Get(ctx(), types.NamespacedName{Name: "virtualservices.networking.istio.io"}, &crd)).To(Succeed())
-			var istiod appsv1.Deployment
-			g.Expect(workload.Client.Get(ctx(), types.NamespacedName{Namespace: "istio-system", Name: "istiod"}, &istiod)).To(Succeed())
-			g.Expect(istiod.Spec.Template.Spec.Containers[0].Image).To(Equal("docker.io/istio/pilot:1.27.3"))
-		}).Should(Succeed())
+		}
+		GinkgoWriter.Printf("Istio's charts rendered: %v\n", kinds)
+		Expect(kinds["CustomResourceDefinition"]).To(BeNumerically(">=", 10), "base holds Istio's CRDs")
+		var vsCRD apiextensionsv1.CustomResourceDefinition
+		Expect(workload.Client.Get(ctx(), types.NamespacedName{Name: "virtualservices.networking.istio.io"}, &vsCRD)).To(Succeed())
+		Expect(vsCRD.Labels).To(HaveKeyWithValue("app.kubernetes.io/managed-by", "Helm"))
+		var istiodDeployment appsv1.Deployment
+		Expect(workload.Client.Get(ctx(), types.NamespacedName{Namespace: "istio-system", Name: "istiod"}, &istiodDeployment)).To(Succeed())
+		Expect(istiodDeployment.Spec.Template.Spec.Containers[0].Image).To(HaveSuffix("/pilot:" + istio.Version))
 		Eventually(func(g Gomega) {
-			istio := clusterCondition(g, v1alpha1.ConditionIstioReady)
-			g.Expect(istio.Reason).To(Equal("IstiodUnavailable"))
+			cond := clusterCondition(g, v1alpha1.ConditionIstioReady)
+			g.Expect(cond.Reason).To(Equal("IstiodUnavailable"))
 			var c v1alpha1.Cluster
 			g.Expect(env.Client.Get(ctx(), types.NamespacedName{Name: "workload"}, &c)).To(Succeed())
 			g.Expect(c.Status.Istio).NotTo(BeNil())
-			g.Expect(c.Status.Istio.Release).To(Equal("istio-base 1.27.3, istiod 1.27.3"))
+			g.Expect(c.Status.Istio.Release).To(Equal("istio-base " + istio.Version + ", istiod " + istio.Version))
 		}).Should(Succeed())
 
-		By("once istiod is Available (no kubelet runs here: the test reports it), IstioReady is True with its version")
-		var istiod appsv1.Deployment
-		Expect(workload.Client.Get(ctx(), types.NamespacedName{Namespace: "istio-system", Name: "istiod"}, &istiod)).To(Succeed())
-		istiod.Status = appsv1.DeploymentStatus{Replicas: 1, ReadyReplicas: 1, AvailableReplicas: 1, Conditions: []appsv1.DeploymentCondition{
-			{Type: appsv1.DeploymentAvailable, Status: corev1.ConditionTrue, Reason: "MinimumReplicasAvailable"},
-		}}
-		Expect(workload.Client.Status().Update(ctx(), &istiod)).To(Succeed())
+		By("istiod runs as the Deployment's pod (no kubelet here: the process stands in for it and reports it Available); IstioReady is True with its version")
+		var err error
+		workloadIstiod, err = localmesh.StartIstiod(ctx(), istio, workload.Client, localmesh.IstiodOptions{
+			Kubeconfig: workload.Kubeconfig, WorkDir: workDir,
+		})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(workloadIstiod.WaitForValidation(ctx())).To(Succeed())
 		Eventually(func(g Gomega) {
-			istio := clusterCondition(g, v1alpha1.ConditionIstioReady)
-			g.Expect(istio.Status).To(Equal(metav1.ConditionTrue), istio.Message)
-			g.Expect(istio.Message).To(ContainSubstring("Istio 1.27.3 is ready"))
+			cond := clusterCondition(g, v1alpha1.ConditionIstioReady)
+			g.Expect(cond.Status).To(Equal(metav1.ConditionTrue), cond.Message)
+			g.Expect(cond.Message).To(ContainSubstring("Istio " + istio.Version + " is ready"))
 			g.Expect(clusterCondition(g, v1alpha1.ConditionReady).Status).To(Equal(metav1.ConditionTrue))
 		}).WithTimeout(45 * time.Second).Should(Succeed())
 	})
@@ -197,3 +220,28 @@ spec:
 		}
 	})
 })
+
+// namespacedKinds are the namespaced kinds Istio's charts render; a
+// chart's object of one of them without a namespace is in the release's.
+var namespacedKinds = map[string]bool{
+	"ServiceAccount": true, "ConfigMap": true, "Service": true, "Deployment": true, "Role": true,
+	"RoleBinding": true, "PodDisruptionBudget": true, "HorizontalPodAutoscaler": true, "Secret": true,
+}
+
+// helmReleases reads the deployed Helm releases of a namespace with the
+// Helm SDK, as `helm list` does.
+func helmReleases(g Gomega, e *testenv.Env, namespace string) map[string]*releasev1.Release {
+	flags := genericclioptions.NewConfigFlags(false)
+	flags.KubeConfig, flags.Namespace = ptr.To(e.Kubectl.Kubeconfig), ptr.To(namespace)
+	cfg := action.NewConfiguration()
+	g.Expect(cfg.Init(flags, namespace, "secret")).To(Succeed())
+	list, err := action.NewList(cfg).Run()
+	g.Expect(err).NotTo(HaveOccurred())
+	out := map[string]*releasev1.Release{}
+	for _, r := range list {
+		rel, ok := r.(*releasev1.Release)
+		g.Expect(ok).To(BeTrue(), "release of type %T", r)
+		out[rel.Name] = rel
+	}
+	return out
+}

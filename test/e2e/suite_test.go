@@ -3,6 +3,8 @@ package e2e
 import (
 	"context"
 	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,6 +19,7 @@ import (
 
 	"github.com/kubist-io/kubist/internal/app"
 	"github.com/kubist-io/kubist/internal/controlplane"
+	"github.com/kubist-io/kubist/internal/localmesh"
 	"github.com/kubist-io/kubist/reconciler"
 	"github.com/kubist-io/kubist/test/testenv"
 )
@@ -31,6 +34,15 @@ var (
 	// ops records the executors' reads and writes; mgr is the manager.
 	ops = newOperations()
 	mgr *Manager
+	// istio is the istiod build and its charts; istiod runs as the pod of
+	// the Deployment the sample Cluster's executor installed, and every
+	// Istio object written here is validated by it.
+	istio       *localmesh.Istio
+	istiod      *localmesh.Istiod
+	istioCharts *localmesh.ChartRepository
+	// telemetry is the Istio series of what the traffic specs' backends
+	// serve; prometheus scrapes it.
+	telemetry *localmesh.Telemetry
 )
 
 func TestE2E(t *testing.T) {
@@ -46,7 +58,8 @@ var _ = BeforeSuite(func() {
 	repoRoot, err = testenv.RepoRoot()
 	Expect(err).NotTo(HaveOccurred())
 
-	env, err = testenv.Start(controlplane.Options{Webhooks: true}, GinkgoT().TempDir())
+	// Istio's CRDs come from its base chart, as on a user's cluster.
+	env, err = testenv.Start(controlplane.Options{Webhooks: true, WithoutIstioCRDs: true}, GinkgoT().TempDir())
 	Expect(err).NotTo(HaveOccurred(), "the control plane must start; `make envtest` builds it")
 	DeferCleanup(func() { Expect(env.Stop()).To(Succeed()) })
 
@@ -56,7 +69,12 @@ var _ = BeforeSuite(func() {
 	if _, err := testenv.PrometheusBinary(); err == nil || os.Getenv("CI") == "true" {
 		exporter = testenv.NewIstioExporter()
 		DeferCleanup(exporter.Close)
-		prom, err := testenv.StartPrometheus(GinkgoT().TempDir(), 200*time.Millisecond, exporter.Target())
+		// What the backends of the traffic specs serve, as their sidecars
+		// would report it.
+		telemetry, err = localmesh.NewTelemetry()
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(telemetry.Close)
+		prom, err := testenv.StartPrometheus(GinkgoT().TempDir(), 200*time.Millisecond, exporter.Target(), telemetry.Address)
 		Expect(err).NotTo(HaveOccurred())
 		DeferCleanup(prom.Stop)
 		prometheusURL = prom.URL
@@ -71,7 +89,58 @@ var _ = BeforeSuite(func() {
 	Expect(err).NotTo(HaveOccurred())
 	engine = mgr.Engine
 	DeferCleanup(func() { Expect(mgr.Stop()).To(Succeed()) })
+
+	installIstio()
 })
+
+// installIstio has the sample Cluster's executor install Istio's real
+// charts from a chart repository on loopback, then runs istiod as the
+// process of the Deployment they made, and waits until Istio's validating
+// webhooks fail closed: from then on istiod validates every Istio object.
+func installIstio() {
+	var err error
+	istio, err = localmesh.FindIstio("")
+	Expect(err).NotTo(HaveOccurred(), "`make istio` builds istiod and lays out its charts")
+	istioCharts, err = localmesh.ServeCharts(GinkgoT().TempDir(), istio.ChartDirs())
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(istioCharts.Close)
+	kubectl([]byte(sampleCluster(istioCharts.URL)), "apply", "-f", "-")
+
+	installCtx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	istiod, err = localmesh.StartIstiod(installCtx, istio, env.Client, localmesh.IstiodOptions{
+		Kubeconfig: env.Kubeconfig, WorkDir: GinkgoT().TempDir(),
+	})
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(func() {
+		if CurrentSpecReport().Failed() {
+			GinkgoWriter.Println(tailString(istiod.Log(), 8<<10))
+		}
+		Expect(istiod.Stop()).To(Succeed())
+	})
+	Expect(istiod.WaitForValidation(installCtx)).To(Succeed())
+}
+
+// sampleCluster is the sample Project and Cluster, the Cluster's executor
+// installing Istio's charts from repository.
+func sampleCluster(repository string) string {
+	var out []string
+	for _, f := range []string{"01-project.yaml", "02-cluster.yaml"} {
+		data, err := os.ReadFile(filepath.Join(repoRoot, "config", "samples", f))
+		Expect(err).NotTo(HaveOccurred())
+		out = append(out, string(data))
+	}
+	cluster := strings.Replace(out[1], "\n      installIstio: true", "\n      installIstio: true\n      chartRepository: "+repository, 1)
+	Expect(cluster).NotTo(Equal(out[1]), "the sample Cluster sets installIstio: true")
+	return out[0] + "\n---\n" + cluster
+}
+
+func tailString(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
 
 // ensureNamespace creates a namespace for a spec's objects unless it exists.
 func ensureNamespace(ctx context.Context, name string) {

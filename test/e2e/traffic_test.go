@@ -1,0 +1,395 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/kubist-io/kubist/api/v1alpha1"
+	"github.com/kubist-io/kubist/internal/localmesh"
+	"github.com/kubist-io/kubist/internal/scheme"
+)
+
+// meshRoute is the Route of the traffic specs: requests with the header
+// user: tester always reach v2; the rest follow the default rule.
+const meshRoute = `apiVersion: kubist.io/v1alpha1
+kind: Route
+metadata: {name: web, namespace: %s}
+spec:
+  hosts: [web]
+  http:
+    - name: testers
+      match: [{headers: {user: {exact: tester}}}]
+      route: [{destination: web, subset: v2}]
+    - name: default
+      route: [{destination: web, subset: v1, weight: 100}]
+`
+
+// vsChange is a VirtualService's default rule as a watch saw it change.
+type vsChange struct {
+	at      time.Time
+	weights map[string]int32
+}
+
+// watchDefaultRule records every change of the default rule's weights of
+// the VirtualService web in namespace, as a watch delivers them, until
+// stop is called.
+func watchDefaultRule(namespace string) (changes func() []vsChange, stop func()) {
+	GinkgoHelper()
+	wc, err := client.NewWithWatch(env.Config, client.Options{Scheme: scheme.New()})
+	Expect(err).NotTo(HaveOccurred())
+	watchCtx, cancel := context.WithCancel(context.Background())
+	w, err := wc.Watch(watchCtx, &networkingv1.VirtualServiceList{}, client.InNamespace(namespace))
+	Expect(err).NotTo(HaveOccurred())
+	var mu sync.Mutex
+	var seen []vsChange
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ev := range w.ResultChan() {
+			vs, ok := ev.Object.(*networkingv1.VirtualService)
+			if !ok || vs.Name != "web" {
+				continue
+			}
+			weights := defaultRuleWeights(vs)
+			mu.Lock()
+			if n := len(seen); n == 0 || !mapsEqual(seen[n-1].weights, weights) {
+				seen = append(seen, vsChange{at: time.Now(), weights: weights})
+			}
+			mu.Unlock()
+		}
+	}()
+	return func() []vsChange {
+			mu.Lock()
+			defer mu.Unlock()
+			return slices.Clone(seen)
+		}, func() {
+			w.Stop()
+			cancel()
+			<-done
+		}
+}
+
+func defaultRuleWeights(vs *networkingv1.VirtualService) map[string]int32 {
+	out := map[string]int32{}
+	for _, rule := range vs.Spec.Http {
+		if rule.Name != "default" {
+			continue
+		}
+		for _, d := range rule.Route {
+			w := d.Weight
+			if w == 0 && len(rule.Route) == 1 {
+				w = 100
+			}
+			out[d.Destination.Subset] = w
+		}
+	}
+	return out
+}
+
+func mapsEqual(a, b map[string]int32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}
+
+// shares counts the samples sent in [from, to) by version; failed
+// requests count under "error".
+func shares(samples []localmesh.Sample, from, to time.Time) (map[string]int, int) {
+	out := map[string]int{}
+	n := 0
+	for _, s := range samples {
+		if s.Sent.Before(from) || !s.Sent.Before(to) {
+			continue
+		}
+		n++
+		if s.Err != nil {
+			out["error"]++
+			continue
+		}
+		out[s.Version]++
+	}
+	return out, n
+}
+
+// changepoint finds, among samples sorted by time, the moment the share of
+// v2 moved from p0 to p1: the split of the samples that makes them most
+// likely (each request an independent draw, as gRPC's weighted picker
+// makes it). It returns the time of the first sample after the change.
+func changepoint(samples []localmesh.Sample, p0, p1 float64) time.Time {
+	clamp := func(p float64) float64 { return math.Min(math.Max(p, 1e-4), 1-1e-4) }
+	p0, p1 = clamp(p0), clamp(p1)
+	ll := func(p float64, v2 bool) float64 {
+		if v2 {
+			return math.Log(p)
+		}
+		return math.Log(1 - p)
+	}
+	// before[i]: likelihood of samples[:i] under p0; after: of samples[i:] under p1.
+	n := len(samples)
+	before := make([]float64, n+1)
+	for i, s := range samples {
+		before[i+1] = before[i] + ll(p0, s.Version == "v2")
+	}
+	best, bestAt, after := math.Inf(-1), n, 0.0
+	for i := n; i >= 0; i-- {
+		if i < n {
+			after += ll(p1, samples[i].Version == "v2")
+		}
+		if l := before[i] + after; l > best {
+			best, bestAt = l, i
+		}
+	}
+	if bestAt == n {
+		return samples[n-1].Sent
+	}
+	return samples[bestAt].Sent
+}
+
+// percentile of durations, nearest rank.
+func percentile(d []time.Duration, p float64) time.Duration {
+	s := slices.Clone(d)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	i := int(math.Ceil(p/100*float64(len(s)))) - 1
+	return s[max(i, 0)]
+}
+
+var _ = Describe("Real requests through istiod", Ordered, func() {
+	const ns = "mesh"
+	host := "web." + ns + ".svc.cluster.local:8080"
+	backends := map[string]*localmesh.Backend{}
+	var c *localmesh.Client
+
+	BeforeAll(func() {
+		kubectl([]byte(TreeManifest(ns)), "apply", "-f", "-")
+		kubectl([]byte(fmt.Sprintf(meshRoute, ns)), "apply", "-f", "-")
+		// Two versions of web, each a gRPC server on loopback registered as
+		// a WorkloadEntry that the Destination's Service selects.
+		for _, v := range []string{"v1", "v2"} {
+			b, err := localmesh.StartBackend(ns, "web", v, telemetry)
+			Expect(err).NotTo(HaveOccurred())
+			DeferCleanup(b.Stop)
+			Expect(b.Register(ctx(), env.Client, "web", "http")).To(Succeed())
+			backends[v] = b
+		}
+		var err error
+		c, err = localmesh.DialXDS(istiod.XDSAddress, ns, host)
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(c.Close)
+		By("the client resolves web through istiod: plain requests reach v1, testers v2")
+		Eventually(func(g Gomega) {
+			callCtx, cancel := context.WithTimeout(ctx(), 2*time.Second)
+			defer cancel()
+			v, err := c.Call(callCtx, nil)
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(v).To(Equal("v1"))
+			v, err = c.Call(callCtx, map[string]string{"user": "tester"})
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(v).To(Equal("v2"))
+		}).WithTimeout(time.Minute).Should(Succeed())
+	})
+
+	It("follows every step of a TimedCanaryRelease from 10 to 100: each subset's share of the requests within 5 points of its weight, testers always on v2", func() {
+		const period = 10 * time.Second
+		changes, stopWatch := watchDefaultRule(ns)
+		defer stopWatch()
+		plain, err := localmesh.StartGenerator(c, 400, 8, nil)
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(plain.Stop)
+		testers, err := localmesh.StartGenerator(c, 40, 2, map[string]string{"user": "tester"})
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(testers.Stop)
+		// The served split is measured 2 s + 4 s after each step, well
+		// before the next.
+		kubectl([]byte(CanaryManifest(ns, `    - name: TimedCanaryRelease
+      parameters: {step: 10, period: `+period.String()+`}
+  executor:
+    name: CanaryReleaseExecutor
+    parameters: {servedWindow: 4s, meshGracePeriod: 2s}`)), "apply", "-f", "-")
+		DeferCleanup(func() { kubectl(nil, "delete", "canaryrelease", "web-v2", "-n", ns, "--ignore-not-found") })
+		// What the release's status says the mesh served, per weight.
+		servedAt := map[int32]v1alpha1.ServedSplit{}
+		shifted := map[int32]string{}
+		var servedMu sync.Mutex
+		pollCtx, stopPolling := context.WithCancel(context.Background())
+		defer stopPolling()
+		go func() {
+			defer GinkgoRecover()
+			for pollCtx.Err() == nil {
+				var cr v1alpha1.CanaryRelease
+				if env.Client.Get(pollCtx, client.ObjectKey{Namespace: ns, Name: "web-v2"}, &cr) == nil && cr.Status.Served != nil {
+					servedMu.Lock()
+					servedAt[cr.Status.Served.Weights["v2"]] = *cr.Status.Served
+					if cond := meta.FindStatusCondition(cr.Status.Conditions, v1alpha1.ConditionTrafficShifted); cond != nil {
+						shifted[cr.Status.Served.Weights["v2"]] = string(cond.Status) + " " + cond.Reason
+					}
+					servedMu.Unlock()
+				}
+				time.Sleep(250 * time.Millisecond)
+			}
+		}()
+
+		var promoted v1alpha1.CanaryRelease
+		Eventually(func(g Gomega) {
+			promoted = canaryStatus(g, ns)
+			g.Expect(promoted.Status.Phase).To(Equal(v1alpha1.CanaryPromoted))
+		}).WithTimeout(12 * (period + 5*time.Second)).Should(Succeed())
+		Eventually(func() map[string]int32 {
+			cs := changes()
+			return cs[len(cs)-1].weights
+		}).Should(Equal(map[string]int32{"v2": 100}))
+		By("the release records the split the mesh served beside each split it set, TrafficShifted=True")
+		Eventually(func(g Gomega) {
+			servedMu.Lock()
+			defer servedMu.Unlock()
+			g.Expect(servedAt).To(HaveKey(int32(100)))
+		}).WithTimeout(20 * time.Second).Should(Succeed())
+		stopPolling()
+		plain.Stop()
+		testers.Stop()
+		samples, testerSamples := plain.Take(), testers.Take()
+		// The mesh's figures count every request to web, the testers' too:
+		// the served share of v2 is the weight's share of the plain
+		// requests plus all of the testers'.
+		testerShare := float64(len(testerSamples)) / float64(len(samples)+len(testerSamples))
+		servedMu.Lock()
+		for w := int32(10); w <= 100; w += 10 {
+			got, ok := servedAt[w]
+			Expect(ok).To(BeTrue(), "no served split recorded at weight %d: %v", w, servedAt)
+			want := float64(w)*(1-testerShare) + 100*testerShare
+			Expect(float64(got.Percent["v2"])).To(BeNumerically("~", want, 5), "served at weight %d (testers %.0f%% of the requests): %+v", w, 100*testerShare, got)
+			Expect(got.Requests).To(BeNumerically(">", 500))
+			Expect(shifted[w]).To(Equal("True Matched"), "at weight %d", w)
+			AddReportEntry("traffic", fmt.Sprintf("status at v2 weight %d: served %s of %d requests", w, got.Summary, got.Requests))
+		}
+		servedMu.Unlock()
+		res := kubectl(nil, "get", "canaryrelease", "web-v2", "-n", ns)
+		Expect(res.Stdout).To(MatchRegexp(`SERVED`))
+		Expect(res.Stdout).To(MatchRegexp(`Promoted\s+v1 [01]% / v2 (99|100)%`))
+
+		By("every tester's request reached v2, whatever the weights")
+		testerShares, n := shares(testerSamples, time.Time{}, time.Now())
+		Expect(n).To(BeNumerically(">", 1000))
+		Expect(testerShares).To(Equal(map[string]int{"v2": n}))
+
+		By("between two changes of the VirtualService, the requests split as its weights")
+		cs := changes()
+		Expect(len(cs)).To(BeNumerically(">=", 11), "the rule before the canary and one change per step: %v", cs)
+		history := promoted.Status.History
+		Expect(history).To(HaveLen(10))
+		var report []string
+		var dueToMoved, writtenToMoved []time.Duration
+		for i, change := range cs {
+			if change.weights["v2"] == 0 {
+				continue // the rule before the canary's first step
+			}
+			to := time.Now()
+			if i+1 < len(cs) {
+				to = cs[i+1].at
+			}
+			got, n := shares(samples, change.at, to)
+			Expect(n).To(BeNumerically(">=", 1000), "requests at weight %v", change.weights)
+			Expect(got["error"]).To(BeZero(), "no request fails at weight %v", change.weights)
+			share := func(v string) float64 { return 100 * float64(got[v]) / float64(n) }
+			report = append(report, fmt.Sprintf("weights v1 %d / v2 %d: served v1 %.1f%% / v2 %.1f%% of %d",
+				change.weights["v1"], change.weights["v2"], share("v1"), share("v2"), n))
+			if change.weights["v2"] == 100 {
+				Expect(share("v2")).To(BeNumerically(">=", 99), "after promotion")
+			} else {
+				Expect(share("v1")).To(BeNumerically("~", float64(change.weights["v1"]), 5), "v1 at weights %v", change.weights)
+				Expect(share("v2")).To(BeNumerically("~", float64(change.weights["v2"]), 5), "v2 at weights %v", change.weights)
+			}
+
+			// When did the client's traffic move? The step k of the
+			// history fell due a period after step k-1.
+			prev := float64(cs[i-1].weights["v2"]) / 100
+			var window []localmesh.Sample
+			for _, s := range samples {
+				if !s.Sent.Before(change.at.Add(-time.Second)) && s.Sent.Before(to) && s.Err == nil {
+					window = append(window, s)
+				}
+			}
+			moved := changepoint(window, prev, float64(change.weights["v2"])/100)
+			writtenToMoved = append(writtenToMoved, moved.Sub(change.at))
+			for k, step := range history {
+				if k > 0 && step.Weights["v2"] == change.weights["v2"] {
+					dueToMoved = append(dueToMoved, moved.Sub(history[k-1].Time.Add(period)))
+				}
+			}
+		}
+		Expect(dueToMoved).To(HaveLen(9), "steps 2 to 10 each fall due a period after the one before")
+		report = append(report,
+			fmt.Sprintf("due -> traffic moved over %d steps: p50 %v, p99 %v", len(dueToMoved), percentile(dueToMoved, 50), percentile(dueToMoved, 99)),
+			fmt.Sprintf("VirtualService written -> traffic moved: p50 %v, p99 %v", percentile(writtenToMoved, 50), percentile(writtenToMoved, 99)))
+		for _, line := range report {
+			AddReportEntry("traffic", line)
+		}
+	})
+
+	It("rolls back a canary that fails real requests: the health-based policy sees the errors through Prometheus, and at least 99% of the requests go back to v1", func() {
+		changes, stopWatch := watchDefaultRule(ns)
+		defer stopWatch()
+		Eventually(func() map[string]int32 {
+			cs := changes()
+			if len(cs) == 0 {
+				return nil
+			}
+			return cs[len(cs)-1].weights
+		}).Should(Equal(map[string]int32{"v1": 100}), "the Route's own rule, without the last canary")
+		backends["v2"].SetErrorRate(0.5)
+		DeferCleanup(func() { backends["v2"].SetErrorRate(0) })
+		plain, err := localmesh.StartGenerator(c, 400, 8, nil)
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(plain.Stop)
+		kubectl([]byte(CanaryManifest(ns, `    - name: HealthBasedCanaryRelease
+      parameters: {step: 20, period: 3s, maxErrorRate: 0.1, minRequests: 20}
+  executor:
+    name: CanaryReleaseExecutor
+    parameters: {metricsWindow: 5s}`)), "apply", "-f", "-")
+		DeferCleanup(func() { kubectl(nil, "delete", "canaryrelease", "web-v2", "-n", ns, "--ignore-not-found") })
+
+		var rolledBack v1alpha1.CanaryRelease
+		Eventually(func(g Gomega) {
+			rolledBack = canaryStatus(g, ns)
+			g.Expect(rolledBack.Status.Phase).To(Equal(v1alpha1.CanaryRolledBack))
+		}).WithTimeout(time.Minute).Should(Succeed())
+		var back time.Time
+		Eventually(func(g Gomega) {
+			cs := changes()
+			g.Expect(len(cs)).To(BeNumerically(">=", 3), "v1 alone, the canary's step, the rollback: %v", cs)
+			g.Expect(cs[1].weights["v2"]).To(BeNumerically(">", 0))
+			g.Expect(cs[len(cs)-1].weights).To(Equal(map[string]int32{"v1": 100}))
+			back = cs[len(cs)-1].at
+		}).Should(Succeed())
+		last := rolledBack.Status.History[len(rolledBack.Status.History)-1]
+		Expect(last.Policy).To(Equal("HealthBasedCanaryRelease"))
+		Expect(last.Weights).To(Equal(map[string]int32{"v1": 100, "v2": 0}))
+		time.Sleep(4 * time.Second)
+		plain.Stop()
+
+		// The mesh gets a second to apply the rollback (the step spec
+		// measures a p99 of a few hundred milliseconds), then the share of
+		// v1 counts.
+		got, n := shares(plain.Take(), back.Add(time.Second), time.Now())
+		Expect(n).To(BeNumerically(">=", 1000))
+		v1 := 100 * float64(got["v1"]) / float64(n)
+		Expect(v1).To(BeNumerically(">=", 99), "after the rollback: %v", got)
+		AddReportEntry("traffic", fmt.Sprintf("after the rollback (%s): v1 served %.1f%% of %d requests", last.Message, v1, n))
+	})
+})
