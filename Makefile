@@ -204,5 +204,5 @@ bench-scale: envtest ## Benchmark the manager on 11,110 Kubist resources: first 
 	KUBIST_BENCH_SCALE=1 go test ./test/scale -run '^$$' -bench BenchmarkScale -benchtime 1x -timeout 60m -v
 
 .PHONY: clean
-clean: ## Remove built binaries (keeps the cached control plane in bin/k8s).
+clean: ## Remove built binaries (keeps the cached control plane, istiod and Prometheus under bin/).
 	rm -rf $(KUBIST) $(TOOLS_BIN) $(BIN)/dev

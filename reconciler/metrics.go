@@ -24,6 +24,10 @@ var (
 		Name: "kubist_canary_weight",
 		Help: "Traffic weight, in percent, of each subset of a CanaryRelease or Experiment as stored in its status.",
 	}, []string{"namespace", "name", "subset"})
+	servedPercent = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "kubist_canary_served_percent",
+		Help: "Share, in percent, of a CanaryRelease's requests that each subset served, as the mesh reported after the last step (status.served).",
+	}, []string{"namespace", "name", "subset"})
 	lateness = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "kubist_executor_lateness_seconds",
 		Help:    "Time from when a run asked to run again (a canary's next step, a re-check) to when that run started.",
@@ -36,5 +40,5 @@ var (
 )
 
 func init() {
-	metrics.Registry.MustRegister(executorRuns, executorDuration, policyDecisions, canaryWeight, lateness, writes)
+	metrics.Registry.MustRegister(executorRuns, executorDuration, policyDecisions, canaryWeight, servedPercent, lateness, writes)
 }

@@ -85,8 +85,9 @@ func startDemoMesh(ctx context.Context, log logr.Logger, istio *localmesh.Istio,
 	if m.generator, err = localmesh.StartGenerator(m.client, demoRate, 2, nil); err != nil {
 		return m, err
 	}
+	// The backends' telemetry is what Prometheus and Kubist read.
+	m.generator.Discard()
 	go m.followErrorRates(ctx, c)
-	go m.forgetSamples(ctx)
 	return m, nil
 }
 
@@ -107,18 +108,6 @@ func (m *demoMesh) followErrorRates(ctx context.Context, c client.Client) {
 		select {
 		case <-ctx.Done():
 		case <-time.After(time.Second):
-		}
-	}
-}
-
-// forgetSamples drops the client's samples: the backends' telemetry is
-// what Prometheus and Kubist read.
-func (m *demoMesh) forgetSamples(ctx context.Context) {
-	for ctx.Err() == nil {
-		m.generator.Take()
-		select {
-		case <-ctx.Done():
-		case <-time.After(10 * time.Second):
 		}
 	}
 }

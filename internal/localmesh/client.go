@@ -94,6 +94,7 @@ type Generator struct {
 
 	mu      sync.Mutex
 	samples []Sample
+	discard bool
 	stop    context.CancelFunc
 	done    sync.WaitGroup
 }
@@ -131,7 +132,9 @@ func (g *Generator) work(ctx context.Context) {
 			return
 		}
 		g.mu.Lock()
-		g.samples = append(g.samples, Sample{Sent: sent, Version: version, Err: err})
+		if !g.discard {
+			g.samples = append(g.samples, Sample{Sent: sent, Version: version, Err: err})
+		}
 		g.mu.Unlock()
 	}
 }
@@ -144,6 +147,14 @@ func (g *Generator) Take() []Sample {
 	out := g.samples
 	g.samples = nil
 	return out
+}
+
+// Discard has the generator keep no samples from now on: its traffic is
+// all that is wanted of it.
+func (g *Generator) Discard() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.discard, g.samples = true, nil
 }
 
 // Stop stops sending and waits for the requests in flight; stopping a

@@ -215,7 +215,7 @@ func StartIstiod(ctx context.Context, istio *Istio, c client.Client, opts Istiod
 		log, _ := os.ReadFile(i.LogPath)
 		return nil, errors.Join(fmt.Errorf("istiod did not become ready: %w\n%s", err, tail(string(log), 4<<10)), i.Stop())
 	}
-	if err := i.publish(ctx, &d, hostIP, ports["https"], ports["grpc"]); err != nil {
+	if err := i.publish(ctx, &d, hostIP, ports["https"]); err != nil {
 		return nil, errors.Join(err, i.Stop())
 	}
 	return i, nil
@@ -240,7 +240,7 @@ func Probe(url string) error {
 // publish does what the endpoints controller and a kubelet would for the
 // ready pod: the Service's EndpointSlice names this process, and the
 // Deployment is Available.
-func (i *Istiod) publish(ctx context.Context, d *appsv1.Deployment, hostIP net.IP, webhookPort, xdsPort int) error {
+func (i *Istiod) publish(ctx context.Context, d *appsv1.Deployment, hostIP net.IP, webhookPort int) error {
 	var svc corev1.Service
 	if err := i.c.Get(ctx, types.NamespacedName{Namespace: d.Namespace, Name: d.Name}, &svc); err != nil {
 		return fmt.Errorf("service of %s/%s: %w", d.Namespace, d.Name, err)
@@ -250,18 +250,16 @@ func (i *Istiod) publish(ctx context.Context, d *appsv1.Deployment, hostIP net.I
 		slice.Labels = map[string]string{discoveryv1.LabelServiceName: svc.Name, discoveryv1.LabelManagedBy: "kubist-localmesh"}
 		slice.AddressType = discoveryv1.AddressTypeIPv4
 		slice.Endpoints = []discoveryv1.Endpoint{{Addresses: []string{hostIP.String()}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)}}}
+		// Only the webhook's server listens on that address; the others
+		// are for clients on this machine, at their loopback addresses.
 		slice.Ports = nil
 		for _, p := range svc.Spec.Ports {
-			port := 0
-			switch p.Name {
-			case "https-webhook":
-				port = webhookPort
-			case "grpc-xds":
-				port = xdsPort
-			default:
-				continue
+			if p.Name == "https-webhook" {
+				slice.Ports = append(slice.Ports, discoveryv1.EndpointPort{Name: ptr.To(p.Name), Port: ptr.To(int32(webhookPort)), Protocol: ptr.To(corev1.ProtocolTCP)})
 			}
-			slice.Ports = append(slice.Ports, discoveryv1.EndpointPort{Name: ptr.To(p.Name), Port: ptr.To(int32(port)), Protocol: ptr.To(corev1.ProtocolTCP)})
+		}
+		if len(slice.Ports) == 0 {
+			return fmt.Errorf("service %s/%s has no port https-webhook", svc.Namespace, svc.Name)
 		}
 		return nil
 	}); err != nil {

@@ -279,6 +279,9 @@ var _ = Describe("Real requests through istiod", Ordered, func() {
 			AddReportEntry("traffic", fmt.Sprintf("status at v2 weight %d: served %s of %d requests", w, got.Summary, got.Requests))
 		}
 		servedMu.Unlock()
+		served := managerMetrics("kubist_canary_served_percent", map[string]string{"namespace": ns, "name": "web-v2", "subset": "v2"})
+		Expect(served).To(HaveLen(1))
+		Expect(served[0].GetGauge().GetValue()).To(BeNumerically(">=", 99), "the manager's metric of the promoted split")
 		res := kubectl(nil, "get", "canaryrelease", "web-v2", "-n", ns)
 		Expect(res.Stdout).To(MatchRegexp(`SERVED`))
 		Expect(res.Stdout).To(MatchRegexp(`Promoted\s+v1 [01]% / v2 (99|100)%`))
