@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kubist-io/kubist/internal/controlplane"
+	"github.com/kubist-io/kubist/internal/localmesh"
 	"github.com/kubist-io/kubist/test/testenv"
 )
 
@@ -16,7 +17,7 @@ import (
 // locally and fails under CI, where .ci/run installs it.
 func requirePrometheus(t *testing.T) {
 	t.Helper()
-	if _, err := testenv.PrometheusBinary(); err != nil {
+	if _, err := localmesh.PrometheusBinary(); err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatal(err)
 		}
@@ -41,7 +42,7 @@ func TestPrometheusGather(t *testing.T) {
 		testenv.SubsetTraffic{Namespace: "bookinfo", Service: "ratings", Version: "v1", Codes: map[string]int{"500": 1000}},
 	)
 	defer exporter.Close()
-	prom, err := testenv.StartPrometheus(t.TempDir(), 200*time.Millisecond, exporter.Target())
+	prom, err := localmesh.StartPrometheus(t.TempDir(), 200*time.Millisecond, exporter.Target())
 	if err != nil {
 		t.Fatal(err)
 	}

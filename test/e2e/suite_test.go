@@ -66,7 +66,7 @@ var _ = BeforeSuite(func() {
 	// A real Prometheus scraping an Istio-shaped exporter, for the canaries
 	// that decide on metrics. Only a local run may go without it.
 	var prometheusURL string
-	if _, err := testenv.PrometheusBinary(); err == nil || os.Getenv("CI") == "true" {
+	if _, err := localmesh.PrometheusBinary(); err == nil || os.Getenv("CI") == "true" {
 		exporter = testenv.NewIstioExporter()
 		DeferCleanup(exporter.Close)
 		// What the backends of the traffic specs serve, as their sidecars
@@ -74,7 +74,7 @@ var _ = BeforeSuite(func() {
 		telemetry, err = localmesh.NewTelemetry()
 		Expect(err).NotTo(HaveOccurred())
 		DeferCleanup(telemetry.Close)
-		prom, err := testenv.StartPrometheus(GinkgoT().TempDir(), 200*time.Millisecond, exporter.Target(), telemetry.Address)
+		prom, err := localmesh.StartPrometheus(GinkgoT().TempDir(), 200*time.Millisecond, exporter.Target(), telemetry.Address)
 		Expect(err).NotTo(HaveOccurred())
 		DeferCleanup(prom.Stop)
 		prometheusURL = prom.URL

@@ -24,6 +24,7 @@ import (
 	"github.com/kubist-io/kubist/api/v1alpha1"
 	"github.com/kubist-io/kubist/internal/app"
 	"github.com/kubist-io/kubist/internal/controlplane"
+	"github.com/kubist-io/kubist/internal/localmesh"
 	"github.com/kubist-io/kubist/reconciler"
 	"github.com/kubist-io/kubist/test/e2e"
 	"github.com/kubist-io/kubist/test/testenv"
@@ -117,7 +118,7 @@ func TestWebhookDown(t *testing.T) {
 // Prometheus is gone — no step, no promotion, no rollback — with
 // MetricsAvailable=False saying why, and goes on when it is back.
 func TestPrometheusStoppedMidCanary(t *testing.T) {
-	if _, err := testenv.PrometheusBinary(); err != nil {
+	if _, err := localmesh.PrometheusBinary(); err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatal(err)
 		}
@@ -125,7 +126,7 @@ func TestPrometheusStoppedMidCanary(t *testing.T) {
 	}
 	exporter := testenv.NewIstioExporter(testenv.SubsetTraffic{Namespace: "prom", Service: "web", Version: "v2", Codes: map[string]int{"200": 100}, Latency: map[float64]int{50: 10}})
 	t.Cleanup(exporter.Close)
-	prom, err := testenv.StartPrometheus(t.TempDir(), 200*time.Millisecond, exporter.Target())
+	prom, err := localmesh.StartPrometheus(t.TempDir(), 200*time.Millisecond, exporter.Target())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,21 +9,7 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/kubist-io/kubist/internal/localmesh"
 )
-
-// Prometheus is a real Prometheus server on loopback, started by a test.
-type Prometheus = localmesh.Prometheus
-
-// PrometheusBinary finds the prometheus that `make envtest` builds.
-func PrometheusBinary() (string, error) { return localmesh.PrometheusBinary() }
-
-// StartPrometheus starts Prometheus scraping targets (host:port) every
-// scrapeInterval, with its data in dir, and waits until it is ready.
-func StartPrometheus(dir string, scrapeInterval time.Duration, targets ...string) (*Prometheus, error) {
-	return localmesh.StartPrometheus(dir, scrapeInterval, targets...)
-}
 
 // SubsetTraffic is what an Istio-shaped exporter reports for one version of
 // a service at every scrape: requests by response code, and how many
