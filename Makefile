@@ -74,7 +74,7 @@ help: ## Show this help.
 ##@ Development
 
 .PHONY: run
-run: build envtest ## Start a local control plane with Kubist running and the samples applied (kubist dev).
+run: build envtest ## Start a local control plane with Kubist, istiod, Prometheus and demo traffic running and the samples applied (kubist dev).
 	$(KUBIST) dev --assets $(K8S_BIN)
 
 .PHONY: generate
@@ -170,7 +170,7 @@ $(GOLANGCI_LINT):
 ##@ Test
 
 .PHONY: test
-test: envtest ## Run every test (unit and envtest suites) against the real control plane.
+test: envtest ## Run every test (unit and envtest suites) against the real control plane, istiod and Prometheus.
 	go vet $(GO_PACKAGES)
 	go test $(GO_TEST_FLAGS) $(GO_PACKAGES)
 
