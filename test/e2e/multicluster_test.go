@@ -122,7 +122,9 @@ spec:
 			Expect(objects).NotTo(BeEmpty())
 			for _, o := range objects {
 				u := o.DeepCopy()
-				if u.GetNamespace() == "" && namespacedKinds[u.GetKind()] {
+				namespaced, err := workload.Client.IsObjectNamespaced(u)
+				Expect(err).NotTo(HaveOccurred(), "%s %s of release %s", o.GetKind(), o.GetName(), name)
+				if u.GetNamespace() == "" && namespaced {
 					u.SetNamespace("istio-system")
 				}
 				Expect(workload.Client.Get(ctx(), client.ObjectKeyFromObject(u), u)).To(Succeed(), "%s %s of release %s", o.GetKind(), o.GetName(), name)
@@ -220,13 +222,6 @@ spec:
 		}
 	})
 })
-
-// namespacedKinds are the namespaced kinds Istio's charts render; a
-// chart's object of one of them without a namespace is in the release's.
-var namespacedKinds = map[string]bool{
-	"ServiceAccount": true, "ConfigMap": true, "Service": true, "Deployment": true, "Role": true,
-	"RoleBinding": true, "PodDisruptionBudget": true, "HorizontalPodAutoscaler": true, "Secret": true,
-}
 
 // helmReleases reads the deployed Helm releases of a namespace with the
 // Helm SDK, as `helm list` does.

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"sort"
@@ -63,7 +64,7 @@ func watchDefaultRule(namespace string) (changes func() []vsChange, stop func())
 			}
 			weights := defaultRuleWeights(vs)
 			mu.Lock()
-			if n := len(seen); n == 0 || !mapsEqual(seen[n-1].weights, weights) {
+			if n := len(seen); n == 0 || !maps.Equal(seen[n-1].weights, weights) {
 				seen = append(seen, vsChange{at: time.Now(), weights: weights})
 			}
 			mu.Unlock()
@@ -95,18 +96,6 @@ func defaultRuleWeights(vs *networkingv1.VirtualService) map[string]int32 {
 		}
 	}
 	return out
-}
-
-func mapsEqual(a, b map[string]int32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
 }
 
 // shares counts the samples sent in [from, to) by version; failed
