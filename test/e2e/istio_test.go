@@ -9,6 +9,7 @@ import (
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kubist-io/kubist/api/v1alpha1"
@@ -71,10 +72,10 @@ spec:
 		Expect(len(vss.Items)).To(BeNumerically(">=", 2))
 		Expect(len(drs.Items)).To(BeNumerically(">=", 2))
 		for _, vs := range vss.Items {
-			Expect(env.Client.Update(ctx(), vs, client.DryRunAll)).To(Succeed(), "VirtualService %s/%s", vs.Namespace, vs.Name)
+			Expect(dryRunUpdate(vs)).To(Succeed(), "VirtualService %s/%s", vs.Namespace, vs.Name)
 		}
 		for _, dr := range drs.Items {
-			Expect(env.Client.Update(ctx(), dr, client.DryRunAll)).To(Succeed(), "DestinationRule %s/%s", dr.Namespace, dr.Name)
+			Expect(dryRunUpdate(dr)).To(Succeed(), "DestinationRule %s/%s", dr.Namespace, dr.Name)
 		}
 	})
 
@@ -109,3 +110,15 @@ spec:
 		Expect(vs.Spec.Http[0].Retries).To(BeNil())
 	})
 })
+
+// dryRunUpdate submits an object as it stands again, without storing it,
+// so that every admission webhook checks it; canaries of other specs may
+// change it meanwhile, so a conflict reads it afresh and submits again.
+func dryRunUpdate(obj client.Object) error {
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if err := env.Client.Get(ctx(), client.ObjectKeyFromObject(obj), obj); err != nil {
+			return err
+		}
+		return env.Client.Update(ctx(), obj, client.DryRunAll)
+	})
+}

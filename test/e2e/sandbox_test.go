@@ -88,7 +88,8 @@ var _ = Describe("The policy sandbox", func() {
 			g.Expect(env.Client.Get(ctx(), types.NamespacedName{Namespace: healthy, Name: "web-v2"}, &c)).To(Succeed())
 			g.Expect(c.Status.Phase).To(Equal(v1alpha1.CanaryPromoted))
 		}, "60s").Should(Succeed())
-		Expect(servedWeights(healthy)).To(Equal(map[string]int32{"v2": 100}))
+		// The Route composes the promoted weights just after the status says so.
+		Eventually(func() map[string]int32 { return servedWeights(healthy) }).Should(Equal(map[string]int32{"v2": 100}))
 
 		By("the exploding canary is still held, its weights untouched")
 		Expect(servedWeights(exploding)).To(Equal(map[string]int32{"v1": 100}))
