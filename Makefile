@@ -93,6 +93,7 @@ manifests: $(CONTROLLER_GEN) ## Generate CRDs, RBAC and webhook manifests into c
 	@rm -rf $(CHART_FILES) && mkdir -p $(CHART_FILES)/crds $(CHART_FILES)/rbac $(CHART_FILES)/webhook
 	@cp config/crd/*.yaml $(CHART_FILES)/crds/
 	@cp config/rbac/role.yaml $(CHART_FILES)/rbac/role.yaml
+	@cp config/rbac/release-roles.yaml $(CHART_FILES)/rbac/release-roles.yaml
 	@cp config/webhook/manifests.yaml $(CHART_FILES)/webhook/manifests.yaml
 
 .PHONY: verify
@@ -110,8 +111,9 @@ lint: $(GOLANGCI_LINT) ## Run golangci-lint with .golangci.yml.
 ##@ Build
 
 .PHONY: build
-build: ## Build the kubist binary into bin/.
+build: ## Build the kubist binary into bin/, and bin/kubectl-kubist, the same binary as a kubectl plugin.
 	go build -o $(KUBIST) ./cmd/kubist
+	ln -sf kubist $(BIN)/kubectl-kubist
 
 .PHONY: envtest
 envtest: $(KUBE_APISERVER) $(KUBECTL) $(ETCD) istio $(PROMETHEUS) ## Build kube-apiserver, kubectl, etcd, istiod and Prometheus into bin/ when missing.

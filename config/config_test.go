@@ -11,8 +11,9 @@ func TestEmbeddedManifests(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(kubist) != 9 {
-		t.Fatalf("got %d Kubist CRDs, want 9 (one per kind)", len(kubist))
+	// One per kind of the tree, and ReleaseAction.
+	if want := len(v1alpha1.Kinds) + 1; len(kubist) != want {
+		t.Fatalf("got %d Kubist CRDs, want %d (one per kind and ReleaseAction)", len(kubist), want)
 	}
 	for _, crd := range kubist {
 		if crd.Spec.Group != v1alpha1.GroupVersion.Group {

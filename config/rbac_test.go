@@ -68,3 +68,55 @@ func TestGeneratedRBACIsLeastPrivilege(t *testing.T) {
 		t.Errorf("generated %v, want one ClusterRole and one Role", kinds)
 	}
 }
+
+// TestReleaseRoles: the viewer only reads; the operator reads the same and
+// may create ReleaseActions, and nothing else: an action never needs a
+// write to a release, whose manifest stays its author's.
+func TestReleaseRoles(t *testing.T) {
+	f, err := os.Open("rbac/release-roles.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	objects, err := manifest.Decode(f, "rbac/release-roles.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	roles := map[string]rbacv1.ClusterRole{}
+	for _, o := range objects {
+		data, err := yaml.Marshal(o.Object)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var role rbacv1.ClusterRole
+		if err := yaml.Unmarshal(data, &role); err != nil {
+			t.Fatal(err)
+		}
+		roles[role.Name] = role
+	}
+	read := []string{"get", "list", "watch"}
+	for name, writes := range map[string][]string{
+		"kubist-release-viewer":   nil,
+		"kubist-release-operator": {"releaseactions"},
+	} {
+		role, ok := roles[name]
+		if !ok {
+			t.Fatalf("no ClusterRole %s in %v", name, roles)
+		}
+		var created []string
+		for _, rule := range role.Rules {
+			for _, verb := range rule.Verbs {
+				switch {
+				case slices.Contains(read, verb):
+				case verb == "create":
+					created = append(created, rule.Resources...)
+				default:
+					t.Errorf("%s may %s %v", name, verb, rule.Resources)
+				}
+			}
+		}
+		if !slices.Equal(created, writes) {
+			t.Errorf("%s may create %v, want %v", name, created, writes)
+		}
+	}
+}

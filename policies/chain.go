@@ -23,6 +23,10 @@ type Input struct {
 	Metrics map[string]any `json:"metrics,omitempty"`
 	// Now is the time every policy of the chain sees.
 	Now time.Time `json:"now"`
+	// Action is the action a person asked for that this run applies, e.g.
+	// {"name": "Promote", "user": "alice", "time": "…"}; absent otherwise,
+	// so that a policy can tell a manual promotion from its own step.
+	Action map[string]any `json:"action,omitempty"`
 }
 
 // Step is one policy of a chain with its (defaulted) parameters.
@@ -125,6 +129,13 @@ func fixedInput(in Input) ([][2]*ast.Term, error) {
 			return nil, fmt.Errorf("input.%s: %w", part.key, err)
 		}
 		fixed = append(fixed, [2]*ast.Term{ast.StringTerm(part.key), ast.NewTerm(v)})
+	}
+	if in.Action != nil {
+		v, err := objectValue(in.Action)
+		if err != nil {
+			return nil, fmt.Errorf("input.action: %w", err)
+		}
+		fixed = append(fixed, [2]*ast.Term{ast.StringTerm("action"), ast.NewTerm(v)})
 	}
 	return fixed, nil
 }

@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/kubist-io/kubist/api/v1alpha1"
+	"github.com/kubist-io/kubist/internal/release"
 	"github.com/kubist-io/kubist/policies"
 )
 
@@ -201,6 +202,8 @@ func (r *run) settle(ctx context.Context, chain policies.Chain, in policies.Inpu
 	}
 	served := map[string]any{"weights": weightsValue(s.Weights), "phase": s.Phase, "lastStepTime": formatTime(last)}
 	in.State = maps.Clone(state)
+	// The next run applies no action: a Promote is this run's alone.
+	in.Action = nil
 	if last != nil {
 		in.State["lastStepTime"] = served["lastStepTime"]
 	}
@@ -336,21 +339,44 @@ func canaryKind(rc *Reconciler) *kind[*v1alpha1.CanaryRelease] {
 			if err := t.requireSubsets("spec.baseline", baseline); err != nil {
 				return err
 			}
-			if finished(c, baseline) {
-				// A promoted or rolled-back release is final until its spec
-				// changes: no policy to ask, and no metrics to gather once
-				// the split it ended on has been measured as served.
+			action, err := r.nextAction(ctx, c.Status.History)
+			if err != nil {
+				return err
+			}
+			before := storedState(c.Status.Weights, string(c.Status.Phase), c.Status.LastStepTime)
+			if _, ok := before.Weights[canary]; !ok || c.Status.Baseline != baseline {
+				// A new release (or a new subset): start from the baseline.
+				before = trafficState{Weights: map[string]int32{baseline: 100, canary: 0}, Phase: string(v1alpha1.CanaryPending)}
+			}
+			current := release.State{Weights: before.Weights, Phase: before.Phase, PausedPhase: string(c.Status.PausedPhase),
+				Last: c.Status.LastStepTime, Approved: c.Status.ApprovedWeight}
+			if action != nil {
+				res := release.Canary(action, current, canary, baseline, hasPolicy(c, "ManualGate"), r.now)
+				switch {
+				case res.Refused != "":
+					if err := r.refuse(ctx, action, res.Refused); err != nil {
+						return err
+					}
+					// The next action, if any, in a run of its own.
+					action = nil
+					r.requeueAfter(time.Millisecond)
+				case !res.Chain:
+					r.recordAction(&c.Status.History, action, v1alpha1.ReleaseStep{Weights: res.State.Weights, Phase: res.State.Phase, Message: res.Message})
+					setCanaryState(r, c, before.Weights, res.State, canary, baseline)
+					return nil
+				}
+			}
+			if action == nil && (finished(c, baseline) || c.Status.Phase == v1alpha1.CanaryPaused) {
+				// A promoted, rolled-back or aborted release is final until
+				// its spec changes, and a paused one waits for a person: no
+				// policy to ask, and no metrics to gather once the split it
+				// ended on has been measured as served.
 				if c.Status.Served == nil || !maps.Equal(c.Status.Served.Weights, c.Status.Weights) {
 					r.observeServed(ctx, t, c, c.Status.Weights)
 				}
 				r.readyMessage = splitMessage(string(c.Status.Phase), c.Status.Weights, canary, baseline)
 				setCanaryWeights(c, c.Status.Weights)
 				return nil
-			}
-			before := storedState(c.Status.Weights, string(c.Status.Phase), c.Status.LastStepTime)
-			if _, ok := before.Weights[canary]; !ok || c.Status.Baseline != baseline {
-				// A new release (or a new subset): start from the baseline.
-				before = trafficState{Weights: map[string]int32{baseline: 100, canary: 0}, Phase: string(v1alpha1.CanaryPending)}
 			}
 			chain, err := r.chain()
 			if err != nil {
@@ -362,22 +388,25 @@ func canaryKind(rc *Reconciler) *kind[*v1alpha1.CanaryRelease] {
 					// The split the mesh reported serving, measured after the last step.
 					"served": r.observeServed(ctx, t, c, before.Weights)},
 				Metrics: r.gather(ctx, t, chain, []string{baseline, canary}),
+				Action:  actionInput(action),
 			}
 			history := c.Status.History
 			after, res, err := r.decide(ctx, t, chain, in, before)
 			if err != nil {
 				return err
 			}
-			if res != nil {
-				if after.differs(before) {
-					policy, message := responsible(res, before)
-					c.Status.History = append(c.Status.History, v1alpha1.CanaryStep{
-						Time: metav1.MicroTime{Time: r.now}, Policy: policy, Weights: after.Weights,
-						Phase: v1alpha1.CanaryPhase(after.Phase), Message: message,
-					})
-					if n := len(c.Status.History); n > v1alpha1.CanaryHistoryLimit {
-						c.Status.History = slices.Clone(c.Status.History[n-v1alpha1.CanaryHistoryLimit:])
+			if res != nil && (after.differs(before) || action != nil) {
+				policy, message := responsible(res, before)
+				step := v1alpha1.ReleaseStep{Policy: policy, Weights: after.Weights, Phase: after.Phase, Message: message,
+					Metrics: stepMetrics(in.Metrics, baseline, canary)}
+				if action == nil {
+					step.Time = metav1.MicroTime{Time: r.now}
+					appendHistory(&c.Status.History, step)
+				} else {
+					if !after.differs(before) {
+						step.Message = "the policies held: " + heldBy(res)
 					}
+					r.recordAction(&c.Status.History, action, step)
 				}
 			}
 			if r.readOnly {
@@ -388,22 +417,63 @@ func canaryKind(rc *Reconciler) *kind[*v1alpha1.CanaryRelease] {
 			if err != nil {
 				return err
 			}
-			if !maps.Equal(before.Weights, after.Weights) {
-				r.stepped(c)
-			}
-			c.Status.Baseline, c.Status.Weights, c.Status.Phase = baseline, after.Weights, v1alpha1.CanaryPhase(after.Phase)
-			c.Status.CanaryWeight, c.Status.LastStepTime = after.Weights[canary], last
-			setCanaryWeights(c, after.Weights)
-			r.readyMessage = splitMessage(after.Phase, after.Weights, canary, baseline)
+			current.Weights, current.Phase, current.Last = after.Weights, after.Phase, last
+			setCanaryState(r, c, before.Weights, current, canary, baseline)
 			return nil
 		},
 	}
 }
 
-// finished says whether a canary's release is over: Promoted or RolledBack
-// at the current generation of its spec, against the same baseline.
+// setCanaryState stores a canary's decided state in its status.
+func setCanaryState(r *run, c *v1alpha1.CanaryRelease, before map[string]int32, s release.State, canary, baseline string) {
+	if !maps.Equal(before, s.Weights) {
+		r.stepped(c)
+	}
+	c.Status.Baseline, c.Status.Weights, c.Status.Phase = baseline, s.Weights, v1alpha1.CanaryPhase(s.Phase)
+	c.Status.CanaryWeight, c.Status.LastStepTime = s.Weights[canary], s.Last
+	c.Status.PausedPhase, c.Status.ApprovedWeight = v1alpha1.CanaryPhase(s.PausedPhase), s.Approved
+	setCanaryWeights(c, s.Weights)
+	r.readyMessage = splitMessage(s.Phase, s.Weights, canary, baseline)
+}
+
+// hasPolicy says whether a release's chain names a policy.
+func hasPolicy(obj v1alpha1.Object, name string) bool {
+	return slices.ContainsFunc(obj.GetStanzas().Policies, func(p v1alpha1.PolicyRef) bool { return p.Name == name })
+}
+
+// heldBy summarises why a chain kept the split: each policy's message.
+func heldBy(res *policies.Result) string {
+	parts := make([]string, 0, len(res.Steps))
+	for _, step := range res.Steps {
+		parts = append(parts, fmt.Sprintf("%s: %s", step.Policy, orDash(step.Decision.Message)))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// stepMetrics are the figures of the subsets a decision saw, for the history.
+func stepMetrics(metrics map[string]any, subsets ...string) []v1alpha1.StepMetrics {
+	var out []v1alpha1.StepMetrics
+	for _, subset := range slices.Sorted(slices.Values(subsets)) {
+		m, ok := metrics[subset].(map[string]any)
+		if !ok {
+			continue
+		}
+		sm := v1alpha1.StepMetrics{Subset: subset}
+		for key, into := range map[string]*string{"requests": &sm.Requests, "errorRate": &sm.ErrorRate, "latencyP99Ms": &sm.LatencyP99Ms} {
+			if f, ok := m[key].(float64); ok {
+				*into = formatFloat(f)
+			}
+		}
+		out = append(out, sm)
+	}
+	return out
+}
+
+// finished says whether a canary's release is over: Promoted, RolledBack
+// or Aborted at the current generation of its spec, against the same
+// baseline.
 func finished(c *v1alpha1.CanaryRelease, baseline string) bool {
-	return (c.Status.Phase == v1alpha1.CanaryPromoted || c.Status.Phase == v1alpha1.CanaryRolledBack) &&
+	return (c.Status.Phase == v1alpha1.CanaryPromoted || c.Status.Phase == v1alpha1.CanaryRolledBack || c.Status.Phase == v1alpha1.CanaryAborted) &&
 		c.Status.ObservedGeneration == c.Generation && c.Status.Baseline == baseline
 }
 

@@ -28,6 +28,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	"github.com/kubist-io/kubist/api/v1alpha1"
+	"github.com/kubist-io/kubist/internal/notify"
 	"github.com/kubist-io/kubist/policies"
 )
 
@@ -296,6 +297,10 @@ type Reconciler struct {
 	// ImportGrace is how long a Deployment exists before its VirtualCluster
 	// imports it as an Application.
 	ImportGrace time.Duration
+	// Notifier sends the releases' notifications; nil sends none.
+	Notifier *notify.Notifier
+	// Namespace is the manager's own, where notification Secrets are read.
+	Namespace string
 
 	triggers map[string]chan event.GenericEvent
 	// cascade holds the resources a parent (or the root run) triggered,
@@ -501,6 +506,7 @@ func runKind[T v1alpha1.Object](ctx context.Context, k *kind[T], r *run, obj T) 
 		}
 		writes.WithLabelValues(k.name, "status").Inc()
 		r.emit(obj, working)
+		r.notifyAfterWrite(ctx, obj, working)
 	}
 
 	if k.children != nil && err == nil && (r.cascade || changed) {

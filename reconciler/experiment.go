@@ -7,8 +7,10 @@ import (
 	"time"
 
 	"github.com/prometheus/common/model"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kubist-io/kubist/api/v1alpha1"
+	"github.com/kubist-io/kubist/internal/release"
 	"github.com/kubist-io/kubist/policies"
 )
 
@@ -54,9 +56,37 @@ func experimentKind(rc *Reconciler) *kind[*v1alpha1.Experiment] {
 			if err := t.requireSubsets("spec.subsets", e.Spec.Subsets...); err != nil {
 				return err
 			}
+			action, err := r.nextAction(ctx, e.Status.History)
+			if err != nil {
+				return err
+			}
 			before := storedState(e.Status.Weights, string(e.Status.Phase), e.Status.LastStepTime)
 			if !sameSubsets(before.Weights, e.Spec.Subsets) {
 				before = trafficState{Weights: evenSplit(e.Spec.Subsets), Phase: string(v1alpha1.ExperimentPending)}
+			}
+			if action != nil {
+				current := release.State{Weights: before.Weights, Phase: before.Phase, PausedPhase: string(e.Status.PausedPhase), Last: e.Status.LastStepTime}
+				res := release.Experiment(action, current, e.Spec.Subsets, r.now)
+				if res.Refused != "" {
+					if err := r.refuse(ctx, action, res.Refused); err != nil {
+						return err
+					}
+					r.requeueAfter(time.Millisecond)
+				} else {
+					r.recordAction(&e.Status.History, action, v1alpha1.ReleaseStep{Weights: res.State.Weights, Phase: res.State.Phase, Message: res.Message})
+					e.Status.Weights, e.Status.Phase, e.Status.LastStepTime = res.State.Weights, v1alpha1.ExperimentPhase(res.State.Phase), res.State.Last
+					e.Status.PausedPhase = v1alpha1.ExperimentPhase(res.State.PausedPhase)
+					if action.Spec.Action == v1alpha1.ActionConclude {
+						e.Status.Winner = action.Spec.Winner
+					}
+					experimentWeights(r, e)
+					return nil
+				}
+			}
+			if (e.Status.Phase == v1alpha1.ExperimentPaused || e.Status.Phase == v1alpha1.ExperimentAborted) && sameSubsets(e.Status.Weights, e.Spec.Subsets) {
+				// A person paused or aborted it: the policies wait for them.
+				experimentWeights(r, e)
+				return nil
 			}
 			state := before.input(map[string]any{"subsets": e.Spec.Subsets})
 			// What the policies decided before (winner, p-values) is part of
@@ -109,15 +139,25 @@ func experimentKind(rc *Reconciler) *kind[*v1alpha1.Experiment] {
 				}
 				e.Status.Statistics = append(e.Status.Statistics, st)
 			}
-			for s, w := range after.Weights {
-				canaryWeight.WithLabelValues(e.Namespace, e.Name, s).Set(float64(w))
+			if after.differs(before) && res != nil {
+				policy, message := responsible(res, before)
+				appendHistory(&e.Status.History, v1alpha1.ReleaseStep{Time: metav1.MicroTime{Time: r.now}, Policy: policy,
+					Weights: after.Weights, Phase: after.Phase, Message: message})
 			}
-			r.readyMessage = fmt.Sprintf("%s: %s", after.Phase, weightsText(after.Weights))
-			if decision.Winner != "" {
-				r.readyMessage += "; winner " + decision.Winner
-			}
+			experimentWeights(r, e)
 			return nil
 		},
+	}
+}
+
+// experimentWeights exports an experiment's split and says it in Ready.
+func experimentWeights(r *run, e *v1alpha1.Experiment) {
+	for s, w := range e.Status.Weights {
+		canaryWeight.WithLabelValues(e.Namespace, e.Name, s).Set(float64(w))
+	}
+	r.readyMessage = fmt.Sprintf("%s: %s", e.Status.Phase, weightsText(e.Status.Weights))
+	if e.Status.Winner != "" {
+		r.readyMessage += "; winner " + e.Status.Winner
 	}
 }
 

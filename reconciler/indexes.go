@@ -50,6 +50,10 @@ func indexes() []struct {
 		{&v1alpha1.Destination{}, indexApplication, func(o client.Object) []string { return one(o.(*v1alpha1.Destination).Spec.Application) }},
 		{&v1alpha1.CanaryRelease{}, indexRoute, func(o client.Object) []string { return one(o.(*v1alpha1.CanaryRelease).Spec.Route) }},
 		{&v1alpha1.Experiment{}, indexRoute, func(o client.Object) []string { return one(o.(*v1alpha1.Experiment).Spec.Route) }},
+		{&v1alpha1.ReleaseAction{}, indexActionTarget, func(o client.Object) []string {
+			t := o.(*v1alpha1.ReleaseAction).Spec.Target
+			return one(ActionTargetKey(t.Kind, t.Name))
+		}},
 	}
 }
 

@@ -37,8 +37,12 @@ var (
 		Name: "kubist_writes_total",
 		Help: "Writes made by executors, by kind of the resource and what was written (status, finalizer, or the target object's kind).",
 	}, []string{"kind", "object"})
+	releaseActions = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "kubist_release_actions_total",
+		Help: "Actions people asked of releases (ReleaseActions), by kind of the release, action and outcome (Applied or Refused).",
+	}, []string{"kind", "action", "outcome"})
 )
 
 func init() {
-	metrics.Registry.MustRegister(executorRuns, executorDuration, policyDecisions, canaryWeight, servedPercent, lateness, writes)
+	metrics.Registry.MustRegister(executorRuns, executorDuration, policyDecisions, canaryWeight, servedPercent, lateness, writes, releaseActions)
 }

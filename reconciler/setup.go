@@ -26,6 +26,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/kubist-io/kubist/api/v1alpha1"
+	"github.com/kubist-io/kubist/internal/notify"
 	"github.com/kubist-io/kubist/policies"
 )
 
@@ -52,6 +53,8 @@ type Options struct {
 	// WrapClient, when set, wraps the client the executors use (tests
 	// count writes with it).
 	WrapClient func(client.Client) client.Client
+	// Notifications tune the delivery of release notifications.
+	Notifications notify.Options
 }
 
 // DefaultImportGrace is how long a Deployment exists before import.
@@ -102,6 +105,11 @@ func Setup(mgr ctrl.Manager, engine Engine, opts Options) (*Reconciler, error) {
 	if rc.ImportGrace <= 0 {
 		rc.ImportGrace = DefaultImportGrace
 	}
+	rc.Namespace = opts.Namespace
+	rc.Notifier = notify.New(opts.Notifications)
+	if err := mgr.Add(rc.Notifier); err != nil {
+		return nil, err
+	}
 	for _, k := range executorKinds {
 		rc.triggers[k] = make(chan event.GenericEvent, triggerBuffer)
 	}
@@ -131,6 +139,17 @@ func Setup(mgr ctrl.Manager, engine Engine, opts Options) (*Reconciler, error) {
 	routeToTraffic := func(list func() client.ObjectList) handler.EventHandler {
 		return handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
 			return rc.requests(ctx, list(), client.InNamespace(o.GetNamespace()), client.MatchingFields{indexRoute: o.GetName()})
+		})
+	}
+
+	// A pending action runs its release.
+	actionToRelease := func(kind string) handler.EventHandler {
+		return handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
+			a := o.(*v1alpha1.ReleaseAction)
+			if a.Spec.Target.Kind != kind || (a.Status.Phase != "" && a.Status.Phase != v1alpha1.ActionPending) {
+				return nil
+			}
+			return []reconcile.Request{{NamespacedName: client.ObjectKey{Namespace: a.Namespace, Name: a.Spec.Target.Name}}}
 		})
 	}
 
@@ -168,10 +187,12 @@ func Setup(mgr ctrl.Manager, engine Engine, opts Options) (*Reconciler, error) {
 			return b.Watches(&v1alpha1.CanaryRelease{}, toRoute).Watches(&v1alpha1.Experiment{}, toRoute)
 		}),
 		register(mgr, rc, canaryKind(rc), copts, func(b *builder.Builder) *builder.Builder {
-			return b.Watches(&v1alpha1.Route{}, routeToTraffic(func() client.ObjectList { return &v1alpha1.CanaryReleaseList{} }))
+			return b.Watches(&v1alpha1.Route{}, routeToTraffic(func() client.ObjectList { return &v1alpha1.CanaryReleaseList{} })).
+				Watches(&v1alpha1.ReleaseAction{}, actionToRelease("CanaryRelease"))
 		}),
 		register(mgr, rc, experimentKind(rc), copts, func(b *builder.Builder) *builder.Builder {
-			return b.Watches(&v1alpha1.Route{}, routeToTraffic(func() client.ObjectList { return &v1alpha1.ExperimentList{} }))
+			return b.Watches(&v1alpha1.Route{}, routeToTraffic(func() client.ObjectList { return &v1alpha1.ExperimentList{} })).
+				Watches(&v1alpha1.ReleaseAction{}, actionToRelease("Experiment"))
 		}),
 	}
 	for _, err := range errs {

@@ -84,6 +84,9 @@ decision := {"state": state, "outcome": "Done", "message": sprintf("release is %
 } else := step_forward if {
 	not_started
 	canary.due(state, params.period, input.now)
+} else := step_forward if {
+	# A person's Promote waives the wait for data, not an unhealthy verdict.
+	canary.promoting
 } else := hold(no_data_message, "Normal", params.period) if {
 	not enough_data
 } else := step_forward if {

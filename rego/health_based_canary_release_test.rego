@@ -107,3 +107,17 @@ test_first_step_needs_no_metrics if {
 	d.state.weights == {"v1": 90, "v2": 10}
 	d.state.phase == "Progressing"
 }
+
+promote := {"name": "Promote", "user": "alice", "time": "2026-11-24T12:00:05Z"}
+
+test_a_promote_action_steps_without_metrics_and_before_the_period if {
+	d := policy.decision with input as {"state": state, "parameters": params, "metrics": {}, "now": "2026-11-24T12:00:05Z", "action": promote}
+	d.state.weights == {"v1": 60, "v2": 40}
+	d.outcome == "Step"
+}
+
+test_a_promote_action_does_not_override_an_unhealthy_canary if {
+	d := policy.decision with input as {"state": state, "parameters": params, "metrics": failing, "now": "2026-11-24T12:00:05Z", "action": promote}
+	d.state.phase == "RolledBack"
+	d.outcome == "RollBack"
+}

@@ -1,6 +1,6 @@
 # METADATA
 # title: ManualGate
-# description: Caps the canary's weight at the annotation kubist.io/approved-weight; without it, at the weight served now. Lower proposals, such as rollbacks, pass.
+# description: Caps the canary's weight at the approved weight (kubist canary approve --weight N, or the annotation kubist.io/approved-weight); without one, at the weight served now. Lower proposals, such as rollbacks, pass.
 # custom:
 #   kinds: [CanaryRelease]
 #   gate: true
@@ -12,9 +12,20 @@ state := input.state
 
 annotation := input.resource.metadata.annotations["kubist.io/approved-weight"]
 
-approved := to_number(annotation) if {
+annotated := to_number(annotation) if {
 	regex.match(`^(100|[1-9]?[0-9])$`, annotation)
 }
+
+# An Approve action (kubist canary approve --weight N) stores its weight in
+# the status; the higher of the two approvals counts.
+approvals contains annotated
+
+approvals contains w if {
+	w := object.get(input.resource, ["status", "approvedWeight"], null)
+	is_number(w)
+}
+
+approved := max(approvals) if count(approvals) > 0
 
 served := canary.weight(object.get(input.observed, "weights", {}), state.canary)
 
@@ -22,12 +33,12 @@ cap := approved if approved != null else := served
 
 proposed := canary.canary_weight(state)
 
-how_to := "annotate kubist.io/approved-weight with the weight to approve"
+how_to := "approve with kubist canary approve --weight N, or annotate kubist.io/approved-weight"
 
 # A malformed annotation counts as absent, with a Warning event saying so.
 warnings := [canary.warning("InvalidApproval", msg) |
 	annotation
-	not approved
+	not annotated
 	msg := sprintf("annotation kubist.io/approved-weight=%s is not a whole number from 0 to 100", [annotation])
 ]
 

@@ -55,3 +55,18 @@ test_malformed_annotation_counts_as_absent if {
 	d.state.weights == {"v1": 80, "v2": 20}
 	d.events[0] == {"type": "Warning", "reason": "InvalidApproval", "message": "annotation kubist.io/approved-weight=lots is not a whole number from 0 to 100"}
 }
+
+test_an_approve_action_in_the_status_opens_the_gate if {
+	r := object.union(resource({}), {"status": {"approvedWeight": 30}})
+	d := policy.decision with input as {"state": proposal, "observed": served, "resource": r}
+	d.state == proposal
+	d.outcome == "Pass"
+}
+
+test_the_higher_of_annotation_and_approve_action_counts if {
+	p := object.union(proposal, {"weights": {"v1": 40, "v2": 60}})
+	r := object.union(resource({"kubist.io/approved-weight": "50"}), {"status": {"approvedWeight": 40}})
+	d := policy.decision with input as {"state": p, "observed": served, "resource": r}
+	d.state.weights == {"v1": 50, "v2": 50}
+	d.outcome == "Gate"
+}

@@ -64,6 +64,8 @@ decision := {"state": state, "outcome": "Done", "message": sprintf("release is %
 } if {
 	not value
 	canary.canary_weight(state) > 0
+	# A person's Promote waives the wait for data, not a value out of bounds.
+	not canary.promoting
 } else := {
 	"state": canary.roll_back(state, input.now),
 	"outcome": "RollBack",

@@ -50,3 +50,14 @@ test_within_bounds_not_due_holds if {
 	d.state == state
 	d.requeueAfter == "15s"
 }
+
+test_a_promote_action_steps_without_data if {
+	d := policy.decision with input as {"state": state, "parameters": params, "metrics": {}, "now": "2026-11-24T12:00:05Z", "action": {"name": "Promote"}}
+	d.state.weights == {"v1": 70, "v2": 30}
+	d.outcome == "Step"
+}
+
+test_a_promote_action_does_not_override_a_value_out_of_bounds if {
+	d := policy.decision with input as {"state": state, "parameters": params, "metrics": metrics(300), "now": "2026-11-24T12:00:05Z", "action": {"name": "Promote"}}
+	d.state.phase == "RolledBack"
+}

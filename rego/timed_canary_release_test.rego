@@ -69,3 +69,22 @@ test_done_releases_do_not_move if {
 		d.outcome == "Done"
 	}
 }
+
+promote := {"name": "Promote", "user": "alice", "time": "2026-11-24T12:00:05Z"}
+
+test_a_promote_action_steps_before_the_period_is_over if {
+	d := timed_canary_release.decision with input as {
+		"state": base, "parameters": params, "now": "2026-11-24T12:00:05Z", "action": promote,
+	}
+	d.state.weights == {"v1": 80, "v2": 20}
+	d.state.lastStepTime == "2026-11-24T12:00:05Z"
+	d.outcome == "Step"
+}
+
+test_other_actions_do_not_step if {
+	d := timed_canary_release.decision with input as {
+		"state": base, "parameters": params, "now": "2026-11-24T12:00:05Z", "action": {"name": "Resume"},
+	}
+	d.state == base
+	d.outcome == "Hold"
+}

@@ -58,6 +58,9 @@ func Setup(mgr manager.Manager, a *Admission) error {
 		server.Register(webhookPath("mutate", kind), mutating)
 		server.Register(webhookPath("validate", kind), validating)
 	}
+	mutating, validating := actionHandlers(a)
+	server.Register(webhookPath("mutate", actionKind), mutating)
+	server.Register(webhookPath("validate", actionKind), validating)
 	return nil
 }
 

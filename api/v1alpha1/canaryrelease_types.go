@@ -10,7 +10,7 @@ import (
 )
 
 // CanaryPhase is where a CanaryRelease stands.
-// +kubebuilder:validation:Enum=Pending;Progressing;Promoted;RolledBack;Failed
+// +kubebuilder:validation:Enum=Pending;Progressing;Paused;Promoted;RolledBack;Aborted;Failed
 type CanaryPhase string
 
 // The phases of a CanaryRelease.
@@ -20,10 +20,16 @@ const (
 	CanaryPromoted    CanaryPhase = "Promoted"
 	CanaryRolledBack  CanaryPhase = "RolledBack"
 	CanaryFailed      CanaryPhase = "Failed"
+	// CanaryPaused: an operator froze the weights until they resume it.
+	CanaryPaused CanaryPhase = "Paused"
+	// CanaryAborted: an operator sent all traffic back to the baseline,
+	// as distinct from a policy's RolledBack.
+	CanaryAborted CanaryPhase = "Aborted"
 )
 
-// CanaryHistoryLimit is how many steps a CanaryRelease keeps in its status.
-const CanaryHistoryLimit = 50
+// HistoryLimit is how many steps a CanaryRelease or an Experiment keeps
+// in its status.
+const HistoryLimit = 50
 
 // CanaryReleaseSpec is the desired state of a CanaryRelease.
 type CanaryReleaseSpec struct {
@@ -59,8 +65,9 @@ type CanaryReleaseSpec struct {
 	HTTPRoute string `json:"httpRoute,omitempty"`
 }
 
-// CanaryStep is one decision in a CanaryRelease's history.
-type CanaryStep struct {
+// ReleaseStep is one decision in the history of a CanaryRelease or an
+// Experiment: a step of its policies or an action a person asked for.
+type ReleaseStep struct {
 	// Time the step was decided.
 	Time metav1.MicroTime `json:"time"`
 	// Policy that decided the step (the last of the chain that changed it).
@@ -69,12 +76,46 @@ type CanaryStep struct {
 	// Weights per subset after the step.
 	// +optional
 	Weights map[string]int32 `json:"weights,omitempty"`
-	// Phase after the step.
+	// Phase after the step: a CanaryPhase or an ExperimentPhase.
 	// +optional
-	Phase CanaryPhase `json:"phase,omitempty"`
+	// +kubebuilder:validation:MaxLength=32
+	Phase string `json:"phase,omitempty"`
 	// Message explaining the step.
 	// +optional
 	Message string `json:"message,omitempty"`
+	// Action is the ReleaseAction a person asked for that made the step,
+	// e.g. Promote; empty for the policies' own steps.
+	// +optional
+	Action string `json:"action,omitempty"`
+	// ActionName is the name of that ReleaseAction.
+	// +optional
+	ActionName string `json:"actionName,omitempty"`
+	// User who asked for the action, as the API server authenticated them.
+	// +optional
+	User string `json:"user,omitempty"`
+	// Metrics each subset showed to the policies that decided the step.
+	// +optional
+	// +listType=map
+	// +listMapKey=subset
+	// +kubebuilder:validation:MaxItems=8
+	Metrics []StepMetrics `json:"metrics,omitempty"`
+}
+
+// StepMetrics are the figures of one subset that a decision saw. Numbers
+// are decimal strings, as the Kubernetes API conventions ask for
+// non-integers.
+type StepMetrics struct {
+	// Subset measured.
+	Subset string `json:"subset"`
+	// Requests over the metrics window.
+	// +optional
+	Requests string `json:"requests,omitempty"`
+	// ErrorRate is the share of failed requests, 0 to 1.
+	// +optional
+	ErrorRate string `json:"errorRate,omitempty"`
+	// LatencyP99Ms is the 99th percentile latency in milliseconds.
+	// +optional
+	LatencyP99Ms string `json:"latencyP99Ms,omitempty"`
 }
 
 // ServedSplit is the traffic split the mesh reported serving, from Istio's
@@ -132,12 +173,21 @@ type CanaryReleaseStatus struct {
 	// History of the last steps, oldest first.
 	// +optional
 	// +kubebuilder:validation:MaxItems=50
-	History []CanaryStep `json:"history,omitempty"`
+	History []ReleaseStep `json:"history,omitempty"`
 
 	// Served is the split the mesh reported serving, beside Weights: the
 	// condition TrafficShifted says whether the two agree.
 	// +optional
 	Served *ServedSplit `json:"served,omitempty"`
+
+	// PausedPhase is the phase a paused release resumes in.
+	// +optional
+	PausedPhase CanaryPhase `json:"pausedPhase,omitempty"`
+
+	// ApprovedWeight is the weight an Approve action let a ManualGate
+	// open up to; the annotation kubist.io/approved-weight does the same.
+	// +optional
+	ApprovedWeight *int32 `json:"approvedWeight,omitempty"`
 }
 
 // CanaryRelease moves traffic of a Route from a baseline subset to a new

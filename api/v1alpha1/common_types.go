@@ -52,6 +52,57 @@ type Stanzas struct {
 	// +optional
 	// +kubebuilder:validation:MaxItems=16
 	Policies []PolicyRef `json:"policies,omitempty"`
+
+	// Notifications say who hears about the releases at and below this
+	// resource. Without them a resource inherits its parent's: a
+	// CanaryRelease or Experiment its VirtualCluster's, which inherits its
+	// Cluster's, which inherits its Project's.
+	// +optional
+	Notifications *Notifications `json:"notifications,omitempty"`
+}
+
+// Notifications are the receivers of a resource's release notifications.
+type Notifications struct {
+	// Receivers of the notifications; an empty list silences the resource
+	// and what inherits from it.
+	// +kubebuilder:validation:MaxItems=8
+	// +listType=map
+	// +listMapKey=name
+	Receivers []NotificationReceiver `json:"receivers"`
+}
+
+// NotificationReceiver is one place notifications go.
+type NotificationReceiver struct {
+	// Name of the receiver, for metrics and logs.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	Name string `json:"name"`
+
+	// Type is Slack (an incoming webhook) or CloudEvents (any HTTP sink,
+	// structured JSON).
+	// +kubebuilder:validation:Enum=Slack;CloudEvents
+	Type string `json:"type"`
+
+	// SecretRef names the Secret, in the Kubist manager's namespace, that
+	// holds the receiver's URL under the key url and, for CloudEvents, an
+	// optional bearer token under the key token. Neither ever appears in
+	// a spec or a log.
+	SecretRef SecretReference `json:"secretRef"`
+
+	// MinLevel is the lowest level sent: info (every step), warning
+	// (pauses, aborts) or error (rollbacks, policy errors).
+	// +optional
+	// +kubebuilder:validation:Enum=info;warning;error
+	MinLevel string `json:"minLevel,omitempty"`
+}
+
+// SecretReference names a Secret in the Kubist manager's namespace.
+type SecretReference struct {
+	// Name of the Secret.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
 }
 
 // PolicyDecision records the outcome of one policy of the chain in the last run.

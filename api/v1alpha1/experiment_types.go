@@ -5,7 +5,7 @@ import (
 )
 
 // ExperimentPhase is where an Experiment stands.
-// +kubebuilder:validation:Enum=Pending;Running;Concluded;Inconclusive
+// +kubebuilder:validation:Enum=Pending;Running;Concluded;Inconclusive;Paused;Aborted
 type ExperimentPhase string
 
 // The phases of an Experiment.
@@ -14,6 +14,10 @@ const (
 	ExperimentRunning      ExperimentPhase = "Running"
 	ExperimentConcluded    ExperimentPhase = "Concluded"
 	ExperimentInconclusive ExperimentPhase = "Inconclusive"
+	// ExperimentPaused: an operator froze the weights until they resume it.
+	ExperimentPaused ExperimentPhase = "Paused"
+	// ExperimentAborted: an operator sent all traffic to the first subset.
+	ExperimentAborted ExperimentPhase = "Aborted"
 )
 
 // GoalQueries are PromQL templates for a custom goal metric; `{{subset}}`,
@@ -128,6 +132,15 @@ type ExperimentStatus struct {
 	// LastStepTime is when the weights last changed.
 	// +optional
 	LastStepTime *metav1.MicroTime `json:"lastStepTime,omitempty"`
+
+	// History of the last steps and actions, oldest first.
+	// +optional
+	// +kubebuilder:validation:MaxItems=50
+	History []ReleaseStep `json:"history,omitempty"`
+
+	// PausedPhase is the phase a paused experiment resumes in.
+	// +optional
+	PausedPhase ExperimentPhase `json:"pausedPhase,omitempty"`
 }
 
 // Experiment is an A/B test among subsets of a Destination on a goal

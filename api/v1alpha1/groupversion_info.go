@@ -26,6 +26,7 @@ func addKnownTypes(scheme *runtime.Scheme) error {
 		&CanaryRelease{}, &CanaryReleaseList{},
 		&Experiment{}, &ExperimentList{},
 		&Policy{}, &PolicyList{},
+		&ReleaseAction{}, &ReleaseActionList{},
 	)
 	metav1.AddToGroupVersion(scheme, GroupVersion)
 	return nil

@@ -1,5 +1,7 @@
 // Command kubist is Kubist's one binary: the controller manager, a local
-// development control plane, and the tools users run offline.
+// development control plane, the tools users run offline, and the commands
+// that act on releases. Named kubectl-kubist (a link will do), it is a
+// kubectl plugin: `kubectl kubist canary promote NAME`.
 package main
 
 import (
@@ -7,12 +9,21 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"strings"
 	"syscall"
+
+	"github.com/spf13/cobra"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := newRootCommand().ExecuteContext(ctx)
+	root := newRootCommand()
+	if strings.HasPrefix(filepath.Base(os.Args[0]), "kubectl-kubist") {
+		// Run as a kubectl plugin: `kubectl kubist canary promote web`.
+		root.Annotations = map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl kubist"}
+	}
+	err := root.ExecuteContext(ctx)
 	stop()
 	if err != nil {
 		if err.Error() != "" {

@@ -31,6 +31,9 @@ func newRootCommand() *cobra.Command {
 		newPolicyCommand(),
 		newValidateCommand(),
 		newTreeCommand(),
+		newCanaryCommand(),
+		newExperimentCommand(),
+		newGetCommand(),
 	)
 	return root
 }

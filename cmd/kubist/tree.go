@@ -60,25 +60,31 @@ func newTreeCommand() *cobra.Command {
 	return cmd
 }
 
-// watchTree prints the tree, then again each time it changes: on a
-// terminal it redraws in place, elsewhere it appends.
+// watchTree prints the tree, then again each time it changes.
 func watchTree(ctx context.Context, c client.Reader, out io.Writer, interval time.Duration, terminal bool) error {
+	return watchRendered(ctx, out, interval, terminal, "(kubist tree --watch)",
+		func(ctx context.Context) (string, error) { return renderTree(ctx, c) })
+}
+
+// watchRendered prints what render draws, then again each time it
+// changes: on a terminal it redraws in place, elsewhere it appends.
+func watchRendered(ctx context.Context, out io.Writer, interval time.Duration, terminal bool, title string, render func(context.Context) (string, error)) error {
 	last := ""
 	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
 	for {
-		tree, err := renderTree(ctx, c)
+		text, err := render(ctx)
 		if err != nil && ctx.Err() == nil {
-			tree = fmt.Sprintf("cannot read the tree: %v\n", err)
+			text = fmt.Sprintf("cannot read it: %v\n", err)
 		}
-		if tree != last && ctx.Err() == nil {
+		if text != last && ctx.Err() == nil {
 			if terminal {
 				fmt.Fprint(out, "\033[H\033[2J")
 			} else if last != "" {
 				fmt.Fprintln(out)
 			}
-			fmt.Fprintf(out, "%s  %s\n%s", time.Now().Format(time.TimeOnly), "(kubist tree --watch)", tree)
-			last = tree
+			fmt.Fprintf(out, "%s  %s\n%s", time.Now().Format(time.TimeOnly), title, text)
+			last = text
 		}
 		select {
 		case <-ctx.Done():

@@ -17,6 +17,12 @@ elapsed_ns(state, now) := time.parse_rfc3339_ns(now) - time.parse_rfc3339_ns(sta
 
 due(state, period, now) if not state.lastStepTime
 
+# A person's Promote action (kubist canary promote) makes the next step due now.
+due(state, period, now) if promoting
+
+# promoting holds in the run that applies a person's Promote action.
+promoting if input.action.name == "Promote"
+
 due(state, period, now) if elapsed_ns(state, now) >= time.parse_duration_ns(period)
 
 # time_left until the next step, as a duration string: whole seconds when

@@ -194,7 +194,7 @@ func checkHistory(t *testing.T, cr *v1alpha1.CanaryRelease, step int32) {
 	want := step
 	for _, h := range cr.Status.History {
 		w, ok := h.Weights[cr.Spec.Subset]
-		if !ok || h.Phase == v1alpha1.CanaryPromoted && w == 100 && want > 100 {
+		if !ok || h.Phase == string(v1alpha1.CanaryPromoted) && w == 100 && want > 100 {
 			continue
 		}
 		if w != min(want, 100) {

@@ -1,0 +1,243 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	eventsv1 "k8s.io/api/events/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	"github.com/kubist-io/kubist/api/v1alpha1"
+)
+
+// eventsShown is how many of a release's last Events the view shows.
+const eventsShown = 8
+
+func newGetCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "get",
+		Short: "Show one release's whole story: phase, weights, served split, history, gates, conditions, events",
+	}
+	flags := clientFlags(cmd)
+	var output string
+	var watch bool
+	var interval time.Duration
+	for _, k := range []struct{ use, kind string }{{"canary", "CanaryRelease"}, {"experiment", "Experiment"}} {
+		sub := &cobra.Command{
+			Use:     k.use + " NAME",
+			Aliases: []string{strings.ToLower(k.kind)},
+			Short:   "Show a " + k.kind + ": phase, weights, the step history with the metrics each decision saw, pending gates, conditions, last events",
+			Args:    cobra.ExactArgs(1),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				c, namespace, err := clientOf(flags)
+				if err != nil {
+					return err
+				}
+				key := types.NamespacedName{Namespace: namespace, Name: args[0]}
+				render := func(ctx context.Context) (string, error) { return renderRelease(ctx, c, k.kind, key, output) }
+				if !watch {
+					text, err := render(cmd.Context())
+					if err != nil {
+						return err
+					}
+					_, err = fmt.Fprint(cmd.OutOrStdout(), text)
+					return err
+				}
+				title := fmt.Sprintf("(kubist get %s %s --watch)", k.use, args[0])
+				return watchRendered(cmd.Context(), cmd.OutOrStdout(), interval, isTerminal(cmd.OutOrStdout()), title, render)
+			},
+		}
+		cmd.AddCommand(sub)
+	}
+	cmd.PersistentFlags().StringVarP(&output, "output", "o", "", "Output format: json or yaml (the object as stored); the default is the view for people.")
+	cmd.PersistentFlags().BoolVarP(&watch, "watch", "w", false, "Redraw whenever the release changes, until interrupted: in place on a terminal, appended elsewhere.")
+	cmd.PersistentFlags().DurationVar(&interval, "interval", time.Second, "How often --watch reads the release.")
+	return cmd
+}
+
+// renderRelease reads a release and its Events and draws them.
+func renderRelease(ctx context.Context, c client.Reader, kind string, key types.NamespacedName, output string) (string, error) {
+	var obj v1alpha1.Object = &v1alpha1.CanaryRelease{}
+	if kind == "Experiment" {
+		obj = &v1alpha1.Experiment{}
+	}
+	if err := c.Get(ctx, key, obj); err != nil {
+		return "", fmt.Errorf("%s %s: %w", kind, key, err)
+	}
+	switch output {
+	case "json":
+		raw, err := json.MarshalIndent(obj, "", "  ")
+		return string(raw) + "\n", err
+	case "yaml":
+		raw, err := yaml.Marshal(obj)
+		return string(raw), err
+	case "":
+	default:
+		return "", fmt.Errorf("unknown output format %q: json or yaml", output)
+	}
+	var events eventsv1.EventList
+	if err := c.List(ctx, &events, client.InNamespace(key.Namespace)); err != nil {
+		return "", fmt.Errorf("list the events of %s %s: %w", kind, key, err)
+	}
+	var mine []eventsv1.Event
+	for _, e := range events.Items {
+		if e.Regarding.Kind == kind && e.Regarding.Name == key.Name && e.Regarding.UID == obj.GetUID() {
+			mine = append(mine, e)
+		}
+	}
+	return describeRelease(obj, mine), nil
+}
+
+// describeRelease is the view of a release for people.
+func describeRelease(obj v1alpha1.Object, events []eventsv1.Event) string {
+	var b strings.Builder
+	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+	status := obj.GetCommonStatus()
+	var history []v1alpha1.ReleaseStep
+	switch o := obj.(type) {
+	case *v1alpha1.CanaryRelease:
+		fmt.Fprintf(tw, "CanaryRelease:\t%s/%s\n", o.Namespace, o.Name)
+		fmt.Fprintf(tw, "Route:\t%s (destination %s, canary %s, baseline %s)\n", o.Spec.Route, o.Spec.Destination, o.Spec.Subset, orDash(orString(o.Spec.Baseline, o.Status.Baseline)))
+		fmt.Fprintf(tw, "Phase:\t%s\n", orPending(string(o.Status.Phase)))
+		fmt.Fprintf(tw, "Weights:\t%s\n", weightsString(o.Status.Weights))
+		if s := o.Status.Served; s != nil && s.Summary != "" {
+			fmt.Fprintf(tw, "Served:\t%s (%d requests, when the weights were %s)\n", s.Summary, s.Requests, v1alpha1.SplitString(s.Weights))
+		}
+		if o.Status.ApprovedWeight != nil {
+			fmt.Fprintf(tw, "Approved:\tup to %d%%\n", *o.Status.ApprovedWeight)
+		}
+		history = o.Status.History
+	case *v1alpha1.Experiment:
+		fmt.Fprintf(tw, "Experiment:\t%s/%s\n", o.Namespace, o.Name)
+		fmt.Fprintf(tw, "Route:\t%s (destination %s, subsets %s)\n", o.Spec.Route, o.Spec.Destination, strings.Join(o.Spec.Subsets, ", "))
+		fmt.Fprintf(tw, "Phase:\t%s\n", orPending(string(o.Status.Phase)))
+		fmt.Fprintf(tw, "Weights:\t%s\n", weightsString(o.Status.Weights))
+		if o.Status.Winner != "" {
+			fmt.Fprintf(tw, "Winner:\t%s\n", o.Status.Winner)
+		}
+		history = o.Status.History
+	}
+	var chain []string
+	for _, p := range obj.GetStanzas().Policies {
+		chain = append(chain, p.Name)
+	}
+	fmt.Fprintf(tw, "Policies:\t%s\n", orDash(strings.Join(chain, " → ")))
+	var gates []string
+	for _, d := range status.Decisions {
+		// A finished release waits for nothing, whatever its last
+		// decisions were.
+		if d.Outcome == "Gate" && waiting(obj) {
+			gates = append(gates, fmt.Sprintf("%s: %s", d.Policy, d.Message))
+		}
+	}
+	fmt.Fprintf(tw, "Gates:\t%s\n", orString(strings.Join(gates, "; "), "none waiting"))
+	_ = tw.Flush()
+
+	b.WriteString("\nHistory:\n")
+	if len(history) == 0 {
+		b.WriteString("  no steps yet\n")
+	} else {
+		tw = tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "  TIME\tWEIGHTS\tPHASE\tBY\tREQUESTS\tERROR RATE\tP99\tMESSAGE")
+		for _, h := range history {
+			requests, errorRate, p99 := stepFigures(h.Metrics)
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", h.Time.UTC().Format(time.TimeOnly), v1alpha1.SplitString(h.Weights),
+				orDash(h.Phase), decidedBy(h), requests, errorRate, p99, h.Message)
+		}
+		_ = tw.Flush()
+	}
+
+	b.WriteString("\nConditions:\n")
+	tw = tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+	for _, c := range status.Conditions {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", c.Type, c.Status, c.Reason, c.Message)
+	}
+	_ = tw.Flush()
+
+	b.WriteString("\nEvents:\n")
+	if len(events) == 0 {
+		b.WriteString("  none\n")
+		return b.String()
+	}
+	slices.SortFunc(events, func(a, b eventsv1.Event) int { return eventTime(a).Compare(eventTime(b)) })
+	if len(events) > eventsShown {
+		events = events[len(events)-eventsShown:]
+	}
+	tw = tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+	for _, e := range events {
+		count := ""
+		if e.Series != nil && e.Series.Count > 1 {
+			count = fmt.Sprintf(" (x%d)", e.Series.Count)
+		} else if e.DeprecatedCount > 1 {
+			count = fmt.Sprintf(" (x%d)", e.DeprecatedCount)
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s%s\n", eventTime(e).UTC().Format(time.TimeOnly), e.Type, e.Reason, e.Note, count)
+	}
+	_ = tw.Flush()
+	return b.String()
+}
+
+// waiting says whether a release can still wait for a gate: it is not over.
+func waiting(obj v1alpha1.Object) bool {
+	switch o := obj.(type) {
+	case *v1alpha1.CanaryRelease:
+		return slices.Contains([]v1alpha1.CanaryPhase{"", v1alpha1.CanaryPending, v1alpha1.CanaryProgressing, v1alpha1.CanaryPaused}, o.Status.Phase)
+	case *v1alpha1.Experiment:
+		return slices.Contains([]v1alpha1.ExperimentPhase{"", v1alpha1.ExperimentPending, v1alpha1.ExperimentRunning, v1alpha1.ExperimentPaused}, o.Status.Phase)
+	}
+	return false
+}
+
+// decidedBy says who made a step: a person's action (and who), or a policy.
+func decidedBy(h v1alpha1.ReleaseStep) string {
+	switch {
+	case h.Action != "" && h.Policy != "":
+		return fmt.Sprintf("%s by %s, %s", h.Action, orDash(h.User), h.Policy)
+	case h.Action != "":
+		return fmt.Sprintf("%s by %s", h.Action, orDash(h.User))
+	}
+	return orDash(h.Policy)
+}
+
+// stepFigures renders the metrics a decision saw, one subset after another.
+func stepFigures(metrics []v1alpha1.StepMetrics) (requests, errorRate, p99 string) {
+	var r, e, p []string
+	for _, m := range metrics {
+		r = append(r, m.Subset+" "+orDash(m.Requests))
+		e = append(e, m.Subset+" "+orDash(m.ErrorRate))
+		if m.LatencyP99Ms != "" {
+			p = append(p, m.Subset+" "+m.LatencyP99Ms+"ms")
+		} else {
+			p = append(p, m.Subset+" -")
+		}
+	}
+	return orDash(strings.Join(r, ", ")), orDash(strings.Join(e, ", ")), orDash(strings.Join(p, ", "))
+}
+
+// eventTime is when an Event last happened.
+func eventTime(e eventsv1.Event) time.Time {
+	switch {
+	case e.Series != nil:
+		return e.Series.LastObservedTime.Time
+	case !e.DeprecatedLastTimestamp.IsZero():
+		return e.DeprecatedLastTimestamp.Time
+	}
+	return e.EventTime.Time
+}
+
+func orDash(s string) string { return orString(s, "-") }
+
+func orString(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}

@@ -1,0 +1,140 @@
+// Package release decides what a person's action (a ReleaseAction:
+// promote, abort, pause, resume, approve, retry, conclude) does to a
+// CanaryRelease or an Experiment. The admission webhook asks it whether an
+// action can apply now, to refuse one up front; the release's executor
+// asks it again when it applies the action.
+package release
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/kubist-io/kubist/api/v1alpha1"
+)
+
+// State is the part of a release's status that actions change.
+type State struct {
+	Weights     map[string]int32
+	Phase       string
+	PausedPhase string
+	Last        *metav1.MicroTime
+	Approved    *int32
+}
+
+// Result is what an action makes of a release: its state after,
+// the message for the history, or why it is refused. Chain says the
+// policies decide, with the action as input (a Promote that is not full).
+type Result struct {
+	State   State
+	Message string
+	Refused string
+	Chain   bool
+}
+
+// Canary decides what an action does to a canary's state; gated says
+// whether its chain has a ManualGate.
+func Canary(a *v1alpha1.ReleaseAction, s State, canary, baseline string, gated bool, now time.Time) Result {
+	phase := v1alpha1.CanaryPhase(s.Phase)
+	active := phase == v1alpha1.CanaryPending || phase == v1alpha1.CanaryProgressing
+	stepped := &metav1.MicroTime{Time: now}
+	split := func(w int32) map[string]int32 { return map[string]int32{canary: w, baseline: 100 - w} }
+	switch a.Spec.Action {
+	case v1alpha1.ActionPromote:
+		switch {
+		case phase == v1alpha1.CanaryPromoted || phase == v1alpha1.CanaryRolledBack || phase == v1alpha1.CanaryAborted:
+			return Result{Refused: fmt.Sprintf("the release is %s: there is nothing to promote (retry starts a rolled-back or aborted one again)", phase)}
+		case a.Spec.Full:
+			s.Weights, s.Phase, s.PausedPhase, s.Last = split(100), string(v1alpha1.CanaryPromoted), "", stepped
+			return Result{State: s, Message: fmt.Sprintf("promoted at once: canary %s at 100%%", canary)}
+		case phase == v1alpha1.CanaryPaused:
+			return Result{Refused: "the release is Paused: resume it first, or promote --full"}
+		}
+		return Result{State: s, Chain: true}
+	case v1alpha1.ActionAbort:
+		if phase == v1alpha1.CanaryAborted || phase == v1alpha1.CanaryRolledBack {
+			return Result{Refused: fmt.Sprintf("the release is %s already: the baseline %s carries all traffic", phase, baseline)}
+		}
+		s.Weights, s.Phase, s.PausedPhase, s.Last = split(0), string(v1alpha1.CanaryAborted), "", stepped
+		return Result{State: s, Message: fmt.Sprintf("aborted: baseline %s at 100%%", baseline)}
+	case v1alpha1.ActionPause:
+		if !active {
+			return Result{Refused: fmt.Sprintf("the release is %s: only a Pending or Progressing release can be paused", phase)}
+		}
+		s.PausedPhase, s.Phase = s.Phase, string(v1alpha1.CanaryPaused)
+		return Result{State: s, Message: fmt.Sprintf("paused at %s", v1alpha1.SplitString(s.Weights))}
+	case v1alpha1.ActionResume:
+		if phase != v1alpha1.CanaryPaused {
+			return Result{Refused: fmt.Sprintf("the release is %s, not Paused", phase)}
+		}
+		s.Phase, s.PausedPhase = cmp.Or(s.PausedPhase, string(v1alpha1.CanaryProgressing)), ""
+		return Result{State: s, Message: fmt.Sprintf("resumed at %s", v1alpha1.SplitString(s.Weights))}
+	case v1alpha1.ActionApprove:
+		switch {
+		case !gated:
+			return Result{Refused: "the release has no ManualGate among its policies: there is nothing to approve"}
+		case !active && phase != v1alpha1.CanaryPaused:
+			return Result{Refused: fmt.Sprintf("the release is %s: there is nothing left to approve", phase)}
+		}
+		s.Approved = a.Spec.Weight
+		return Result{State: s, Message: fmt.Sprintf("approved up to %d%%", *a.Spec.Weight)}
+	case v1alpha1.ActionRetry:
+		if phase != v1alpha1.CanaryRolledBack && phase != v1alpha1.CanaryAborted {
+			return Result{Refused: fmt.Sprintf("the release is %s: only a RolledBack or Aborted release can be retried", phase)}
+		}
+		s.Weights, s.Phase, s.PausedPhase, s.Last, s.Approved = split(0), string(v1alpha1.CanaryPending), "", nil, nil
+		return Result{State: s, Message: "started again from the first step"}
+	}
+	return Result{Refused: fmt.Sprintf("%s does not apply to a CanaryRelease", a.Spec.Action)}
+}
+
+// Experiment decides what an action does to an experiment's state;
+// subsets are the experiment's, the first one its baseline.
+func Experiment(a *v1alpha1.ReleaseAction, s State, subsets []string, now time.Time) Result {
+	phase := v1alpha1.ExperimentPhase(s.Phase)
+	active := phase == v1alpha1.ExperimentPending || phase == v1alpha1.ExperimentRunning
+	over := phase == v1alpha1.ExperimentConcluded || phase == v1alpha1.ExperimentAborted
+	all := func(winner string) map[string]int32 {
+		w := make(map[string]int32, len(subsets))
+		for _, sub := range subsets {
+			w[sub] = 0
+		}
+		w[winner] = 100
+		return w
+	}
+	stepped := &metav1.MicroTime{Time: now}
+	switch a.Spec.Action {
+	case v1alpha1.ActionPause:
+		if !active {
+			return Result{Refused: fmt.Sprintf("the experiment is %s: only a Pending or Running experiment can be paused", phase)}
+		}
+		s.PausedPhase, s.Phase = s.Phase, string(v1alpha1.ExperimentPaused)
+		return Result{State: s, Message: fmt.Sprintf("paused at %s", v1alpha1.SplitString(s.Weights))}
+	case v1alpha1.ActionResume:
+		if phase != v1alpha1.ExperimentPaused {
+			return Result{Refused: fmt.Sprintf("the experiment is %s, not Paused", phase)}
+		}
+		s.Phase, s.PausedPhase = cmp.Or(s.PausedPhase, string(v1alpha1.ExperimentRunning)), ""
+		return Result{State: s, Message: fmt.Sprintf("resumed at %s", v1alpha1.SplitString(s.Weights))}
+	case v1alpha1.ActionAbort:
+		if over {
+			return Result{Refused: fmt.Sprintf("the experiment is %s already", phase)}
+		}
+		s.Weights, s.Phase, s.PausedPhase, s.Last = all(subsets[0]), string(v1alpha1.ExperimentAborted), "", stepped
+		return Result{State: s, Message: fmt.Sprintf("aborted: %s at 100%%", subsets[0])}
+	case v1alpha1.ActionConclude:
+		switch {
+		case over:
+			return Result{Refused: fmt.Sprintf("the experiment is %s already", phase)}
+		case !slices.Contains(subsets, a.Spec.Winner):
+			return Result{Refused: fmt.Sprintf("winner %q is not one of the experiment's subsets (%s)", a.Spec.Winner, strings.Join(subsets, ", "))}
+		}
+		s.Weights, s.Phase, s.PausedPhase, s.Last = all(a.Spec.Winner), string(v1alpha1.ExperimentConcluded), "", stepped
+		return Result{State: s, Message: fmt.Sprintf("concluded: winner %s at 100%%", a.Spec.Winner)}
+	}
+	return Result{Refused: fmt.Sprintf("%s does not apply to an Experiment", a.Spec.Action)}
+}
