@@ -22,6 +22,7 @@ import (
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"github.com/kubist-io/kubist/internal/certs"
+	"github.com/kubist-io/kubist/internal/notify"
 	"github.com/kubist-io/kubist/internal/scheme"
 	"github.com/kubist-io/kubist/policies"
 	"github.com/kubist-io/kubist/reconciler"
@@ -75,6 +76,8 @@ type Options struct {
 	ImportGrace time.Duration
 	// WrapClient wraps the executors' client (tests count writes with it).
 	WrapClient func(client.Client) client.Client
+	// Notifications tune the delivery of release notifications.
+	Notifications notify.Options
 }
 
 // Defaults are the options of `kubist manager` without flags.
@@ -149,7 +152,7 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (*Manager, error) 
 	engine := reconciler.Engine{Compiler: compiler, Registry: registry}
 	ropts := reconciler.Options{
 		Namespace: opts.Namespace, ResyncPeriod: opts.ResyncPeriod, Workers: opts.Workers, WrapClient: opts.WrapClient,
-		ImportGrace: opts.ImportGrace,
+		ImportGrace: opts.ImportGrace, Notifications: opts.Notifications,
 	}
 	if opts.PrometheusURL != "" {
 		if ropts.Metrics, err = policies.NewPrometheus(opts.PrometheusURL, nil); err != nil {

@@ -20,6 +20,7 @@ import (
 	"github.com/kubist-io/kubist/internal/app"
 	"github.com/kubist-io/kubist/internal/controlplane"
 	"github.com/kubist-io/kubist/internal/localmesh"
+	"github.com/kubist-io/kubist/internal/notify"
 	"github.com/kubist-io/kubist/reconciler"
 	"github.com/kubist-io/kubist/test/testenv"
 )
@@ -85,6 +86,8 @@ var _ = BeforeSuite(func() {
 		o.PrometheusURL = prometheusURL
 		o.ImportGrace = 3 * time.Second
 		o.WrapClient = ops.wrap
+		// Receivers that come back are retried within a second.
+		o.Notifications = notify.Options{Timeout: time.Second, RetryMin: 100 * time.Millisecond, RetryMax: 500 * time.Millisecond}
 	})
 	Expect(err).NotTo(HaveOccurred())
 	engine = mgr.Engine
