@@ -27,6 +27,10 @@ type Input struct {
 	// {"name": "Promote", "user": "alice", "time": "…"}; absent otherwise,
 	// so that a policy can tell a manual promotion from its own step.
 	Action map[string]any `json:"action,omitempty"`
+	// Hooks are the answers of the outside HTTP hooks the chain's webhook
+	// policies name, called before the chain runs, by hook: {"statusCode":
+	// 200, "body": "…", "latencyMs": 12.5, "error": "…"}.
+	Hooks map[string]any `json:"hooks,omitempty"`
 }
 
 // Step is one policy of a chain with its (defaulted) parameters.
@@ -120,22 +124,22 @@ func fixedInput(in Input) ([][2]*ast.Term, error) {
 		{ast.StringTerm("kind"), ast.StringTerm(in.Kind)},
 		{ast.StringTerm("now"), ast.StringTerm(in.Now.UTC().Format(time.RFC3339Nano))},
 	}
+	// action and hooks are absent unless a run has them, so that a policy
+	// can test for them.
 	for _, part := range []struct {
-		key   string
-		value map[string]any
-	}{{"resource", in.Resource}, {"observed", in.Observed}, {"metrics", in.Metrics}} {
+		key      string
+		value    map[string]any
+		optional bool
+	}{{"resource", in.Resource, false}, {"observed", in.Observed, false}, {"metrics", in.Metrics, false},
+		{"action", in.Action, true}, {"hooks", in.Hooks, true}} {
+		if part.optional && part.value == nil {
+			continue
+		}
 		v, err := objectValue(part.value)
 		if err != nil {
 			return nil, fmt.Errorf("input.%s: %w", part.key, err)
 		}
 		fixed = append(fixed, [2]*ast.Term{ast.StringTerm(part.key), ast.NewTerm(v)})
-	}
-	if in.Action != nil {
-		v, err := objectValue(in.Action)
-		if err != nil {
-			return nil, fmt.Errorf("input.action: %w", err)
-		}
-		fixed = append(fixed, [2]*ast.Term{ast.StringTerm("action"), ast.NewTerm(v)})
 	}
 	return fixed, nil
 }

@@ -43,6 +43,11 @@ type Metadata struct {
 	// Gate marks a policy that only limits what the policies before it
 	// proposed (custom.gate: true).
 	Gate bool
+	// Webhook marks a predefined policy whose executor calls an outside
+	// HTTP hook before the chain runs (custom.webhook: true): its
+	// parameters name the hook (secretRef or service), its timeout and
+	// when it applies (on); the answer is the policy's input.hooks.
+	Webhook bool
 }
 
 // Policy is a compiled policy: its declaration and its prepared query.
@@ -293,11 +298,16 @@ func metadataOf(m *ast.Module, file string) (Metadata, any, error) {
 			return meta, nil, fmt.Errorf("%s: METADATA custom.gate must be true or false", file)
 		}
 	}
+	if webhook, ok := a.Custom["webhook"]; ok {
+		if meta.Webhook, ok = webhook.(bool); !ok {
+			return meta, nil, fmt.Errorf("%s: METADATA custom.webhook must be true or false", file)
+		}
+	}
 	for key := range a.Custom {
 		switch key {
-		case "kinds", "parameters", "queries", "gate":
+		case "kinds", "parameters", "queries", "gate", "webhook":
 		default:
-			return meta, nil, fmt.Errorf("%s: METADATA custom.%s is not known; custom holds kinds, parameters, queries and gate", file, key)
+			return meta, nil, fmt.Errorf("%s: METADATA custom.%s is not known; custom holds kinds, parameters, queries, gate and webhook", file, key)
 		}
 	}
 	return meta, a.Custom["parameters"], nil

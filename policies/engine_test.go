@@ -50,7 +50,7 @@ func TestEveryPredefinedPolicyCompiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{"BusinessHoursGate", "HealthBasedCanaryRelease", "ManualGate", "MetricCanaryRelease",
-		"SubsetDetector", "TimedCanaryRelease", "WelchExperiment"}
+		"SubsetDetector", "TimedCanaryRelease", "WebhookGate", "WelchExperiment"}
 	var got []string
 	for _, p := range r.Policies() {
 		got = append(got, p.Name)

@@ -390,6 +390,10 @@ func canaryKind(rc *Reconciler) *kind[*v1alpha1.CanaryRelease] {
 				Metrics: r.gather(ctx, t, chain, []string{baseline, canary}),
 				Action:  actionInput(action),
 			}
+			in.Hooks = r.callHooks(ctx, chain, map[string]any{
+				"kind": "CanaryRelease", "namespace": c.Namespace, "name": c.Name, "phase": before.Phase,
+				"weights": before.Weights, "canary": canary, "baseline": baseline,
+			})
 			history := c.Status.History
 			after, res, err := r.decide(ctx, t, chain, in, before)
 			if err != nil {

@@ -41,8 +41,12 @@ var (
 		Name: "kubist_release_actions_total",
 		Help: "Actions people asked of releases (ReleaseActions), by kind of the release, action and outcome (Applied or Refused).",
 	}, []string{"kind", "action", "outcome"})
+	hookCalls = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "kubist_webhook_gate_calls_total",
+		Help: "Calls of the outside HTTP hooks that webhook policies (WebhookGate) name, by result: 2xx, non-2xx or error (unreachable, timed out, misconfigured).",
+	}, []string{"result"})
 )
 
 func init() {
-	metrics.Registry.MustRegister(executorRuns, executorDuration, policyDecisions, canaryWeight, servedPercent, lateness, writes, releaseActions)
+	metrics.Registry.MustRegister(executorRuns, executorDuration, policyDecisions, canaryWeight, servedPercent, lateness, writes, releaseActions, hookCalls)
 }

@@ -37,8 +37,8 @@ func TestPolicyList(t *testing.T) {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if len(lines) != 8 || strings.Join(strings.Fields(lines[0]), " ") != "NAME KINDS DESCRIPTION" {
-		t.Fatalf("want a header and 7 policies, got:\n%s", out)
+	if len(lines) != 9 || strings.Join(strings.Fields(lines[0]), " ") != "NAME KINDS DESCRIPTION" {
+		t.Fatalf("want a header and 8 policies, got:\n%s", out)
 	}
 	if !strings.Contains(out, "SubsetDetector ") || !strings.Contains(out, "Destination") {
 		t.Fatalf("SubsetDetector and its kind missing:\n%s", out)

@@ -269,7 +269,7 @@ func (n *Notifier) deliver(q *queue) {
 		failed.WithLabelValues(r.Name, r.Type).Inc()
 		// The URL is a secret: the log names the receiver, not where it is.
 		logger.Info("Notification not delivered; retrying", "receiver", r.Name, "type", r.Type,
-			"release", note.Namespace+"/"+note.Name, "reason", note.Reason, "retryIn", backoff.String(), "error", redact(err, r))
+			"release", note.Namespace+"/"+note.Name, "reason", note.Reason, "retryIn", backoff.String(), "error", Redact(err, r.URL, r.Token))
 		select {
 		case <-n.ctx.Done():
 			return
@@ -296,11 +296,11 @@ const (
 	TypeCloudEvents = "CloudEvents"
 )
 
-// redact removes a receiver's URL and token from an error, so that logs
-// never carry them.
-func redact(err error, r Receiver) string {
+// Redact removes secrets (a URL, a token) from an error's message, so that
+// logs and statuses never carry them.
+func Redact(err error, secrets ...string) string {
 	msg := err.Error()
-	for _, secret := range []string{r.URL, r.Token} {
+	for _, secret := range secrets {
 		if secret != "" {
 			msg = strings.ReplaceAll(msg, secret, "<redacted>")
 		}

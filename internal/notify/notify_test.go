@@ -235,7 +235,7 @@ func TestSlackAndLevels(t *testing.T) {
 
 func TestRedactKeepsSecretsOutOfLogs(t *testing.T) {
 	r := Receiver{URL: "https://hooks.slack.example/T000/B000/secret", Token: "tok3n"}
-	msg := redact(fmt.Errorf("post %s with tok3n: refused", r.URL), r)
+	msg := Redact(fmt.Errorf("post %s with tok3n: refused", r.URL), r.URL, r.Token)
 	if msg != "post <redacted> with <redacted>: refused" {
 		t.Fatal(msg)
 	}

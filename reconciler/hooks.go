@@ -1,0 +1,139 @@
+package reconciler
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/kubist-io/kubist/internal/notify"
+	"github.com/kubist-io/kubist/policies"
+)
+
+// A webhook policy (WebhookGate) names an outside HTTP hook that a step,
+// the promotion or a rollback waits for. The executor calls the hooks
+// while it gathers, before the chain runs, so that policies stay pure and
+// replayable: a hook's answer is the policies' input.hooks.
+
+// hookBodyLimit is how much of a hook's answer the policies see.
+const hookBodyLimit = 256
+
+// hookClient calls the hooks; each call has its own deadline.
+var hookClient = &http.Client{}
+
+// hookParameters are a webhook policy's parameters (defaulted by its schema).
+type hookParameters struct {
+	SecretRef string `json:"secretRef"`
+	Service   string `json:"service"`
+	Timeout   string `json:"timeout"`
+	On        string `json:"on"`
+}
+
+// callHooks calls the hooks of a chain's webhook policies with what the
+// release is, and returns their answers by hook (its Secret or Service);
+// nil when the chain has none.
+func (r *run) callHooks(ctx context.Context, chain policies.Chain, release map[string]any) map[string]any {
+	if r.readOnly {
+		// A ReadOnly executor changes nothing, a load generator included.
+		return nil
+	}
+	var out map[string]any
+	for _, step := range chain {
+		if !step.Policy.Webhook || !step.Policy.Predefined {
+			continue
+		}
+		var p hookParameters
+		if err := fromMap(step.Parameters, &p); err != nil {
+			continue
+		}
+		target := orDefault(p.SecretRef, p.Service)
+		if out == nil {
+			out = map[string]any{}
+		}
+		if _, called := out[target]; called {
+			continue
+		}
+		out[target] = r.callHook(ctx, p, release)
+	}
+	return out
+}
+
+// callHook posts the release to one hook and returns what the policies
+// see of the answer: statusCode, body (the first bytes), latencyMs, or an
+// error that names no secret.
+func (r *run) callHook(ctx context.Context, p hookParameters, release map[string]any) map[string]any {
+	url, token, err := r.hookURL(ctx, p)
+	if err != nil {
+		hookCalls.WithLabelValues("error").Inc()
+		return map[string]any{"error": err.Error()}
+	}
+	timeout, err := time.ParseDuration(p.Timeout)
+	if err != nil || timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	payload := make(map[string]any, len(release)+1)
+	for k, v := range release {
+		payload[k] = v
+	}
+	payload["on"] = p.On
+	body, err := json.Marshal(payload)
+	if err != nil {
+		return map[string]any{"error": err.Error()}
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		hookCalls.WithLabelValues("error").Inc()
+		return map[string]any{"error": notify.Redact(err, url, token)}
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	start := time.Now()
+	resp, err := hookClient.Do(req)
+	latency := float64(time.Since(start).Microseconds()) / 1000
+	if err != nil {
+		hookCalls.WithLabelValues("error").Inc()
+		return map[string]any{"error": notify.Redact(err, url, token), "latencyMs": latency}
+	}
+	defer resp.Body.Close()
+	answer, _ := io.ReadAll(io.LimitReader(resp.Body, hookBodyLimit))
+	result := "2xx"
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		result = "non-2xx"
+	}
+	hookCalls.WithLabelValues(result).Inc()
+	return map[string]any{"statusCode": int64(resp.StatusCode), "body": strings.TrimSpace(string(answer)), "latencyMs": latency}
+}
+
+// hookURL is where a hook is: the url (and token) of a Secret in the
+// manager's namespace, or a cluster-local Service.
+func (r *run) hookURL(ctx context.Context, p hookParameters) (url, token string, err error) {
+	switch {
+	case p.SecretRef != "":
+		var secret corev1.Secret
+		if err := r.Client.Get(ctx, types.NamespacedName{Namespace: r.Namespace, Name: p.SecretRef}, &secret); err != nil {
+			return "", "", fmt.Errorf("Secret %s/%s (secretRef): %v", r.Namespace, p.SecretRef, err)
+		}
+		url = strings.TrimSpace(string(secret.Data["url"]))
+		if url == "" {
+			return "", "", fmt.Errorf("Secret %s/%s (secretRef) has no key url", r.Namespace, p.SecretRef)
+		}
+		return url, strings.TrimSpace(string(secret.Data["token"])), nil
+	case p.Service != "":
+		// NAME.NAMESPACE:PORT/PATH, as the policy's schema checks it.
+		host, path, _ := strings.Cut(p.Service, "/")
+		name, port, _ := strings.Cut(host, ":")
+		return fmt.Sprintf("http://%s.svc:%s/%s", name, port, path), "", nil
+	}
+	return "", "", fmt.Errorf("the policy names no hook: set secretRef or service")
+}
