@@ -61,18 +61,8 @@ func Canary(a *v1alpha1.ReleaseAction, s State, canary, baseline string, gated b
 		}
 		s.Weights, s.Phase, s.PausedPhase, s.Last = split(0), string(v1alpha1.CanaryAborted), "", stepped
 		return Result{State: s, Message: fmt.Sprintf("aborted: baseline %s at 100%%", baseline)}
-	case v1alpha1.ActionPause:
-		if !active {
-			return Result{Refused: fmt.Sprintf("the release is %s: only a Pending or Progressing release can be paused", phase)}
-		}
-		s.PausedPhase, s.Phase = s.Phase, string(v1alpha1.CanaryPaused)
-		return Result{State: s, Message: fmt.Sprintf("paused at %s", v1alpha1.SplitString(s.Weights))}
-	case v1alpha1.ActionResume:
-		if phase != v1alpha1.CanaryPaused {
-			return Result{Refused: fmt.Sprintf("the release is %s, not Paused", phase)}
-		}
-		s.Phase, s.PausedPhase = cmp.Or(s.PausedPhase, string(v1alpha1.CanaryProgressing)), ""
-		return Result{State: s, Message: fmt.Sprintf("resumed at %s", v1alpha1.SplitString(s.Weights))}
+	case v1alpha1.ActionPause, v1alpha1.ActionResume:
+		return pauseOrResume(a.Spec.Action, s, active, "release", "Pending or Progressing", string(v1alpha1.CanaryPaused), string(v1alpha1.CanaryProgressing))
 	case v1alpha1.ActionApprove:
 		switch {
 		case !gated:
@@ -108,18 +98,8 @@ func Experiment(a *v1alpha1.ReleaseAction, s State, subsets []string, now time.T
 	}
 	stepped := &metav1.MicroTime{Time: now}
 	switch a.Spec.Action {
-	case v1alpha1.ActionPause:
-		if !active {
-			return Result{Refused: fmt.Sprintf("the experiment is %s: only a Pending or Running experiment can be paused", phase)}
-		}
-		s.PausedPhase, s.Phase = s.Phase, string(v1alpha1.ExperimentPaused)
-		return Result{State: s, Message: fmt.Sprintf("paused at %s", v1alpha1.SplitString(s.Weights))}
-	case v1alpha1.ActionResume:
-		if phase != v1alpha1.ExperimentPaused {
-			return Result{Refused: fmt.Sprintf("the experiment is %s, not Paused", phase)}
-		}
-		s.Phase, s.PausedPhase = cmp.Or(s.PausedPhase, string(v1alpha1.ExperimentRunning)), ""
-		return Result{State: s, Message: fmt.Sprintf("resumed at %s", v1alpha1.SplitString(s.Weights))}
+	case v1alpha1.ActionPause, v1alpha1.ActionResume:
+		return pauseOrResume(a.Spec.Action, s, active, "experiment", "Pending or Running", string(v1alpha1.ExperimentPaused), string(v1alpha1.ExperimentRunning))
 	case v1alpha1.ActionAbort:
 		if over {
 			return Result{Refused: fmt.Sprintf("the experiment is %s already", phase)}
@@ -137,4 +117,22 @@ func Experiment(a *v1alpha1.ReleaseAction, s State, subsets []string, now time.T
 		return Result{State: s, Message: fmt.Sprintf("concluded: winner %s at 100%%", a.Spec.Winner)}
 	}
 	return Result{Refused: fmt.Sprintf("%s does not apply to an Experiment", a.Spec.Action)}
+}
+
+// pauseOrResume freezes an active release (what, e.g. "release"; active
+// names its active phases for the refusal) in the paused phase, or lets a
+// paused one go on in the phase it paused in (running, if unknown).
+func pauseOrResume(action v1alpha1.ActionName, s State, active bool, what, activePhases, paused, running string) Result {
+	if action == v1alpha1.ActionPause {
+		if !active {
+			return Result{Refused: fmt.Sprintf("the %s is %s: only a %s %s can be paused", what, s.Phase, activePhases, what)}
+		}
+		s.PausedPhase, s.Phase = s.Phase, paused
+		return Result{State: s, Message: fmt.Sprintf("paused at %s", v1alpha1.SplitString(s.Weights))}
+	}
+	if s.Phase != paused {
+		return Result{Refused: fmt.Sprintf("the %s is %s, not %s", what, s.Phase, paused)}
+	}
+	s.Phase, s.PausedPhase = cmp.Or(s.PausedPhase, running), ""
+	return Result{State: s, Message: fmt.Sprintf("resumed at %s", v1alpha1.SplitString(s.Weights))}
 }

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"encoding/json"
-	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -30,10 +29,8 @@ type hookServer struct {
 
 func startHookServer() *hookServer {
 	GinkgoHelper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	Expect(err).NotTo(HaveOccurred())
-	h := &hookServer{url: "http://" + l.Addr().String() + "/gate", status: http.StatusOK}
-	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := &hookServer{status: http.StatusOK}
+	addr := serveOnLoopback("127.0.0.1:0", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var req map[string]any
 		_ = json.NewDecoder(r.Body).Decode(&req)
 		h.mu.Lock()
@@ -44,9 +41,8 @@ func startHookServer() *hookServer {
 		time.Sleep(delay)
 		w.WriteHeader(status)
 		_, _ = w.Write([]byte(body))
-	})}
-	go func() { _ = srv.Serve(l) }()
-	DeferCleanup(srv.Close)
+	}))
+	h.url = "http://" + addr + "/gate"
 	return h
 }
 

@@ -1,12 +1,16 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"net"
 	"net/http"
+	"os"
+	"regexp"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -26,7 +30,6 @@ import (
 // slackEndpoint is a Slack-compatible incoming webhook on loopback: it
 // takes the JSON message Slack takes and answers "ok".
 type slackEndpoint struct {
-	server   *http.Server
 	url      string
 	mu       sync.Mutex
 	messages []slack.WebhookMessage
@@ -34,10 +37,8 @@ type slackEndpoint struct {
 
 func startSlackEndpoint() *slackEndpoint {
 	GinkgoHelper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	Expect(err).NotTo(HaveOccurred())
-	s := &slackEndpoint{url: "http://" + l.Addr().String() + "/services/T000/B000/XXXX"}
-	s.server = &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s := &slackEndpoint{}
+	addr := serveOnLoopback("127.0.0.1:0", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var m slack.WebhookMessage
 		if r.Method != http.MethodPost || json.NewDecoder(r.Body).Decode(&m) != nil || m.Text == "" {
 			http.Error(w, "invalid_payload", http.StatusBadRequest)
@@ -47,10 +48,25 @@ func startSlackEndpoint() *slackEndpoint {
 		s.messages = append(s.messages, m)
 		s.mu.Unlock()
 		_, _ = w.Write([]byte("ok"))
-	})}
-	go func() { _ = s.server.Serve(l) }()
-	DeferCleanup(s.server.Close)
+	}))
+	s.url = "http://" + addr + "/services/T000/B000/XXXX"
 	return s
+}
+
+// serveOnLoopback serves a handler on a loopback address ("127.0.0.1:0"
+// for any port) until the spec ends, and returns the address.
+func serveOnLoopback(addr string, h http.Handler) string {
+	GinkgoHelper()
+	l, err := net.Listen("tcp", addr)
+	Expect(err).NotTo(HaveOccurred())
+	server := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: h}
+	go func() {
+		if err := server.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			GinkgoWriter.Println("loopback server:", err)
+		}
+	}()
+	DeferCleanup(server.Close)
+	return l.Addr().String()
 }
 
 func (s *slackEndpoint) texts() []string {
@@ -68,7 +84,6 @@ func (s *slackEndpoint) texts() []string {
 // can be slow, and keeps each event it took once, by ID, in order.
 type eventSink struct {
 	addr   string
-	server *http.Server
 	mu     sync.Mutex
 	slow   time.Duration
 	ids    []string
@@ -101,9 +116,7 @@ func (e *eventSink) up() {
 		}
 	})
 	Expect(err).NotTo(HaveOccurred())
-	l, err := net.Listen("tcp", e.addr)
-	Expect(err).NotTo(HaveOccurred())
-	e.server = &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	serveOnLoopback(e.addr, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Authorization") != "Bearer s3cret" {
 			http.Error(w, "who are you?", http.StatusUnauthorized)
 			return
@@ -113,13 +126,7 @@ func (e *eventSink) up() {
 		e.mu.Unlock()
 		time.Sleep(slow)
 		receive.ServeHTTP(w, r)
-	})}
-	go func() {
-		if err := e.server.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			GinkgoWriter.Println("event sink:", err)
-		}
-	}()
-	DeferCleanup(e.server.Close)
+	}))
 }
 
 func (e *eventSink) setSlow(d time.Duration) {
@@ -172,13 +179,27 @@ spec:
       - {name: audit, type: CloudEvents, secretRef: {name: event-sink}}
 `), "apply", "-f", "-")
 
-		By("the sink is down while the canary steps every second")
+		By("the sink is down while the canary steps every second, and kubist get --watch follows it on a pipe")
+		var screens bytes.Buffer
+		watch := kubectlKubistCommand(context.Background(), "get", "canary", "web-v2", "-n", ns, "--watch", "--interval", "200ms")
+		watch.Stdout, watch.Stderr = &screens, GinkgoWriter
+		Expect(watch.Start()).To(Succeed())
 		kubectl([]byte(CanaryManifest(ns, "    - name: TimedCanaryRelease\n      parameters: {step: 25, period: 1s}\n")), "apply", "-f", "-")
 		var c v1alpha1.CanaryRelease
 		Eventually(func(g Gomega) {
 			g.Expect(env.Client.Get(ctx(), types.NamespacedName{Namespace: ns, Name: "web-v2"}, &c)).To(Succeed())
 			g.Expect(c.Status.Phase).To(Equal(v1alpha1.CanaryPromoted))
 		}).Should(Succeed())
+		time.Sleep(time.Second)
+		Expect(watch.Process.Signal(os.Interrupt)).To(Succeed())
+		Expect(watch.Wait()).To(Succeed())
+		GinkgoWriter.Printf("kubist get canary --watch, on a pipe:\n%s\n", screens.String())
+		frames := strings.Split(screens.String(), "(kubist get canary web-v2 --watch)")
+		Expect(len(frames)).To(BeNumerically(">=", 5), "a screen per change, appended on a pipe")
+		Expect(screens.String()).NotTo(ContainSubstring("\033[H"), "a pipe gets no terminal redraws")
+		for _, split := range []string{"v1 75% / v2 25%", "v1 50% / v2 50%", "v1 25% / v2 75%", "v1 0% / v2 100%"} {
+			Expect(screens.String()).To(MatchRegexp(`Weights:\s+` + regexp.QuoteMeta(split)))
+		}
 		Expect(c.Status.History).To(HaveLen(4))
 		for i := 1; i < len(c.Status.History); i++ {
 			gap := c.Status.History[i].Time.Sub(c.Status.History[i-1].Time.Time)

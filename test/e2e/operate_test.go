@@ -20,10 +20,10 @@ import (
 	"github.com/kubist-io/kubist/test/testenv"
 )
 
-// kubectlKubist runs `kubectl kubist ARGS` through the real kubectl, which
-// finds the kubist binary as its plugin kubectl-kubist on PATH, as a user
-// who installed the plugin would run it.
-func kubectlKubist(args ...string) testenv.Result {
+// kubectlKubistCommand is `kubectl kubist ARGS` through the real kubectl,
+// which finds the kubist binary as its plugin kubectl-kubist on PATH, as a
+// user who installed the plugin would run it.
+func kubectlKubistCommand(c context.Context, args ...string) *exec.Cmd {
 	GinkgoHelper()
 	dir := filepath.Join(os.TempDir(), fmt.Sprintf("kubist-plugin-%d", os.Getpid()))
 	Expect(os.MkdirAll(dir, 0o755)).To(Succeed())
@@ -32,10 +32,17 @@ func kubectlKubist(args ...string) testenv.Result {
 		_ = os.Remove(link)
 		Expect(os.Symlink(kubistBinary(), link)).To(Succeed())
 	}
-	c, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
 	cmd := exec.CommandContext(c, env.Kubectl.Path, append(append([]string{"kubist"}, args...), "--kubeconfig", env.Kubectl.Kubeconfig)...)
 	cmd.Env = append(os.Environ(), "PATH="+dir+string(os.PathListSeparator)+os.Getenv("PATH"))
+	return cmd
+}
+
+// kubectlKubist runs `kubectl kubist ARGS` and returns what it printed.
+func kubectlKubist(args ...string) testenv.Result {
+	GinkgoHelper()
+	c, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := kubectlKubistCommand(c, args...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
