@@ -157,7 +157,15 @@ func (o *Offline) checkOne(ctx context.Context, obj manifest.Object) []Finding {
 	errs = append(errs, listtype.ValidateListSetsAndMaps(nil, ks.structural, u)...)
 	celErrs, _ := ks.cel.Validate(ctx, nil, ks.structural, u, nil, celconfig.RuntimeCELCostBudget)
 	errs = append(errs, celErrs...)
-	if len(errs) == 0 {
+	if len(errs) == 0 && kind == actionKind {
+		// A ReleaseAction is no part of the tree: it is checked against
+		// the release it names, when there is a cluster to read it from.
+		a := &v1alpha1.ReleaseAction{}
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u, a); err != nil {
+			return append(findings, finding(err.Error(), false))
+		}
+		errs = o.admission.ValidateAction(ctx, a)
+	} else if len(errs) == 0 {
 		typed, err := o.decode(kind, u)
 		if err != nil {
 			return append(findings, finding(err.Error(), false))
@@ -182,7 +190,11 @@ func (o *Offline) decode(kind string, u map[string]any) (v1alpha1.Object, error)
 	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u, typed); err != nil {
 		return nil, err
 	}
-	return typed.(v1alpha1.Object), nil
+	obj, ok := typed.(v1alpha1.Object)
+	if !ok {
+		return nil, fmt.Errorf("kind %s has no executor or policies", kind)
+	}
+	return obj, nil
 }
 
 // applyAddPatch applies the "add" operations of a defaulting patch to an

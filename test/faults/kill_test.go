@@ -265,3 +265,94 @@ func TestLeaderKilled(t *testing.T) {
 	}
 	checkCanariesFinished(t, env.Client, namespaces, 2*time.Minute)
 }
+
+// TestActionsUnderKills: three Promote actions wait for each of 10
+// canaries that only people move (steps an hour apart) while the manager
+// is killed with SIGKILL 10 times at random moments. Every action ends
+// Applied, and each canary's history holds each of them once: 10% from
+// its first step, then 20, 30 and 40% from the three promotions, each
+// recorded with its action.
+func TestActionsUnderKills(t *testing.T) {
+	binary, err := testenv.BuildKubist(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := startEnv(t, controlplane.Options{})
+	namespaces := progressingCanaries(t, env, "acted", 10, time.Hour)
+	m := newManagerProcess(t, binary, env, "acted", "--leader-elect=false", "--resync-period=30s")
+	m.Start()
+	testenv.Eventually(t, time.Minute, "every canary at its first step", func() error {
+		for _, ns := range namespaces {
+			if w := canary(t, env.Client, ns).Status.CanaryWeight; w != 10 {
+				return fmt.Errorf("%s at %d%%", ns, w)
+			}
+		}
+		return nil
+	})
+	m.Stop(syscall.SIGKILL)
+
+	// As the admission webhook would: who asked, and when, in order.
+	start := time.Now()
+	for _, ns := range namespaces {
+		for i := range 3 {
+			a := &v1alpha1.ReleaseAction{
+				ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("web-v2-promote-%d", i)},
+				Spec: v1alpha1.ReleaseActionSpec{Target: v1alpha1.ActionTarget{Kind: "CanaryRelease", Name: "web-v2"},
+					Action: v1alpha1.ActionPromote, RequestedBy: "oncall",
+					RequestedAt: &metav1.MicroTime{Time: start.Add(time.Duration(i) * time.Millisecond)}},
+			}
+			if err := env.Client.Create(t.Context(), a); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	seed := time.Now().UnixNano()
+	rng := rand.New(rand.NewPCG(uint64(seed), 0))
+	t.Logf("kill moments from seed %d", seed)
+	for range 10 {
+		m.Start()
+		time.Sleep(time.Duration(100+rng.IntN(900)) * time.Millisecond)
+		m.Stop(syscall.SIGKILL)
+	}
+	var actions v1alpha1.ReleaseActionList
+	if err := env.Client.List(t.Context(), &actions); err != nil {
+		t.Fatal(err)
+	}
+	applied := 0
+	for _, a := range actions.Items {
+		if a.Status.Phase == v1alpha1.ActionApplied {
+			applied++
+		}
+	}
+	t.Logf("%d of %d actions applied and marked while the manager was being killed", applied, len(actions.Items))
+	if applied == 0 {
+		t.Fatal("no action was applied between the kills: the test killed nothing in flight")
+	}
+	m.Start()
+	testenv.Eventually(t, 2*time.Minute, "every action applied", func() error {
+		var actions v1alpha1.ReleaseActionList
+		if err := env.Client.List(t.Context(), &actions); err != nil {
+			return err
+		}
+		for _, a := range actions.Items {
+			if a.Status.Phase != v1alpha1.ActionApplied {
+				return fmt.Errorf("%s/%s is %q: %s", a.Namespace, a.Name, a.Status.Phase, a.Status.Message)
+			}
+		}
+		return nil
+	})
+	for _, ns := range namespaces {
+		cr := canary(t, env.Client, ns)
+		var weights []int32
+		var applied []string
+		for _, h := range cr.Status.History {
+			weights = append(weights, h.Weights["v2"])
+			if h.Action != "" {
+				applied = append(applied, h.ActionName)
+			}
+		}
+		if fmt.Sprint(weights) != "[10 20 30 40]" || fmt.Sprint(applied) != "[web-v2-promote-0 web-v2-promote-1 web-v2-promote-2]" {
+			t.Fatalf("%s: history weights %v, actions %v; want [10 20 30 40] and each promotion once, in order", ns, weights, applied)
+		}
+	}
+}
