@@ -122,11 +122,11 @@ func (r *run) hookURL(ctx context.Context, p hookParameters) (url, token string,
 	case p.SecretRef != "":
 		var secret corev1.Secret
 		if err := r.Client.Get(ctx, types.NamespacedName{Namespace: r.Namespace, Name: p.SecretRef}, &secret); err != nil {
-			return "", "", fmt.Errorf("Secret %s/%s (secretRef): %v", r.Namespace, p.SecretRef, err)
+			return "", "", fmt.Errorf("secretRef %s: Secret %s/%s: %w", p.SecretRef, r.Namespace, p.SecretRef, err)
 		}
 		url = strings.TrimSpace(string(secret.Data["url"]))
 		if url == "" {
-			return "", "", fmt.Errorf("Secret %s/%s (secretRef) has no key url", r.Namespace, p.SecretRef)
+			return "", "", fmt.Errorf("secretRef %s: Secret %s/%s has no key url", p.SecretRef, r.Namespace, p.SecretRef)
 		}
 		return url, strings.TrimSpace(string(secret.Data["token"])), nil
 	case p.Service != "":

@@ -32,7 +32,7 @@ func actionAdmission(t *testing.T) *Admission {
 	return a
 }
 
-func actionRequest(t *testing.T, user, spec string) admission.Request {
+func actionRequest(user, spec string) admission.Request {
 	return admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{
 		Operation: admissionv1.Create,
 		UserInfo:  authenticationv1.UserInfo{Username: user},
@@ -45,7 +45,7 @@ func actionRequest(t *testing.T, user, spec string) admission.Request {
 // whatever the request claimed, and makes the release the owner.
 func TestActionMutatorStampsTheAuthenticatedUser(t *testing.T) {
 	mutating, _ := actionHandlers(actionAdmission(t))
-	resp := mutating.Handle(context.Background(), actionRequest(t, "alice",
+	resp := mutating.Handle(context.Background(), actionRequest("alice",
 		`{"target":{"kind":"CanaryRelease","name":"web-v2"},"action":"Resume","requestedBy":"mallory"}`))
 	if !resp.Allowed {
 		t.Fatalf("refused: %v", resp.Result)
@@ -83,7 +83,7 @@ func TestActionValidatorRefusesWhatCannotApply(t *testing.T) {
 		`{"target":{"kind":"CanaryRelease","name":"web-v3"},"action":"Abort"}`:               `spec.target.name: Invalid value: "web-v3": no CanaryRelease named web-v3 in namespace ops; it has web-v2 (did you mean web-v2?)`,
 		`{"target":{"kind":"Experiment","name":"ab"},"action":"Conclude","winner":"v2"}`:     "no Experiment named ab in namespace ops; it has none",
 	} {
-		resp := validating.Handle(context.Background(), actionRequest(t, "alice", spec))
+		resp := validating.Handle(context.Background(), actionRequest("alice", spec))
 		switch {
 		case want == "" && !resp.Allowed:
 			t.Errorf("%s: refused: %s", spec, resp.Result.Message)
