@@ -351,7 +351,7 @@ func canaryKind(rc *Reconciler) *kind[*v1alpha1.CanaryRelease] {
 			current := release.State{Weights: before.Weights, Phase: before.Phase, PausedPhase: string(c.Status.PausedPhase),
 				Last: c.Status.LastStepTime, Approved: c.Status.ApprovedWeight}
 			if action != nil {
-				res := release.Canary(action, current, canary, baseline, hasPolicy(c, "ManualGate"), r.now)
+				res := release.Canary(action, current, canary, baseline, release.Gated(c.Spec.Policies), r.now)
 				switch {
 				case res.Refused != "":
 					if err := r.refuse(ctx, action, res.Refused); err != nil {
@@ -438,11 +438,6 @@ func setCanaryState(r *run, c *v1alpha1.CanaryRelease, before map[string]int32, 
 	c.Status.PausedPhase, c.Status.ApprovedWeight = v1alpha1.CanaryPhase(s.PausedPhase), s.Approved
 	setCanaryWeights(c, s.Weights)
 	r.readyMessage = splitMessage(s.Phase, s.Weights, canary, baseline)
-}
-
-// hasPolicy says whether a release's chain names a policy.
-func hasPolicy(obj v1alpha1.Object, name string) bool {
-	return slices.ContainsFunc(obj.GetStanzas().Policies, func(p v1alpha1.PolicyRef) bool { return p.Name == name })
 }
 
 // heldBy summarises why a chain kept the split: each policy's message.

@@ -140,12 +140,11 @@ func (a *Admission) ValidateAction(ctx context.Context, act *v1alpha1.ReleaseAct
 		if s.Phase == "" {
 			s.Phase = string(v1alpha1.CanaryPending)
 		}
-		gated := slices.ContainsFunc(t.Spec.Policies, func(p v1alpha1.PolicyRef) bool { return p.Name == "ManualGate" })
 		baseline := t.Spec.Baseline
 		if baseline == "" {
 			baseline = t.Status.Baseline
 		}
-		res = release.Canary(act, s, t.Spec.Subset, baseline, gated, now)
+		res = release.Canary(act, s, t.Spec.Subset, baseline, release.Gated(t.Spec.Policies), now)
 	case *v1alpha1.Experiment:
 		s := release.State{Weights: t.Status.Weights, Phase: string(t.Status.Phase), PausedPhase: string(t.Status.PausedPhase)}
 		if s.Phase == "" {

@@ -36,6 +36,11 @@ type Result struct {
 	Chain   bool
 }
 
+// Gated says whether a chain has a ManualGate, which an Approve opens.
+func Gated(chain []v1alpha1.PolicyRef) bool {
+	return slices.ContainsFunc(chain, func(p v1alpha1.PolicyRef) bool { return p.Name == "ManualGate" })
+}
+
 // Canary decides what an action does to a canary's state; gated says
 // whether its chain has a ManualGate.
 func Canary(a *v1alpha1.ReleaseAction, s State, canary, baseline string, gated bool, now time.Time) Result {
