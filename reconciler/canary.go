@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -458,7 +459,11 @@ func stepMetrics(metrics map[string]any, subsets ...string) []v1alpha1.StepMetri
 			continue
 		}
 		sm := v1alpha1.StepMetrics{Subset: subset}
-		for key, into := range map[string]*string{"requests": &sm.Requests, "errorRate": &sm.ErrorRate, "latencyP99Ms": &sm.LatencyP99Ms} {
+		if f, ok := m["requests"].(float64); ok {
+			// A count, which Prometheus's increase() extrapolates.
+			sm.Requests = strconv.FormatFloat(math.Round(f), 'f', 0, 64)
+		}
+		for key, into := range map[string]*string{"errorRate": &sm.ErrorRate, "latencyP99Ms": &sm.LatencyP99Ms} {
 			if f, ok := m[key].(float64); ok {
 				*into = formatFloat(f)
 			}
