@@ -29,7 +29,9 @@ func TestStepMetricsRoundsRequestCounts(t *testing.T) {
 // person's action named with who), a gate that started waiting, a policy
 // error; and nothing for a write that added none of them.
 func TestNotificationsOf(t *testing.T) {
-	at := func(s int) metav1.MicroTime { return metav1.MicroTime{Time: time.Date(2026, 12, 2, 12, 0, s, 0, time.UTC)} }
+	at := func(s int) metav1.MicroTime {
+		return metav1.MicroTime{Time: time.Date(2026, 12, 2, 12, 0, s, 0, time.UTC)}
+	}
 	old := &v1alpha1.CanaryRelease{ObjectMeta: metav1.ObjectMeta{Namespace: "ops", Name: "web-v2"}}
 	old.Status.History = []v1alpha1.ReleaseStep{{Time: at(0), Weights: map[string]int32{"v1": 90, "v2": 10}, Phase: "Progressing", Message: "canary v2 at 10%"}}
 	updated := old.DeepCopy()

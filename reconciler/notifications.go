@@ -32,8 +32,8 @@ func (r *run) notifyAfterWrite(ctx context.Context, old, updated v1alpha1.Object
 	}
 	receivers, err := r.receiversOf(ctx, updated)
 	if err != nil {
-		log.FromContext(ctx).Error(err, "Cannot resolve the release's notification receivers", "release", client.ObjectKeyFromObject(updated))
-		return
+		// The others still hear of it.
+		log.FromContext(ctx).Error(err, "Cannot resolve some of the release's notification receivers", "release", client.ObjectKeyFromObject(updated))
 	}
 	for _, n := range notes {
 		r.Notifier.Send(receivers, n)
