@@ -49,8 +49,10 @@ func (r *run) nextAction(ctx context.Context, history []v1alpha1.ReleaseStep) (*
 		// A ReadOnly executor changes nothing, a person's action included.
 		return nil, nil
 	}
+	// The cache's own objects, read only (settleAction writes a copy):
+	// every run of a release asks, most find none.
 	var list v1alpha1.ReleaseActionList
-	if err := r.Client.List(ctx, &list, client.InNamespace(r.obj.GetNamespace()),
+	if err := r.Client.List(ctx, &list, client.InNamespace(r.obj.GetNamespace()), client.UnsafeDisableDeepCopy,
 		client.MatchingFields{indexActionTarget: ActionTargetKey(r.kind, r.obj.GetName())}); err != nil {
 		return nil, fmt.Errorf("list the release's actions: %w", err)
 	}
