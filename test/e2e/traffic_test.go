@@ -205,12 +205,14 @@ var _ = Describe("Real requests through istiod", Ordered, func() {
 		Expect(err).NotTo(HaveOccurred())
 		DeferCleanup(testers.Stop)
 		// The served split is measured 2 s + 4 s after each step, well
-		// before the next.
+		// before the next. The testers (about a tenth of the requests, all
+		// to v2) lift v2's served share by up to 10 points over its
+		// weight: the tolerance covers them.
 		kubectl([]byte(CanaryManifest(ns, `    - name: TimedCanaryRelease
       parameters: {step: 10, period: `+period.String()+`}
   executor:
     name: CanaryReleaseExecutor
-    parameters: {servedWindow: 4s, meshGracePeriod: 2s}`)), "apply", "-f", "-")
+    parameters: {servedWindow: 4s, meshGracePeriod: 2s, servedTolerance: 15}`)), "apply", "-f", "-")
 		DeferCleanup(func() { kubectl(nil, "delete", "canaryrelease", "web-v2", "-n", ns, "--ignore-not-found") })
 		// What the release's status says the mesh served, per weight.
 		servedAt := map[int32]v1alpha1.ServedSplit{}
