@@ -132,26 +132,7 @@ func (a *Admission) ValidateAction(ctx context.Context, act *v1alpha1.ReleaseAct
 	if err != nil {
 		return field.ErrorList{field.InternalError(spec.Child("target"), err)}
 	}
-	var res release.Result
-	now := time.Now()
-	switch t := target.(type) {
-	case *v1alpha1.CanaryRelease:
-		s := release.State{Weights: t.Status.Weights, Phase: string(t.Status.Phase), PausedPhase: string(t.Status.PausedPhase)}
-		if s.Phase == "" {
-			s.Phase = string(v1alpha1.CanaryPending)
-		}
-		baseline := t.Spec.Baseline
-		if baseline == "" {
-			baseline = t.Status.Baseline
-		}
-		res = release.Canary(act, s, t.Spec.Subset, baseline, release.Gated(t.Spec.Policies), now)
-	case *v1alpha1.Experiment:
-		s := release.State{Weights: t.Status.Weights, Phase: string(t.Status.Phase), PausedPhase: string(t.Status.PausedPhase)}
-		if s.Phase == "" {
-			s.Phase = string(v1alpha1.ExperimentPending)
-		}
-		res = release.Experiment(act, s, t.Spec.Subsets, now)
-	}
+	res := release.Decide(act, target, time.Now())
 	if res.Refused != "" {
 		return field.ErrorList{field.Invalid(spec.Child("action"), string(act.Spec.Action),
 			fmt.Sprintf("%s %s: %s", act.Spec.Target.Kind, act.Spec.Target.Name, res.Refused))}

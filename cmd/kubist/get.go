@@ -16,6 +16,8 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/kubist-io/kubist/api/v1alpha1"
+	"github.com/kubist-io/kubist/internal/release"
+	"github.com/kubist-io/kubist/internal/tree"
 )
 
 // eventsShown is how many of a release's last Events the view shows.
@@ -106,8 +108,8 @@ func describeRelease(obj v1alpha1.Object, events []eventsv1.Event) string {
 	case *v1alpha1.CanaryRelease:
 		fmt.Fprintf(tw, "CanaryRelease:\t%s/%s\n", o.Namespace, o.Name)
 		fmt.Fprintf(tw, "Route:\t%s (destination %s, canary %s, baseline %s)\n", o.Spec.Route, o.Spec.Destination, o.Spec.Subset, orDash(orString(o.Spec.Baseline, o.Status.Baseline)))
-		fmt.Fprintf(tw, "Phase:\t%s\n", orPending(string(o.Status.Phase)))
-		fmt.Fprintf(tw, "Weights:\t%s\n", weightsString(o.Status.Weights))
+		fmt.Fprintf(tw, "Phase:\t%s\n", tree.Phase(string(o.Status.Phase)))
+		fmt.Fprintf(tw, "Weights:\t%s\n", tree.Weights(o.Status.Weights))
 		if s := o.Status.Served; s != nil && s.Summary != "" {
 			fmt.Fprintf(tw, "Served:\t%s (%d requests, when the weights were %s)\n", s.Summary, s.Requests, v1alpha1.SplitString(s.Weights))
 		}
@@ -118,8 +120,8 @@ func describeRelease(obj v1alpha1.Object, events []eventsv1.Event) string {
 	case *v1alpha1.Experiment:
 		fmt.Fprintf(tw, "Experiment:\t%s/%s\n", o.Namespace, o.Name)
 		fmt.Fprintf(tw, "Route:\t%s (destination %s, subsets %s)\n", o.Spec.Route, o.Spec.Destination, strings.Join(o.Spec.Subsets, ", "))
-		fmt.Fprintf(tw, "Phase:\t%s\n", orPending(string(o.Status.Phase)))
-		fmt.Fprintf(tw, "Weights:\t%s\n", weightsString(o.Status.Weights))
+		fmt.Fprintf(tw, "Phase:\t%s\n", tree.Phase(string(o.Status.Phase)))
+		fmt.Fprintf(tw, "Weights:\t%s\n", tree.Weights(o.Status.Weights))
 		if o.Status.Winner != "" {
 			fmt.Fprintf(tw, "Winner:\t%s\n", o.Status.Winner)
 		}
@@ -130,14 +132,7 @@ func describeRelease(obj v1alpha1.Object, events []eventsv1.Event) string {
 		chain = append(chain, p.Name)
 	}
 	fmt.Fprintf(tw, "Policies:\t%s\n", orDash(strings.Join(chain, " → ")))
-	var gates []string
-	for _, d := range status.Decisions {
-		// A finished release waits for nothing, whatever its last
-		// decisions were.
-		if d.Outcome == "Gate" && waiting(obj) {
-			gates = append(gates, fmt.Sprintf("%s: %s", d.Policy, d.Message))
-		}
-	}
+	gates := release.GatesWaiting(obj)
 	fmt.Fprintf(tw, "Gates:\t%s\n", orString(strings.Join(gates, "; "), "none waiting"))
 	_ = tw.Flush()
 
@@ -148,9 +143,9 @@ func describeRelease(obj v1alpha1.Object, events []eventsv1.Event) string {
 		tw = tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "  TIME\tWEIGHTS\tPHASE\tBY\tREQUESTS\tERROR RATE\tP99\tMESSAGE")
 		for _, h := range history {
-			requests, errorRate, p99 := stepFigures(h.Metrics)
+			requests, errorRate, p99 := release.StepFigures(h.Metrics)
 			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", h.Time.UTC().Format(time.TimeOnly), v1alpha1.SplitString(h.Weights),
-				orDash(h.Phase), decidedBy(h), requests, errorRate, p99, h.Message)
+				orDash(h.Phase), release.DecidedBy(h), requests, errorRate, p99, h.Message)
 		}
 		_ = tw.Flush()
 	}
@@ -167,7 +162,7 @@ func describeRelease(obj v1alpha1.Object, events []eventsv1.Event) string {
 		b.WriteString("  none\n")
 		return b.String()
 	}
-	slices.SortFunc(events, func(a, b eventsv1.Event) int { return eventTime(a).Compare(eventTime(b)) })
+	slices.SortFunc(events, func(a, b eventsv1.Event) int { return release.EventTime(&a).Compare(release.EventTime(&b)) })
 	if len(events) > eventsShown {
 		events = events[len(events)-eventsShown:]
 	}
@@ -179,58 +174,10 @@ func describeRelease(obj v1alpha1.Object, events []eventsv1.Event) string {
 		} else if e.DeprecatedCount > 1 {
 			count = fmt.Sprintf(" (x%d)", e.DeprecatedCount)
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s%s\n", eventTime(e).UTC().Format(time.TimeOnly), e.Type, e.Reason, e.Note, count)
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s%s\n", release.EventTime(&e).UTC().Format(time.TimeOnly), e.Type, e.Reason, e.Note, count)
 	}
 	_ = tw.Flush()
 	return b.String()
-}
-
-// waiting says whether a release can still wait for a gate: it is not over.
-func waiting(obj v1alpha1.Object) bool {
-	switch o := obj.(type) {
-	case *v1alpha1.CanaryRelease:
-		return slices.Contains([]v1alpha1.CanaryPhase{"", v1alpha1.CanaryPending, v1alpha1.CanaryProgressing, v1alpha1.CanaryPaused}, o.Status.Phase)
-	case *v1alpha1.Experiment:
-		return slices.Contains([]v1alpha1.ExperimentPhase{"", v1alpha1.ExperimentPending, v1alpha1.ExperimentRunning, v1alpha1.ExperimentPaused}, o.Status.Phase)
-	}
-	return false
-}
-
-// decidedBy says who made a step: a person's action (and who), or a policy.
-func decidedBy(h v1alpha1.ReleaseStep) string {
-	switch {
-	case h.Action != "" && h.Policy != "":
-		return fmt.Sprintf("%s by %s, %s", h.Action, orDash(h.User), h.Policy)
-	case h.Action != "":
-		return fmt.Sprintf("%s by %s", h.Action, orDash(h.User))
-	}
-	return orDash(h.Policy)
-}
-
-// stepFigures renders the metrics a decision saw, one subset after another.
-func stepFigures(metrics []v1alpha1.StepMetrics) (requests, errorRate, p99 string) {
-	var r, e, p []string
-	for _, m := range metrics {
-		r = append(r, m.Subset+" "+orDash(m.Requests))
-		e = append(e, m.Subset+" "+orDash(m.ErrorRate))
-		if m.LatencyP99Ms != "" {
-			p = append(p, m.Subset+" "+m.LatencyP99Ms+"ms")
-		} else {
-			p = append(p, m.Subset+" -")
-		}
-	}
-	return orDash(strings.Join(r, ", ")), orDash(strings.Join(e, ", ")), orDash(strings.Join(p, ", "))
-}
-
-// eventTime is when an Event last happened.
-func eventTime(e eventsv1.Event) time.Time {
-	switch {
-	case e.Series != nil:
-		return e.Series.LastObservedTime.Time
-	case !e.DeprecatedLastTimestamp.IsZero():
-		return e.DeprecatedLastTimestamp.Time
-	}
-	return e.EventTime.Time
 }
 
 func orDash(s string) string { return orString(s, "-") }

@@ -5,18 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kubist-io/kubist/api/v1alpha1"
+	"github.com/kubist-io/kubist/internal/release"
 	"github.com/kubist-io/kubist/internal/scheme"
 )
 
@@ -123,17 +119,10 @@ func newExperimentCommand() *cobra.Command {
 // act creates a ReleaseAction and waits for the release's executor to
 // apply or refuse it.
 func act(ctx context.Context, c client.Client, namespace string, spec v1alpha1.ReleaseActionSpec, wait time.Duration, out io.Writer) error {
-	what := fmt.Sprintf("%s %s/%s", strings.ToLower(spec.Target.Kind), namespace, spec.Target.Name)
-	prefix := spec.Target.Name
-	if len(prefix) > 200 {
-		prefix = prefix[:200]
-	}
-	a := &v1alpha1.ReleaseAction{
-		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, GenerateName: prefix + "-" + strings.ToLower(string(spec.Action)) + "-"},
-		Spec:       spec,
-	}
-	if err := c.Create(ctx, a); err != nil {
-		return refusal(what, spec, err)
+	what := release.Target(namespace, spec)
+	a, err := release.Ask(ctx, c, namespace, spec)
+	if err != nil {
+		return err
 	}
 	if wait <= 0 {
 		fmt.Fprintf(out, "%s: %s asked (releaseaction %s)\n", what, spec.Summary(), a.Name)
@@ -141,44 +130,15 @@ func act(ctx context.Context, c client.Client, namespace string, spec v1alpha1.R
 	}
 	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
-	ticker := time.NewTicker(200 * time.Millisecond)
-	defer ticker.Stop()
-	for {
-		err := c.Get(ctx, types.NamespacedName{Namespace: namespace, Name: a.Name}, a)
-		switch {
-		case err != nil && ctx.Err() == nil:
-			return fmt.Errorf("read releaseaction %s: %w", a.Name, err)
-		case a.Status.Phase == v1alpha1.ActionApplied:
-			fmt.Fprintf(out, "%s: %s by %s: %s\n", what, spec.Summary(), a.Spec.RequestedBy, a.Status.Message)
-			return nil
-		case a.Status.Phase == v1alpha1.ActionRefused:
-			return fmt.Errorf("%s: %s refused: %s", what, spec.Summary(), a.Status.Message)
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%s: %s is asked (releaseaction %s) but not applied after %s: is the Kubist manager running?", what, spec.Summary(), a.Name, wait)
-		case <-ticker.C:
-		}
+	a, err = release.Await(ctx, c, a, 200*time.Millisecond)
+	switch {
+	case errors.Is(err, release.ErrNotSettled):
+		return fmt.Errorf("%s: %s is asked (releaseaction %s) but not applied after %s: is the Kubist manager running?", what, spec.Summary(), a.Name, wait)
+	case err != nil:
+		return err
+	case a.Status.Phase == v1alpha1.ActionRefused:
+		return fmt.Errorf("%s: %s refused: %s", what, spec.Summary(), a.Status.Message)
 	}
+	fmt.Fprintf(out, "%s: %s by %s: %s\n", what, spec.Summary(), a.Spec.RequestedBy, a.Status.Message)
+	return nil
 }
-
-// refusal is the API server's answer to an action, as the user needs it:
-// the admission webhook's reasons, or RBAC's message as it stands.
-func refusal(what string, spec v1alpha1.ReleaseActionSpec, err error) error {
-	var status apierrors.APIStatus
-	if apierrors.IsInvalid(err) && errors.As(err, &status) && status.Status().Details != nil {
-		var reasons []string
-		for _, cause := range status.Status().Details.Causes {
-			// "Invalid value: \"Promote\": the reason" says the value the
-			// user just typed; the reason is what they need.
-			reasons = append(reasons, cause.Field+": "+invalidValue.ReplaceAllString(cause.Message, ""))
-		}
-		if len(reasons) > 0 {
-			return fmt.Errorf("%s: %s refused: %s", what, spec.Summary(), strings.Join(reasons, "; "))
-		}
-	}
-	return fmt.Errorf("%s: %s refused: %w", what, spec.Summary(), err)
-}
-
-// invalidValue is the start of a field error's message that repeats the value.
-var invalidValue = regexp.MustCompile(`^Invalid value: (".*?"|[0-9]+): `)

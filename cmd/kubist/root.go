@@ -34,6 +34,7 @@ func newRootCommand() *cobra.Command {
 		newCanaryCommand(),
 		newExperimentCommand(),
 		newGetCommand(),
+		newDashboardCommand(),
 	)
 	return root
 }

@@ -141,3 +141,28 @@ func pauseOrResume(action v1alpha1.ActionName, s State, active bool, what, activ
 	s.Phase, s.PausedPhase = cmp.Or(s.PausedPhase, running), ""
 	return Result{State: s, Message: fmt.Sprintf("resumed at %s", v1alpha1.SplitString(s.Weights))}
 }
+
+// Decide is what an action makes of its release (a CanaryRelease or an
+// Experiment) as it stands: admission refuses what it refuses, and the
+// dashboard offers only the actions it would not refuse.
+func Decide(a *v1alpha1.ReleaseAction, target v1alpha1.Object, now time.Time) Result {
+	switch t := target.(type) {
+	case *v1alpha1.CanaryRelease:
+		s := State{Weights: t.Status.Weights, Phase: string(t.Status.Phase), PausedPhase: string(t.Status.PausedPhase)}
+		if s.Phase == "" {
+			s.Phase = string(v1alpha1.CanaryPending)
+		}
+		baseline := t.Spec.Baseline
+		if baseline == "" {
+			baseline = t.Status.Baseline
+		}
+		return Canary(a, s, t.Spec.Subset, baseline, Gated(t.Spec.Policies), now)
+	case *v1alpha1.Experiment:
+		s := State{Weights: t.Status.Weights, Phase: string(t.Status.Phase), PausedPhase: string(t.Status.PausedPhase)}
+		if s.Phase == "" {
+			s.Phase = string(v1alpha1.ExperimentPending)
+		}
+		return Experiment(a, s, t.Spec.Subsets, now)
+	}
+	return Result{Refused: fmt.Sprintf("a %T is not a release", target)}
+}

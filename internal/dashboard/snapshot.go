@@ -1,0 +1,273 @@
+package dashboard
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	eventsv1 "k8s.io/api/events/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+
+	"github.com/kubist-io/kubist/api/v1alpha1"
+	"github.com/kubist-io/kubist/internal/release"
+	"github.com/kubist-io/kubist/internal/tree"
+)
+
+// eventsShown is how many of a release's last Events the page shows.
+const eventsShown = 8
+
+// Snapshot is what the page draws: the tree, the releases, and what the
+// user cannot read.
+type Snapshot struct {
+	Time     time.Time `json:"time"`
+	Synced   bool      `json:"synced"`
+	Problems []string  `json:"problems,omitempty"`
+	// Namespace is the one the dashboard watches, "" for all.
+	Namespace  string    `json:"namespace,omitempty"`
+	Projects   []string  `json:"projects"`
+	Namespaces []string  `json:"namespaces"`
+	Tree       []Node    `json:"tree"`
+	Releases   []Release `json:"releases"`
+}
+
+// Node is a resource of the tree.
+type Node struct {
+	Kind      string `json:"kind"`
+	Name      string `json:"name,omitempty"`
+	Namespace string `json:"namespace,omitempty"`
+	Executor  string `json:"executor,omitempty"`
+	// Ready is the Ready condition's status: True, False or Unknown.
+	Ready    string `json:"ready,omitempty"`
+	Reason   string `json:"reason,omitempty"`
+	Message  string `json:"message,omitempty"`
+	Detail   string `json:"detail,omitempty"`
+	Release  string `json:"release,omitempty"`
+	Children []Node `json:"children,omitempty"`
+}
+
+// Release is one CanaryRelease or Experiment as the page shows it.
+type Release struct {
+	ID         string      `json:"id"`
+	Kind       string      `json:"kind"`
+	Namespace  string      `json:"namespace"`
+	Name       string      `json:"name"`
+	Project    string      `json:"project,omitempty"`
+	Phase      string      `json:"phase"`
+	Weights    string      `json:"weights"`
+	Subsets    []string    `json:"subsets"`
+	Served     string      `json:"served,omitempty"`
+	Approved   *int32      `json:"approved,omitempty"`
+	Policies   []string    `json:"policies"`
+	Gates      []string    `json:"gates,omitempty"`
+	Conditions []Condition `json:"conditions,omitempty"`
+	Steps      []Step      `json:"steps"`
+	Chart      string      `json:"chart"`
+	Events     []Event     `json:"events,omitempty"`
+	// Actions are the buttons: each with why it is refused now, if it is.
+	Actions []Action `json:"actions"`
+}
+
+// Condition is one of a release's conditions.
+type Condition struct {
+	Type    string `json:"type"`
+	Status  string `json:"status"`
+	Reason  string `json:"reason,omitempty"`
+	Message string `json:"message,omitempty"`
+}
+
+// Step is one entry of a release's history.
+type Step struct {
+	Time      time.Time `json:"time"`
+	Weights   string    `json:"weights"`
+	Phase     string    `json:"phase,omitempty"`
+	By        string    `json:"by"`
+	Message   string    `json:"message,omitempty"`
+	Requests  string    `json:"requests,omitempty"`
+	ErrorRate string    `json:"errorRate,omitempty"`
+	P99       string    `json:"p99,omitempty"`
+}
+
+// Event is one of a release's Events.
+type Event struct {
+	Time   time.Time `json:"time"`
+	Type   string    `json:"type"`
+	Reason string    `json:"reason"`
+	Note   string    `json:"note"`
+	Count  int32     `json:"count,omitempty"`
+}
+
+// Action is one button of a release.
+type Action struct {
+	Name    string `json:"name"`
+	Refused string `json:"refused,omitempty"`
+}
+
+// snapshot draws the picture from what the watches hold.
+func (s *Server) snapshot() *Snapshot {
+	now := s.now()
+	snap := &Snapshot{Time: now, Synced: s.Synced(), Namespace: s.namespace, Projects: []string{}, Namespaces: []string{}, Tree: []Node{}, Releases: []Release{}}
+	for _, w := range s.kinds {
+		if p := w.problem(); p != "" {
+			snap.Problems = append(snap.Problems, p)
+		}
+	}
+	o := &tree.Objects{}
+	o.Projects.Items = items[v1alpha1.Project](s.byKind["Projects"])
+	o.Clusters.Items = items[v1alpha1.Cluster](s.byKind["Clusters"])
+	o.VirtualClusters.Items = items[v1alpha1.VirtualCluster](s.byKind["VirtualClusters"])
+	o.Applications.Items = items[v1alpha1.Application](s.byKind["Applications"])
+	o.Destinations.Items = items[v1alpha1.Destination](s.byKind["Destinations"])
+	o.Routes.Items = items[v1alpha1.Route](s.byKind["Routes"])
+	o.CanaryReleases.Items = items[v1alpha1.CanaryRelease](s.byKind["CanaryReleases"])
+	o.Experiments.Items = items[v1alpha1.Experiment](s.byKind["Experiments"])
+	sortByName(o)
+
+	events := map[string][]eventsv1.Event{}
+	for _, e := range items[eventsv1.Event](s.byKind["Events"]) {
+		key := e.Regarding.Kind + "/" + e.Regarding.Namespace + "/" + e.Regarding.Name + "/" + string(e.Regarding.UID)
+		events[key] = append(events[key], e)
+	}
+	namespaces := map[string]bool{}
+	var walk func(n *tree.Node, project string) Node
+	walk = func(n *tree.Node, project string) Node {
+		out := Node{Kind: n.Kind, Detail: n.Detail}
+		if obj := n.Object; obj != nil {
+			out.Name, out.Namespace = obj.GetName(), obj.GetNamespace()
+			if out.Namespace != "" {
+				namespaces[out.Namespace] = true
+			}
+			if ref := obj.GetStanzas().Executor; ref != nil {
+				out.Executor = ref.Name
+			}
+			out.Ready = "Unknown"
+			if c := meta.FindStatusCondition(obj.GetCommonStatus().Conditions, v1alpha1.ConditionReady); c != nil {
+				out.Ready, out.Reason, out.Message = string(c.Status), c.Reason, c.Message
+			}
+			if n.Kind == "CanaryRelease" || n.Kind == "Experiment" {
+				r := releaseOf(n.Kind, obj, project, now)
+				r.Events = eventsOf(events[n.Kind+"/"+obj.GetNamespace()+"/"+obj.GetName()+"/"+string(obj.GetUID())])
+				out.Release = r.ID
+				snap.Releases = append(snap.Releases, r)
+			}
+		}
+		for _, c := range n.Children {
+			out.Children = append(out.Children, walk(c, project))
+		}
+		return out
+	}
+	for _, root := range tree.Build(o) {
+		project := ""
+		if root.Object != nil {
+			project = root.Object.GetName()
+			snap.Projects = append(snap.Projects, project)
+		}
+		snap.Tree = append(snap.Tree, walk(root, project))
+	}
+	for ns := range namespaces {
+		snap.Namespaces = append(snap.Namespaces, ns)
+	}
+	slices.Sort(snap.Namespaces)
+	return snap
+}
+
+func sortByName(o *tree.Objects) {
+	byName := func(a, b interface {
+		GetNamespace() string
+		GetName() string
+	}) int { return strings.Compare(a.GetNamespace()+"/"+a.GetName(), b.GetNamespace()+"/"+b.GetName()) }
+	slices.SortFunc(o.Projects.Items, func(a, b v1alpha1.Project) int { return byName(&a, &b) })
+	slices.SortFunc(o.Clusters.Items, func(a, b v1alpha1.Cluster) int { return byName(&a, &b) })
+	slices.SortFunc(o.VirtualClusters.Items, func(a, b v1alpha1.VirtualCluster) int { return byName(&a, &b) })
+	slices.SortFunc(o.Applications.Items, func(a, b v1alpha1.Application) int { return byName(&a, &b) })
+	slices.SortFunc(o.Destinations.Items, func(a, b v1alpha1.Destination) int { return byName(&a, &b) })
+	slices.SortFunc(o.Routes.Items, func(a, b v1alpha1.Route) int { return byName(&a, &b) })
+	slices.SortFunc(o.CanaryReleases.Items, func(a, b v1alpha1.CanaryRelease) int { return byName(&a, &b) })
+	slices.SortFunc(o.Experiments.Items, func(a, b v1alpha1.Experiment) int { return byName(&a, &b) })
+}
+
+// actionsOf are the buttons of a kind of release, in the page's order.
+var actionsOf = map[string][]v1alpha1.ActionName{
+	"CanaryRelease": {v1alpha1.ActionPromote, v1alpha1.ActionPause, v1alpha1.ActionResume, v1alpha1.ActionApprove, v1alpha1.ActionAbort, v1alpha1.ActionRetry},
+	"Experiment":    {v1alpha1.ActionPause, v1alpha1.ActionResume, v1alpha1.ActionConclude, v1alpha1.ActionAbort},
+}
+
+// releaseOf is the page's view of a release.
+func releaseOf(kind string, obj v1alpha1.Object, project string, now time.Time) Release {
+	r := Release{
+		ID: kind + "/" + obj.GetNamespace() + "/" + obj.GetName(), Kind: kind, Namespace: obj.GetNamespace(), Name: obj.GetName(),
+		Project: project, Gates: release.GatesWaiting(obj), Steps: []Step{}, Policies: []string{},
+	}
+	for _, p := range obj.GetStanzas().Policies {
+		r.Policies = append(r.Policies, p.Name)
+	}
+	var weights map[string]int32
+	switch o := obj.(type) {
+	case *v1alpha1.CanaryRelease:
+		r.Phase, weights, r.Approved = string(o.Status.Phase), o.Status.Weights, o.Status.ApprovedWeight
+		baseline := o.Spec.Baseline
+		if baseline == "" {
+			baseline = o.Status.Baseline
+		}
+		if baseline != "" {
+			r.Subsets = append(r.Subsets, baseline)
+		}
+		r.Subsets = append(r.Subsets, o.Spec.Subset)
+		if s := o.Status.Served; s != nil && s.Summary != "" {
+			r.Served = fmt.Sprintf("%s of %d requests, when the weights were %s", s.Summary, s.Requests, v1alpha1.SplitString(s.Weights))
+		}
+	case *v1alpha1.Experiment:
+		r.Phase, weights = string(o.Status.Phase), o.Status.Weights
+		r.Subsets = append(r.Subsets, o.Spec.Subsets...)
+	}
+	r.Phase, r.Weights = tree.Phase(r.Phase), tree.Weights(weights)
+	for _, c := range obj.GetCommonStatus().Conditions {
+		r.Conditions = append(r.Conditions, Condition{Type: c.Type, Status: string(c.Status), Reason: c.Reason, Message: c.Message})
+	}
+	history := release.History(obj)
+	for _, h := range history {
+		st := Step{Time: h.Time.Time, Weights: v1alpha1.SplitString(h.Weights), Phase: h.Phase, By: release.DecidedBy(h), Message: h.Message}
+		st.Requests, st.ErrorRate, st.P99 = release.StepFigures(h.Metrics)
+		r.Steps = append(r.Steps, st)
+	}
+	var served *v1alpha1.ServedSplit
+	if c, ok := obj.(*v1alpha1.CanaryRelease); ok {
+		served = c.Status.Served
+	}
+	r.Chart = Chart(history, r.Subsets, served, now)
+	for _, name := range actionsOf[kind] {
+		a := &v1alpha1.ReleaseAction{Spec: v1alpha1.ReleaseActionSpec{Target: v1alpha1.ActionTarget{Kind: kind, Name: obj.GetName()}, Action: name}}
+		switch name {
+		case v1alpha1.ActionApprove:
+			w := int32(100)
+			a.Spec.Weight = &w
+		case v1alpha1.ActionConclude:
+			if len(r.Subsets) > 0 {
+				a.Spec.Winner = r.Subsets[len(r.Subsets)-1]
+			}
+		}
+		r.Actions = append(r.Actions, Action{Name: string(name), Refused: release.Decide(a, obj, now).Refused})
+	}
+	return r
+}
+
+// eventsOf are a release's last Events, newest last.
+func eventsOf(events []eventsv1.Event) []Event {
+	slices.SortFunc(events, func(a, b eventsv1.Event) int { return release.EventTime(&a).Compare(release.EventTime(&b)) })
+	if len(events) > eventsShown {
+		events = events[len(events)-eventsShown:]
+	}
+	var out []Event
+	for i := range events {
+		e := &events[i]
+		ev := Event{Time: release.EventTime(e), Type: e.Type, Reason: e.Reason, Note: e.Note}
+		switch {
+		case e.Series != nil:
+			ev.Count = e.Series.Count
+		case e.DeprecatedCount > 1:
+			ev.Count = e.DeprecatedCount
+		}
+		out = append(out, ev)
+	}
+	return out
+}

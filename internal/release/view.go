@@ -1,0 +1,95 @@
+package release
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	eventsv1 "k8s.io/api/events/v1"
+
+	"github.com/kubist-io/kubist/api/v1alpha1"
+)
+
+// Waiting says whether a release can still wait for a gate: it is not over.
+func Waiting(obj v1alpha1.Object) bool {
+	switch o := obj.(type) {
+	case *v1alpha1.CanaryRelease:
+		return slices.Contains([]v1alpha1.CanaryPhase{"", v1alpha1.CanaryPending, v1alpha1.CanaryProgressing, v1alpha1.CanaryPaused}, o.Status.Phase)
+	case *v1alpha1.Experiment:
+		return slices.Contains([]v1alpha1.ExperimentPhase{"", v1alpha1.ExperimentPending, v1alpha1.ExperimentRunning, v1alpha1.ExperimentPaused}, o.Status.Phase)
+	}
+	return false
+}
+
+// GatesWaiting are the gates a release waits for, "Policy: message" each;
+// a finished release waits for nothing, whatever its last decisions were.
+func GatesWaiting(obj v1alpha1.Object) []string {
+	if !Waiting(obj) {
+		return nil
+	}
+	var gates []string
+	for _, d := range obj.GetCommonStatus().Decisions {
+		if d.Outcome == "Gate" {
+			gates = append(gates, fmt.Sprintf("%s: %s", d.Policy, d.Message))
+		}
+	}
+	return gates
+}
+
+// DecidedBy says who made a step: a person's action (and who), or a policy.
+func DecidedBy(h v1alpha1.ReleaseStep) string {
+	switch {
+	case h.Action != "" && h.Policy != "":
+		return fmt.Sprintf("%s by %s, %s", h.Action, orDash(h.User), h.Policy)
+	case h.Action != "":
+		return fmt.Sprintf("%s by %s", h.Action, orDash(h.User))
+	}
+	return orDash(h.Policy)
+}
+
+// History is a release's steps, oldest first.
+func History(obj v1alpha1.Object) []v1alpha1.ReleaseStep {
+	switch o := obj.(type) {
+	case *v1alpha1.CanaryRelease:
+		return o.Status.History
+	case *v1alpha1.Experiment:
+		return o.Status.History
+	}
+	return nil
+}
+
+// StepFigures renders the metrics a decision saw, one subset after another.
+func StepFigures(metrics []v1alpha1.StepMetrics) (requests, errorRate, p99 string) {
+	var r, e, p []string
+	for _, m := range metrics {
+		r = append(r, m.Subset+" "+orDash(m.Requests))
+		e = append(e, m.Subset+" "+orDash(m.ErrorRate))
+		if m.LatencyP99Ms != "" {
+			p = append(p, m.Subset+" "+m.LatencyP99Ms+"ms")
+		} else {
+			p = append(p, m.Subset+" -")
+		}
+	}
+	return orDash(strings.Join(r, ", ")), orDash(strings.Join(e, ", ")), orDash(strings.Join(p, ", "))
+}
+
+// EventTime is when an Event last happened.
+func EventTime(e *eventsv1.Event) time.Time {
+	switch {
+	case e.Series != nil:
+		return e.Series.LastObservedTime.Time
+	case !e.DeprecatedLastTimestamp.IsZero():
+		return e.DeprecatedLastTimestamp.Time
+	}
+	return e.EventTime.Time
+}
+
+func orDash(s string) string { return orString(s, "-") }
+
+func orString(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
