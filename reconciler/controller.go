@@ -570,6 +570,7 @@ func finalizeObject[T v1alpha1.Object](ctx context.Context, r *run, k *kind[T], 
 // Ready at once would say nothing worth an Event each), and what the
 // policies asked for.
 func (r *run) emit(old, updated v1alpha1.Object) {
+	countSteps(old, updated)
 	if r.Recorder == nil {
 		return
 	}

@@ -3,6 +3,9 @@ package reconciler
 import (
 	"github.com/prometheus/client_golang/prometheus"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	"github.com/kubist-io/kubist/api/v1alpha1"
+	"github.com/kubist-io/kubist/internal/release"
 )
 
 // The manager's Prometheus metrics, served on its metrics endpoint.
@@ -41,6 +44,10 @@ var (
 		Name: "kubist_release_actions_total",
 		Help: "Actions people asked of releases (ReleaseActions), by kind of the release, action and outcome (Applied or Refused).",
 	}, []string{"kind", "action", "outcome"})
+	releaseSteps = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "kubist_release_steps_total",
+		Help: "Steps written to the history of CanaryReleases and Experiments, by kind and the phase after the step (a rollback is a step to RolledBack).",
+	}, []string{"kind", "phase"})
 	hookCalls = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "kubist_webhook_gate_calls_total",
 		Help: "Calls of the outside HTTP hooks that webhook policies (WebhookGate) name, by result: 2xx, non-2xx or error (unreachable, timed out, misconfigured).",
@@ -48,5 +55,25 @@ var (
 )
 
 func init() {
-	metrics.Registry.MustRegister(executorRuns, executorDuration, policyDecisions, canaryWeight, servedPercent, lateness, writes, releaseActions, hookCalls)
+	metrics.Registry.MustRegister(executorRuns, executorDuration, policyDecisions, canaryWeight, servedPercent, lateness, writes, releaseActions, releaseSteps, hookCalls)
+}
+
+// countSteps counts the steps a status write added to a release's
+// history: the ones after the last step the release had before.
+func countSteps(old, updated v1alpha1.Object) {
+	kind := ""
+	switch updated.(type) {
+	case *v1alpha1.CanaryRelease:
+		kind = "CanaryRelease"
+	case *v1alpha1.Experiment:
+		kind = "Experiment"
+	default:
+		return
+	}
+	before, after := release.History(old), release.History(updated)
+	for _, step := range after {
+		if len(before) == 0 || step.Time.After(before[len(before)-1].Time.Time) {
+			releaseSteps.WithLabelValues(kind, step.Phase).Inc()
+		}
+	}
 }

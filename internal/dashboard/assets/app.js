@@ -44,9 +44,10 @@ function drawNode(node) {
   if (!node.name) {
     return el('li', {}, el('div', { class: 'node muted' }, node.kind), drawList(node.children));
   }
+  const full = node.namespace ? node.namespace + '/' + node.name : node.name;
   const name = node.release
-    ? el('a', { class: 'name', href: '#' + cssId(node.release) }, node.name)
-    : el('span', { class: 'name' }, node.namespace ? node.namespace + '/' + node.name : node.name);
+    ? el('a', { class: 'name', href: '#' + cssId(node.release) }, full)
+    : el('span', { class: 'name' }, full);
   const ready = el('span', { class: 'badge ' + node.ready, title: node.reason ? node.reason + ': ' + node.message : '' }, 'Ready ' + node.ready);
   return el('li', { 'data-kind': node.kind, 'data-name': node.name },
     el('div', { class: 'node' }, el('span', { class: 'kind' }, node.kind), name, ready,
