@@ -43,6 +43,7 @@ var variants = []struct {
 	{"Prometheus and tuning", `manager: {prometheusURL: "http://prometheus.istio-system:9090", workers: 8, resyncPeriod: 10m, logLevel: debug, goMemLimit: "", extraArgs: ["--kube-api-qps=20"]}`},
 	{"image pinned by digest", `image: {digest: "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"}`},
 	{"names overridden", `{fullnameOverride: kubist-prod, serviceAccount: {name: kubist-sa}}`},
+	{"Grafana dashboard", `grafana: {dashboard: {enabled: true, annotations: {grafana_folder: Kubist}, namespace: monitoring}}`},
 	{"affinity and placement", `{affinity: {nodeAffinity: {requiredDuringSchedulingIgnoredDuringExecution: {nodeSelectorTerms: [{matchExpressions: [{key: pool, operator: In, values: [system]}]}]}}}, nodeSelector: {kubernetes.io/os: linux}, tolerations: [{key: dedicated, operator: Exists}], priorityClassName: system-cluster-critical}`},
 }
 
@@ -119,6 +120,7 @@ func TestRender(t *testing.T) {
 				checkSelfManagedCert(t, r, deployment)
 			}
 			checkMetrics(t, r, deployment, v)
+			checkGrafana(t, r, v)
 
 			crds := r.byKind["CustomResourceDefinition"]
 			if !flag(v, true, "crds", "install") {
@@ -590,6 +592,8 @@ func TestSchemaRefusesBadValues(t *testing.T) {
 		{`resources: {limits: {memory: lots}}`, "memory"},
 		{`metrics: {serviceMonitor: {interval: often}}`, "interval"},
 		{`podDisruptionBudget: {minAvailable: half}`, "minAvailable"},
+		{`grafana: {dashboard: {enable: true}}`, "enable"},
+		{`grafana: {dashboard: {labels: {grafana_dashboard: 1}}}`, "grafana_dashboard"},
 	} {
 		_, err := render(t, values(t, c.values))
 		if err == nil {
