@@ -244,7 +244,8 @@ func printDevHelp(out io.Writer, cp *controlplane.ControlPlane, kubeconfig strin
 	fmt.Fprintf(out, "Talk to it with:\n  export KUBECONFIG=%s\n", relativeToWD(kubeconfig))
 	fmt.Fprintf(out, "  %s get projects,clusters,virtualclusters\n", kubectl)
 	fmt.Fprintf(out, "  %s get kubist -A\n\n", kubectl)
-	fmt.Fprintf(out, "  %s tree --watch\n\n", relativeToWD(os.Args[0]))
+	fmt.Fprintf(out, "  %s tree --watch\n", relativeToWD(os.Args[0]))
+	fmt.Fprintf(out, "  %s dashboard      (the tree and the releases in the browser)\n\n", relativeToWD(os.Args[0]))
 }
 
 // relativeToWD shortens path to one relative to the working directory when

@@ -18,7 +18,7 @@ const (
 	chartWidth  = 760
 	plotLeft    = 56
 	plotRight   = 640
-	weightTop   = 16
+	weightTop   = 20
 	weightBase  = 176
 	errorTop    = 204
 	errorBase   = 264
@@ -186,7 +186,8 @@ func metricPanel(b *strings.Builder, history []v1alpha1.ReleaseStep, subsets []s
 func frame(b *strings.Builder, top, base int, name, high, low string) {
 	fmt.Fprintf(b, `<rect x="%d" y="%d" width="%d" height="%d" fill="none" stroke="#dee2e6"/>`, plotLeft, top, plotRight-plotLeft, base-top)
 	fmt.Fprintf(b, `<text x="%d" y="%d" class="axis" text-anchor="end">%s</text><text x="%d" y="%d" class="axis" text-anchor="end">%s</text>`, plotLeft-6, top+10, esc(high), plotLeft-6, base, esc(low))
-	fmt.Fprintf(b, `<text x="%d" y="%d" class="panel">%s</text>`, plotLeft+6, top+12, esc(name))
+	// The name above the box, clear of the lines.
+	fmt.Fprintf(b, `<text x="%d" y="%d" class="panel">%s</text>`, plotLeft, top-5, esc(name))
 }
 
 func esc(s string) string { return html.EscapeString(s) }

@@ -67,6 +67,11 @@ func New(cfg *rest.Config, namespace string) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	return newServer(c, namespace), nil
+}
+
+// newServer builds the dashboard on a client.
+func newServer(c client.WithWatch, namespace string) *Server {
 	s := &Server{client: c, namespace: namespace, byKind: map[string]*watched{}, changed: make(chan struct{}),
 		actionWait: 10 * time.Second, debounce: 100 * time.Millisecond, now: time.Now}
 	add := func(kind string, example client.Object, list client.ObjectList, namespaced bool) {
@@ -87,7 +92,7 @@ func New(cfg *rest.Config, namespace string) (*Server, error) {
 	add("CanaryReleases", &v1alpha1.CanaryRelease{}, &v1alpha1.CanaryReleaseList{}, true)
 	add("Experiments", &v1alpha1.Experiment{}, &v1alpha1.ExperimentList{}, true)
 	add("Events", &eventsv1.Event{}, &eventsv1.EventList{}, true)
-	return s, nil
+	return s
 }
 
 // Start runs the watches until ctx ends. A kind the user may not read

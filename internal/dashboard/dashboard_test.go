@@ -1,16 +1,24 @@
 package dashboard
 
 import (
+	"bufio"
+	"encoding/json"
 	"encoding/xml"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	"github.com/kubist-io/kubist/api/v1alpha1"
+	"github.com/kubist-io/kubist/internal/scheme"
+	"github.com/kubist-io/kubist/internal/tree"
 )
 
 func step(at time.Time, v1, v2 int32, phase string, metrics ...v1alpha1.StepMetrics) v1alpha1.ReleaseStep {
@@ -153,5 +161,108 @@ func TestGuard(t *testing.T) {
 				t.Errorf("no Content-Security-Policy on %s", tc.name)
 			}
 		})
+	}
+}
+
+func TestSnapshot(t *testing.T) {
+	s := newServer(fake.NewClientBuilder().WithScheme(scheme.New()).Build(), "")
+	now := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+	s.now = func() time.Time { return now }
+	add := func(kind string, o any) {
+		t.Helper()
+		if err := s.byKind[kind].informer.GetStore().Add(o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	add("Projects", &v1alpha1.Project{ObjectMeta: metav1.ObjectMeta{Name: "shop"}})
+	add("Clusters", &v1alpha1.Cluster{ObjectMeta: metav1.ObjectMeta{Name: "prod"}, Spec: v1alpha1.ClusterSpec{Project: "shop"}})
+	add("VirtualClusters", &v1alpha1.VirtualCluster{ObjectMeta: metav1.ObjectMeta{Name: "web"}, Spec: v1alpha1.VirtualClusterSpec{Cluster: "prod"}})
+	add("Routes", &v1alpha1.Route{ObjectMeta: metav1.ObjectMeta{Name: "front", Namespace: "web"}})
+	paused := &v1alpha1.CanaryRelease{ObjectMeta: metav1.ObjectMeta{Name: "front-v2", Namespace: "web", UID: "u1"},
+		Spec: v1alpha1.CanaryReleaseSpec{Route: "front", Subset: "v2", Baseline: "v1"}}
+	paused.Status.Phase, paused.Status.PausedPhase = v1alpha1.CanaryPaused, v1alpha1.CanaryProgressing
+	paused.Status.Weights = map[string]int32{"v1": 60, "v2": 40}
+	paused.Status.History = []v1alpha1.ReleaseStep{step(now.Add(-time.Minute), 80, 20, "Progressing"), step(now, 60, 40, "Paused")}
+	add("CanaryReleases", paused)
+	// A release whose Route does not exist is drawn apart, still with its chart.
+	add("CanaryReleases", &v1alpha1.CanaryRelease{ObjectMeta: metav1.ObjectMeta{Name: "lost", Namespace: "other"}, Spec: v1alpha1.CanaryReleaseSpec{Route: "gone", Subset: "v2"}})
+	add("Events", &eventsv1.Event{ObjectMeta: metav1.ObjectMeta{Name: "e1", Namespace: "web"}, Reason: "Action", Note: "paused at v1 60% / v2 40%", Type: "Normal",
+		EventTime: metav1.NewMicroTime(now), Regarding: corev1.ObjectReference{APIVersion: "kubist.io/v1alpha1", Kind: "CanaryRelease", Namespace: "web", Name: "front-v2", UID: "u1"}})
+
+	snap := s.snapshot()
+	if len(snap.Tree) != 2 || snap.Tree[0].Name != "shop" || snap.Tree[1].Kind != tree.Orphans {
+		t.Fatalf("tree roots %+v, want the Project then the orphans", snap.Tree)
+	}
+	leaf := snap.Tree[0].Children[0].Children[0].Children[0].Children[0]
+	if leaf.Kind != "CanaryRelease" || leaf.Release != "CanaryRelease/web/front-v2" {
+		t.Fatalf("the release's node is %+v", leaf)
+	}
+	if !slices.Equal(snap.Projects, []string{"shop"}) || !slices.Equal(snap.Namespaces, []string{"other", "web"}) {
+		t.Errorf("filters: projects %v, namespaces %v", snap.Projects, snap.Namespaces)
+	}
+	if len(snap.Releases) != 2 {
+		t.Fatalf("%d releases, want 2", len(snap.Releases))
+	}
+	r := snap.Releases[0]
+	if r.Project != "shop" || r.Phase != "Paused" || r.Weights != "v1 60% / v2 40%" || !slices.Equal(r.Subsets, []string{"v1", "v2"}) || len(r.Steps) != 2 {
+		t.Errorf("release %+v", r)
+	}
+	if len(r.Events) != 1 || r.Events[0].Reason != "Action" {
+		t.Errorf("events %+v, want the release's Action", r.Events)
+	}
+	// Buttons: what admission would refuse now is greyed out with its reason.
+	refused := map[string]string{}
+	for _, a := range r.Actions {
+		refused[a.Name] = a.Refused
+	}
+	if refused["Resume"] != "" || refused["Abort"] != "" {
+		t.Errorf("a paused release may be resumed and aborted: %v", refused)
+	}
+	if refused["Pause"] == "" || refused["Approve"] == "" || refused["Retry"] == "" {
+		t.Errorf("a paused release without a ManualGate cannot be paused, approved or retried: %v", refused)
+	}
+	if !strings.Contains(r.Chart, `data-points="2"`) {
+		t.Errorf("the chart does not draw the 2 steps")
+	}
+	if snap.Releases[1].Project != "" || snap.Releases[1].Phase != "Pending" {
+		t.Errorf("the orphan release %+v", snap.Releases[1])
+	}
+}
+
+func TestStreamPushesEachChange(t *testing.T) {
+	s := newServer(fake.NewClientBuilder().WithScheme(scheme.New()).Build(), "")
+	s.debounce = time.Millisecond
+	srv := httptest.NewServer(s.Handler("127.0.0.1:0"))
+	defer srv.Close()
+	res, err := http.Get(srv.URL + "/api/stream")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	lines := bufio.NewScanner(res.Body)
+	lines.Buffer(make([]byte, 1<<20), 1<<20)
+	next := func() Snapshot {
+		t.Helper()
+		for lines.Scan() {
+			if data, ok := strings.CutPrefix(lines.Text(), "data: "); ok {
+				var snap Snapshot
+				if err := json.Unmarshal([]byte(data), &snap); err != nil {
+					t.Fatal(err)
+				}
+				return snap
+			}
+		}
+		t.Fatalf("the stream ended: %v", lines.Err())
+		return Snapshot{}
+	}
+	if first := next(); len(first.Tree) != 0 {
+		t.Fatalf("first picture %+v, want an empty tree", first)
+	}
+	if err := s.byKind["Projects"].informer.GetStore().Add(&v1alpha1.Project{ObjectMeta: metav1.ObjectMeta{Name: "shop"}}); err != nil {
+		t.Fatal(err)
+	}
+	s.bump()
+	if second := next(); len(second.Tree) != 1 || second.Tree[0].Name != "shop" {
+		t.Fatalf("after a change the picture is %+v", second.Tree)
 	}
 }

@@ -282,8 +282,12 @@ subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: bob}]
 			g.Expect(canaryOf(g).Status.Phase).To(Equal(v1alpha1.CanaryPaused))
 		}).WithTimeout(9 * time.Second).WithPolling(500 * time.Millisecond).Should(Succeed())
 
-		Expect(chromedp.Do(page, chromedp.ScrollIntoView(chromedp.CSS(card)))).To(Succeed())
-		shot, err := chromedp.Run(page, chromedp.FullScreenshot(100))
+		// The project filter leaves this spec's tree and release alone on
+		// the page, as the screenshot shows them.
+		evaluate[bool](Default, page, `(() => { const s = document.getElementById('project'); s.value = 'dashboard'; s.dispatchEvent(new Event('change')); return true; })()`)
+		Expect(evaluate[[]string](Default, page, `[...document.querySelectorAll('#tree li[data-kind="Project"]')].map((li) => li.dataset.name)`)).To(Equal([]string{"dashboard"}))
+		Expect(evaluate[[]string](Default, page, `[...document.querySelectorAll('article.release')].map((a) => a.dataset.release)`)).To(Equal([]string{"CanaryRelease/dashboard/web-v2"}))
+		shot, err := chromedp.Run(page, chromedp.CaptureScreenshot())
 		Expect(err).NotTo(HaveOccurred())
 		path := filepath.Join(outDir, "dashboard.png")
 		Expect(os.WriteFile(path, shot, 0o644)).To(Succeed())
