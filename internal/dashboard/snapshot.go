@@ -175,7 +175,9 @@ func sortByName(o *tree.Objects) {
 	byName := func(a, b interface {
 		GetNamespace() string
 		GetName() string
-	}) int { return strings.Compare(a.GetNamespace()+"/"+a.GetName(), b.GetNamespace()+"/"+b.GetName()) }
+	}) int {
+		return strings.Compare(a.GetNamespace()+"/"+a.GetName(), b.GetNamespace()+"/"+b.GetName())
+	}
 	slices.SortFunc(o.Projects.Items, func(a, b v1alpha1.Project) int { return byName(&a, &b) })
 	slices.SortFunc(o.Clusters.Items, func(a, b v1alpha1.Cluster) int { return byName(&a, &b) })
 	slices.SortFunc(o.VirtualClusters.Items, func(a, b v1alpha1.VirtualCluster) int { return byName(&a, &b) })
