@@ -48,6 +48,8 @@ type Server struct {
 	debounce time.Duration
 	now      func() time.Time
 
+	// drawing lets one request draw a picture at a time.
+	drawing sync.Mutex
 	mu      sync.Mutex
 	version uint64
 	changed chan struct{}
@@ -113,18 +115,34 @@ func (s *Server) bump() {
 }
 
 // current is the picture of the latest version, drawn if no page has
-// asked for it yet, and the channel closed at the next change.
+// asked for it yet, and the channel closed at the next change. It draws
+// outside the lock the watches' handlers take, so that they never wait
+// for a drawing.
 func (s *Server) current() (*picture, <-chan struct{}, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.drawn == nil || s.drawn.version != s.version {
-		body, err := json.Marshal(s.snapshot())
-		if err != nil {
-			return nil, nil, err
-		}
-		s.drawn = &picture{version: s.version, body: body}
+	version, changed, drawn := s.version, s.changed, s.drawn
+	s.mu.Unlock()
+	if drawn != nil && drawn.version >= version {
+		return drawn, changed, nil
 	}
-	return s.drawn, s.changed, nil
+	s.drawing.Lock()
+	defer s.drawing.Unlock()
+	s.mu.Lock()
+	drawn = s.drawn
+	s.mu.Unlock()
+	if drawn != nil && drawn.version >= version {
+		// Another page's request drew it meanwhile.
+		return drawn, changed, nil
+	}
+	body, err := json.Marshal(s.snapshot())
+	if err != nil {
+		return nil, nil, err
+	}
+	p := &picture{version: version, body: body}
+	s.mu.Lock()
+	s.drawn = p
+	s.mu.Unlock()
+	return p, changed, nil
 }
 
 // Handler serves the page, its assets, the stream of pictures and the
