@@ -74,6 +74,16 @@ type Result struct {
 // Chain is a resource's policies in order.
 type Chain []Step
 
+// PolicyError is the failure of one policy of a chain; its message is
+// the policy's own, which names it.
+type PolicyError struct {
+	Policy string
+	Err    error
+}
+
+func (e *PolicyError) Error() string { return e.Err.Error() }
+func (e *PolicyError) Unwrap() error { return e.Err }
+
 // Run threads the input's state through the policies: each one's decided
 // state is the next one's input state; the last one wins. Events
 // accumulate and the smallest requeueAfter is kept. A failing policy stops
@@ -95,13 +105,13 @@ func (c Chain) Run(ctx context.Context, in Input) (*Result, error) {
 		}
 		if step.params == nil {
 			if step, err = NewStep(step.Policy, step.Parameters); err != nil {
-				return nil, err
+				return nil, &PolicyError{Policy: step.Policy.Name, Err: err}
 			}
 		}
 		start := time.Now()
 		d, err := step.Policy.Evaluate(ctx, stepInput(fixed, step.params, state))
 		if err != nil {
-			return nil, err
+			return nil, &PolicyError{Policy: step.Policy.Name, Err: err}
 		}
 		res.Steps = append(res.Steps, StepResult{Policy: step.Policy.Name, Decision: d, Duration: time.Since(start)})
 		state = d.state

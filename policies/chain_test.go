@@ -3,6 +3,8 @@ package policies
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -183,5 +185,22 @@ func TestRegistryKeepsPredefinedNames(t *testing.T) {
 	r.RemovePolicy("TimedCanaryRelease")
 	if _, ok := r.Policy("TimedCanaryRelease"); !ok {
 		t.Fatal("a predefined policy was removed")
+	}
+}
+
+func TestChainErrorNamesThePolicy(t *testing.T) {
+	c := newTestCompiler(t)
+	// A policy whose decision is undefined for every input.
+	failing, err := c.Compile(context.Background(), Source{Name: "Undecided", File: "undecided.rego", Rego: module("policies.undecided", `decision := {"state": {}} if { false }`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Chain{{Policy: failing}}.Run(context.Background(), canaryInput())
+	var perr *PolicyError
+	if !errors.As(err, &perr) || perr.Policy != "Undecided" {
+		t.Fatalf("the chain's error %v is not a PolicyError naming Undecided", err)
+	}
+	if !strings.Contains(err.Error(), "policy Undecided: decision is undefined") {
+		t.Errorf("the message %q is not the policy's own", err)
 	}
 }

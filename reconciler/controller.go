@@ -194,7 +194,7 @@ func (r *run) runChain(ctx context.Context, chain policies.Chain, in policies.In
 	res, err := r.evaluate(ctx, chain, in)
 	if err != nil {
 		r.condition(v1alpha1.ConditionPoliciesApplied, false, ReasonPolicyError, err.Error())
-		policyDecisions.WithLabelValues(policyOf(err, chain), "Error").Inc()
+		policyDecisions.WithLabelValues(policyOf(err), "Error").Inc()
 		return nil, userError(ReasonPolicyError, "%s", err.Error())
 	}
 	for _, step := range res.Steps {
@@ -260,11 +260,9 @@ func (r *run) recordDecisions(res *policies.Result) {
 }
 
 // policyOf names the policy a chain error comes from, for the metric.
-func policyOf(err error, chain policies.Chain) string {
-	for _, step := range chain {
-		if strings.Contains(err.Error(), step.Policy.Name) {
-			return step.Policy.Name
-		}
+func policyOf(err error) string {
+	if perr, ok := errors.AsType[*policies.PolicyError](err); ok {
+		return perr.Policy
 	}
 	return "unknown"
 }

@@ -284,7 +284,7 @@ subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: bob}]
 
 		// The project filter leaves this spec's tree and release alone on
 		// the page, as the screenshot shows them.
-		evaluate[bool](Default, page, `(() => { const s = document.getElementById('project'); s.value = 'dashboard'; s.dispatchEvent(new Event('change')); return true; })()`)
+		evaluate[bool](Default, page, `(() => { const s = document.getElementById('project'); s.value = 'dashboard'; s.dispatchEvent(new Event('change')); window.scrollTo(0, 0); return true; })()`)
 		Expect(evaluate[[]string](Default, page, `[...document.querySelectorAll('#tree li[data-kind="Project"]')].map((li) => li.dataset.name)`)).To(Equal([]string{"dashboard"}))
 		Expect(evaluate[[]string](Default, page, `[...document.querySelectorAll('article.release')].map((a) => a.dataset.release)`)).To(Equal([]string{"CanaryRelease/dashboard/web-v2"}))
 		shot, err := chromedp.Run(page, chromedp.CaptureScreenshot())
