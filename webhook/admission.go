@@ -124,15 +124,11 @@ func (a *Admission) Validate(ctx context.Context, old, obj v1alpha1.Object) (fie
 
 	switch o := obj.(type) {
 	case *v1alpha1.Route:
-		errs = append(errs, validateRouteWeights(o, spec)...)
 		errs = append(errs, validateRouteForIstio(o, spec)...)
 	case *v1alpha1.Policy:
 		if _, err := a.Compiler.CompilePolicyObject(ctx, o); err != nil {
 			errs = append(errs, field.Invalid(spec.Child("rego"), "(module)", err.Error()))
 		}
-	}
-	if old != nil {
-		errs = append(errs, validateImmutableParents(old, obj, spec)...)
 	}
 	warnings = append(warnings, a.referenceWarnings(ctx, obj)...)
 	return errs, warnings
@@ -162,71 +158,6 @@ func (a *Admission) gateWarnings(refs []v1alpha1.PolicyRef, path *field.Path) []
 	return warnings
 }
 
-// validateRouteWeights checks that each HTTP rule's weights sum to 100,
-// every destination weighted when there are several.
-func validateRouteWeights(r *v1alpha1.Route, spec *field.Path) field.ErrorList {
-	var errs field.ErrorList
-	for i, rule := range r.Spec.HTTP {
-		path := spec.Child("http").Index(i).Child("route")
-		if len(rule.Route) == 1 && rule.Route[0].Weight == nil {
-			continue
-		}
-		sum, missing := int32(0), 0
-		for _, d := range rule.Route {
-			if d.Weight == nil {
-				missing++
-				continue
-			}
-			sum += *d.Weight
-		}
-		switch {
-		case missing > 0:
-			errs = append(errs, field.Required(path, fmt.Sprintf("%d of %d destinations have no weight; with several destinations every one needs a weight", missing, len(rule.Route))))
-		case sum != 100:
-			errs = append(errs, field.Invalid(path, sum, "weights must sum to 100"))
-		}
-	}
-	return errs
-}
-
-// validateImmutableParents refuses changes to the references that place an
-// object in the tree.
-func validateImmutableParents(old, obj v1alpha1.Object, spec *field.Path) field.ErrorList {
-	var errs field.ErrorList
-	before, after := parents(old), parents(obj)
-	for _, name := range parentFields[KindOf(obj)] {
-		if before[name] != after[name] {
-			errs = append(errs, field.Invalid(spec.Child(name), after[name],
-				fmt.Sprintf("%s is immutable (was %q); delete and recreate the %s to move it", name, before[name], KindOf(obj))))
-		}
-	}
-	return errs
-}
-
-// parentFields are the spec fields that place each kind in the tree.
-var parentFields = map[string][]string{
-	"Cluster":        {"project"},
-	"VirtualCluster": {"cluster", "namespace"},
-	"Destination":    {"application"},
-	"CanaryRelease":  {"route", "destination"},
-	"Experiment":     {"route", "destination"},
-}
-
-func parents(obj v1alpha1.Object) map[string]string {
-	switch o := obj.(type) {
-	case *v1alpha1.Cluster:
-		return map[string]string{"project": o.Spec.Project}
-	case *v1alpha1.VirtualCluster:
-		return map[string]string{"cluster": o.Spec.Cluster, "namespace": o.Spec.Namespace}
-	case *v1alpha1.Destination:
-		return map[string]string{"application": o.Spec.Application}
-	case *v1alpha1.CanaryRelease:
-		return map[string]string{"route": o.Spec.Route, "destination": o.Spec.Destination}
-	case *v1alpha1.Experiment:
-		return map[string]string{"route": o.Spec.Route, "destination": o.Spec.Destination}
-	}
-	return nil
-}
 
 // setLabel sets a label and says whether that changed it.
 func setLabel(obj v1alpha1.Object, key, value string) bool {

@@ -102,6 +102,9 @@ metadata: {name: pinned, namespace: admission}
 spec: {route: reviews, destination: reviews, subset: v2}
 `), "apply", "-f", "-")
 		Expect(kubectlFails(nil, "patch", "canaryrelease", "pinned", "-n", "admission", "--type=merge", "-p", `{"spec":{"route":"ratings"}}`)).To(ContainSubstring(`spec.route: Invalid value: "ratings": route is immutable`))
+		// The CRD's CEL rules refuse it: the API server runs them before
+		// any webhook.
+		Expect(kubectlFails(nil, "patch", "canaryrelease", "pinned", "-n", "admission", "--type=merge", "-p", `{"spec":{"destination":"ratings"}}`)).To(ContainSubstring(`spec.destination: Invalid value: "ratings": destination is immutable`))
 	})
 
 	It("refuses to delete a parent that still has children, naming them, unless annotated", func() {
