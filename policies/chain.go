@@ -8,7 +8,8 @@ import (
 	"github.com/open-policy-agent/opa/v1/ast"
 )
 
-// Input is the document a policy decides on (DESIGN.md §3.1). The executor
+// Input is the document a policy decides on (docs/architecture.md, "The
+// policy chain"; rego/README.md documents its fields). The executor
 // gathers everything before the chain runs: policies do no I/O.
 type Input struct {
 	// Kind of the resource, e.g. CanaryRelease.

@@ -28,6 +28,9 @@ type Executor struct {
 	// Default marks the executor the webhook fills in when a resource of
 	// its kinds names none.
 	Default bool
+	// ReadOnly executors compute and report the desired state without
+	// writing it: no finalizer, no object on a cluster, drift reported.
+	ReadOnly bool
 }
 
 // AppliesTo reports whether the executor may be used on a kind.

@@ -1,13 +1,9 @@
 package reconciler
 
 import (
-	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -52,27 +48,6 @@ const (
 	ReasonError             = "Error"
 )
 
-// conditionError is a failure with the Ready reason it reports; the
-// message is the user's guide to fixing it.
-type conditionError struct {
-	reason  string
-	message string
-	// retry asks for a retry with backoff; user errors wait for a change.
-	retry bool
-}
-
-func (e *conditionError) Error() string { return e.message }
-
-// userError reports a problem only a change to some resource can fix.
-func userError(reason, format string, args ...any) error {
-	return &conditionError{reason: reason, message: fmt.Sprintf(format, args...)}
-}
-
-// transientError reports a problem worth retrying with backoff.
-func transientError(reason, format string, args ...any) error {
-	return &conditionError{reason: reason, message: fmt.Sprintf(format, args...), retry: true}
-}
-
 // kind describes how one Kubist kind is reconciled.
 type kind[T v1alpha1.Object] struct {
 	name      string
@@ -95,190 +70,6 @@ type kind[T v1alpha1.Object] struct {
 type child struct {
 	kind string
 	key  types.NamespacedName
-}
-
-// run is one execution of a resource's executor.
-type run struct {
-	*Reconciler
-	kind     string
-	obj      v1alpha1.Object
-	executor string
-	params   map[string]any
-	readOnly bool
-	// cascade: a parent or the root run triggered this run; fromRoot: the
-	// root run's pass did, through unchanged parents.
-	cascade  bool
-	fromRoot bool
-	// base is the controller's context, without the run's timeout.
-	base context.Context
-	// now is when the run started, to the microsecond that status times
-	// keep; started is exact.
-	now     time.Time
-	started time.Time
-
-	requeue time.Duration
-	// drift lists what a ReadOnly executor found different from the
-	// desired state, i.e. what the default executor would write.
-	drift  []string
-	events []policies.Event
-	// readyMessage is the Ready condition's message on success.
-	readyMessage string
-}
-
-// requeueAfter asks for the executor to run again within d.
-func (r *run) requeueAfter(d time.Duration) {
-	if d > 0 && (r.requeue == 0 || d < r.requeue) {
-		r.requeue = d
-	}
-}
-
-// requeueFromNow is the requeue the policies asked for, counted from the
-// time they saw as now: a step falls due when they said.
-func (r *run) requeueFromNow() time.Duration {
-	if r.requeue == 0 {
-		return 0
-	}
-	return max(r.requeue-r.started.Sub(r.now), time.Millisecond)
-}
-
-// condition sets a kind-specific condition on the working copy.
-func (r *run) condition(conditionType string, ok bool, reason, message string) {
-	status := metav1.ConditionFalse
-	if ok {
-		status = metav1.ConditionTrue
-	}
-	meta.SetStatusCondition(&r.obj.GetCommonStatus().Conditions, metav1.Condition{
-		Type: conditionType, Status: status, Reason: reason, Message: message,
-		ObservedGeneration: r.obj.GetGeneration(),
-	})
-}
-
-// chain is the resource's policy chain: its stanza, or the kind's default
-// policy when the stanza is empty; nil when there is none. An invalid
-// stanza is reported on PoliciesApplied.
-func (r *run) chain() (policies.Chain, error) {
-	refs := r.obj.GetStanzas().Policies
-	if len(refs) == 0 {
-		if name, ok := policies.DefaultPolicies[r.kind]; ok {
-			refs = []v1alpha1.PolicyRef{{Name: name}}
-		}
-	}
-	if len(refs) == 0 {
-		status := r.obj.GetCommonStatus()
-		meta.RemoveStatusCondition(&status.Conditions, v1alpha1.ConditionPoliciesApplied)
-		status.Decisions = nil
-		return nil, nil
-	}
-	chain, errs := r.Registry.Chain(r.kind, refs, field.NewPath("spec", "policies"))
-	if len(errs) > 0 {
-		msg := errs.ToAggregate().Error()
-		r.condition(v1alpha1.ConditionPoliciesApplied, false, ReasonInvalidPolicies, msg)
-		return nil, userError(ReasonInvalidPolicies, "%s", msg)
-	}
-	return chain, nil
-}
-
-// policies runs the resource's policy chain on the proposal (see
-// runChain); it returns nil and no error when there are no policies.
-func (r *run) policies(ctx context.Context, in policies.Input) (*policies.Result, error) {
-	chain, err := r.chain()
-	if chain == nil {
-		return nil, err
-	}
-	return r.runChain(ctx, chain, in)
-}
-
-// runChain runs a chain on the proposal and records its decisions in the
-// status; a policy failure is reported on PoliciesApplied and returned.
-func (r *run) runChain(ctx context.Context, chain policies.Chain, in policies.Input) (*policies.Result, error) {
-	res, err := r.evaluate(ctx, chain, in)
-	if err != nil {
-		r.condition(v1alpha1.ConditionPoliciesApplied, false, ReasonPolicyError, err.Error())
-		policyDecisions.WithLabelValues(policyOf(err), "Error").Inc()
-		return nil, userError(ReasonPolicyError, "%s", err.Error())
-	}
-	for _, step := range res.Steps {
-		policyDecisions.WithLabelValues(step.Policy, outcomeLabel(step.Decision.Outcome)).Inc()
-	}
-	r.recordDecisions(res)
-	r.events = append(r.events, res.Events...)
-	r.requeueAfter(res.RequeueAfter)
-	return res, nil
-}
-
-// evaluate runs a chain on an input completed with the kind, the time of
-// the run and the resource.
-func (r *run) evaluate(ctx context.Context, chain policies.Chain, in policies.Input) (*policies.Result, error) {
-	if err := r.complete(&in); err != nil {
-		return nil, err
-	}
-	res, err := chain.Run(ctx, in)
-	if errors.Is(err, policies.ErrDeadline) && ctx.Err() == nil {
-		// The deadline is wall-clock time: on a busy machine a policy can
-		// miss it without being at fault. A second miss in a row is its own.
-		res, err = chain.Run(ctx, in)
-	}
-	return res, err
-}
-
-// complete adds to a chain's input the kind, the time of the run and, once,
-// the resource as a JSON document.
-func (r *run) complete(in *policies.Input) error {
-	in.Kind = r.kind
-	in.Now = r.now
-	if in.Resource == nil {
-		resource, err := toMap(r.obj)
-		if err != nil {
-			return err
-		}
-		in.Resource = resource
-	}
-	return nil
-}
-
-// recordDecisions puts a chain's decisions in the status and summarizes
-// them on PoliciesApplied.
-func (r *run) recordDecisions(res *policies.Result) {
-	status := r.obj.GetCommonStatus()
-	decisions := make([]v1alpha1.PolicyDecision, 0, len(res.Steps))
-	summary := make([]string, 0, len(res.Steps))
-	for i, step := range res.Steps {
-		d := v1alpha1.PolicyDecision{Policy: step.Policy, Outcome: step.Decision.Outcome, Message: step.Decision.Message}
-		// The time of a decision is when it was first made: a repeated
-		// decision keeps its time, so a steady state writes nothing.
-		d.Time = &metav1.Time{Time: r.now}
-		if i < len(status.Decisions) {
-			if old := status.Decisions[i]; old.Policy == d.Policy && old.Outcome == d.Outcome && old.Message == d.Message && old.Time != nil {
-				d.Time = old.Time
-			}
-		}
-		decisions = append(decisions, d)
-		summary = append(summary, fmt.Sprintf("%s: %s", step.Policy, orDash(step.Decision.Outcome)))
-	}
-	status.Decisions = decisions
-	r.condition(v1alpha1.ConditionPoliciesApplied, true, ReasonPoliciesApplied, strings.Join(summary, "; "))
-}
-
-// policyOf names the policy a chain error comes from, for the metric.
-func policyOf(err error) string {
-	if perr, ok := errors.AsType[*policies.PolicyError](err); ok {
-		return perr.Policy
-	}
-	return "unknown"
-}
-
-func outcomeLabel(outcome string) string {
-	if outcome == "" {
-		return "None"
-	}
-	return outcome
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }
 
 // Reconciler runs the executors of every Kubist kind.
@@ -320,80 +111,9 @@ type Reconciler struct {
 	paced sync.Map
 }
 
-// rootPassDepth is how many resources without children the root run's
-// pass keeps in flight (queued or running) at a time.
-const rootPassDepth = 4
-
-// cascadeMark tells a triggered run whether the root run's pass reached
-// it (through parents that did not change) or a parent's change did.
-type cascadeMark struct{ fromRoot bool }
-
-func cascadeKey(kind string, key types.NamespacedName) string { return kind + "/" + key.String() }
-
-// clock is the time a run starts. Policies see it to the microsecond (the
-// precision of lastStepTime); requeues are measured from the exact time.
-func (rc *Reconciler) clock() time.Time {
-	if rc.Now != nil {
-		return rc.Now().UTC()
-	}
-	return time.Now().UTC()
-}
-
-// trigger enqueues resources in their kinds' work queues.
-//
-// The root run's pass (fromRoot) is paced: it leaves a resource without
-// children that runs anyway before the next pass (a canary waiting for its
-// next step, a retry) to that run, and it keeps at most rootPassDepth of
-// the others in flight, waiting for one to finish before it queues the
-// next. A pass over the tree then neither floods the work queues nor takes
-// every worker and core from the canary steps that fall due meanwhile; the
-// parents run at once, so that the pass reaches the whole tree. Only
-// resources without children wait for a slot: their runs never trigger
-// anything, so a waiting parent always gets one.
-func (rc *Reconciler) trigger(ctx context.Context, children []child, fromRoot bool) {
-	now := time.Now()
-	horizon := now.Add(cmp.Or(rc.resync, DefaultResyncPeriod))
-	for _, c := range children {
-		ch, ok := rc.triggers[c.kind]
-		if !ok {
-			continue
-		}
-		key := cascadeKey(c.kind, c.key)
-		if !fromRoot {
-			rc.cascade.Store(key, cascadeMark{})
-			ch <- event.GenericEvent{Object: triggered(c.key)}
-			continue
-		}
-		if rc.leaves[c.kind] {
-			if at, ok := rc.due.Load(key); ok && at.(time.Time).After(now) && at.(time.Time).Before(horizon) {
-				continue
-			}
-		}
-		// A change's mark stays: the run passes the change on. A marked
-		// resource is queued already.
-		if _, marked := rc.cascade.LoadOrStore(key, cascadeMark{fromRoot: true}); marked {
-			continue
-		}
-		if rc.leaves[c.kind] && rc.pass != nil {
-			select {
-			case rc.pass <- struct{}{}:
-				rc.paced.Store(key, struct{}{})
-			case <-ctx.Done():
-				rc.cascade.Delete(key)
-				return
-			}
-		}
-		ch <- event.GenericEvent{Object: triggered(c.key)}
-	}
-}
-
-// triggered is the event that queues a resource.
-func triggered(key types.NamespacedName) *metav1.PartialObjectMetadata {
-	return &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{Name: key.Name, Namespace: key.Namespace}}
-}
-
-// reconcile is the contract every executor shares (DESIGN.md §2): observe,
-// propose, policies, apply, status, trigger the children.
+// reconcileKind is the contract every executor shares (see
+// docs/architecture.md): observe, propose, policies, apply, status,
+// trigger the children.
 func reconcileKind[T v1alpha1.Object](ctx context.Context, rc *Reconciler, k *kind[T], req ctrl.Request) (ctrl.Result, error) {
 	// A run that hangs on an unreachable cluster gives its worker back.
 	timeout := k.timeout
@@ -428,9 +148,11 @@ func reconcileKind[T v1alpha1.Object](ctx context.Context, rc *Reconciler, k *ki
 	if ref != nil && ref.Name != "" {
 		executor = ref.Name
 	}
+	// Read-only is a property of the registered executor.
+	e, known := rc.Registry.Executor(executor)
 	started := rc.clock()
 	r := &run{Reconciler: rc, kind: k.name, executor: executor, now: started.Truncate(time.Microsecond), started: started,
-		readOnly: strings.HasPrefix(executor, "ReadOnly"), cascade: cascade, fromRoot: cascade && mark.(cascadeMark).fromRoot, base: base}
+		readOnly: known && e.ReadOnly, cascade: cascade, fromRoot: cascade && mark.(cascadeMark).fromRoot, base: base}
 
 	start := time.Now()
 	result, err := runKind(ctx, k, r, obj)
@@ -590,35 +312,3 @@ func (r *run) emit(old, updated v1alpha1.Object) {
 		r.Recorder.Eventf(updated, nil, eventType, orDefault(e.Reason, "Policy"), "Policy", "%s", e.Message)
 	}
 }
-
-// toMap is an object as plain JSON values, for a policy's input.resource.
-func toMap(obj any) (map[string]any, error) {
-	raw, err := json.Marshal(obj)
-	if err != nil {
-		return nil, err
-	}
-	var m map[string]any
-	if err := json.Unmarshal(raw, &m); err != nil {
-		return nil, err
-	}
-	return m, nil
-}
-
-// fromMap decodes a policy's state into a typed value.
-func fromMap(m map[string]any, into any) error {
-	raw, err := json.Marshal(m)
-	if err != nil {
-		return err
-	}
-	return json.Unmarshal(raw, into)
-}
-
-func orDefault(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
-}
-
-// sortedKeys returns a map's keys in order.
-func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }

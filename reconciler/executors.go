@@ -88,18 +88,18 @@ func RegisterExecutors(r *policies.Registry) error {
 			}
 		}
 		for _, e := range []struct {
-			name, description string
-			isDefault         bool
+			name, description   string
+			isDefault, readOnly bool
 		}{
-			{kind + "Executor", fmt.Sprintf("Reconciles a %s and applies its desired state.", kind), true},
-			{"ReadOnly" + kind + "Executor", fmt.Sprintf("Computes and reports a %s's desired state without writing it.", kind), false},
+			{kind + "Executor", fmt.Sprintf("Reconciles a %s and applies its desired state.", kind), true, false},
+			{"ReadOnly" + kind + "Executor", fmt.Sprintf("Computes and reports a %s's desired state without writing it.", kind), false, true},
 		} {
 			schema, err := policies.SchemaFromValue(props)
 			if err != nil {
 				return fmt.Errorf("%s: %w", e.name, err)
 			}
 			if err := r.RegisterExecutor(&policies.Executor{
-				Name: e.name, Description: e.description, Kinds: []string{kind}, Schema: schema, Default: e.isDefault,
+				Name: e.name, Description: e.description, Kinds: []string{kind}, Schema: schema, Default: e.isDefault, ReadOnly: e.readOnly,
 			}); err != nil {
 				return err
 			}
