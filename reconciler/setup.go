@@ -36,6 +36,24 @@ type Engine struct {
 	Registry *policies.Registry
 }
 
+// NewEngine builds the one engine the manager, the webhook and the CLI
+// use: the sandboxed compiler, the registry with the predefined policies
+// compiled, and every executor registered, so that none is forgotten.
+func NewEngine(ctx context.Context, limits policies.Limits) (Engine, error) {
+	compiler, err := policies.NewCompiler(limits)
+	if err != nil {
+		return Engine{}, fmt.Errorf("policy engine: %w", err)
+	}
+	registry, err := policies.NewPredefinedRegistry(ctx, compiler)
+	if err != nil {
+		return Engine{}, fmt.Errorf("policy engine: %w", err)
+	}
+	if err := RegisterExecutors(registry); err != nil {
+		return Engine{}, fmt.Errorf("executors: %w", err)
+	}
+	return Engine{Compiler: compiler, Registry: registry}, nil
+}
+
 // Options configure the executors.
 type Options struct {
 	// Namespace is the manager's own: kubeconfig Secrets are read there only.

@@ -17,18 +17,11 @@ import (
 func newAdmission(t testing.TB) *Admission {
 	t.Helper()
 	ctx := context.Background()
-	compiler, err := policies.NewCompiler(policies.DefaultLimits)
+	engine, err := reconciler.NewEngine(ctx, policies.DefaultLimits)
 	if err != nil {
 		t.Fatal(err)
 	}
-	registry, err := policies.NewPredefinedRegistry(ctx, compiler)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := reconciler.RegisterExecutors(registry); err != nil {
-		t.Fatal(err)
-	}
-	return &Admission{Registry: registry, Compiler: compiler}
+	return &Admission{Registry: engine.Registry, Compiler: engine.Compiler}
 }
 
 func asJSON(t testing.TB, v any) string {

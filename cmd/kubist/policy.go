@@ -19,6 +19,7 @@ import (
 
 	"github.com/kubist-io/kubist/api/v1alpha1"
 	"github.com/kubist-io/kubist/policies"
+	"github.com/kubist-io/kubist/reconciler"
 )
 
 func newPolicyCommand() *cobra.Command {
@@ -242,17 +243,11 @@ func normaliseJSON(m map[string]any) (map[string]any, error) {
 	return out, nil
 }
 
-// predefinedRegistry compiles the predefined policies.
+// predefinedRegistry is the engine: the predefined policies compiled and
+// every executor registered.
 func predefinedRegistry(ctx context.Context) (*policies.Compiler, *policies.Registry, error) {
-	compiler, err := policies.NewCompiler(policies.DefaultLimits)
-	if err != nil {
-		return nil, nil, err
-	}
-	registry, err := policies.NewPredefinedRegistry(ctx, compiler)
-	if err != nil {
-		return nil, nil, err
-	}
-	return compiler, registry, nil
+	engine, err := reconciler.NewEngine(ctx, policies.DefaultLimits)
+	return engine.Compiler, engine.Registry, err
 }
 
 // joinFieldErrors prints field errors one per line.

@@ -13,7 +13,6 @@ import (
 	"github.com/kubist-io/kubist/policies"
 
 	"github.com/kubist-io/kubist/internal/manifest"
-	"github.com/kubist-io/kubist/reconciler"
 	"github.com/kubist-io/kubist/webhook"
 )
 
@@ -46,9 +45,6 @@ func newValidateCommand() *cobra.Command {
 			}
 			compiler, registry, err := predefinedRegistry(cmd.Context())
 			if err != nil {
-				return err
-			}
-			if err := reconciler.RegisterExecutors(registry); err != nil {
 				return err
 			}
 			admission := &webhook.Admission{Registry: registry, Compiler: compiler}

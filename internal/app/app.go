@@ -138,18 +138,10 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (*Manager, error) 
 	if err := mgr.AddReadyzCheck("ping", healthz.Ping); err != nil {
 		return nil, fmt.Errorf("add readiness check: %w", err)
 	}
-	compiler, err := policies.NewCompiler(opts.PolicyLimits)
+	engine, err := reconciler.NewEngine(ctx, opts.PolicyLimits)
 	if err != nil {
-		return nil, fmt.Errorf("policy engine: %w", err)
+		return nil, err
 	}
-	registry, err := policies.NewPredefinedRegistry(ctx, compiler)
-	if err != nil {
-		return nil, fmt.Errorf("policy engine: %w", err)
-	}
-	if err := reconciler.RegisterExecutors(registry); err != nil {
-		return nil, fmt.Errorf("executors: %w", err)
-	}
-	engine := reconciler.Engine{Compiler: compiler, Registry: registry}
 	ropts := reconciler.Options{
 		Namespace: opts.Namespace, ResyncPeriod: opts.ResyncPeriod, Workers: opts.Workers, WrapClient: opts.WrapClient,
 		ImportGrace: opts.ImportGrace, Notifications: opts.Notifications,
@@ -167,7 +159,7 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (*Manager, error) 
 		if err := selfManagedCerts(ctx, mgr, cfg, &opts); err != nil {
 			return nil, err
 		}
-		if err := webhook.Setup(mgr, &webhook.Admission{Registry: registry, Compiler: compiler, Reader: mgr.GetClient()}); err != nil {
+		if err := webhook.Setup(mgr, &webhook.Admission{Registry: engine.Registry, Compiler: engine.Compiler, Reader: mgr.GetClient()}); err != nil {
 			return nil, fmt.Errorf("webhooks: %w", err)
 		}
 		if err := mgr.AddReadyzCheck("webhook", mgr.GetWebhookServer().StartedChecker()); err != nil {
