@@ -124,6 +124,18 @@ func (r *Registry) Executor(name string) (*Executor, bool) {
 	return e, ok
 }
 
+// Executors returns every executor, sorted by name.
+func (r *Registry) Executors() []*Executor {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := make([]*Executor, 0, len(r.executors))
+	for _, e := range r.executors {
+		out = append(out, e)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
 // Policies returns every policy, sorted by name.
 func (r *Registry) Policies() []*Policy {
 	r.mu.RLock()

@@ -2,6 +2,7 @@ package reconciler
 
 import (
 	"fmt"
+	"strings"
 
 	"sigs.k8s.io/yaml"
 
@@ -91,8 +92,8 @@ func RegisterExecutors(r *policies.Registry) error {
 			name, description   string
 			isDefault, readOnly bool
 		}{
-			{kind + "Executor", fmt.Sprintf("Reconciles a %s and applies its desired state.", kind), true, false},
-			{"ReadOnly" + kind + "Executor", fmt.Sprintf("Computes and reports a %s's desired state without writing it.", kind), false, true},
+			{kind + "Executor", fmt.Sprintf("Reconciles %s %s and applies its desired state.", article(kind), kind), true, false},
+			{"ReadOnly" + kind + "Executor", fmt.Sprintf("Computes and reports %s %s's desired state without writing it.", article(kind), kind), false, true},
 		} {
 			schema, err := policies.SchemaFromValue(props)
 			if err != nil {
@@ -106,4 +107,12 @@ func RegisterExecutors(r *policies.Registry) error {
 		}
 	}
 	return nil
+}
+
+// article is "an" before a kind that starts with a vowel, "a" otherwise.
+func article(kind string) string {
+	if strings.ContainsRune("AEIOU", rune(kind[0])) {
+		return "an"
+	}
+	return "a"
 }

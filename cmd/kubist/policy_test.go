@@ -139,3 +139,30 @@ func TestPolicyEvalErrors(t *testing.T) {
 		})
 	}
 }
+
+// The README's table of executors is `kubist executor list --markdown`.
+func TestREADMEListsEveryExecutor(t *testing.T) {
+	_, registry, err := predefinedRegistry(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want strings.Builder
+	if err := executorTable(&want, registry.Executors()); err != nil {
+		t.Fatal(err)
+	}
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(readme), "<!-- executors:begin -->\n")
+	got, _, ok2 := strings.Cut(rest, "<!-- executors:end -->")
+	if !ok || !ok2 {
+		t.Fatal("README.md lacks the executors' table markers")
+	}
+	if got != want.String() {
+		t.Errorf("README.md's table of executors is stale; replace it with `kubist executor list --markdown`:\n%s", want.String())
+	}
+	if n := strings.Count(got, "\n| `"); n != 16 {
+		t.Errorf("%d executors in the table, want 16 (8 kinds, each with its ReadOnly twin)", n)
+	}
+}

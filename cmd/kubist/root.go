@@ -29,6 +29,7 @@ func newRootCommand() *cobra.Command {
 		newManagerCommand(),
 		newDevCommand(),
 		newPolicyCommand(),
+		newExecutorCommand(),
 		newValidateCommand(),
 		newTreeCommand(),
 		newCanaryCommand(),

@@ -1,0 +1,91 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kubist-io/kubist/policies"
+)
+
+func newExecutorCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "executor",
+		Short: "List the executors a resource's executor stanza may name",
+	}
+	var markdown bool
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List every executor with its kinds, properties and parameters",
+		Long: "List every registered executor: the kinds it reconciles, whether it is the\n" +
+			"kind's default (filled in when a resource names none) and whether it is\n" +
+			"read-only (computes and reports the desired state without writing it), and\n" +
+			"its parameters with their defaults. --markdown prints the README's table.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			_, registry, err := predefinedRegistry(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if markdown {
+				return executorTable(cmd.OutOrStdout(), registry.Executors())
+			}
+			out := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 3, ' ', 0)
+			fmt.Fprintln(out, "NAME\tKINDS\tDEFAULT\tREAD-ONLY\tPARAMETERS\tDESCRIPTION")
+			for _, e := range registry.Executors() {
+				fmt.Fprintf(out, "%s\t%s\t%v\t%v\t%s\t%s\n", e.Name, strings.Join(e.Kinds, ","), e.Default, e.ReadOnly,
+					orDash(strings.Join(parameterNames(e.Schema), ",")), e.Description)
+			}
+			return out.Flush()
+		},
+	}
+	list.Flags().BoolVar(&markdown, "markdown", false, "Print a Markdown table, parameters described.")
+	cmd.AddCommand(list)
+	return cmd
+}
+
+// parameterNames are a schema's top-level parameters, sorted.
+func parameterNames(s *policies.Schema) []string {
+	names := make([]string, 0, len(s.Props.Properties))
+	for name := range s.Props.Properties {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// executorTable is the README's table of executors: each with its kinds,
+// properties, and parameters described with their defaults.
+func executorTable(w io.Writer, executors []*policies.Executor) error {
+	fmt.Fprintln(w, "| executor | kinds | default | read-only | parameters |")
+	fmt.Fprintln(w, "|---|---|---|---|---|")
+	for _, e := range executors {
+		var params []string
+		for _, name := range parameterNames(e.Schema) {
+			p := e.Schema.Props.Properties[name]
+			desc := fmt.Sprintf("`%s` (%s", name, p.Type)
+			if p.Default != nil {
+				var def any
+				if err := json.Unmarshal(p.Default.Raw, &def); err != nil {
+					return fmt.Errorf("%s: default of %s: %w", e.Name, name, err)
+				}
+				desc += fmt.Sprintf(", default `%v`", def)
+			}
+			params = append(params, desc+"): "+strings.TrimSuffix(p.Description, "."))
+		}
+		yes := func(b bool) string {
+			if b {
+				return "yes"
+			}
+			return ""
+		}
+		fmt.Fprintf(w, "| `%s` | %s | %s | %s | %s |\n", e.Name, strings.Join(e.Kinds, ", "), yes(e.Default), yes(e.ReadOnly),
+			orDash(strings.Join(params, "; ")))
+	}
+	return nil
+}
