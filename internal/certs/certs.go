@@ -8,6 +8,18 @@
 // It needs get and update on the Secret (create too when nothing else
 // creates it) and get and update on both webhook configurations; the Helm
 // chart grants exactly that, by resource name, when cert-manager is off.
+//
+// Why not github.com/open-policy-agent/cert-controller (the rotator
+// Gatekeeper uses; v0.16.0 read): it keeps most of what this package does
+// (one CA and serving pair in one Secret, renewal ahead of expiry, the
+// caBundle of every configured webhook), but when it renews the CA it
+// overwrites ca.crt and injects the new CA alone into the caBundle. A
+// replica still serving the old pair until its mounted Secret catches up
+// (the kubelet syncs it a minute or more later) then fails every TLS
+// handshake, and with failurePolicy Fail every write of a Kubist resource
+// is refused. This package bundles the new CA beside the old one while the
+// old is valid, so both pairs are trusted through the change; see
+// TestEnsureRenewsTheCAKeepingTheOldOneTrusted.
 package certs
 
 import (
