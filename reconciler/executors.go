@@ -6,14 +6,12 @@ import (
 
 	"sigs.k8s.io/yaml"
 
+	"github.com/kubist-io/kubist/api/v1alpha1"
 	"github.com/kubist-io/kubist/policies"
 )
 
 // executorKinds are the kinds reconciled by an executor, in tree order.
-var executorKinds = []string{
-	"Project", "Cluster", "VirtualCluster",
-	"Application", "Destination", "Route", "CanaryRelease", "Experiment",
-}
+var executorKinds = v1alpha1.TreeKindNames()
 
 // executorParameters are the parameter schemas of each kind's executors;
 // the default executor and its ReadOnly twin take the same parameters.

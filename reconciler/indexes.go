@@ -57,19 +57,6 @@ func indexes() []struct {
 	}
 }
 
-// namespacedKinds are the kinds that live in a VirtualCluster's namespace,
-// with a list type for each.
-var namespacedKinds = []struct {
-	kind string
-	list func() client.ObjectList
-}{
-	{"Application", func() client.ObjectList { return &v1alpha1.ApplicationList{} }},
-	{"Destination", func() client.ObjectList { return &v1alpha1.DestinationList{} }},
-	{"Route", func() client.ObjectList { return &v1alpha1.RouteList{} }},
-	{"CanaryRelease", func() client.ObjectList { return &v1alpha1.CanaryReleaseList{} }},
-	{"Experiment", func() client.ObjectList { return &v1alpha1.ExperimentList{} }},
-}
-
 // childrenOf lists the resources of a kind that match the options, as
 // children to trigger.
 func (rc *Reconciler) childrenOf(ctx context.Context, kind string, list client.ObjectList, opts ...client.ListOption) ([]child, error) {

@@ -101,8 +101,8 @@ func virtualClusterKind(rc *Reconciler) *kind[*v1alpha1.VirtualCluster] {
 		},
 		children: func(ctx context.Context, vc *v1alpha1.VirtualCluster) ([]child, error) {
 			var all []child
-			for _, k := range namespacedKinds {
-				children, err := rc.childrenOf(ctx, k.kind, k.list(), client.InNamespace(vc.Name))
+			for _, k := range v1alpha1.NamespacedKinds() {
+				children, err := rc.childrenOf(ctx, k.Kind, k.NewList(), client.InNamespace(vc.Name))
 				if err != nil {
 					return nil, err
 				}

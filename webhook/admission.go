@@ -158,7 +158,6 @@ func (a *Admission) gateWarnings(refs []v1alpha1.PolicyRef, path *field.Path) []
 	return warnings
 }
 
-
 // setLabel sets a label and says whether that changed it.
 func setLabel(obj v1alpha1.Object, key, value string) bool {
 	labels := obj.GetLabels()

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/kubist-io/kubist/api/v1alpha1"
 	"github.com/kubist-io/kubist/policies"
@@ -173,4 +174,15 @@ func containsPrefix(agg interface{ Errors() []error }, want string) bool {
 		}
 	}
 	return false
+}
+
+func TestFieldPath(t *testing.T) {
+	for dotted, want := range map[string]string{
+		"project":                       "spec.project",
+		"http[0].route[12].destination": "spec.http[0].route[12].destination",
+	} {
+		if got := fieldPath(field.NewPath("spec"), dotted).String(); got != want {
+			t.Errorf("fieldPath(%q) = %q, want %q", dotted, got, want)
+		}
+	}
 }

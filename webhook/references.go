@@ -3,10 +3,12 @@ package webhook
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -32,36 +34,17 @@ func (a *Admission) referenceWarnings(ctx context.Context, obj v1alpha1.Object) 
 		return nil
 	}
 	spec := field.NewPath("spec")
-	ns := obj.GetNamespace()
 	var refs []reference
-	add := func(path *field.Path, target client.Object, kind, namespace, name string) {
-		if name != "" {
-			refs = append(refs, reference{path: path, obj: target, kind: kind, key: types.NamespacedName{Namespace: namespace, Name: name}})
+	for _, r := range obj.References() {
+		target, ok := v1alpha1.TreeKind(r.Kind)
+		if !ok {
+			continue
 		}
-	}
-	switch o := obj.(type) {
-	case *v1alpha1.Cluster:
-		add(spec.Child("project"), &v1alpha1.Project{}, "Project", "", o.Spec.Project)
-	case *v1alpha1.VirtualCluster:
-		add(spec.Child("cluster"), &v1alpha1.Cluster{}, "Cluster", "", o.Spec.Cluster)
-	case *v1alpha1.Destination:
-		add(spec.Child("application"), &v1alpha1.Application{}, "Application", ns, o.Spec.Application)
-	case *v1alpha1.Route:
-		seen := map[string]bool{}
-		for i, rule := range o.Spec.HTTP {
-			for j, d := range rule.Route {
-				if !seen[d.Destination] {
-					seen[d.Destination] = true
-					add(spec.Child("http").Index(i).Child("route").Index(j).Child("destination"), &v1alpha1.Destination{}, "Destination", ns, d.Destination)
-				}
-			}
+		namespace := ""
+		if target.Namespaced {
+			namespace = obj.GetNamespace()
 		}
-	case *v1alpha1.CanaryRelease:
-		add(spec.Child("route"), &v1alpha1.Route{}, "Route", ns, o.Spec.Route)
-		add(spec.Child("destination"), &v1alpha1.Destination{}, "Destination", ns, o.Spec.Destination)
-	case *v1alpha1.Experiment:
-		add(spec.Child("route"), &v1alpha1.Route{}, "Route", ns, o.Spec.Route)
-		add(spec.Child("destination"), &v1alpha1.Destination{}, "Destination", ns, o.Spec.Destination)
+		refs = append(refs, reference{path: fieldPath(spec, r.Field), obj: target.New(), kind: r.Kind, key: types.NamespacedName{Namespace: namespace, Name: r.Name}})
 	}
 	var warnings []string
 	for _, r := range refs {
@@ -105,71 +88,57 @@ func (a *Admission) ValidateDelete(ctx context.Context, obj v1alpha1.Object) err
 		KindOf(obj), obj.GetName(), len(children), noun, strings.Join(list, ", "), v1alpha1.AnnotationDeleteChildren)
 }
 
-// children lists an object's children as Kind/name.
+// children lists an object's children as Kind/name: the resources of the
+// kinds below it that name it as their parent or, for a VirtualCluster,
+// everything in its namespace, which deleting it deletes.
 func (a *Admission) children(ctx context.Context, obj v1alpha1.Object) ([]string, error) {
 	var out []string
-	switch o := obj.(type) {
-	case *v1alpha1.Project:
-		var list v1alpha1.ClusterList
-		if err := a.Reader.List(ctx, &list); err != nil {
-			return nil, err
-		}
-		for _, c := range list.Items {
-			if c.Spec.Project == o.Name {
-				out = append(out, "Cluster/"+c.Name)
-			}
-		}
-	case *v1alpha1.Cluster:
-		var list v1alpha1.VirtualClusterList
-		if err := a.Reader.List(ctx, &list); err != nil {
-			return nil, err
-		}
-		for _, vc := range list.Items {
-			if vc.Spec.Cluster == o.Name {
-				out = append(out, "VirtualCluster/"+vc.Name)
-			}
-		}
-	case *v1alpha1.VirtualCluster:
-		ns := o.Spec.Namespace
+	kinds := v1alpha1.ChildKinds(KindOf(obj))
+	var opts []client.ListOption
+	byNamespace := false
+	if vc, ok := obj.(*v1alpha1.VirtualCluster); ok {
+		ns := vc.Spec.Namespace
 		if ns == "" {
-			ns = o.Name
+			ns = vc.Name
 		}
-		for _, l := range []struct {
-			kind string
-			list client.ObjectList
-		}{
-			{"Application", &v1alpha1.ApplicationList{}}, {"Destination", &v1alpha1.DestinationList{}},
-			{"Route", &v1alpha1.RouteList{}}, {"CanaryRelease", &v1alpha1.CanaryReleaseList{}},
-			{"Experiment", &v1alpha1.ExperimentList{}},
-		} {
-			if err := a.Reader.List(ctx, l.list, client.InNamespace(ns)); err != nil {
-				return nil, err
+		kinds, opts, byNamespace = v1alpha1.NamespacedKinds(), []client.ListOption{client.InNamespace(ns)}, true
+	}
+	for _, k := range kinds {
+		list := k.NewList()
+		if err := a.Reader.List(ctx, list, opts...); err != nil {
+			return nil, err
+		}
+		err := meta.EachListItem(list, func(item runtime.Object) error {
+			child, ok := item.(v1alpha1.Object)
+			if !ok {
+				return fmt.Errorf("a %T is not a Kubist object", item)
 			}
-			items, err := metaItems(l.list)
-			if err != nil {
-				return nil, err
+			if parent, named := v1alpha1.ParentOf(child); byNamespace || (named && parent.Kind == KindOf(obj) && parent.Name == obj.GetName()) {
+				out = append(out, k.Kind+"/"+child.GetName())
 			}
-			for _, name := range items {
-				out = append(out, l.kind+"/"+name)
-			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
 		}
 	}
 	return out, nil
 }
 
-// metaItems lists the names of a list's items.
-func metaItems(list client.ObjectList) ([]string, error) {
-	items, err := meta.ExtractList(list)
-	if err != nil {
-		return nil, err
-	}
-	names := make([]string, 0, len(items))
-	for _, item := range items {
-		m, err := meta.Accessor(item)
-		if err != nil {
-			return nil, err
+// fieldPath turns a spec field such as http[0].route[1].destination into
+// a path below spec.
+func fieldPath(spec *field.Path, dotted string) *field.Path {
+	p := spec
+	for _, part := range strings.Split(dotted, ".") {
+		name, rest, _ := strings.Cut(part, "[")
+		p = p.Child(name)
+		for rest != "" {
+			index, after, _ := strings.Cut(rest, "]")
+			if i, err := strconv.Atoi(index); err == nil {
+				p = p.Index(i)
+			}
+			rest = strings.TrimPrefix(after, "[")
 		}
-		names = append(names, m.GetName())
 	}
-	return names, nil
+	return p
 }

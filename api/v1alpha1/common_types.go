@@ -193,11 +193,10 @@ type Object interface {
 	GetStanzas() *Stanzas
 	// GetCommonStatus returns the status part shared by every kind.
 	GetCommonStatus() *CommonStatus
+	// References are the resources the spec names (see kinds.go).
+	References() []Reference
 }
 
-// Kinds lists every Kubist kind, parents before children.
-var Kinds = []string{
-	"Project", "Cluster", "VirtualCluster",
-	"Application", "Destination", "Route", "CanaryRelease", "Experiment",
-	"Policy",
-}
+// Kinds lists every Kubist kind with webhooks: the Tree's, parents before
+// children, and Policy.
+var Kinds = append(TreeKindNames(), "Policy")

@@ -85,14 +85,9 @@ func newServer(c client.WithWatch, namespace string) *Server {
 		s.kinds = append(s.kinds, w)
 		s.byKind[kind] = w
 	}
-	add("Projects", &v1alpha1.Project{}, &v1alpha1.ProjectList{}, false)
-	add("Clusters", &v1alpha1.Cluster{}, &v1alpha1.ClusterList{}, false)
-	add("VirtualClusters", &v1alpha1.VirtualCluster{}, &v1alpha1.VirtualClusterList{}, false)
-	add("Applications", &v1alpha1.Application{}, &v1alpha1.ApplicationList{}, true)
-	add("Destinations", &v1alpha1.Destination{}, &v1alpha1.DestinationList{}, true)
-	add("Routes", &v1alpha1.Route{}, &v1alpha1.RouteList{}, true)
-	add("CanaryReleases", &v1alpha1.CanaryRelease{}, &v1alpha1.CanaryReleaseList{}, true)
-	add("Experiments", &v1alpha1.Experiment{}, &v1alpha1.ExperimentList{}, true)
+	for _, k := range v1alpha1.Tree {
+		add(k.Kind+"s", k.New(), k.NewList(), k.Namespaced)
+	}
 	add("Events", &eventsv1.Event{}, &eventsv1.EventList{}, true)
 	return s
 }

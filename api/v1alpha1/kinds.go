@@ -1,0 +1,173 @@
+package v1alpha1
+
+import (
+	"fmt"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+)
+
+// How the kinds hang together, said once: admission's reference warnings
+// and delete protection, the executors' kinds, and the tree views read
+// it. Adding a kind means a row in Tree and the kind's References.
+
+// Reference is a name one resource's spec gives to another resource.
+//
+// +kubebuilder:object:generate=false
+type Reference struct {
+	// Field is the spec field that holds the name, e.g. "project" or
+	// "http[0].route[1].destination".
+	Field string
+	// Kind of the resource named.
+	Kind string
+	// Name of the resource named; it is in the referring resource's
+	// namespace when Kind is namespaced.
+	Name string
+	// Parent marks the reference that places the resource in the tree.
+	Parent bool
+}
+
+// ObjectList is a list of one kind, as a client lists it.
+//
+// +kubebuilder:object:generate=false
+type ObjectList interface {
+	runtime.Object
+	metav1.ListInterface
+}
+
+// KindInfo describes one kind of the tree.
+//
+// +kubebuilder:object:generate=false
+type KindInfo struct {
+	Kind string
+	// Namespaced kinds live in a VirtualCluster's namespace.
+	Namespaced bool
+	// Parent is the kind of the resource above this one in the tree:
+	// named by the reference marked Parent or, for namespaced kinds
+	// without one, the VirtualCluster that owns the namespace.
+	Parent string
+	// Protected kinds may not be deleted while they have children,
+	// unless annotated with AnnotationDeleteChildren.
+	Protected bool
+	New       func() Object
+	NewList   func() ObjectList
+}
+
+// Tree lists the kinds that executors reconcile, parents before children.
+var Tree = []KindInfo{
+	{Kind: "Project", Protected: true, New: func() Object { return &Project{} }, NewList: func() ObjectList { return &ProjectList{} }},
+	{Kind: "Cluster", Parent: "Project", Protected: true, New: func() Object { return &Cluster{} }, NewList: func() ObjectList { return &ClusterList{} }},
+	{Kind: "VirtualCluster", Parent: "Cluster", Protected: true, New: func() Object { return &VirtualCluster{} }, NewList: func() ObjectList { return &VirtualClusterList{} }},
+	{Kind: "Application", Namespaced: true, Parent: "VirtualCluster", New: func() Object { return &Application{} }, NewList: func() ObjectList { return &ApplicationList{} }},
+	{Kind: "Destination", Namespaced: true, Parent: "VirtualCluster", New: func() Object { return &Destination{} }, NewList: func() ObjectList { return &DestinationList{} }},
+	{Kind: "Route", Namespaced: true, Parent: "VirtualCluster", New: func() Object { return &Route{} }, NewList: func() ObjectList { return &RouteList{} }},
+	{Kind: "CanaryRelease", Namespaced: true, Parent: "Route", New: func() Object { return &CanaryRelease{} }, NewList: func() ObjectList { return &CanaryReleaseList{} }},
+	{Kind: "Experiment", Namespaced: true, Parent: "Route", New: func() Object { return &Experiment{} }, NewList: func() ObjectList { return &ExperimentList{} }},
+}
+
+// TreeKind describes a kind of the tree.
+func TreeKind(kind string) (KindInfo, bool) {
+	for _, k := range Tree {
+		if k.Kind == kind {
+			return k, true
+		}
+	}
+	return KindInfo{}, false
+}
+
+// TreeKindNames are the names of the kinds of the tree, parents first.
+func TreeKindNames() []string {
+	names := make([]string, len(Tree))
+	for i, k := range Tree {
+		names[i] = k.Kind
+	}
+	return names
+}
+
+// ChildKinds are the kinds whose parent is kind.
+func ChildKinds(kind string) []KindInfo {
+	var out []KindInfo
+	for _, k := range Tree {
+		if k.Parent == kind {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// NamespacedKinds are the kinds of the tree that live in a
+// VirtualCluster's namespace.
+func NamespacedKinds() []KindInfo {
+	var out []KindInfo
+	for _, k := range Tree {
+		if k.Namespaced {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// ParentOf is the reference that places obj in the tree, if its spec
+// names its parent (namespaced kinds under a VirtualCluster do not).
+func ParentOf(obj Object) (Reference, bool) {
+	for _, r := range obj.References() {
+		if r.Parent {
+			return r, true
+		}
+	}
+	return Reference{}, false
+}
+
+func ref(field, kind, name string, parent bool) []Reference {
+	if name == "" {
+		return nil
+	}
+	return []Reference{{Field: field, Kind: kind, Name: name, Parent: parent}}
+}
+
+// References names the Project.
+func (o *Project) References() []Reference { return nil }
+
+// References names the Cluster's Project.
+func (o *Cluster) References() []Reference { return ref("project", "Project", o.Spec.Project, true) }
+
+// References names the VirtualCluster's Cluster.
+func (o *VirtualCluster) References() []Reference {
+	return ref("cluster", "Cluster", o.Spec.Cluster, true)
+}
+
+// References: an Application names no other resource.
+func (o *Application) References() []Reference { return nil }
+
+// References names the Destination's Application.
+func (o *Destination) References() []Reference {
+	return ref("application", "Application", o.Spec.Application, false)
+}
+
+// References names each Destination the Route's rules route to, once.
+func (o *Route) References() []Reference {
+	var out []Reference
+	seen := map[string]bool{}
+	for i, rule := range o.Spec.HTTP {
+		for j, d := range rule.Route {
+			if !seen[d.Destination] {
+				seen[d.Destination] = true
+				out = append(out, ref(fmt.Sprintf("http[%d].route[%d].destination", i, j), "Destination", d.Destination, false)...)
+			}
+		}
+	}
+	return out
+}
+
+// References names the CanaryRelease's Route (its parent) and Destination.
+func (o *CanaryRelease) References() []Reference {
+	return append(ref("route", "Route", o.Spec.Route, true), ref("destination", "Destination", o.Spec.Destination, false)...)
+}
+
+// References names the Experiment's Route (its parent) and Destination.
+func (o *Experiment) References() []Reference {
+	return append(ref("route", "Route", o.Spec.Route, true), ref("destination", "Destination", o.Spec.Destination, false)...)
+}
+
+// References: a Policy names no other resource.
+func (o *Policy) References() []Reference { return nil }
