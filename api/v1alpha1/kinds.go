@@ -136,7 +136,7 @@ func (o *VirtualCluster) References() []Reference {
 	return ref("cluster", "Cluster", o.Spec.Cluster, true)
 }
 
-// References: an Application names no other resource.
+// References is empty: an Application names no other resource.
 func (o *Application) References() []Reference { return nil }
 
 // References names the Destination's Application.
@@ -169,5 +169,5 @@ func (o *Experiment) References() []Reference {
 	return append(ref("route", "Route", o.Spec.Route, true), ref("destination", "Destination", o.Spec.Destination, false)...)
 }
 
-// References: a Policy names no other resource.
+// References is empty: a Policy names no other resource.
 func (o *Policy) References() []Reference { return nil }
