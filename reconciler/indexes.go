@@ -21,6 +21,20 @@ const (
 	indexTargetNS    = "status.targetNamespace"
 )
 
+// namesOf indexes the names a resource's spec gives to resources of a
+// kind, as its References say.
+func namesOf(kind string) client.IndexerFunc {
+	return func(o client.Object) []string {
+		var names []string
+		for _, r := range o.(v1alpha1.Object).References() {
+			if r.Kind == kind {
+				names = append(names, r.Name)
+			}
+		}
+		return names
+	}
+}
+
 // indexes registers every field index the executors use.
 func indexes() []struct {
 	obj     client.Object
@@ -38,18 +52,18 @@ func indexes() []struct {
 		field   string
 		extract client.IndexerFunc
 	}{
-		{&v1alpha1.Cluster{}, indexProject, func(o client.Object) []string { return one(o.(*v1alpha1.Cluster).Spec.Project) }},
+		{&v1alpha1.Cluster{}, indexProject, namesOf("Project")},
 		{&v1alpha1.Cluster{}, indexSecret, func(o client.Object) []string {
 			if ref := o.(*v1alpha1.Cluster).Spec.KubeconfigSecretRef; ref != nil {
 				return one(ref.Name)
 			}
 			return nil
 		}},
-		{&v1alpha1.VirtualCluster{}, indexCluster, func(o client.Object) []string { return one(o.(*v1alpha1.VirtualCluster).Spec.Cluster) }},
+		{&v1alpha1.VirtualCluster{}, indexCluster, namesOf("Cluster")},
 		{&v1alpha1.VirtualCluster{}, indexTargetNS, func(o client.Object) []string { return one(targetNamespace(o.(*v1alpha1.VirtualCluster))) }},
-		{&v1alpha1.Destination{}, indexApplication, func(o client.Object) []string { return one(o.(*v1alpha1.Destination).Spec.Application) }},
-		{&v1alpha1.CanaryRelease{}, indexRoute, func(o client.Object) []string { return one(o.(*v1alpha1.CanaryRelease).Spec.Route) }},
-		{&v1alpha1.Experiment{}, indexRoute, func(o client.Object) []string { return one(o.(*v1alpha1.Experiment).Spec.Route) }},
+		{&v1alpha1.Destination{}, indexApplication, namesOf("Application")},
+		{&v1alpha1.CanaryRelease{}, indexRoute, namesOf("Route")},
+		{&v1alpha1.Experiment{}, indexRoute, namesOf("Route")},
 		{&v1alpha1.ReleaseAction{}, indexActionTarget, func(o client.Object) []string {
 			t := o.(*v1alpha1.ReleaseAction).Spec.Target
 			return one(ActionTargetKey(t.Kind, t.Name))

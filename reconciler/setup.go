@@ -144,16 +144,6 @@ func Setup(mgr ctrl.Manager, engine Engine, opts Options) (*Reconciler, error) {
 		return rc.requests(ctx, &v1alpha1.VirtualClusterList{}, client.MatchingFields{indexTargetNS: o.GetNamespace()})
 	})
 	deploymentToApps := handler.EnqueueRequestsFromMapFunc(rc.applicationsOfDeployment)
-	toRoute := handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
-		var route string
-		switch t := o.(type) {
-		case *v1alpha1.CanaryRelease:
-			route = t.Spec.Route
-		case *v1alpha1.Experiment:
-			route = t.Spec.Route
-		}
-		return []reconcile.Request{{NamespacedName: client.ObjectKey{Namespace: o.GetNamespace(), Name: route}}}
-	})
 	routeToTraffic := func(list func() client.ObjectList) handler.EventHandler {
 		return handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
 			return rc.requests(ctx, list(), client.InNamespace(o.GetNamespace()), client.MatchingFields{indexRoute: o.GetName()})
@@ -172,37 +162,43 @@ func Setup(mgr ctrl.Manager, engine Engine, opts Options) (*Reconciler, error) {
 	}
 
 	// A parent counts its children: it runs again when one comes or goes.
-	toParent := func(parent func(client.Object) client.ObjectKey) handler.EventHandler {
-		return handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
-			return []reconcile.Request{{NamespacedName: parent(o)}}
-		})
-	}
+	// The parent is the one the child's references name (a VirtualCluster
+	// is named by its namespace).
+	toParent := handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
+		obj := o.(v1alpha1.Object)
+		parent, ok := v1alpha1.ParentOf(obj)
+		if !ok {
+			if k, _ := v1alpha1.TreeKind(v1alpha1.KindOf(obj)); k.Namespaced && k.Parent == "VirtualCluster" {
+				return []reconcile.Request{{NamespacedName: client.ObjectKey{Name: o.GetNamespace()}}}
+			}
+			return nil
+		}
+		namespace := ""
+		if k, _ := v1alpha1.TreeKind(parent.Kind); k.Namespaced {
+			namespace = o.GetNamespace()
+		}
+		return []reconcile.Request{{NamespacedName: client.ObjectKey{Namespace: namespace, Name: parent.Name}}}
+	})
 	arrivals := builder.WithPredicates(predicate.Funcs{UpdateFunc: func(event.UpdateEvent) bool { return false }})
 
 	errs := []error{
 		register(mgr, rc, projectKind(rc), copts, func(b *builder.Builder) *builder.Builder {
-			return b.Watches(&v1alpha1.Cluster{}, toParent(func(o client.Object) client.ObjectKey {
-				return client.ObjectKey{Name: o.(*v1alpha1.Cluster).Spec.Project}
-			}), arrivals)
+			return b.Watches(&v1alpha1.Cluster{}, toParent, arrivals)
 		}),
 		register(mgr, rc, clusterKind(rc), copts, func(b *builder.Builder) *builder.Builder {
 			return b.Watches(&corev1.Secret{}, toClusters).
-				Watches(&v1alpha1.VirtualCluster{}, toParent(func(o client.Object) client.ObjectKey {
-					return client.ObjectKey{Name: o.(*v1alpha1.VirtualCluster).Spec.Cluster}
-				}), arrivals)
+				Watches(&v1alpha1.VirtualCluster{}, toParent, arrivals)
 		}),
 		register(mgr, rc, virtualClusterKind(rc), copts, func(b *builder.Builder) *builder.Builder {
 			return b.Watches(&appsv1.Deployment{}, deploymentToVCs, builder.WithPredicates(appLabelChanged)).
-				Watches(&v1alpha1.Application{}, toParent(func(o client.Object) client.ObjectKey {
-					return client.ObjectKey{Name: o.GetNamespace()}
-				}), arrivals)
+				Watches(&v1alpha1.Application{}, toParent, arrivals)
 		}),
 		register(mgr, rc, applicationKind(rc), copts, func(b *builder.Builder) *builder.Builder {
 			return b.Watches(&appsv1.Deployment{}, deploymentToApps)
 		}),
 		register(mgr, rc, destinationKind(rc), copts),
 		register(mgr, rc, routeKind(rc), copts, func(b *builder.Builder) *builder.Builder {
-			return b.Watches(&v1alpha1.CanaryRelease{}, toRoute).Watches(&v1alpha1.Experiment{}, toRoute)
+			return b.Watches(&v1alpha1.CanaryRelease{}, toParent).Watches(&v1alpha1.Experiment{}, toParent)
 		}),
 		register(mgr, rc, canaryKind(rc), copts, func(b *builder.Builder) *builder.Builder {
 			return b.Watches(&v1alpha1.Route{}, routeToTraffic(func() client.ObjectList { return &v1alpha1.CanaryReleaseList{} })).

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"maps"
-	"reflect"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -27,9 +26,7 @@ type Admission struct {
 
 // KindOf names the kind of a Kubist object from its Go type, which is
 // reliable even when TypeMeta is empty.
-func KindOf(obj v1alpha1.Object) string {
-	return reflect.TypeOf(obj).Elem().Name()
-}
+func KindOf(obj v1alpha1.Object) string { return v1alpha1.KindOf(obj) }
 
 // Changes says which parts of an object Default changed.
 type Changes struct {

@@ -2,6 +2,7 @@ package v1alpha1
 
 import (
 	"fmt"
+	"reflect"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -64,6 +65,10 @@ var Tree = []KindInfo{
 	{Kind: "CanaryRelease", Namespaced: true, Parent: "Route", New: func() Object { return &CanaryRelease{} }, NewList: func() ObjectList { return &CanaryReleaseList{} }},
 	{Kind: "Experiment", Namespaced: true, Parent: "Route", New: func() Object { return &Experiment{} }, NewList: func() ObjectList { return &ExperimentList{} }},
 }
+
+// KindOf names an object's kind from its Go type: typed objects read
+// from a cache carry no apiVersion and kind.
+func KindOf(obj Object) string { return reflect.TypeOf(obj).Elem().Name() }
 
 // TreeKind describes a kind of the tree.
 func TreeKind(kind string) (KindInfo, bool) {

@@ -14,7 +14,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kubist-io/kubist/api/v1alpha1"
-	"github.com/kubist-io/kubist/webhook"
 )
 
 // Objects are the resources a tree is made of.
@@ -70,14 +69,14 @@ func Build(o *Objects) []*Node {
 		mark("Route", r)
 		for i := range o.CanaryReleases.Items {
 			cr := &o.CanaryReleases.Items[i]
-			if cr.Namespace == r.Namespace && cr.Spec.Route == r.Name {
+			if cr.Namespace == r.Namespace && parentName(cr) == r.Name {
 				mark("CanaryRelease", cr)
 				n.Children = append(n.Children, &Node{Kind: "CanaryRelease", Object: cr, Detail: canaryDetail(cr)})
 			}
 		}
 		for i := range o.Experiments.Items {
 			e := &o.Experiments.Items[i]
-			if e.Namespace == r.Namespace && e.Spec.Route == r.Name {
+			if e.Namespace == r.Namespace && parentName(e) == r.Name {
 				mark("Experiment", e)
 				n.Children = append(n.Children, &Node{Kind: "Experiment", Object: e, Detail: experimentDetail(e)})
 			}
@@ -114,7 +113,7 @@ func Build(o *Objects) []*Node {
 		n := &Node{Kind: "Cluster", Object: cl, Detail: detail}
 		mark("Cluster", cl)
 		for i := range o.VirtualClusters.Items {
-			if vc := &o.VirtualClusters.Items[i]; vc.Spec.Cluster == cl.Name {
+			if vc := &o.VirtualClusters.Items[i]; parentName(vc) == cl.Name {
 				n.Children = append(n.Children, vcNode(vc))
 			}
 		}
@@ -125,7 +124,7 @@ func Build(o *Objects) []*Node {
 		n := &Node{Kind: "Project", Object: p}
 		mark("Project", p)
 		for j := range o.Clusters.Items {
-			if cl := &o.Clusters.Items[j]; cl.Spec.Project == p.Name {
+			if cl := &o.Clusters.Items[j]; parentName(cl) == p.Name {
 				n.Children = append(n.Children, clusterNode(cl))
 			}
 		}
@@ -146,7 +145,7 @@ func Build(o *Objects) []*Node {
 	for _, l := range []client.ObjectList{&o.Applications, &o.Destinations, &o.Routes, &o.CanaryReleases, &o.Experiments} {
 		_ = meta.EachListItem(l, func(item runtime.Object) error {
 			obj := item.(v1alpha1.Object)
-			kind := webhook.KindOf(obj)
+			kind := v1alpha1.KindOf(obj)
 			if !placed[kind+"/"+obj.GetNamespace()+"/"+obj.GetName()] {
 				switch x := obj.(type) {
 				case *v1alpha1.Route:
@@ -166,6 +165,14 @@ func Build(o *Objects) []*Node {
 		roots = append(roots, orphans)
 	}
 	return roots
+}
+
+// parentName is the name of the parent an object's references name (see
+// v1alpha1.Tree); namespaced kinds without one sit under the VirtualCluster
+// of their namespace.
+func parentName(obj v1alpha1.Object) string {
+	parent, _ := v1alpha1.ParentOf(obj)
+	return parent.Name
 }
 
 func canaryDetail(c *v1alpha1.CanaryRelease) string {
