@@ -62,10 +62,13 @@ func (a *Admission) referenceWarnings(ctx context.Context, obj v1alpha1.Object) 
 }
 
 // ValidateDelete refuses to delete a Project, Cluster or VirtualCluster
-// that still has children, naming them, unless the object carries the
+// (the kinds v1alpha1.Tree marks Protected) that still has children, naming them, unless the object carries the
 // annotation kubist.io/delete-children: "true".
 func (a *Admission) ValidateDelete(ctx context.Context, obj v1alpha1.Object) error {
 	if a.Reader == nil || obj.GetAnnotations()[v1alpha1.AnnotationDeleteChildren] == "true" {
+		return nil
+	}
+	if k, ok := v1alpha1.TreeKind(KindOf(obj)); !ok || !k.Protected {
 		return nil
 	}
 	children, err := a.children(ctx, obj)
