@@ -3,6 +3,7 @@ package policies
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -128,24 +129,14 @@ func (r *Registry) Executor(name string) (*Executor, bool) {
 func (r *Registry) Executors() []*Executor {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	out := make([]*Executor, 0, len(r.executors))
-	for _, e := range r.executors {
-		out = append(out, e)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out
+	return slices.SortedFunc(maps.Values(r.executors), func(a, b *Executor) int { return strings.Compare(a.Name, b.Name) })
 }
 
 // Policies returns every policy, sorted by name.
 func (r *Registry) Policies() []*Policy {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	out := make([]*Policy, 0, len(r.policies))
-	for _, p := range r.policies {
-		out = append(out, p)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out
+	return slices.SortedFunc(maps.Values(r.policies), func(a, b *Policy) int { return strings.Compare(a.Name, b.Name) })
 }
 
 // PolicyNamesFor lists the policies that apply to a kind, sorted.
