@@ -164,6 +164,15 @@ func (o *Route) References() []Reference {
 	return out
 }
 
+// BaselineSubset is the subset the canary is compared with: the spec's,
+// or the one the executor found on the Route when the spec names none.
+func (o *CanaryRelease) BaselineSubset() string {
+	if o.Spec.Baseline != "" {
+		return o.Spec.Baseline
+	}
+	return o.Status.Baseline
+}
+
 // References names the CanaryRelease's Route (its parent) and Destination.
 func (o *CanaryRelease) References() []Reference {
 	return append(ref("route", "Route", o.Spec.Route, true), ref("destination", "Destination", o.Spec.Destination, false)...)

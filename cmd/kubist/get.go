@@ -107,7 +107,7 @@ func describeRelease(obj v1alpha1.Object, events []eventsv1.Event) string {
 	switch o := obj.(type) {
 	case *v1alpha1.CanaryRelease:
 		fmt.Fprintf(tw, "CanaryRelease:\t%s/%s\n", o.Namespace, o.Name)
-		fmt.Fprintf(tw, "Route:\t%s (destination %s, canary %s, baseline %s)\n", o.Spec.Route, o.Spec.Destination, o.Spec.Subset, orDash(orString(o.Spec.Baseline, o.Status.Baseline)))
+		fmt.Fprintf(tw, "Route:\t%s (destination %s, canary %s, baseline %s)\n", o.Spec.Route, o.Spec.Destination, o.Spec.Subset, orDash(o.BaselineSubset()))
 		fmt.Fprintf(tw, "Phase:\t%s\n", tree.Phase(string(o.Status.Phase)))
 		fmt.Fprintf(tw, "Weights:\t%s\n", tree.Weights(o.Status.Weights))
 		if s := o.Status.Served; s != nil && s.Summary != "" {

@@ -207,11 +207,7 @@ func releaseOf(kind string, obj v1alpha1.Object, project string, now time.Time) 
 	switch o := obj.(type) {
 	case *v1alpha1.CanaryRelease:
 		r.Phase, weights, r.Approved = string(o.Status.Phase), o.Status.Weights, o.Status.ApprovedWeight
-		baseline := o.Spec.Baseline
-		if baseline == "" {
-			baseline = o.Status.Baseline
-		}
-		if baseline != "" {
+		if baseline := o.BaselineSubset(); baseline != "" {
 			r.Subsets = append(r.Subsets, baseline)
 		}
 		r.Subsets = append(r.Subsets, o.Spec.Subset)

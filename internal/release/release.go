@@ -152,11 +152,7 @@ func Decide(a *v1alpha1.ReleaseAction, target v1alpha1.Object, now time.Time) Re
 		if s.Phase == "" {
 			s.Phase = string(v1alpha1.CanaryPending)
 		}
-		baseline := t.Spec.Baseline
-		if baseline == "" {
-			baseline = t.Status.Baseline
-		}
-		return Canary(a, s, t.Spec.Subset, baseline, Gated(t.Spec.Policies), now)
+		return Canary(a, s, t.Spec.Subset, t.BaselineSubset(), Gated(t.Spec.Policies), now)
 	case *v1alpha1.Experiment:
 		s := State{Weights: t.Status.Weights, Phase: string(t.Status.Phase), PausedPhase: string(t.Status.PausedPhase)}
 		if s.Phase == "" {
