@@ -82,13 +82,18 @@ generate: $(CONTROLLER_GEN) ## Generate deepcopy code for the API types.
 	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./api/...
 
 .PHONY: manifests
-manifests: $(CONTROLLER_GEN) ## Generate CRDs, RBAC and webhook manifests into config/ and the Helm chart, and copy Istio's CRDs.
+manifests: $(CONTROLLER_GEN) ## Generate CRDs, RBAC and webhook manifests into config/ and the Helm chart, and copy Istio's and the Gateway API's CRDs.
 	$(CONTROLLER_GEN) crd paths=./api/... output:crd:artifacts:config=config/crd
 	$(CONTROLLER_GEN) rbac:roleName=kubist-manager paths=./reconciler/... paths=./webhook/... paths=./internal/app/... output:rbac:artifacts:config=config/rbac
 	$(CONTROLLER_GEN) webhook paths=./webhook/... output:webhook:artifacts:config=config/webhook
 	@mkdir -p config/istio
 	@cp "$$(go list -m -f '{{.Dir}}' istio.io/api)/kubernetes/customresourcedefinitions.gen.yaml" config/istio/crds.yaml
 	@chmod 644 config/istio/crds.yaml
+	@mkdir -p config/gateway-api
+	@d="$$(go list -m -f '{{.Dir}}' sigs.k8s.io/gateway-api)/config/crd/standard"; \
+		for f in gatewayclasses gateways httproutes grpcroutes referencegrants; do \
+			echo "---"; cat "$$d/gateway.networking.k8s.io_$$f.yaml"; done > config/gateway-api/crds.yaml
+	@chmod 644 config/gateway-api/crds.yaml
 	@# The chart renders what controller-gen generated: never a hand copy.
 	@rm -rf $(CHART_FILES) && mkdir -p $(CHART_FILES)/crds $(CHART_FILES)/rbac $(CHART_FILES)/webhook
 	@cp config/crd/*.yaml $(CHART_FILES)/crds/

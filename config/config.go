@@ -1,5 +1,5 @@
 // Package config holds Kubist's generated manifests (CRDs, RBAC, webhook
-// configuration), Istio's CRDs and the samples, embedded so the kubist
+// configuration), Istio's and the Gateway API's CRDs and the samples, embedded so the kubist
 // binary can install them — `kubist dev` does — without the source tree.
 // `make manifests` writes the files; this package only reads them.
 package config
@@ -15,7 +15,7 @@ import (
 	"github.com/kubist-io/kubist/internal/manifest"
 )
 
-//go:embed crd/*.yaml istio/crds.yaml samples/*.yaml webhook/manifests.yaml
+//go:embed crd/*.yaml istio/crds.yaml gateway-api/crds.yaml samples/*.yaml webhook/manifests.yaml
 var files embed.FS
 
 // KubistCRDs returns the CustomResourceDefinitions of every Kubist kind.
@@ -27,6 +27,14 @@ func KubistCRDs() ([]*apiextensionsv1.CustomResourceDefinition, error) {
 // istio.io/api module that go.mod pins.
 func IstioCRDs() ([]*apiextensionsv1.CustomResourceDefinition, error) {
 	return crds("istio")
+}
+
+// GatewayAPICRDs returns the Gateway API's standard-channel
+// CustomResourceDefinitions that GatewayAPIRouteExecutor and istiod use
+// (GatewayClass, Gateway, HTTPRoute, GRPCRoute, ReferenceGrant), copied
+// from the sigs.k8s.io/gateway-api module that go.mod pins.
+func GatewayAPICRDs() ([]*apiextensionsv1.CustomResourceDefinition, error) {
+	return crds("gateway-api")
 }
 
 // Samples returns the sample tree in the order it must be applied.

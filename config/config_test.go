@@ -1,6 +1,7 @@
 package config
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/kubist-io/kubist/api/v1alpha1"
@@ -32,6 +33,21 @@ func TestEmbeddedManifests(t *testing.T) {
 	}
 	if !found {
 		t.Fatalf("Istio CRDs (%d) lack virtualservices.networking.istio.io", len(istio))
+	}
+	gateway, err := GatewayAPICRDs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var served []string
+	for _, crd := range gateway {
+		for _, v := range crd.Spec.Versions {
+			if v.Served && v.Name == "v1" {
+				served = append(served, crd.Name)
+			}
+		}
+	}
+	if !slices.Contains(served, "httproutes.gateway.networking.k8s.io") || !slices.Contains(served, "gateways.gateway.networking.k8s.io") {
+		t.Fatalf("Gateway API CRDs serving v1: %v; want HTTPRoute and Gateway among them", served)
 	}
 	samples, err := Samples()
 	if err != nil {

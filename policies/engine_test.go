@@ -49,8 +49,8 @@ func TestEveryPredefinedPolicyCompiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"BusinessHoursGate", "HealthBasedCanaryRelease", "ManualGate", "MetricCanaryRelease",
-		"SubsetDetector", "TimedCanaryRelease", "WebhookGate", "WelchExperiment"}
+	want := []string{"BlueGreenRelease", "BusinessHoursGate", "HealthBasedCanaryRelease", "ManualGate", "MetricCanaryRelease",
+		"MirrorThenShift", "SubsetDetector", "TimedCanaryRelease", "WebhookGate", "WelchExperiment"}
 	var got []string
 	for _, p := range r.Policies() {
 		got = append(got, p.Name)

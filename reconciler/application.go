@@ -25,61 +25,85 @@ func applicationSelector(a *v1alpha1.Application) map[string]string {
 	return map[string]string{appLabel: a.Name}
 }
 
-// applicationKind: an Application observes its Deployments — versions
-// (the version label), replicas and ready replicas — into its status.
+// applicationExecutor (ApplicationExecutor): an Application observes its
+// Deployments — versions (the version label), replicas and ready replicas
+// — into its status, and triggers the Destinations that derive their
+// subsets from them.
+type applicationExecutor struct{ rc *Reconciler }
+
+// applicationPlan is what an Application's run found.
+type applicationPlan struct {
+	placement   *placement
+	deployments int
+	versions    []v1alpha1.ApplicationVersion
+	summary     []string
+}
+
+func (x applicationExecutor) Observe(ctx context.Context, _ *run, a *v1alpha1.Application) (applicationPlan, error) {
+	p, err := x.rc.placementOf(ctx, a.Namespace)
+	if err != nil {
+		return applicationPlan{}, err
+	}
+	deployments, err := deploymentsOf(ctx, p, a)
+	if err != nil {
+		return applicationPlan{}, err
+	}
+	label := orDefault(a.Spec.VersionLabel, "version")
+	byVersion := map[string]*v1alpha1.ApplicationVersion{}
+	for _, d := range deployments {
+		name := d.Labels[label]
+		if name == "" {
+			name = d.Spec.Template.Labels[label]
+		}
+		v, ok := byVersion[name]
+		if !ok {
+			v = &v1alpha1.ApplicationVersion{Name: name, Deployment: d.Name}
+			byVersion[name] = v
+		}
+		if d.Spec.Replicas != nil {
+			v.Replicas += *d.Spec.Replicas
+		}
+		v.ReadyReplicas += d.Status.ReadyReplicas
+	}
+	plan := applicationPlan{placement: p, deployments: len(deployments),
+		versions: make([]v1alpha1.ApplicationVersion, 0, len(byVersion)), summary: make([]string, 0, len(byVersion))}
+	for _, name := range sortedKeys(byVersion) {
+		v := byVersion[name]
+		plan.versions = append(plan.versions, *v)
+		plan.summary = append(plan.summary, fmt.Sprintf("%s %d/%d ready", orDefault(name, "(no "+label+" label)"), v.ReadyReplicas, v.Replicas))
+	}
+	return plan, nil
+}
+
+func (applicationExecutor) Propose(_ *run, _ *v1alpha1.Application, plan applicationPlan) (applicationPlan, *policies.Input) {
+	return plan, &policies.Input{State: map[string]any{"versions": plan.versions}}
+}
+
+// Apply writes nothing: an Application only observes.
+func (applicationExecutor) Apply(_ context.Context, _ *run, _ *v1alpha1.Application, plan applicationPlan, _ *Decided) (applicationPlan, error) {
+	return plan, nil
+}
+
+func (applicationExecutor) Status(_ *run, a *v1alpha1.Application, plan applicationPlan) (string, error) {
+	a.Status.Versions = plan.versions
+	if plan.deployments == 0 {
+		return "", userError(ReasonNoDeployments, "no Deployment in namespace %s on %s matches the selector %s",
+			plan.placement.namespace, plan.placement.target, selectorString(applicationSelector(a)))
+	}
+	return "versions: " + strings.Join(plan.summary, ", "), nil
+}
+
+func (x applicationExecutor) Children(ctx context.Context, a *v1alpha1.Application) ([]child, error) {
+	// Destinations derive their subsets from the versions.
+	return x.rc.childrenOf(ctx, "Destination", &v1alpha1.DestinationList{},
+		client.InNamespace(a.Namespace), client.MatchingFields{indexApplication: a.Name})
+}
+
 func applicationKind(rc *Reconciler) *kind[*v1alpha1.Application] {
 	return &kind[*v1alpha1.Application]{
 		name:      "Application",
 		newObject: func() *v1alpha1.Application { return &v1alpha1.Application{} },
-		execute: func(ctx context.Context, r *run, a *v1alpha1.Application) error {
-			p, err := rc.placementOf(ctx, a.Namespace)
-			if err != nil {
-				return err
-			}
-			deployments, err := deploymentsOf(ctx, p, a)
-			if err != nil {
-				return err
-			}
-			label := orDefault(a.Spec.VersionLabel, "version")
-			byVersion := map[string]*v1alpha1.ApplicationVersion{}
-			for _, d := range deployments {
-				name := d.Labels[label]
-				if name == "" {
-					name = d.Spec.Template.Labels[label]
-				}
-				v, ok := byVersion[name]
-				if !ok {
-					v = &v1alpha1.ApplicationVersion{Name: name, Deployment: d.Name}
-					byVersion[name] = v
-				}
-				if d.Spec.Replicas != nil {
-					v.Replicas += *d.Spec.Replicas
-				}
-				v.ReadyReplicas += d.Status.ReadyReplicas
-			}
-			versions := make([]v1alpha1.ApplicationVersion, 0, len(byVersion))
-			summary := make([]string, 0, len(byVersion))
-			for _, name := range sortedKeys(byVersion) {
-				v := byVersion[name]
-				versions = append(versions, *v)
-				summary = append(summary, fmt.Sprintf("%s %d/%d ready", orDefault(name, "(no "+label+" label)"), v.ReadyReplicas, v.Replicas))
-			}
-			if _, err := r.policies(ctx, policies.Input{State: map[string]any{"versions": versions}}); err != nil {
-				return err
-			}
-			a.Status.Versions = versions
-			if len(deployments) == 0 {
-				return userError(ReasonNoDeployments, "no Deployment in namespace %s on %s matches the selector %s",
-					p.namespace, p.target, selectorString(applicationSelector(a)))
-			}
-			r.readyMessage = "versions: " + strings.Join(summary, ", ")
-			return nil
-		},
-		children: func(ctx context.Context, a *v1alpha1.Application) ([]child, error) {
-			// Destinations derive their subsets from the versions.
-			return rc.childrenOf(ctx, "Destination", &v1alpha1.DestinationList{},
-				client.InNamespace(a.Namespace), client.MatchingFields{indexApplication: a.Name})
-		},
+		executors: defaultAndReadOnly("Application", phases(applicationExecutor{rc})),
 	}
 }
 

@@ -101,6 +101,9 @@ type managedObject[T client.Object] struct {
 	empty   func() T
 	differs func(current, desired T) bool
 	update  func(current, desired T)
+	// missing says how to install the type's API when the cluster lacks
+	// it; Istio's by default.
+	missing string
 }
 
 // ensure makes the target hold the desired object: created when missing,
@@ -112,6 +115,9 @@ func ensure[T client.Object](ctx context.Context, r *run, t *Target, m managedOb
 	what := fmt.Sprintf("%s %s/%s on %s", m.kind, desired.GetNamespace(), desired.GetName(), t)
 	current := m.empty()
 	err := t.Client.Get(ctx, client.ObjectKeyFromObject(desired), current)
+	if meta.IsNoMatchError(err) && m.missing != "" {
+		return userError(ReasonGatewayAPIMissing, "cannot apply %s: its API is not installed there (%v); %s", what, err, m.missing)
+	}
 	switch {
 	case apierrors.IsNotFound(err):
 		if r.readOnly {

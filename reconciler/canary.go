@@ -154,34 +154,27 @@ func (s trafficState) input(fields map[string]any) map[string]any {
 	return fields
 }
 
-// decide runs the chain and returns the traffic state it decided, checked
-// against the Destination's subsets; without a chain the state stays.
-func (r *run) decide(ctx context.Context, t *trafficTarget, chain policies.Chain, in policies.Input, before trafficState) (trafficState, *policies.Result, error) {
-	if chain == nil {
-		return before, nil, nil
-	}
-	// Completed here, so that a second evaluation (settle) reuses the
-	// resource's conversion.
-	if err := r.complete(&in); err != nil {
-		return before, nil, err
-	}
-	res, err := r.runChain(ctx, chain, in)
-	if err != nil {
-		return before, nil, err
+// decided reads the traffic state the chain decided, checked against the
+// Destination's subsets; a run that changes the split settles its
+// decisions (see settle). Without a chain the state stays.
+func (r *run) decided(ctx context.Context, t *trafficTarget, decided *Decided, before trafficState) (trafficState, error) {
+	if decided == nil {
+		return before, nil
 	}
 	var s trafficState
-	if err := fromMap(res.State, &s); err != nil {
-		return before, nil, userError(ReasonInvalidDecision, "the policies' state is not {weights, phase, lastStepTime}: %v", err)
+	if err := fromMap(decided.State, &s); err != nil {
+		return before, userError(ReasonInvalidDecision, "the policies' state is not {weights, phase, lastStepTime}: %v", err)
 	}
 	if err := checkWeights(t, s.Weights); err != nil {
-		return before, nil, err
+		return before, err
 	}
 	if s.differs(before) && !r.readOnly {
 		// (A ReadOnly executor keeps no split: its decisions are about the
 		// state it would leave, and stay the run's own.)
-		r.settle(ctx, chain, in, res.State, s)
+		chain, _ := r.chain()
+		r.settle(ctx, chain, decided.Input, decided.State, s)
 	}
-	return s, res, nil
+	return s, nil
 }
 
 // differs says whether two traffic states split traffic differently or
@@ -317,120 +310,178 @@ func baselineOf(route *v1alpha1.Route, destination, canary, httpRoute string) st
 	return ""
 }
 
-// canaryKind: a CanaryRelease gathers metrics, runs its chain on the
-// traffic state, and stores the decided weights, phase and a bounded
-// history in its status; its Route composes the weights.
+// canaryExecutor (CanaryReleaseExecutor): a CanaryRelease gathers
+// metrics, runs its chain on the traffic state, and stores the decided
+// weights, phase and a bounded history in its status; its Route composes
+// the weights.
+type canaryExecutor struct {
+	rc *Reconciler
+	noChildren[*v1alpha1.CanaryRelease]
+}
+
+// canaryPlan is what a CanaryRelease's run found and decided.
+type canaryPlan struct {
+	target           *trafficTarget
+	canary, baseline string
+	// action is the person's action this run applies, if any.
+	action  *v1alpha1.ReleaseAction
+	before  trafficState
+	current release.State
+	// direct is what an action decided without the chain; final says
+	// that no policy is asked (a release that is over, or paused).
+	direct *release.Result
+	final  bool
+	in     *policies.Input
+	// after is the state decided, res the chain's result.
+	after trafficState
+	res   *policies.Result
+	last  *metav1.MicroTime
+}
+
+func (x canaryExecutor) Observe(ctx context.Context, r *run, c *v1alpha1.CanaryRelease) (canaryPlan, error) {
+	var plan canaryPlan
+	t, err := x.rc.trafficTargetOf(ctx, c.Namespace, c.Spec.Route, c.Spec.Destination)
+	if err != nil {
+		return plan, err
+	}
+	canary := c.Spec.Subset
+	baseline := orDefault(c.Spec.Baseline, orDefault(c.Status.Baseline, baselineOf(t.route, c.Spec.Destination, canary, c.Spec.HTTPRoute)))
+	if baseline == "" {
+		return plan, userError(ReasonBaselineUnknown, "Route %s sends no traffic to another subset of Destination %s: set spec.baseline", t.route.Name, c.Spec.Destination)
+	}
+	if err := t.requireSubsets("spec.subset", canary); err != nil {
+		return plan, err
+	}
+	if err := t.requireSubsets("spec.baseline", baseline); err != nil {
+		return plan, err
+	}
+	action, err := r.nextAction(ctx, c.Status.History)
+	if err != nil {
+		return plan, err
+	}
+	before := storedState(c.Status.Weights, string(c.Status.Phase), c.Status.LastStepTime)
+	if _, ok := before.Weights[canary]; !ok || c.Status.Baseline != baseline {
+		// A new release (or a new subset): start from the baseline.
+		before = trafficState{Weights: map[string]int32{baseline: 100, canary: 0}, Phase: string(v1alpha1.CanaryPending)}
+	}
+	plan = canaryPlan{target: t, canary: canary, baseline: baseline, action: action, before: before, after: before,
+		current: release.State{Weights: before.Weights, Phase: before.Phase, PausedPhase: string(c.Status.PausedPhase),
+			Last: c.Status.LastStepTime, Approved: c.Status.ApprovedWeight}}
+	if action != nil {
+		res := release.Canary(action, plan.current, canary, baseline, release.Gated(c.Spec.Policies), r.now)
+		switch {
+		case res.Refused != "":
+			// A refusal is answered at once, whatever the chain does; the
+			// next action, if any, gets a run of its own.
+			if err := r.refuse(ctx, action, res.Refused); err != nil {
+				return plan, err
+			}
+			plan.action = nil
+			r.requeueAfter(time.Millisecond)
+		case !res.Chain:
+			plan.direct = &res
+			return plan, nil
+		}
+	}
+	if plan.action == nil && (finished(c, baseline) || c.Status.Phase == v1alpha1.CanaryPaused) {
+		// A promoted, rolled-back or aborted release is final until its
+		// spec changes, and a paused one waits for a person: no policy to
+		// ask, and no metrics to gather once the split it ended on has
+		// been measured as served.
+		if c.Status.Served == nil || !maps.Equal(c.Status.Served.Weights, c.Status.Weights) {
+			r.observeServed(ctx, t, c, c.Status.Weights)
+		}
+		plan.final = true
+		return plan, nil
+	}
+	chain, err := r.chain()
+	if err != nil {
+		return plan, err
+	}
+	plan.in = &policies.Input{
+		State: before.input(map[string]any{"baseline": baseline, "canary": canary}),
+		Observed: map[string]any{"weights": weightsValue(before.Weights), "phase": before.Phase, "lastStepTime": formatTime(c.Status.LastStepTime),
+			// The split the mesh reported serving, measured after the last step.
+			"served": r.observeServed(ctx, t, c, before.Weights)},
+		Metrics: r.gather(ctx, t, chain, []string{baseline, canary}),
+		Action:  actionInput(plan.action),
+	}
+	plan.in.Hooks = r.callHooks(ctx, chain, map[string]any{
+		"kind": "CanaryRelease", "namespace": c.Namespace, "name": c.Name, "phase": before.Phase,
+		"weights": before.Weights, "canary": canary, "baseline": baseline,
+	})
+	return plan, nil
+}
+
+// Propose offers the traffic state, with what was observed, metrics,
+// hooks' answers and the action, to the chain.
+func (canaryExecutor) Propose(_ *run, _ *v1alpha1.CanaryRelease, plan canaryPlan) (canaryPlan, *policies.Input) {
+	return plan, plan.in
+}
+
+// Apply decides the split: the Route applies it to the mesh.
+func (canaryExecutor) Apply(ctx context.Context, r *run, _ *v1alpha1.CanaryRelease, plan canaryPlan, decided *Decided) (canaryPlan, error) {
+	if plan.direct != nil || plan.final {
+		return plan, nil
+	}
+	after, err := r.decided(ctx, plan.target, decided, plan.before)
+	if err != nil {
+		return plan, err
+	}
+	plan.after = after
+	if decided != nil {
+		plan.res = decided.Result
+	}
+	if !r.readOnly {
+		if plan.last, err = parseTime(after.LastStepTime); err != nil {
+			return plan, err
+		}
+	}
+	return plan, nil
+}
+
+func (canaryExecutor) Status(r *run, c *v1alpha1.CanaryRelease, plan canaryPlan) (string, error) {
+	canary, baseline, before, after := plan.canary, plan.baseline, plan.before, plan.after
+	switch {
+	case plan.direct != nil:
+		r.recordAction(&c.Status.History, plan.action, v1alpha1.ReleaseStep{Weights: plan.direct.State.Weights, Phase: plan.direct.State.Phase, Message: plan.direct.Message})
+		return setCanaryState(r, c, before.Weights, plan.direct.State, canary, baseline), nil
+	case plan.final:
+		setCanaryWeights(c, c.Status.Weights)
+		return splitMessage(string(c.Status.Phase), c.Status.Weights, canary, baseline), nil
+	case r.readOnly:
+		return readOnlyDecision(r, before, after), nil
+	}
+	if res := plan.res; res != nil && (after.differs(before) || plan.action != nil) {
+		policy, message := responsible(res, before)
+		step := v1alpha1.ReleaseStep{Policy: policy, Weights: after.Weights, Phase: after.Phase, Message: message,
+			Metrics: stepMetrics(plan.in.Metrics, baseline, canary)}
+		if plan.action == nil {
+			step.Time = metav1.MicroTime{Time: r.now}
+			appendHistory(&c.Status.History, step)
+		} else {
+			if !after.differs(before) {
+				step.Message = "the policies held: " + heldBy(res)
+			}
+			r.recordAction(&c.Status.History, plan.action, step)
+		}
+	}
+	current := plan.current
+	current.Weights, current.Phase, current.Last = after.Weights, after.Phase, plan.last
+	return setCanaryState(r, c, before.Weights, current, canary, baseline), nil
+}
+
 func canaryKind(rc *Reconciler) *kind[*v1alpha1.CanaryRelease] {
 	return &kind[*v1alpha1.CanaryRelease]{
 		name:      "CanaryRelease",
 		newObject: func() *v1alpha1.CanaryRelease { return &v1alpha1.CanaryRelease{} },
-		execute: func(ctx context.Context, r *run, c *v1alpha1.CanaryRelease) error {
-			t, err := rc.trafficTargetOf(ctx, c.Namespace, c.Spec.Route, c.Spec.Destination)
-			if err != nil {
-				return err
-			}
-			canary := c.Spec.Subset
-			baseline := orDefault(c.Spec.Baseline, orDefault(c.Status.Baseline, baselineOf(t.route, c.Spec.Destination, canary, c.Spec.HTTPRoute)))
-			if baseline == "" {
-				return userError(ReasonBaselineUnknown, "Route %s sends no traffic to another subset of Destination %s: set spec.baseline", t.route.Name, c.Spec.Destination)
-			}
-			if err := t.requireSubsets("spec.subset", canary); err != nil {
-				return err
-			}
-			if err := t.requireSubsets("spec.baseline", baseline); err != nil {
-				return err
-			}
-			action, err := r.nextAction(ctx, c.Status.History)
-			if err != nil {
-				return err
-			}
-			before := storedState(c.Status.Weights, string(c.Status.Phase), c.Status.LastStepTime)
-			if _, ok := before.Weights[canary]; !ok || c.Status.Baseline != baseline {
-				// A new release (or a new subset): start from the baseline.
-				before = trafficState{Weights: map[string]int32{baseline: 100, canary: 0}, Phase: string(v1alpha1.CanaryPending)}
-			}
-			current := release.State{Weights: before.Weights, Phase: before.Phase, PausedPhase: string(c.Status.PausedPhase),
-				Last: c.Status.LastStepTime, Approved: c.Status.ApprovedWeight}
-			if action != nil {
-				res := release.Canary(action, current, canary, baseline, release.Gated(c.Spec.Policies), r.now)
-				switch {
-				case res.Refused != "":
-					if err := r.refuse(ctx, action, res.Refused); err != nil {
-						return err
-					}
-					// The next action, if any, in a run of its own.
-					action = nil
-					r.requeueAfter(time.Millisecond)
-				case !res.Chain:
-					r.recordAction(&c.Status.History, action, v1alpha1.ReleaseStep{Weights: res.State.Weights, Phase: res.State.Phase, Message: res.Message})
-					setCanaryState(r, c, before.Weights, res.State, canary, baseline)
-					return nil
-				}
-			}
-			if action == nil && (finished(c, baseline) || c.Status.Phase == v1alpha1.CanaryPaused) {
-				// A promoted, rolled-back or aborted release is final until
-				// its spec changes, and a paused one waits for a person: no
-				// policy to ask, and no metrics to gather once the split it
-				// ended on has been measured as served.
-				if c.Status.Served == nil || !maps.Equal(c.Status.Served.Weights, c.Status.Weights) {
-					r.observeServed(ctx, t, c, c.Status.Weights)
-				}
-				r.readyMessage = splitMessage(string(c.Status.Phase), c.Status.Weights, canary, baseline)
-				setCanaryWeights(c, c.Status.Weights)
-				return nil
-			}
-			chain, err := r.chain()
-			if err != nil {
-				return err
-			}
-			in := policies.Input{
-				State: before.input(map[string]any{"baseline": baseline, "canary": canary}),
-				Observed: map[string]any{"weights": weightsValue(before.Weights), "phase": before.Phase, "lastStepTime": formatTime(c.Status.LastStepTime),
-					// The split the mesh reported serving, measured after the last step.
-					"served": r.observeServed(ctx, t, c, before.Weights)},
-				Metrics: r.gather(ctx, t, chain, []string{baseline, canary}),
-				Action:  actionInput(action),
-			}
-			in.Hooks = r.callHooks(ctx, chain, map[string]any{
-				"kind": "CanaryRelease", "namespace": c.Namespace, "name": c.Name, "phase": before.Phase,
-				"weights": before.Weights, "canary": canary, "baseline": baseline,
-			})
-			history := c.Status.History
-			after, res, err := r.decide(ctx, t, chain, in, before)
-			if err != nil {
-				return err
-			}
-			if res != nil && (after.differs(before) || action != nil) {
-				policy, message := responsible(res, before)
-				step := v1alpha1.ReleaseStep{Policy: policy, Weights: after.Weights, Phase: after.Phase, Message: message,
-					Metrics: stepMetrics(in.Metrics, baseline, canary)}
-				if action == nil {
-					step.Time = metav1.MicroTime{Time: r.now}
-					appendHistory(&c.Status.History, step)
-				} else {
-					if !after.differs(before) {
-						step.Message = "the policies held: " + heldBy(res)
-					}
-					r.recordAction(&c.Status.History, action, step)
-				}
-			}
-			if r.readOnly {
-				c.Status.History = history
-				return readOnlyDecision(r, before, after)
-			}
-			last, err := parseTime(after.LastStepTime)
-			if err != nil {
-				return err
-			}
-			current.Weights, current.Phase, current.Last = after.Weights, after.Phase, last
-			setCanaryState(r, c, before.Weights, current, canary, baseline)
-			return nil
-		},
+		executors: defaultAndReadOnly("CanaryRelease", phases(canaryExecutor{rc: rc})),
 	}
 }
 
-// setCanaryState stores a canary's decided state in its status.
-func setCanaryState(r *run, c *v1alpha1.CanaryRelease, before map[string]int32, s release.State, canary, baseline string) {
+// setCanaryState stores a canary's decided state in its status and
+// returns its Ready message.
+func setCanaryState(r *run, c *v1alpha1.CanaryRelease, before map[string]int32, s release.State, canary, baseline string) string {
 	if !maps.Equal(before, s.Weights) {
 		r.stepped(c)
 	}
@@ -438,7 +489,7 @@ func setCanaryState(r *run, c *v1alpha1.CanaryRelease, before map[string]int32, 
 	c.Status.CanaryWeight, c.Status.LastStepTime = s.Weights[canary], s.Last
 	c.Status.PausedPhase, c.Status.ApprovedWeight = v1alpha1.CanaryPhase(s.PausedPhase), s.Approved
 	setCanaryWeights(c, s.Weights)
-	r.readyMessage = splitMessage(s.Phase, s.Weights, canary, baseline)
+	return splitMessage(s.Phase, s.Weights, canary, baseline)
 }
 
 // heldBy summarises why a chain kept the split: each policy's message.
@@ -494,13 +545,13 @@ func setCanaryWeights(c *v1alpha1.CanaryRelease, weights map[string]int32) {
 }
 
 // readOnlyDecision reports, for a ReadOnly executor, the split the
-// policies decided without storing it: the Route composes nothing new.
-func readOnlyDecision(r *run, before, after trafficState) error {
+// policies decided without storing it (the Route composes nothing new),
+// and returns the Ready message.
+func readOnlyDecision(r *run, before, after trafficState) string {
 	if after.differs(before) {
 		r.drift = append(r.drift, fmt.Sprintf("set weights %s (%s)", weightsText(after.Weights), after.Phase))
 	}
-	r.readyMessage = fmt.Sprintf("read-only: the policies keep %s (%s)", weightsText(after.Weights), orDefault(after.Phase, "Pending"))
-	return nil
+	return fmt.Sprintf("read-only: the policies keep %s (%s)", weightsText(after.Weights), orDefault(after.Phase, "Pending"))
 }
 
 // weightsText renders a split as "v1 90%, v2 10%".

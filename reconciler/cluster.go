@@ -61,88 +61,120 @@ type istioCheck struct {
 	version    string
 }
 
-// clusterKind: a Cluster connects to its cluster, verifies Istio there
-// (and installs it when asked), and triggers its VirtualClusters.
+// clusterExecutor (ClusterExecutor): a Cluster connects to its cluster,
+// verifies Istio there (and installs it when asked), and triggers its
+// VirtualClusters.
+type clusterExecutor struct{ rc *Reconciler }
+
+// clusterPlan is what a Cluster's run found and applied.
+type clusterPlan struct {
+	params          clusterParameters
+	virtualClusters int
+	target          *Target
+	version         string
+	check           istioCheck
+	// installed is the Helm release an install of this run made.
+	installed string
+}
+
+func (x clusterExecutor) Observe(ctx context.Context, r *run, c *v1alpha1.Cluster) (clusterPlan, error) {
+	var plan clusterPlan
+	if err := fromMap(r.params, &plan.params); err != nil {
+		return plan, err
+	}
+	var vcs v1alpha1.VirtualClusterList
+	if err := x.rc.Client.List(ctx, &vcs, client.MatchingFields{indexCluster: c.Name}, client.UnsafeDisableDeepCopy); err != nil {
+		return plan, err
+	}
+	plan.virtualClusters = len(vcs.Items)
+	c.Status.VirtualClusters = int32(plan.virtualClusters)
+	target, err := x.rc.Clusters.For(ctx, c)
+	if err != nil {
+		r.condition(v1alpha1.ConditionIstioReady, false, "Unknown", "the cluster is not reachable")
+		return plan, err
+	}
+	version, err := target.ServerVersion()
+	if err != nil {
+		r.condition(v1alpha1.ConditionIstioReady, false, "Unknown", "the cluster is not reachable")
+		return plan, err
+	}
+	plan.target, plan.version = target, version
+	c.Status.KubernetesVersion = version
+	return plan, nil
+}
+
+// Propose offers the parameters to the policies, which may change what is
+// installed, e.g. pin a version or allow an install only in a maintenance
+// window.
+func (clusterExecutor) Propose(r *run, _ *v1alpha1.Cluster, plan clusterPlan) (clusterPlan, *policies.Input) {
+	return plan, &policies.Input{State: r.params}
+}
+
+func (x clusterExecutor) Apply(ctx context.Context, r *run, _ *v1alpha1.Cluster, plan clusterPlan, decided *Decided) (clusterPlan, error) {
+	if decided != nil {
+		if err := fromMap(decided.State, &plan.params); err != nil {
+			return plan, userError(ReasonPolicyError, "the policies' state is not a ClusterExecutor parameter set: %v", err)
+		}
+	}
+	params, target := plan.params, plan.target
+	check, err := verifyIstio(ctx, target, params)
+	if err != nil {
+		return plan, err
+	}
+	if params.InstallIstio && !check.ready && check.reason != ReasonIstiodUnavailable {
+		if r.readOnly {
+			r.drift = append(r.drift, fmt.Sprintf("install Istio %s on %s", orDefault(params.IstioVersion, "(chart's latest)"), target))
+		} else {
+			release, err := x.rc.installIstio(ctx, r, target, params)
+			if err != nil {
+				r.condition(v1alpha1.ConditionIstioReady, false, ReasonInstallFailed, err.Error())
+				return plan, transientError(ReasonInstallFailed, "%v", err)
+			}
+			plan.installed = release
+			if check, err = verifyIstio(ctx, target, params); err != nil {
+				return plan, err
+			}
+		}
+	}
+	plan.check = check
+	return plan, nil
+}
+
+func (clusterExecutor) Status(r *run, c *v1alpha1.Cluster, plan clusterPlan) (string, error) {
+	check, params := plan.check, plan.params
+	if plan.installed != "" {
+		c.Status.Istio = &v1alpha1.IstioStatus{Version: params.IstioVersion, Revision: params.Revision, Release: plan.installed}
+	}
+	if check.version != "" {
+		if c.Status.Istio == nil {
+			c.Status.Istio = &v1alpha1.IstioStatus{}
+		}
+		c.Status.Istio.Version = check.version
+		c.Status.Istio.Revision = params.Revision
+	}
+	r.condition(v1alpha1.ConditionIstioReady, check.ready, check.reason, check.message)
+	if !check.ready {
+		// Nothing watches istiod on the cluster: look again soon.
+		r.requeueAfter(istioRecheck)
+	}
+	if !check.apiPresent {
+		return "", userError(ReasonCRDsMissing, "%s", check.message)
+	}
+	return fmt.Sprintf("%s reachable, Kubernetes %s; %d virtual clusters", plan.target, plan.version, plan.virtualClusters), nil
+}
+
+func (x clusterExecutor) Children(ctx context.Context, c *v1alpha1.Cluster) ([]child, error) {
+	return x.rc.childrenOf(ctx, "VirtualCluster", &v1alpha1.VirtualClusterList{}, client.MatchingFields{indexCluster: c.Name})
+}
+
 func clusterKind(rc *Reconciler) *kind[*v1alpha1.Cluster] {
 	return &kind[*v1alpha1.Cluster]{
 		name:      "Cluster",
 		newObject: func() *v1alpha1.Cluster { return &v1alpha1.Cluster{} },
 		// It may install Istio with Helm.
-		timeout: helmTimeout + runTimeout,
-		gone:    func(key types.NamespacedName) { rc.Clusters.Forget(key.Name) },
-		execute: func(ctx context.Context, r *run, c *v1alpha1.Cluster) error {
-			var params clusterParameters
-			if err := fromMap(r.params, &params); err != nil {
-				return err
-			}
-			var vcs v1alpha1.VirtualClusterList
-			if err := rc.Client.List(ctx, &vcs, client.MatchingFields{indexCluster: c.Name}, client.UnsafeDisableDeepCopy); err != nil {
-				return err
-			}
-			c.Status.VirtualClusters = int32(len(vcs.Items))
-			target, err := rc.Clusters.For(ctx, c)
-			if err != nil {
-				r.condition(v1alpha1.ConditionIstioReady, false, "Unknown", "the cluster is not reachable")
-				return err
-			}
-			version, err := target.ServerVersion()
-			if err != nil {
-				r.condition(v1alpha1.ConditionIstioReady, false, "Unknown", "the cluster is not reachable")
-				return err
-			}
-			c.Status.KubernetesVersion = version
-
-			// The policies may change what is installed, e.g. pin a version
-			// or allow an install only in a maintenance window.
-			res, err := r.policies(ctx, policies.Input{State: r.params})
-			if err != nil {
-				return err
-			}
-			if res != nil {
-				if err := fromMap(res.State, &params); err != nil {
-					return userError(ReasonPolicyError, "the policies' state is not a ClusterExecutor parameter set: %v", err)
-				}
-			}
-			check, err := verifyIstio(ctx, target, params)
-			if err != nil {
-				return err
-			}
-			if params.InstallIstio && !check.ready && check.reason != ReasonIstiodUnavailable {
-				if r.readOnly {
-					r.drift = append(r.drift, fmt.Sprintf("install Istio %s on %s", orDefault(params.IstioVersion, "(chart's latest)"), target))
-				} else {
-					release, err := rc.installIstio(ctx, r, target, params)
-					if err != nil {
-						r.condition(v1alpha1.ConditionIstioReady, false, ReasonInstallFailed, err.Error())
-						return transientError(ReasonInstallFailed, "%v", err)
-					}
-					c.Status.Istio = &v1alpha1.IstioStatus{Version: params.IstioVersion, Revision: params.Revision, Release: release}
-					if check, err = verifyIstio(ctx, target, params); err != nil {
-						return err
-					}
-				}
-			}
-			if check.version != "" {
-				if c.Status.Istio == nil {
-					c.Status.Istio = &v1alpha1.IstioStatus{}
-				}
-				c.Status.Istio.Version = check.version
-				c.Status.Istio.Revision = params.Revision
-			}
-			r.condition(v1alpha1.ConditionIstioReady, check.ready, check.reason, check.message)
-			if !check.ready {
-				// Nothing watches istiod on the cluster: look again soon.
-				r.requeueAfter(istioRecheck)
-			}
-			if !check.apiPresent {
-				return userError(ReasonCRDsMissing, "%s", check.message)
-			}
-			r.readyMessage = fmt.Sprintf("%s reachable, Kubernetes %s; %d virtual clusters", target, version, len(vcs.Items))
-			return nil
-		},
-		children: func(ctx context.Context, c *v1alpha1.Cluster) ([]child, error) {
-			return rc.childrenOf(ctx, "VirtualCluster", &v1alpha1.VirtualClusterList{}, client.MatchingFields{indexCluster: c.Name})
-		},
+		timeout:   helmTimeout + runTimeout,
+		gone:      func(key types.NamespacedName) { rc.Clusters.Forget(key.Name) },
+		executors: defaultAndReadOnly("Cluster", phases(clusterExecutor{rc})),
 	}
 }
 

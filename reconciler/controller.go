@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -52,18 +53,43 @@ const (
 type kind[T v1alpha1.Object] struct {
 	name      string
 	newObject func() T
-	// execute observes, proposes, runs the policies (r.policies) and
-	// applies; it writes the kind's own status fields into obj.
-	execute func(ctx context.Context, r *run, obj T) error
-	// finalize removes what the executor created; nil for kinds that
-	// create nothing outside the management cluster's Kubist objects.
-	finalize func(ctx context.Context, r *run, obj T) error
-	// children are the resources the executor triggers after it ran.
-	children func(ctx context.Context, obj T) ([]child, error)
+	// executors are the kind's implementations by executor name; the
+	// registry holds what each is (kinds, parameters, ReadOnly).
+	executors map[string]implementation[T]
 	// gone, when set, forgets what is kept for a resource that no longer exists.
 	gone func(key types.NamespacedName)
 	// timeout bounds a run; runTimeout when zero.
 	timeout time.Duration
+}
+
+// implementation is the executor a run uses: the one named, or else (an
+// unknown name, which the run reports) the kind's default, which still
+// finalizes and triggers the children.
+func (k *kind[T]) implementation(name string, registry *policies.Registry) implementation[T] {
+	if e, ok := k.executors[name]; ok {
+		return e
+	}
+	return k.executors[registry.DefaultExecutorFor(k.name)]
+}
+
+// implementsRegistry checks that the kind has a Go implementation for
+// every executor the registry lists for it, and none the registry lacks.
+func (k *kind[T]) implementsRegistry(registry *policies.Registry) error {
+	registered := map[string]bool{}
+	for _, e := range registry.Executors() {
+		if slices.Contains(e.Kinds, k.name) {
+			registered[e.Name] = true
+			if _, ok := k.executors[e.Name]; !ok {
+				return fmt.Errorf("executor %s is registered for %s but has no implementation", e.Name, k.name)
+			}
+		}
+	}
+	for name := range k.executors {
+		if !registered[name] {
+			return fmt.Errorf("%s has an implementation of executor %s, which is not registered for it", k.name, name)
+		}
+	}
+	return nil
 }
 
 // child names a resource to trigger.
@@ -153,9 +179,10 @@ func reconcileKind[T v1alpha1.Object](ctx context.Context, rc *Reconciler, k *ki
 	started := rc.clock()
 	r := &run{Reconciler: rc, kind: k.name, executor: executor, now: started.Truncate(time.Microsecond), started: started,
 		readOnly: known && e.ReadOnly, cascade: cascade, fromRoot: cascade && mark.(cascadeMark).fromRoot, base: base}
+	impl := k.implementation(executor, rc.Registry)
 
 	start := time.Now()
-	result, err := runKind(ctx, k, r, obj)
+	result, err := runKind(ctx, k, impl, r, obj)
 	outcome := "success"
 	if err != nil {
 		outcome = "error"
@@ -178,14 +205,14 @@ func reconcileKind[T v1alpha1.Object](ctx context.Context, rc *Reconciler, k *ki
 	return result, err
 }
 
-func runKind[T v1alpha1.Object](ctx context.Context, k *kind[T], r *run, obj T) (ctrl.Result, error) {
+func runKind[T v1alpha1.Object](ctx context.Context, k *kind[T], impl implementation[T], r *run, obj T) (ctrl.Result, error) {
 	logger := log.FromContext(ctx)
 	if !obj.GetDeletionTimestamp().IsZero() {
-		return finalizeObject(ctx, r, k, obj.DeepCopyObject().(T))
+		return finalizeObject(ctx, r, k, impl, obj.DeepCopyObject().(T))
 	}
 	// A finalizer first, so that nothing is created on a target cluster
 	// that deleting the resource would leave behind.
-	if k.finalize != nil && !r.readOnly && !controllerutil.ContainsFinalizer(obj, Finalizer) {
+	if impl.finalizer() != nil && !r.readOnly && !controllerutil.ContainsFinalizer(obj, Finalizer) {
 		obj = obj.DeepCopyObject().(T)
 		controllerutil.AddFinalizer(obj, Finalizer)
 		if err := r.Client.Update(ctx, obj); err != nil {
@@ -196,7 +223,7 @@ func runKind[T v1alpha1.Object](ctx context.Context, k *kind[T], r *run, obj T) 
 
 	working := obj.DeepCopyObject().(T)
 	r.obj = working
-	err := executeWith(ctx, r, k, working)
+	err := executeWith(ctx, r, impl, working)
 	status := working.GetCommonStatus()
 	status.ObservedGeneration = obj.GetGeneration()
 	var cerr *conditionError
@@ -229,8 +256,8 @@ func runKind[T v1alpha1.Object](ctx context.Context, k *kind[T], r *run, obj T) 
 		r.notifyAfterWrite(ctx, obj, working)
 	}
 
-	if k.children != nil && err == nil && (r.cascade || changed) {
-		children, cerr := k.children(ctx, working)
+	if !r.leaves[k.name] && err == nil && (r.cascade || changed) {
+		children, cerr := impl.children(ctx, working)
 		if cerr != nil {
 			return ctrl.Result{}, cerr
 		}
@@ -249,7 +276,7 @@ func runKind[T v1alpha1.Object](ctx context.Context, k *kind[T], r *run, obj T) 
 }
 
 // executeWith resolves the executor's parameters and runs it.
-func executeWith[T v1alpha1.Object](ctx context.Context, r *run, k *kind[T], obj T) error {
+func executeWith[T v1alpha1.Object](ctx context.Context, r *run, impl implementation[T], obj T) error {
 	ref := obj.GetStanzas().Executor
 	if ref == nil {
 		ref = &v1alpha1.ExecutorRef{Name: r.executor}
@@ -263,17 +290,17 @@ func executeWith[T v1alpha1.Object](ctx context.Context, r *run, k *kind[T], obj
 		return userError(reason, "%s", errs.ToAggregate().Error())
 	}
 	r.params = params
-	return k.execute(ctx, r, obj)
+	return impl.execute(ctx, r, obj)
 }
 
 // finalizeObject removes what the executor created and then the finalizer.
-func finalizeObject[T v1alpha1.Object](ctx context.Context, r *run, k *kind[T], obj T) (ctrl.Result, error) {
+func finalizeObject[T v1alpha1.Object](ctx context.Context, r *run, k *kind[T], impl implementation[T], obj T) (ctrl.Result, error) {
 	if !controllerutil.ContainsFinalizer(obj, Finalizer) {
 		return ctrl.Result{}, nil
 	}
 	r.obj = obj
-	if k.finalize != nil {
-		if err := k.finalize(ctx, r, obj); err != nil {
+	if finalize := impl.finalizer(); finalize != nil {
+		if err := finalize(ctx, r, obj); err != nil {
 			return ctrl.Result{}, fmt.Errorf("clean up %s %s: %w", k.name, obj.GetName(), err)
 		}
 	}

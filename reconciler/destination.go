@@ -3,6 +3,7 @@ package reconciler
 import (
 	"context"
 	"fmt"
+	"maps"
 	"strings"
 
 	"google.golang.org/protobuf/proto"
@@ -14,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -58,85 +60,183 @@ var destinationRuleObject = managedObject[*networkingv1.DestinationRule]{
 	update:  func(cur, want *networkingv1.DestinationRule) { want.Spec.DeepCopyInto(&cur.Spec) },
 }
 
-// destinationKind: a Destination applies a Kubernetes Service and an Istio
-// DestinationRule with one subset per version, from spec.subsets or what
-// its policies (SubsetDetector) decide.
+// destinationParameters are a DestinationExecutor's parameters.
+type destinationParameters struct {
+	SubsetServices bool `json:"subsetServices"`
+}
+
+// subsetService names the Service of one subset: <destination>-<subset>.
+func subsetService(destination, subset string) string { return destination + "-" + subset }
+
+// destinationExecutor (DestinationExecutor): a Destination applies a
+// Kubernetes Service and an Istio DestinationRule with one subset per
+// version, from spec.subsets or what its policies (SubsetDetector)
+// decide; with subsetServices, also one Service per subset, the backends
+// a Gateway API HTTPRoute weighs.
+type destinationExecutor struct {
+	rc *Reconciler
+	noChildren[*v1alpha1.Destination]
+}
+
+// destinationPlan is what a Destination's run found and applied.
+type destinationPlan struct {
+	placement   *placement
+	app         *v1alpha1.Application
+	deployments []any
+	host        string
+	subsets     []v1alpha1.Subset
+	params      destinationParameters
+}
+
+func (x destinationExecutor) Observe(ctx context.Context, r *run, d *v1alpha1.Destination) (destinationPlan, error) {
+	var plan destinationPlan
+	if err := fromMap(r.params, &plan.params); err != nil {
+		return plan, err
+	}
+	p, err := x.rc.placementOf(ctx, d.Namespace)
+	if err != nil {
+		return plan, err
+	}
+	app := &v1alpha1.Application{}
+	if err := x.rc.Client.Get(ctx, types.NamespacedName{Namespace: d.Namespace, Name: d.Spec.Application}, app, client.UnsafeDisableDeepCopy); err != nil {
+		if apierrors.IsNotFound(err) {
+			return plan, userError(ReasonApplicationMissing, "Application %s (spec.application) does not exist in namespace %s", d.Spec.Application, d.Namespace)
+		}
+		return plan, err
+	}
+	deployments, err := deploymentsOf(ctx, p, app)
+	if err != nil {
+		return plan, err
+	}
+	plan.placement, plan.app = p, app
+	plan.deployments = make([]any, 0, len(deployments))
+	for _, dep := range deployments {
+		plan.deployments = append(plan.deployments, map[string]any{"name": dep.Name, "labels": dep.Spec.Template.Labels})
+	}
+	return plan, nil
+}
+
+func (destinationExecutor) Propose(_ *run, d *v1alpha1.Destination, plan destinationPlan) (destinationPlan, *policies.Input) {
+	plan.host, plan.subsets = serviceHost(d.Name, plan.placement.namespace), d.Spec.Subsets
+	return plan, &policies.Input{State: map[string]any{"host": plan.host, "subsets": d.Spec.Subsets},
+		Observed: map[string]any{"deployments": plan.deployments}}
+}
+
+func (destinationExecutor) Apply(ctx context.Context, r *run, d *v1alpha1.Destination, plan destinationPlan, decided *Decided) (destinationPlan, error) {
+	if decided != nil {
+		var state struct {
+			Subsets []v1alpha1.Subset `json:"subsets"`
+		}
+		if err := fromMap(decided.State, &state); err != nil {
+			return plan, userError(ReasonPolicyError, "the policies' state.subsets is not a list of {name, labels}: %v", err)
+		}
+		plan.subsets = state.Subsets
+	}
+	p := plan.placement
+	labels := ownerLabels("Destination", d, p.vc.Name)
+	selector := applicationSelector(plan.app)
+	service := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: d.Name, Namespace: p.namespace, Labels: labels},
+		Spec:       corev1.ServiceSpec{Selector: selector, Ports: servicePorts(d.Spec.Ports)},
+	}
+	if err := ensure(ctx, r, p.target, serviceObject, service); err != nil {
+		return plan, err
+	}
+	rule := &networkingv1.DestinationRule{
+		ObjectMeta: metav1.ObjectMeta{Name: d.Name, Namespace: p.namespace, Labels: labels},
+	}
+	rule.Spec.Host = plan.host
+	for _, s := range plan.subsets {
+		rule.Spec.Subsets = append(rule.Spec.Subsets, &istioapi.Subset{Name: s.Name, Labels: s.Labels})
+	}
+	if err := ensure(ctx, r, p.target, destinationRuleObject, rule); err != nil {
+		return plan, err
+	}
+	return plan, applySubsetServices(ctx, r, d, plan, selector)
+}
+
+// applySubsetServices applies one Service per subset when the parameter
+// asks for them, selecting the application's and the subset's labels, and
+// removes those of subsets that went (or all, without the parameter).
+func applySubsetServices(ctx context.Context, r *run, d *v1alpha1.Destination, plan destinationPlan, selector map[string]string) error {
+	p := plan.placement
+	want := map[string]bool{}
+	if plan.params.SubsetServices {
+		for _, s := range plan.subsets {
+			name := subsetService(d.Name, s.Name)
+			if errs := validation.IsDNS1035Label(name); len(errs) > 0 {
+				return userError(ReasonInvalidParameters, "subset %s needs a Service %q (executor parameter subsetServices): %s; shorten the Destination's or the subset's name",
+					s.Name, name, strings.Join(errs, "; "))
+			}
+			labels := ownerLabels("Destination", d, p.vc.Name)
+			labels[v1alpha1.LabelSubset] = s.Name
+			sel := maps.Clone(selector)
+			maps.Copy(sel, s.Labels)
+			svc := &corev1.Service{
+				ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: p.namespace, Labels: labels},
+				Spec:       corev1.ServiceSpec{Selector: sel, Ports: servicePorts(d.Spec.Ports)},
+			}
+			if err := ensure(ctx, r, p.target, serviceObject, svc); err != nil {
+				return err
+			}
+			want[name] = true
+		}
+	}
+	// Subset Services that are no longer wanted go (read from the cache:
+	// nothing is written at rest).
+	var current corev1.ServiceList
+	owner := ownerLabels("Destination", d, p.vc.Name)
+	if err := p.target.Client.List(ctx, &current, client.InNamespace(p.namespace), client.MatchingLabels(owner), client.HasLabels{v1alpha1.LabelSubset}); err != nil {
+		return applyError("Services in "+p.namespace, err)
+	}
+	for i := range current.Items {
+		svc := &current.Items[i]
+		if want[svc.Name] {
+			continue
+		}
+		if r.readOnly {
+			r.drift = append(r.drift, fmt.Sprintf("delete Service %s/%s on %s", svc.Namespace, svc.Name, p.target))
+			continue
+		}
+		if err := p.target.Client.Delete(ctx, svc); client.IgnoreNotFound(err) != nil {
+			return applyError("Service "+svc.Name, err)
+		}
+		writes.WithLabelValues(r.kind, "delete").Inc()
+	}
+	return nil
+}
+
+func (destinationExecutor) Status(_ *run, d *v1alpha1.Destination, plan destinationPlan) (string, error) {
+	names := make([]string, 0, len(plan.subsets))
+	for _, s := range plan.subsets {
+		names = append(names, s.Name)
+	}
+	d.Status.Host, d.Status.Subsets = plan.host, names
+	if len(plan.subsets) == 0 {
+		return "", userError(ReasonNoSubsets, "no subsets: declare spec.subsets or add the SubsetDetector policy")
+	}
+	p := plan.placement
+	msg := fmt.Sprintf("Service and DestinationRule %s/%s on %s; subsets %s", p.namespace, d.Name, p.target, strings.Join(names, ", "))
+	if plan.params.SubsetServices {
+		msg += fmt.Sprintf("; a Service per subset (%s-<subset>)", d.Name)
+	}
+	return msg, nil
+}
+
+func (x destinationExecutor) Finalize(ctx context.Context, r *run, d *v1alpha1.Destination) error {
+	p, err := x.rc.placementOf(ctx, d.Namespace)
+	if err != nil {
+		return ignoreUserError(err)
+	}
+	return removeOwned(ctx, r, p.target, p.namespace, ownerLabels("Destination", d, p.vc.Name),
+		&networkingv1.DestinationRule{}, &corev1.Service{})
+}
+
 func destinationKind(rc *Reconciler) *kind[*v1alpha1.Destination] {
 	return &kind[*v1alpha1.Destination]{
 		name:      "Destination",
 		newObject: func() *v1alpha1.Destination { return &v1alpha1.Destination{} },
-		execute: func(ctx context.Context, r *run, d *v1alpha1.Destination) error {
-			p, err := rc.placementOf(ctx, d.Namespace)
-			if err != nil {
-				return err
-			}
-			var app v1alpha1.Application
-			if err := rc.Client.Get(ctx, types.NamespacedName{Namespace: d.Namespace, Name: d.Spec.Application}, &app, client.UnsafeDisableDeepCopy); err != nil {
-				if apierrors.IsNotFound(err) {
-					return userError(ReasonApplicationMissing, "Application %s (spec.application) does not exist in namespace %s", d.Spec.Application, d.Namespace)
-				}
-				return err
-			}
-			deployments, err := deploymentsOf(ctx, p, &app)
-			if err != nil {
-				return err
-			}
-			observed := make([]any, 0, len(deployments))
-			for _, dep := range deployments {
-				observed = append(observed, map[string]any{"name": dep.Name, "labels": dep.Spec.Template.Labels})
-			}
-			host := serviceHost(d.Name, p.namespace)
-			state := map[string]any{"host": host, "subsets": d.Spec.Subsets}
-			subsets := d.Spec.Subsets
-			res, err := r.policies(ctx, policies.Input{State: state, Observed: map[string]any{"deployments": observed}})
-			if err != nil {
-				return err
-			}
-			if res != nil {
-				var decided struct {
-					Subsets []v1alpha1.Subset `json:"subsets"`
-				}
-				if err := fromMap(res.State, &decided); err != nil {
-					return userError(ReasonPolicyError, "the policies' state.subsets is not a list of {name, labels}: %v", err)
-				}
-				subsets = decided.Subsets
-			}
-
-			labels := ownerLabels("Destination", d, p.vc.Name)
-			service := &corev1.Service{
-				ObjectMeta: metav1.ObjectMeta{Name: d.Name, Namespace: p.namespace, Labels: labels},
-				Spec:       corev1.ServiceSpec{Selector: applicationSelector(&app), Ports: servicePorts(d.Spec.Ports)},
-			}
-			if err := ensure(ctx, r, p.target, serviceObject, service); err != nil {
-				return err
-			}
-			rule := &networkingv1.DestinationRule{
-				ObjectMeta: metav1.ObjectMeta{Name: d.Name, Namespace: p.namespace, Labels: labels},
-			}
-			rule.Spec.Host = host
-			names := make([]string, 0, len(subsets))
-			for _, s := range subsets {
-				rule.Spec.Subsets = append(rule.Spec.Subsets, &istioapi.Subset{Name: s.Name, Labels: s.Labels})
-				names = append(names, s.Name)
-			}
-			if err := ensure(ctx, r, p.target, destinationRuleObject, rule); err != nil {
-				return err
-			}
-			d.Status.Host, d.Status.Subsets = host, names
-			if len(subsets) == 0 {
-				return userError(ReasonNoSubsets, "no subsets: declare spec.subsets or add the SubsetDetector policy")
-			}
-			r.readyMessage = fmt.Sprintf("Service and DestinationRule %s/%s on %s; subsets %s", p.namespace, d.Name, p.target, strings.Join(names, ", "))
-			return nil
-		},
-		finalize: func(ctx context.Context, r *run, d *v1alpha1.Destination) error {
-			p, err := rc.placementOf(ctx, d.Namespace)
-			if err != nil {
-				return ignoreUserError(err)
-			}
-			return removeOwned(ctx, r, p.target, p.namespace, ownerLabels("Destination", d, p.vc.Name),
-				&networkingv1.DestinationRule{}, &corev1.Service{})
-		},
+		executors: defaultAndReadOnly("Destination", phases(destinationExecutor{rc: rc})),
 	}
 }
 

@@ -14,8 +14,17 @@ import (
 var executorKinds = v1alpha1.TreeKindNames()
 
 // executorParameters are the parameter schemas of each kind's executors;
-// the default executor and its ReadOnly twin take the same parameters.
+// every executor of a kind and their ReadOnly twins take the same
+// parameters.
 var executorParameters = map[string]string{
+	"Destination": `
+type: object
+properties:
+  subsetServices:
+    description: Also apply one Service per subset, named <destination>-<subset> and selecting the subset's labels — the backends a Gateway API HTTPRoute (GatewayAPIRouteExecutor) weighs.
+    type: boolean
+    default: false
+`,
 	"Cluster": `
 type: object
 properties:
@@ -74,10 +83,18 @@ properties:
 `,
 }
 
-// RegisterExecutors registers every kind's executor — the default, which
-// applies the desired state, and its ReadOnly twin, which computes and
-// reports it without writing — in the registry the webhook, the
-// reconciler and the command-line tool share.
+// alternatives are the executors a kind has besides its default, each
+// with a ReadOnly twin; name and description.
+var alternatives = map[string][][2]string{
+	"Route": {{"GatewayAPIRouteExecutor", "Reconciles a Route as a Gateway API HTTPRoute (gateway.networking.k8s.io/v1) instead of an Istio VirtualService: parents are the hosts' Services (mesh) or spec.gateways, each subset a weighted backendRef to its own Service (set subsetServices on the Destination's executor)."}},
+}
+
+// RegisterExecutors registers every kind's executors — the default, which
+// applies the desired state, any alternative implementation, and for each
+// its ReadOnly twin, which computes and reports the desired state without
+// writing it — in the registry the webhook, the reconciler and the
+// command-line tool share. Each name has its Go implementation in the
+// kind's executors (see the kind's *Kind function).
 func RegisterExecutors(r *policies.Registry) error {
 	for _, kind := range executorKinds {
 		var props any
@@ -86,13 +103,19 @@ func RegisterExecutors(r *policies.Registry) error {
 				return fmt.Errorf("%sExecutor parameters: %w", kind, err)
 			}
 		}
-		for _, e := range []struct {
+		type entry struct {
 			name, description   string
 			isDefault, readOnly bool
-		}{
+		}
+		entries := []entry{
 			{kind + "Executor", fmt.Sprintf("Reconciles %s %s and applies its desired state.", article(kind), kind), true, false},
 			{"ReadOnly" + kind + "Executor", fmt.Sprintf("Computes and reports %s %s's desired state without writing it.", article(kind), kind), false, true},
-		} {
+		}
+		for _, alt := range alternatives[kind] {
+			entries = append(entries, entry{alt[0], alt[1], false, false},
+				entry{"ReadOnly" + alt[0], fmt.Sprintf("Computes and reports what %s would write, without writing it.", alt[0]), false, true})
+		}
+		for _, e := range entries {
 			schema, err := policies.SchemaFromValue(props)
 			if err != nil {
 				return fmt.Errorf("%s: %w", e.name, err)
@@ -105,6 +128,12 @@ func RegisterExecutors(r *policies.Registry) error {
 		}
 	}
 	return nil
+}
+
+// defaultAndReadOnly are a kind's executors when it has only its default
+// implementation: under its name and its ReadOnly twin's.
+func defaultAndReadOnly[T v1alpha1.Object](kind string, impl implementation[T]) map[string]implementation[T] {
+	return map[string]implementation[T]{kind + "Executor": impl, "ReadOnly" + kind + "Executor": impl}
 }
 
 // article is "an" before a kind that starts with a vowel, "a" otherwise.

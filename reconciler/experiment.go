@@ -41,124 +41,181 @@ func goalQueries(goal v1alpha1.ExperimentGoal, window time.Duration) (mean, stdd
 	}
 }
 
-// experimentKind: an Experiment splits traffic among subsets, reads the
-// goal metric of each, and runs its chain (WelchExperiment by default),
-// which moves weight towards the better subset and names the winner.
+// experimentExecutor (ExperimentExecutor): an Experiment splits traffic
+// among subsets, reads the goal metric of each, and runs its chain
+// (WelchExperiment by default), which moves weight towards the better
+// subset and names the winner.
+type experimentExecutor struct {
+	rc *Reconciler
+	noChildren[*v1alpha1.Experiment]
+}
+
+// experimentPlan is what an Experiment's run found and decided.
+type experimentPlan struct {
+	target *trafficTarget
+	action *v1alpha1.ReleaseAction
+	before trafficState
+	// direct is what an action decided without the chain; final says
+	// that no policy is asked (paused or aborted by a person).
+	direct *release.Result
+	final  bool
+	in     *policies.Input
+	stats  map[string]goalStats
+	after  trafficState
+	res    *policies.Result
+	last   *metav1.MicroTime
+	// pValues and winner are what the chain decided besides the split.
+	pValues map[string]float64
+	winner  string
+}
+
+func (x experimentExecutor) Observe(ctx context.Context, r *run, e *v1alpha1.Experiment) (experimentPlan, error) {
+	var plan experimentPlan
+	t, err := x.rc.trafficTargetOf(ctx, e.Namespace, e.Spec.Route, e.Spec.Destination)
+	if err != nil {
+		return plan, err
+	}
+	if err := t.requireSubsets("spec.subsets", e.Spec.Subsets...); err != nil {
+		return plan, err
+	}
+	action, err := r.nextAction(ctx, e.Status.History)
+	if err != nil {
+		return plan, err
+	}
+	before := storedState(e.Status.Weights, string(e.Status.Phase), e.Status.LastStepTime)
+	if !sameSubsets(before.Weights, e.Spec.Subsets) {
+		before = trafficState{Weights: evenSplit(e.Spec.Subsets), Phase: string(v1alpha1.ExperimentPending)}
+	}
+	plan = experimentPlan{target: t, action: action, before: before, after: before}
+	if action != nil {
+		current := release.State{Weights: before.Weights, Phase: before.Phase, PausedPhase: string(e.Status.PausedPhase), Last: e.Status.LastStepTime}
+		res := release.Experiment(action, current, e.Spec.Subsets, r.now)
+		if res.Refused == "" {
+			plan.direct = &res
+			return plan, nil
+		}
+		// A refusal is answered at once; the next action, if any, gets a
+		// run of its own.
+		if err := r.refuse(ctx, action, res.Refused); err != nil {
+			return plan, err
+		}
+		plan.action = nil
+		r.requeueAfter(time.Millisecond)
+	}
+	if (e.Status.Phase == v1alpha1.ExperimentPaused || e.Status.Phase == v1alpha1.ExperimentAborted) && sameSubsets(e.Status.Weights, e.Spec.Subsets) {
+		// A person paused or aborted it: the policies wait for them.
+		plan.final = true
+		return plan, nil
+	}
+	state := before.input(map[string]any{"subsets": e.Spec.Subsets})
+	// What the policies decided before (winner, p-values) is part of the
+	// state they decide on, so a run that decides nothing new keeps it.
+	if sameSubsets(e.Status.Weights, e.Spec.Subsets) {
+		if e.Status.Winner != "" {
+			state["winner"] = e.Status.Winner
+		}
+		if p := storedPValues(e.Status.Statistics); len(p) > 0 {
+			state["pValues"] = p
+		}
+	}
+	chain, err := r.chain()
+	if err != nil {
+		return plan, err
+	}
+	mean, stddev, count := goalQueries(e.Spec.Goal, r.metricsWindow())
+	metrics := r.gather(ctx, t, chain, e.Spec.Subsets, mean, stddev, count)
+	plan.stats = goalStatistics(metrics, e.Spec.Subsets, mean, stddev, count)
+	plan.in = &policies.Input{State: state, Metrics: metrics, Observed: map[string]any{"weights": weightsValue(before.Weights)}}
+	return plan, nil
+}
+
+func (experimentExecutor) Propose(_ *run, _ *v1alpha1.Experiment, plan experimentPlan) (experimentPlan, *policies.Input) {
+	return plan, plan.in
+}
+
+// Apply decides the split and the winner: the Route applies the split.
+func (experimentExecutor) Apply(ctx context.Context, r *run, _ *v1alpha1.Experiment, plan experimentPlan, decided *Decided) (experimentPlan, error) {
+	if plan.direct != nil || plan.final {
+		return plan, nil
+	}
+	after, err := r.decided(ctx, plan.target, decided, plan.before)
+	if err != nil {
+		return plan, err
+	}
+	plan.after = after
+	if decided != nil {
+		var decision struct {
+			PValues map[string]float64 `json:"pValues"`
+			Winner  string             `json:"winner"`
+		}
+		_ = fromMap(decided.State, &decision)
+		plan.res, plan.pValues, plan.winner = decided.Result, decision.PValues, decision.Winner
+	}
+	if !r.readOnly {
+		if plan.last, err = parseTime(after.LastStepTime); err != nil {
+			return plan, err
+		}
+	}
+	return plan, nil
+}
+
+func (experimentExecutor) Status(r *run, e *v1alpha1.Experiment, plan experimentPlan) (string, error) {
+	switch {
+	case plan.direct != nil:
+		res := plan.direct
+		r.recordAction(&e.Status.History, plan.action, v1alpha1.ReleaseStep{Weights: res.State.Weights, Phase: res.State.Phase, Message: res.Message})
+		e.Status.Weights, e.Status.Phase, e.Status.LastStepTime = res.State.Weights, v1alpha1.ExperimentPhase(res.State.Phase), res.State.Last
+		e.Status.PausedPhase = v1alpha1.ExperimentPhase(res.State.PausedPhase)
+		if plan.action.Spec.Action == v1alpha1.ActionConclude {
+			e.Status.Winner = plan.action.Spec.Winner
+		}
+		return experimentWeights(e), nil
+	case plan.final:
+		return experimentWeights(e), nil
+	case r.readOnly:
+		return readOnlyDecision(r, plan.before, plan.after), nil
+	}
+	after := plan.after
+	e.Status.Weights, e.Status.Phase, e.Status.LastStepTime = after.Weights, v1alpha1.ExperimentPhase(after.Phase), plan.last
+	e.Status.Winner = plan.winner
+	e.Status.Statistics = nil
+	for _, s := range e.Spec.Subsets {
+		st := v1alpha1.SubsetStatistics{Subset: s}
+		if g, ok := plan.stats[s]; ok {
+			st.Mean, st.Stddev, st.N = formatFloat(g.mean), formatFloat(g.stddev), g.n
+		}
+		if p, ok := plan.pValues[s]; ok {
+			st.PValue = formatFloat(p)
+		}
+		e.Status.Statistics = append(e.Status.Statistics, st)
+	}
+	if after.differs(plan.before) && plan.res != nil {
+		policy, message := responsible(plan.res, plan.before)
+		appendHistory(&e.Status.History, v1alpha1.ReleaseStep{Time: metav1.MicroTime{Time: r.now}, Policy: policy,
+			Weights: after.Weights, Phase: after.Phase, Message: message})
+	}
+	return experimentWeights(e), nil
+}
+
 func experimentKind(rc *Reconciler) *kind[*v1alpha1.Experiment] {
 	return &kind[*v1alpha1.Experiment]{
 		name:      "Experiment",
 		newObject: func() *v1alpha1.Experiment { return &v1alpha1.Experiment{} },
-		execute: func(ctx context.Context, r *run, e *v1alpha1.Experiment) error {
-			t, err := rc.trafficTargetOf(ctx, e.Namespace, e.Spec.Route, e.Spec.Destination)
-			if err != nil {
-				return err
-			}
-			if err := t.requireSubsets("spec.subsets", e.Spec.Subsets...); err != nil {
-				return err
-			}
-			action, err := r.nextAction(ctx, e.Status.History)
-			if err != nil {
-				return err
-			}
-			before := storedState(e.Status.Weights, string(e.Status.Phase), e.Status.LastStepTime)
-			if !sameSubsets(before.Weights, e.Spec.Subsets) {
-				before = trafficState{Weights: evenSplit(e.Spec.Subsets), Phase: string(v1alpha1.ExperimentPending)}
-			}
-			if action != nil {
-				current := release.State{Weights: before.Weights, Phase: before.Phase, PausedPhase: string(e.Status.PausedPhase), Last: e.Status.LastStepTime}
-				res := release.Experiment(action, current, e.Spec.Subsets, r.now)
-				if res.Refused != "" {
-					if err := r.refuse(ctx, action, res.Refused); err != nil {
-						return err
-					}
-					r.requeueAfter(time.Millisecond)
-				} else {
-					r.recordAction(&e.Status.History, action, v1alpha1.ReleaseStep{Weights: res.State.Weights, Phase: res.State.Phase, Message: res.Message})
-					e.Status.Weights, e.Status.Phase, e.Status.LastStepTime = res.State.Weights, v1alpha1.ExperimentPhase(res.State.Phase), res.State.Last
-					e.Status.PausedPhase = v1alpha1.ExperimentPhase(res.State.PausedPhase)
-					if action.Spec.Action == v1alpha1.ActionConclude {
-						e.Status.Winner = action.Spec.Winner
-					}
-					experimentWeights(r, e)
-					return nil
-				}
-			}
-			if (e.Status.Phase == v1alpha1.ExperimentPaused || e.Status.Phase == v1alpha1.ExperimentAborted) && sameSubsets(e.Status.Weights, e.Spec.Subsets) {
-				// A person paused or aborted it: the policies wait for them.
-				experimentWeights(r, e)
-				return nil
-			}
-			state := before.input(map[string]any{"subsets": e.Spec.Subsets})
-			// What the policies decided before (winner, p-values) is part of
-			// the state they decide on, so a run that decides nothing new
-			// keeps it.
-			if sameSubsets(e.Status.Weights, e.Spec.Subsets) {
-				if e.Status.Winner != "" {
-					state["winner"] = e.Status.Winner
-				}
-				if p := storedPValues(e.Status.Statistics); len(p) > 0 {
-					state["pValues"] = p
-				}
-			}
-			chain, err := r.chain()
-			if err != nil {
-				return err
-			}
-			mean, stddev, count := goalQueries(e.Spec.Goal, r.metricsWindow())
-			metrics := r.gather(ctx, t, chain, e.Spec.Subsets, mean, stddev, count)
-			stats := goalStatistics(metrics, e.Spec.Subsets, mean, stddev, count)
-			var decision struct {
-				PValues map[string]float64 `json:"pValues"`
-				Winner  string             `json:"winner"`
-			}
-			after, res, err := r.decide(ctx, t, chain, policies.Input{State: state, Metrics: metrics,
-				Observed: map[string]any{"weights": weightsValue(before.Weights)}}, before)
-			if err != nil {
-				return err
-			}
-			if res != nil {
-				_ = fromMap(res.State, &decision)
-			}
-			if r.readOnly {
-				return readOnlyDecision(r, before, after)
-			}
-			last, err := parseTime(after.LastStepTime)
-			if err != nil {
-				return err
-			}
-			e.Status.Weights, e.Status.Phase, e.Status.LastStepTime = after.Weights, v1alpha1.ExperimentPhase(after.Phase), last
-			e.Status.Winner = decision.Winner
-			e.Status.Statistics = nil
-			for _, s := range e.Spec.Subsets {
-				st := v1alpha1.SubsetStatistics{Subset: s}
-				if g, ok := stats[s]; ok {
-					st.Mean, st.Stddev, st.N = formatFloat(g.mean), formatFloat(g.stddev), g.n
-				}
-				if p, ok := decision.PValues[s]; ok {
-					st.PValue = formatFloat(p)
-				}
-				e.Status.Statistics = append(e.Status.Statistics, st)
-			}
-			if after.differs(before) && res != nil {
-				policy, message := responsible(res, before)
-				appendHistory(&e.Status.History, v1alpha1.ReleaseStep{Time: metav1.MicroTime{Time: r.now}, Policy: policy,
-					Weights: after.Weights, Phase: after.Phase, Message: message})
-			}
-			experimentWeights(r, e)
-			return nil
-		},
+		executors: defaultAndReadOnly("Experiment", phases(experimentExecutor{rc: rc})),
 	}
 }
 
-// experimentWeights exports an experiment's split and says it in Ready.
-func experimentWeights(r *run, e *v1alpha1.Experiment) {
+// experimentWeights exports an experiment's split and returns its Ready
+// message.
+func experimentWeights(e *v1alpha1.Experiment) string {
 	for s, w := range e.Status.Weights {
 		canaryWeight.WithLabelValues(e.Namespace, e.Name, s).Set(float64(w))
 	}
-	r.readyMessage = fmt.Sprintf("%s: %s", e.Status.Phase, weightsText(e.Status.Weights))
+	msg := fmt.Sprintf("%s: %s", e.Status.Phase, weightsText(e.Status.Weights))
 	if e.Status.Winner != "" {
-		r.readyMessage += "; winner " + e.Status.Winner
+		msg += "; winner " + e.Status.Winner
 	}
+	return msg
 }
 
 type goalStats struct {

@@ -19,8 +19,16 @@ import (
 
 // chain is the resource's policy chain: its stanza, or the kind's default
 // policy when the stanza is empty; nil when there is none. An invalid
-// stanza is reported on PoliciesApplied.
+// stanza is reported on PoliciesApplied. A run resolves it once.
 func (r *run) chain() (policies.Chain, error) {
+	if !r.chainResolved {
+		r.chainResolved = true
+		r.resolvedChain, r.chainErr = r.resolveChain()
+	}
+	return r.resolvedChain, r.chainErr
+}
+
+func (r *run) resolveChain() (policies.Chain, error) {
 	refs := r.obj.GetStanzas().Policies
 	if len(refs) == 0 {
 		if name, ok := policies.DefaultPolicies[r.kind]; ok {
@@ -42,14 +50,23 @@ func (r *run) chain() (policies.Chain, error) {
 	return chain, nil
 }
 
-// policies runs the resource's policy chain on the proposal (see
-// runChain); it returns nil and no error when there are no policies.
-func (r *run) policies(ctx context.Context, in policies.Input) (*policies.Result, error) {
+// decideOn runs the resource's policy chain on a proposal (see runChain);
+// it returns nil and no error when the resource has no policies.
+func (r *run) decideOn(ctx context.Context, in policies.Input) (*Decided, error) {
 	chain, err := r.chain()
 	if chain == nil {
 		return nil, err
 	}
-	return r.runChain(ctx, chain, in)
+	// Completed here, so that a second evaluation (settle) reuses the
+	// resource's conversion.
+	if err := r.complete(&in); err != nil {
+		return nil, err
+	}
+	res, err := r.runChain(ctx, chain, in)
+	if err != nil {
+		return nil, err
+	}
+	return &Decided{Input: in, Result: res}, nil
 }
 
 // runChain runs a chain on the proposal and records its decisions in the

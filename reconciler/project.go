@@ -14,25 +14,42 @@ import (
 // +kubebuilder:rbac:groups=kubist.io,resources=projects/status;clusters/status;virtualclusters/status;applications/status;destinations/status;routes/status;canaryreleases/status;experiments/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=kubist.io,resources=applications,verbs=create;delete;deletecollection
 
-// projectKind: a Project validates and reports, and triggers its Clusters.
+// projectExecutor (ProjectExecutor): a Project validates and reports, and
+// triggers its Clusters.
+type projectExecutor struct{ rc *Reconciler }
+
+// projectPlan is what a Project's run found: its number of Clusters.
+type projectPlan struct{ clusters int }
+
+func (x projectExecutor) Observe(ctx context.Context, _ *run, p *v1alpha1.Project) (projectPlan, error) {
+	var clusters v1alpha1.ClusterList
+	if err := x.rc.Client.List(ctx, &clusters, client.MatchingFields{indexProject: p.Name}, client.UnsafeDisableDeepCopy); err != nil {
+		return projectPlan{}, err
+	}
+	return projectPlan{clusters: len(clusters.Items)}, nil
+}
+
+func (projectExecutor) Propose(_ *run, _ *v1alpha1.Project, plan projectPlan) (projectPlan, *policies.Input) {
+	return plan, &policies.Input{State: map[string]any{"clusters": plan.clusters}}
+}
+
+func (projectExecutor) Apply(_ context.Context, _ *run, _ *v1alpha1.Project, plan projectPlan, _ *Decided) (projectPlan, error) {
+	return plan, nil
+}
+
+func (projectExecutor) Status(_ *run, p *v1alpha1.Project, plan projectPlan) (string, error) {
+	p.Status.Clusters = int32(plan.clusters)
+	return fmt.Sprintf("%d clusters", plan.clusters), nil
+}
+
+func (x projectExecutor) Children(ctx context.Context, p *v1alpha1.Project) ([]child, error) {
+	return x.rc.childrenOf(ctx, "Cluster", &v1alpha1.ClusterList{}, client.MatchingFields{indexProject: p.Name})
+}
+
 func projectKind(rc *Reconciler) *kind[*v1alpha1.Project] {
 	return &kind[*v1alpha1.Project]{
 		name:      "Project",
 		newObject: func() *v1alpha1.Project { return &v1alpha1.Project{} },
-		execute: func(ctx context.Context, r *run, p *v1alpha1.Project) error {
-			var clusters v1alpha1.ClusterList
-			if err := rc.Client.List(ctx, &clusters, client.MatchingFields{indexProject: p.Name}, client.UnsafeDisableDeepCopy); err != nil {
-				return err
-			}
-			p.Status.Clusters = int32(len(clusters.Items))
-			if _, err := r.policies(ctx, policies.Input{State: map[string]any{"clusters": len(clusters.Items)}}); err != nil {
-				return err
-			}
-			r.readyMessage = fmt.Sprintf("%d clusters", len(clusters.Items))
-			return nil
-		},
-		children: func(ctx context.Context, p *v1alpha1.Project) ([]child, error) {
-			return rc.childrenOf(ctx, "Cluster", &v1alpha1.ClusterList{}, client.MatchingFields{indexProject: p.Name})
-		},
+		executors: defaultAndReadOnly("Project", phases(projectExecutor{rc})),
 	}
 }

@@ -11,11 +11,13 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 	istioapi "istio.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/kubist-io/kubist/api/v1alpha1"
 	"github.com/kubist-io/kubist/policies"
@@ -40,58 +42,136 @@ type liveWeights struct {
 	weights  map[string]int32
 }
 
-// routeKind: a Route applies an Istio VirtualService — the user's Route
-// with the live weights of its active CanaryReleases and Experiments
-// composed in. The Route itself is never written, only its status.
+// routeExecutor (RouteExecutor): a Route applies an Istio VirtualService
+// — the user's Route with the live weights of its active CanaryReleases
+// and Experiments composed in. The Route itself is never written, only its
+// status.
+type routeExecutor struct {
+	rc *Reconciler
+	noChildren[*v1alpha1.Route]
+}
+
+// routePlan is what a Route's run found, proposed and applied.
+type routePlan struct {
+	placement *placement
+	live      []liveWeights
+	// spec is the Route with the live weights composed in, then as the
+	// policies decided it; composed names the releases composed.
+	spec     *v1alpha1.RouteSpec
+	composed []string
+	// destinations are the Destinations the rules route to (for the
+	// executors that need their ports).
+	destinations map[string]*v1alpha1.Destination
+	// applied names the object applied, notes what of the spec it cannot carry.
+	applied string
+	notes   []string
+}
+
+func (x routeExecutor) Observe(ctx context.Context, _ *run, route *v1alpha1.Route) (routePlan, error) {
+	p, err := x.rc.placementOf(ctx, route.Namespace)
+	if err != nil {
+		return routePlan{}, err
+	}
+	live, err := x.rc.liveWeightsOf(ctx, route)
+	if err != nil {
+		return routePlan{}, err
+	}
+	return routePlan{placement: p, live: live}, nil
+}
+
+// Propose composes the live weights into the Route's rules.
+func (routeExecutor) Propose(_ *run, route *v1alpha1.Route, plan routePlan) (routePlan, *policies.Input) {
+	plan.spec = route.Spec.DeepCopy()
+	plan.composed = compose(plan.spec, plan.live)
+	return plan, &policies.Input{State: map[string]any{
+		"hosts": plan.spec.Hosts, "gateways": plan.spec.Gateways, "http": plan.spec.HTTP,
+	}}
+}
+
+// decidedRoute reads the policies' state back into the plan's spec.
+func decidedRoute(plan *routePlan, decided *Decided) error {
+	if decided == nil {
+		return nil
+	}
+	if err := fromMap(decided.State, plan.spec); err != nil {
+		return userError(ReasonPolicyError, "the policies' state is not a Route spec (hosts, gateways, http): %v", err)
+	}
+	return nil
+}
+
+func (routeExecutor) Apply(ctx context.Context, r *run, route *v1alpha1.Route, plan routePlan, decided *Decided) (routePlan, error) {
+	if err := decidedRoute(&plan, decided); err != nil {
+		return plan, err
+	}
+	p := plan.placement
+	vs := &networkingv1.VirtualService{ObjectMeta: metav1.ObjectMeta{
+		Name: route.Name, Namespace: p.namespace, Labels: ownerLabels("Route", route, p.vc.Name),
+	}}
+	if err := virtualServiceSpec(plan.spec, p.namespace, &vs.Spec); err != nil {
+		return plan, err
+	}
+	if err := ensure(ctx, r, p.target, virtualServiceObject, vs); err != nil {
+		return plan, err
+	}
+	// An HTTPRoute the Route had under GatewayAPIRouteExecutor goes.
+	if route.Status.HTTPRoute != "" {
+		if err := removeStale(ctx, r, p, route, "HTTPRoute "+route.Status.HTTPRoute, &gatewayv1.HTTPRoute{}); err != nil {
+			return plan, err
+		}
+	}
+	plan.applied = p.namespace + "/" + route.Name
+	return plan, nil
+}
+
+func (routeExecutor) Status(_ *run, route *v1alpha1.Route, plan routePlan) (string, error) {
+	route.Status.VirtualService, route.Status.HTTPRoute = plan.applied, ""
+	route.Status.ComposedFrom = plan.composed
+	meta.RemoveStatusCondition(&route.Status.Conditions, ConditionRouteAccepted)
+	return routeMessage("VirtualService", plan), nil
+}
+
+// routeMessage is a Route's Ready message: what it applied where, what it
+// composed, and what the object applied cannot carry.
+func routeMessage(what string, plan routePlan) string {
+	msg := fmt.Sprintf("%s %s on %s", what, plan.applied, plan.placement.target)
+	if len(plan.composed) > 0 {
+		msg += fmt.Sprintf(", composed with %v", plan.composed)
+	}
+	if len(plan.notes) > 0 {
+		msg += "; " + strings.Join(plan.notes, "; ")
+	}
+	return msg
+}
+
+// Finalize removes what either Route executor applied.
+func (x routeExecutor) Finalize(ctx context.Context, r *run, route *v1alpha1.Route) error {
+	p, err := x.rc.placementOf(ctx, route.Namespace)
+	if err != nil {
+		return ignoreUserError(err)
+	}
+	return removeOwned(ctx, r, p.target, p.namespace, ownerLabels("Route", route, p.vc.Name),
+		&networkingv1.VirtualService{}, &gatewayv1.HTTPRoute{})
+}
+
+// removeStale deletes the objects of a type a Route's other executor
+// applied, once: the status no longer names them after the run.
+func removeStale(ctx context.Context, r *run, p *placement, route *v1alpha1.Route, what string, objs ...client.Object) error {
+	if r.readOnly {
+		r.drift = append(r.drift, "delete "+what)
+		return nil
+	}
+	return removeOwned(ctx, r, p.target, p.namespace, ownerLabels("Route", route, p.vc.Name), objs...)
+}
+
 func routeKind(rc *Reconciler) *kind[*v1alpha1.Route] {
+	istio := phases(routeExecutor{rc: rc})
+	gateway := phases(gatewayRouteExecutor{routeExecutor{rc: rc}})
 	return &kind[*v1alpha1.Route]{
 		name:      "Route",
 		newObject: func() *v1alpha1.Route { return &v1alpha1.Route{} },
-		execute: func(ctx context.Context, r *run, route *v1alpha1.Route) error {
-			p, err := rc.placementOf(ctx, route.Namespace)
-			if err != nil {
-				return err
-			}
-			live, err := rc.liveWeightsOf(ctx, route)
-			if err != nil {
-				return err
-			}
-			spec := route.Spec.DeepCopy()
-			composed := compose(spec, live)
-			res, err := r.policies(ctx, policies.Input{State: map[string]any{
-				"hosts": spec.Hosts, "gateways": spec.Gateways, "http": spec.HTTP,
-			}})
-			if err != nil {
-				return err
-			}
-			if res != nil {
-				if err := fromMap(res.State, spec); err != nil {
-					return userError(ReasonPolicyError, "the policies' state is not a Route spec (hosts, gateways, http): %v", err)
-				}
-			}
-			vs := &networkingv1.VirtualService{ObjectMeta: metav1.ObjectMeta{
-				Name: route.Name, Namespace: p.namespace, Labels: ownerLabels("Route", route, p.vc.Name),
-			}}
-			if err := virtualServiceSpec(spec, p.namespace, &vs.Spec); err != nil {
-				return err
-			}
-			if err := ensure(ctx, r, p.target, virtualServiceObject, vs); err != nil {
-				return err
-			}
-			route.Status.VirtualService = p.namespace + "/" + route.Name
-			route.Status.ComposedFrom = composed
-			r.readyMessage = fmt.Sprintf("VirtualService %s/%s on %s", p.namespace, route.Name, p.target)
-			if len(composed) > 0 {
-				r.readyMessage += fmt.Sprintf(", composed with %v", composed)
-			}
-			return nil
-		},
-		finalize: func(ctx context.Context, r *run, route *v1alpha1.Route) error {
-			p, err := rc.placementOf(ctx, route.Namespace)
-			if err != nil {
-				return ignoreUserError(err)
-			}
-			return removeOwned(ctx, r, p.target, p.namespace, ownerLabels("Route", route, p.vc.Name), &networkingv1.VirtualService{})
+		executors: map[string]implementation[*v1alpha1.Route]{
+			"RouteExecutor": istio, "ReadOnlyRouteExecutor": istio,
+			"GatewayAPIRouteExecutor": gateway, "ReadOnlyGatewayAPIRouteExecutor": gateway,
 		},
 	}
 }

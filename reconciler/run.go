@@ -59,6 +59,11 @@ type run struct {
 	now     time.Time
 	started time.Time
 
+	// The resource's policy chain, resolved once (chain).
+	chainResolved bool
+	resolvedChain policies.Chain
+	chainErr      error
+
 	requeue time.Duration
 	// drift lists what a ReadOnly executor found different from the
 	// desired state, i.e. what the default executor would write.
@@ -90,6 +95,11 @@ func (r *run) condition(conditionType string, ok bool, reason, message string) {
 	if ok {
 		status = metav1.ConditionTrue
 	}
+	r.setCondition(conditionType, status, reason, message)
+}
+
+// setCondition sets a condition, Unknown included, on the working copy.
+func (r *run) setCondition(conditionType string, status metav1.ConditionStatus, reason, message string) {
 	meta.SetStatusCondition(&r.obj.GetCommonStatus().Conditions, metav1.Condition{
 		Type: conditionType, Status: status, Reason: reason, Message: message,
 		ObservedGeneration: r.obj.GetGeneration(),

@@ -246,7 +246,10 @@ var appLabelChanged = predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool
 // register adds one kind's controller: its own objects (spec and metadata
 // changes), the triggers of its parents, and any further watches.
 func register[T v1alpha1.Object](mgr ctrl.Manager, rc *Reconciler, k *kind[T], opts controller.Options, watches ...func(*builder.Builder) *builder.Builder) error {
-	rc.leaves[k.name] = k.children == nil
+	if err := k.implementsRegistry(rc.Registry); err != nil {
+		return err
+	}
+	rc.leaves[k.name] = k.implementation(rc.Registry.DefaultExecutorFor(k.name), rc.Registry).leaf()
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(k.newObject(), builder.WithPredicates(changed)).
 		Named(strings.ToLower(k.name)).

@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/kubist-io/kubist/api/v1alpha1"
 	"github.com/kubist-io/kubist/policies"
@@ -35,81 +36,103 @@ const (
 // appLabel groups Deployments into Applications when a VirtualCluster imports them.
 const appLabel = "app"
 
-// virtualClusterKind: a VirtualCluster ensures its namespace on its
-// cluster, labelled for sidecar injection, imports the Deployments that
-// share an app label as Applications, and triggers the namespaced kinds in
-// the management namespace of its name.
+// virtualClusterExecutor (VirtualClusterExecutor): a VirtualCluster
+// ensures its namespace on its cluster, labelled for sidecar injection,
+// imports the Deployments that share an app label as Applications, and
+// triggers the namespaced kinds in the management namespace of its name.
+type virtualClusterExecutor struct{ rc *Reconciler }
+
+// virtualClusterPlan is what a VirtualCluster's run found and applied.
+type virtualClusterPlan struct {
+	target    *Target
+	namespace string
+	labels    map[string]string
+	// imported says what the run imported; applications counts them all.
+	imported     string
+	applications int
+}
+
+func (x virtualClusterExecutor) Observe(ctx context.Context, _ *run, vc *v1alpha1.VirtualCluster) (virtualClusterPlan, error) {
+	cluster, target, err := x.rc.clusterOf(ctx, vc)
+	if err != nil {
+		return virtualClusterPlan{}, err
+	}
+	plan := virtualClusterPlan{target: target, namespace: targetNamespace(vc), labels: map[string]string{v1alpha1.LabelManaged: "true"}}
+	if rev := x.rc.clusterRevision(cluster); rev != "" {
+		plan.labels[labelRevision] = rev
+	} else {
+		plan.labels[labelInjection] = "enabled"
+	}
+	return plan, nil
+}
+
+func (virtualClusterExecutor) Propose(_ *run, _ *v1alpha1.VirtualCluster, plan virtualClusterPlan) (virtualClusterPlan, *policies.Input) {
+	return plan, &policies.Input{State: map[string]any{"namespace": plan.namespace, "labels": plan.labels}}
+}
+
+func (x virtualClusterExecutor) Apply(ctx context.Context, r *run, vc *v1alpha1.VirtualCluster, plan virtualClusterPlan, decided *Decided) (virtualClusterPlan, error) {
+	if decided != nil {
+		var state struct {
+			Labels map[string]string `json:"labels"`
+		}
+		if err := fromMap(decided.State, &state); err != nil {
+			return plan, userError(ReasonPolicyError, "the policies' state.labels is not a map of strings: %v", err)
+		}
+		plan.labels = state.Labels
+	}
+	if err := ensureNamespace(ctx, r, plan.target, plan.namespace, plan.labels); err != nil {
+		return plan, err
+	}
+	imported, err := x.rc.importApplications(ctx, r, plan.target, vc, plan.namespace)
+	if err != nil {
+		return plan, err
+	}
+	var apps v1alpha1.ApplicationList
+	if err := x.rc.Client.List(ctx, &apps, client.InNamespace(vc.Name), client.UnsafeDisableDeepCopy); err != nil {
+		return plan, err
+	}
+	plan.imported, plan.applications = imported, len(apps.Items)
+	return plan, nil
+}
+
+func (virtualClusterExecutor) Status(_ *run, vc *v1alpha1.VirtualCluster, plan virtualClusterPlan) (string, error) {
+	vc.Status.Namespace, vc.Status.Applications = plan.namespace, int32(plan.applications)
+	return fmt.Sprintf("namespace %s on %s; %d applications%s", plan.namespace, plan.target, plan.applications, plan.imported), nil
+}
+
+func (x virtualClusterExecutor) Finalize(ctx context.Context, r *run, vc *v1alpha1.VirtualCluster) error {
+	_, target, err := x.rc.clusterOf(ctx, vc)
+	if err != nil {
+		// Without its Cluster there is nowhere to clean up.
+		return client.IgnoreNotFound(ignoreUserError(err))
+	}
+	labels := map[string]string{v1alpha1.LabelManaged: "true", v1alpha1.LabelVirtualCluster: vc.Name}
+	if err := removeOwned(ctx, r, target, targetNamespace(vc), labels,
+		&networkingv1.VirtualService{}, &gatewayv1.HTTPRoute{}, &networkingv1.DestinationRule{}, &corev1.Service{}); err != nil {
+		return err
+	}
+	// Applications it imported go too; those a user created stay.
+	return x.rc.Client.DeleteAllOf(ctx, &v1alpha1.Application{}, client.InNamespace(vc.Name),
+		client.MatchingLabels{v1alpha1.LabelImported: "true"})
+}
+
+func (x virtualClusterExecutor) Children(ctx context.Context, vc *v1alpha1.VirtualCluster) ([]child, error) {
+	var all []child
+	for _, k := range v1alpha1.NamespacedKinds() {
+		children, err := x.rc.childrenOf(ctx, k.Kind, k.NewList(), client.InNamespace(vc.Name))
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, children...)
+	}
+	return all, nil
+}
+
 func virtualClusterKind(rc *Reconciler) *kind[*v1alpha1.VirtualCluster] {
 	return &kind[*v1alpha1.VirtualCluster]{
 		name:      "VirtualCluster",
 		newObject: func() *v1alpha1.VirtualCluster { return &v1alpha1.VirtualCluster{} },
-		execute: func(ctx context.Context, r *run, vc *v1alpha1.VirtualCluster) error {
-			cluster, target, err := rc.clusterOf(ctx, vc)
-			if err != nil {
-				return err
-			}
-			ns := targetNamespace(vc)
-			vc.Status.Namespace = ns
-			labels := map[string]string{v1alpha1.LabelManaged: "true"}
-			if rev := rc.clusterRevision(cluster); rev != "" {
-				labels[labelRevision] = rev
-			} else {
-				labels[labelInjection] = "enabled"
-			}
-			res, err := r.policies(ctx, policies.Input{State: map[string]any{"namespace": ns, "labels": labels}})
-			if err != nil {
-				return err
-			}
-			if res != nil {
-				var state struct {
-					Labels map[string]string `json:"labels"`
-				}
-				if err := fromMap(res.State, &state); err != nil {
-					return userError(ReasonPolicyError, "the policies' state.labels is not a map of strings: %v", err)
-				}
-				labels = state.Labels
-			}
-			if err := ensureNamespace(ctx, r, target, ns, labels); err != nil {
-				return err
-			}
-			imported, err := rc.importApplications(ctx, r, target, vc, ns)
-			if err != nil {
-				return err
-			}
-			var apps v1alpha1.ApplicationList
-			if err := rc.Client.List(ctx, &apps, client.InNamespace(vc.Name), client.UnsafeDisableDeepCopy); err != nil {
-				return err
-			}
-			vc.Status.Applications = int32(len(apps.Items))
-			r.readyMessage = fmt.Sprintf("namespace %s on %s; %d applications%s", ns, target, len(apps.Items), imported)
-			return nil
-		},
-		finalize: func(ctx context.Context, r *run, vc *v1alpha1.VirtualCluster) error {
-			_, target, err := rc.clusterOf(ctx, vc)
-			if err != nil {
-				// Without its Cluster there is nowhere to clean up.
-				return client.IgnoreNotFound(ignoreUserError(err))
-			}
-			labels := map[string]string{v1alpha1.LabelManaged: "true", v1alpha1.LabelVirtualCluster: vc.Name}
-			if err := removeOwned(ctx, r, target, targetNamespace(vc), labels,
-				&networkingv1.VirtualService{}, &networkingv1.DestinationRule{}, &corev1.Service{}); err != nil {
-				return err
-			}
-			// Applications it imported go too; those a user created stay.
-			return rc.Client.DeleteAllOf(ctx, &v1alpha1.Application{}, client.InNamespace(vc.Name),
-				client.MatchingLabels{v1alpha1.LabelImported: "true"})
-		},
-		children: func(ctx context.Context, vc *v1alpha1.VirtualCluster) ([]child, error) {
-			var all []child
-			for _, k := range v1alpha1.NamespacedKinds() {
-				children, err := rc.childrenOf(ctx, k.Kind, k.NewList(), client.InNamespace(vc.Name))
-				if err != nil {
-					return nil, err
-				}
-				all = append(all, children...)
-			}
-			return all, nil
-		},
+		executors: defaultAndReadOnly("VirtualCluster", phases(virtualClusterExecutor{rc})),
 	}
 }
 

@@ -93,7 +93,7 @@ func TestValidate(t *testing.T) {
 		},
 		"an executor of another kind": {
 			obj:      &v1alpha1.Route{Spec: v1alpha1.RouteSpec{Stanzas: v1alpha1.Stanzas{Executor: &v1alpha1.ExecutorRef{Name: "ClusterExecutor"}}}},
-			wantErrs: []string{`spec.executor.name: Invalid value: "ClusterExecutor": executor ClusterExecutor reconciles Cluster, not Route; executors for Route: ReadOnlyRouteExecutor, RouteExecutor`},
+			wantErrs: []string{`spec.executor.name: Invalid value: "ClusterExecutor": executor ClusterExecutor reconciles Cluster, not Route; executors for Route: GatewayAPIRouteExecutor, ReadOnlyGatewayAPIRouteExecutor, ReadOnlyRouteExecutor, RouteExecutor`},
 		},
 		"executor parameters are checked": {
 			obj: &v1alpha1.Cluster{Spec: v1alpha1.ClusterSpec{Stanzas: v1alpha1.Stanzas{Executor: &v1alpha1.ExecutorRef{

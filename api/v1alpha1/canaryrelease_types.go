@@ -63,6 +63,54 @@ type CanaryReleaseSpec struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=63
 	HTTPRoute string `json:"httpRoute,omitempty"`
+
+	// SessionAffinity keeps a user on the canary once it served them: while
+	// the release shifts traffic, the canary's responses set a cookie, and
+	// requests that carry it reach the canary whatever the weights.
+	// +optional
+	SessionAffinity *SessionAffinity `json:"sessionAffinity,omitempty"`
+}
+
+// SessionAffinity is a sticky canary's cookie.
+type SessionAffinity struct {
+	// CookieName is the cookie the canary's responses set; its value is the
+	// canary's subset name.
+	// +optional
+	// +kubebuilder:default=kubist-canary
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9!#$%&'*+.^_|~-]+$`
+	// +kubebuilder:validation:MaxLength=64
+	CookieName string `json:"cookieName,omitempty"`
+	// MaxAge of the cookie in seconds.
+	// +optional
+	// +kubebuilder:default=86400
+	// +kubebuilder:validation:Minimum=1
+	MaxAge int32 `json:"maxAge,omitempty"`
+}
+
+// CanaryMirror is a release's mirroring of requests to its canary (the
+// mirror's responses are dropped), as its policies decided it.
+type CanaryMirror struct {
+	// Subset the requests are mirrored to.
+	Subset string `json:"subset"`
+	// Percent of the requests mirrored.
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
+	Percent int32 `json:"percent"`
+	// Since is when the mirroring began.
+	// +optional
+	Since *metav1.MicroTime `json:"since,omitempty"`
+}
+
+// CanaryPreview is a release's preview route: requests carrying Header
+// with Value reach the canary, whatever the weights.
+type CanaryPreview struct {
+	// Header that selects the preview, lower case.
+	Header string `json:"header"`
+	// Value of the header: the canary's subset name.
+	Value string `json:"value"`
+	// Since is when the preview opened.
+	// +optional
+	Since *metav1.MicroTime `json:"since,omitempty"`
 }
 
 // ReleaseStep is one decision in the history of a CanaryRelease or an
@@ -188,6 +236,16 @@ type CanaryReleaseStatus struct {
 	// open up to; the annotation kubist.io/approved-weight does the same.
 	// +optional
 	ApprovedWeight *int32 `json:"approvedWeight,omitempty"`
+
+	// Mirror is the mirroring of requests to the canary its policies
+	// decided (MirrorThenShift); the Route composes it.
+	// +optional
+	Mirror *CanaryMirror `json:"mirror,omitempty"`
+
+	// Preview is the preview route its policies opened (BlueGreenRelease);
+	// the Route composes it ahead of the rule it shifts.
+	// +optional
+	Preview *CanaryPreview `json:"preview,omitempty"`
 }
 
 // CanaryRelease moves traffic of a Route from a baseline subset to a new

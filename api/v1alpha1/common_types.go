@@ -176,6 +176,8 @@ const (
 	LabelOwnerKind      = "kubist.io/owner-kind"
 	LabelOwnerName      = "kubist.io/owner-name"
 	LabelOwnerNamespace = "kubist.io/owner-namespace"
+	// LabelSubset marks the Service of one subset of a Destination.
+	LabelSubset = "kubist.io/subset"
 	// AnnotationApprovedWeight caps a canary's weight under the ManualGate policy.
 	AnnotationApprovedWeight = "kubist.io/approved-weight"
 	// AnnotationDeleteChildren allows deleting a parent that still has children.

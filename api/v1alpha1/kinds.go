@@ -149,16 +149,23 @@ func (o *Destination) References() []Reference {
 	return ref("application", "Application", o.Spec.Application, false)
 }
 
-// References names each Destination the Route's rules route to, once.
+// References names each Destination the Route's rules route or mirror
+// to, once.
 func (o *Route) References() []Reference {
 	var out []Reference
 	seen := map[string]bool{}
+	add := func(field, name string) {
+		if !seen[name] {
+			seen[name] = true
+			out = append(out, ref(field, "Destination", name, false)...)
+		}
+	}
 	for i, rule := range o.Spec.HTTP {
 		for j, d := range rule.Route {
-			if !seen[d.Destination] {
-				seen[d.Destination] = true
-				out = append(out, ref(fmt.Sprintf("http[%d].route[%d].destination", i, j), "Destination", d.Destination, false)...)
-			}
+			add(fmt.Sprintf("http[%d].route[%d].destination", i, j), d.Destination)
+		}
+		if rule.Mirror != nil {
+			add(fmt.Sprintf("http[%d].mirror.destination", i), rule.Mirror.Destination)
 		}
 	}
 	return out

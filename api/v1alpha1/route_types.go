@@ -80,6 +80,11 @@ type RouteDestination struct {
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=100
 	Weight *int32 `json:"weight,omitempty"`
+
+	// Headers to change on the requests to this destination and on its
+	// responses.
+	// +optional
+	Headers *Headers `json:"headers,omitempty"`
 }
 
 // HTTPRetry is the retry policy of an HTTP route.
@@ -122,6 +127,57 @@ type HTTPRoute struct {
 	// +optional
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
 	Timeout string `json:"timeout,omitempty"`
+
+	// Mirror sends a copy of a share of the rule's requests to another
+	// destination; the copies' responses are dropped.
+	// +optional
+	Mirror *HTTPMirror `json:"mirror,omitempty"`
+}
+
+// HTTPMirror mirrors a share of a rule's requests.
+type HTTPMirror struct {
+	// Destination (a Destination's name) the copies go to.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Destination string `json:"destination"`
+	// Subset of the Destination.
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	Subset string `json:"subset,omitempty"`
+	// Port of the destination's service; needed when it has several.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=65535
+	Port int32 `json:"port,omitempty"`
+	// Percent of the rule's requests mirrored, 0 to 100; absent mirrors all.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
+	Percent *int32 `json:"percent,omitempty"`
+}
+
+// Headers are header operations on requests and on responses.
+type Headers struct {
+	// +optional
+	Request *HeaderOperations `json:"request,omitempty"`
+	// +optional
+	Response *HeaderOperations `json:"response,omitempty"`
+}
+
+// HeaderOperations set, add and remove headers.
+type HeaderOperations struct {
+	// Set overwrites the headers.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=16
+	Set map[string]string `json:"set,omitempty"`
+	// Add appends the headers.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=16
+	Add map[string]string `json:"add,omitempty"`
+	// Remove deletes the headers.
+	// +optional
+	// +kubebuilder:validation:MaxItems=16
+	Remove []string `json:"remove,omitempty"`
 }
 
 // RouteSpec is the desired state of a Route: the user's intent, which
@@ -152,9 +208,13 @@ type RouteSpec struct {
 type RouteStatus struct {
 	CommonStatus `json:",inline"`
 
-	// VirtualService the executor applied.
+	// VirtualService the executor applied (RouteExecutor), as namespace/name.
 	// +optional
 	VirtualService string `json:"virtualService,omitempty"`
+
+	// HTTPRoute the executor applied (GatewayAPIRouteExecutor), as namespace/name.
+	// +optional
+	HTTPRoute string `json:"httpRoute,omitempty"`
 
 	// ComposedFrom lists the CanaryReleases and Experiments whose live
 	// weights are composed into the VirtualService.
@@ -169,6 +229,7 @@ type RouteStatus struct {
 // +kubebuilder:resource:shortName=krt,categories=kubist
 // +kubebuilder:printcolumn:name="Hosts",type=string,JSONPath=`.spec.hosts`
 // +kubebuilder:printcolumn:name="VirtualService",type=string,JSONPath=`.status.virtualService`,priority=1
+// +kubebuilder:printcolumn:name="HTTPRoute",type=string,JSONPath=`.status.httpRoute`,priority=1
 // +kubebuilder:printcolumn:name="Executor",type=string,JSONPath=`.spec.executor.name`,priority=1
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`

@@ -37,8 +37,8 @@ func TestPolicyList(t *testing.T) {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if len(lines) != 9 || strings.Join(strings.Fields(lines[0]), " ") != "NAME KINDS DESCRIPTION" {
-		t.Fatalf("want a header and 8 policies, got:\n%s", out)
+	if len(lines) != 11 || strings.Join(strings.Fields(lines[0]), " ") != "NAME KINDS DESCRIPTION" {
+		t.Fatalf("want a header and 10 policies, got:\n%s", out)
 	}
 	if !strings.Contains(out, "SubsetDetector ") || !strings.Contains(out, "Destination") {
 		t.Fatalf("SubsetDetector and its kind missing:\n%s", out)
@@ -162,7 +162,7 @@ func TestREADMEListsEveryExecutor(t *testing.T) {
 	if got != want.String() {
 		t.Errorf("README.md's table of executors is stale; replace it with `kubist executor list --markdown`:\n%s", want.String())
 	}
-	if n := strings.Count(got, "\n| `"); n != 16 {
-		t.Errorf("%d executors in the table, want 16 (8 kinds, each with its ReadOnly twin)", n)
+	if n := strings.Count(got, "\n| `"); n != 18 {
+		t.Errorf("%d executors in the table, want 18 (8 kinds and GatewayAPIRouteExecutor, each with its ReadOnly twin)", n)
 	}
 }

@@ -42,6 +42,9 @@ type Options struct {
 	WithoutIstioCRDs bool
 	// WithoutKubistCRDs leaves Kubist's CRDs out, as on a workload cluster.
 	WithoutKubistCRDs bool
+	// WithoutGatewayAPICRDs leaves the Gateway API's CRDs out, as on a
+	// cluster without them.
+	WithoutGatewayAPICRDs bool
 	// Webhooks registers Kubist's webhook configurations with the API
 	// server, pointed at a free local port (see WebhookServing), with no
 	// caBundle: the manager serving them issues its certificate and fills
@@ -88,6 +91,13 @@ func Start(opts Options) (*ControlPlane, error) {
 			return nil, fmt.Errorf("read Istio CRDs: %w", err)
 		}
 		crds = append(crds, istio...)
+	}
+	if !opts.WithoutGatewayAPICRDs {
+		gateway, err := config.GatewayAPICRDs()
+		if err != nil {
+			return nil, fmt.Errorf("read Gateway API CRDs: %w", err)
+		}
+		crds = append(crds, gateway...)
 	}
 	env := &envtest.Environment{
 		BinaryAssetsDirectory:    assets,

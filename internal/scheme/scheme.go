@@ -1,6 +1,6 @@
 // Package scheme builds the runtime.Scheme of every API Kubist speaks:
 // Kubernetes' built-in kinds, CRDs, Kubist's own kinds and Istio's
-// networking kinds.
+// networking kinds and the Gateway API's.
 package scheme
 
 import (
@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/kubist-io/kubist/api/v1alpha1"
 )
@@ -20,5 +21,6 @@ func New() *runtime.Scheme {
 	utilruntime.Must(apiextensionsv1.AddToScheme(s))
 	utilruntime.Must(v1alpha1.AddToScheme(s))
 	utilruntime.Must(networkingv1.AddToScheme(s))
+	utilruntime.Must(gatewayv1.Install(s))
 	return s
 }
