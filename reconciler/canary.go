@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -43,6 +44,9 @@ type trafficState struct {
 	Weights      map[string]int32 `json:"weights"`
 	Phase        string           `json:"phase"`
 	LastStepTime string           `json:"lastStepTime,omitempty"`
+	// Mirror and Preview are a canary's (extras.go).
+	Mirror  *mirrorState  `json:"mirror,omitempty"`
+	Preview *previewState `json:"preview,omitempty"`
 }
 
 // trafficTarget is what a canary or experiment splits traffic on.
@@ -151,6 +155,12 @@ func (s trafficState) input(fields map[string]any) map[string]any {
 	if s.LastStepTime != "" {
 		fields["lastStepTime"] = s.LastStepTime
 	}
+	if s.Mirror != nil {
+		fields["mirror"] = s.Mirror.value()
+	}
+	if s.Preview != nil {
+		fields["preview"] = s.Preview.value()
+	}
 	return fields
 }
 
@@ -168,6 +178,9 @@ func (r *run) decided(ctx context.Context, t *trafficTarget, decided *Decided, b
 	if err := checkWeights(t, s.Weights); err != nil {
 		return before, err
 	}
+	if err := checkExtras(t, s); err != nil {
+		return before, err
+	}
 	if s.differs(before) && !r.readOnly {
 		// (A ReadOnly executor keeps no split: its decisions are about the
 		// state it would leave, and stay the run's own.)
@@ -177,10 +190,11 @@ func (r *run) decided(ctx context.Context, t *trafficTarget, decided *Decided, b
 	return s, nil
 }
 
-// differs says whether two traffic states split traffic differently or
-// are in different phases.
+// differs says whether two traffic states split traffic differently, are
+// in different phases, or mirror or preview differently.
 func (s trafficState) differs(o trafficState) bool {
-	return !maps.Equal(s.Weights, o.Weights) || s.Phase != o.Phase
+	return !maps.Equal(s.Weights, o.Weights) || s.Phase != o.Phase ||
+		!reflect.DeepEqual(s.Mirror, o.Mirror) || !reflect.DeepEqual(s.Preview, o.Preview)
 }
 
 // settle evaluates the chain once more on the state a run that changed the
@@ -194,7 +208,8 @@ func (r *run) settle(ctx context.Context, chain policies.Chain, in policies.Inpu
 	if err != nil {
 		return
 	}
-	served := map[string]any{"weights": weightsValue(s.Weights), "phase": s.Phase, "lastStepTime": formatTime(last)}
+	served := map[string]any{"weights": weightsValue(s.Weights), "phase": s.Phase, "lastStepTime": formatTime(last),
+		"mirror": s.Mirror.value(), "preview": s.Preview.value()}
 	in.State = maps.Clone(state)
 	// The next run applies no action: a Promote is this run's alone.
 	in.Action = nil
@@ -360,6 +375,7 @@ func (x canaryExecutor) Observe(ctx context.Context, r *run, c *v1alpha1.CanaryR
 		return plan, err
 	}
 	before := storedState(c.Status.Weights, string(c.Status.Phase), c.Status.LastStepTime)
+	before.Mirror, before.Preview = mirrorOf(c.Status.Mirror), previewOf(c.Status.Preview)
 	if _, ok := before.Weights[canary]; !ok || c.Status.Baseline != baseline {
 		// A new release (or a new subset): start from the baseline.
 		before = trafficState{Weights: map[string]int32{baseline: 100, canary: 0}, Phase: string(v1alpha1.CanaryPending)}
@@ -401,6 +417,7 @@ func (x canaryExecutor) Observe(ctx context.Context, r *run, c *v1alpha1.CanaryR
 	plan.in = &policies.Input{
 		State: before.input(map[string]any{"baseline": baseline, "canary": canary}),
 		Observed: map[string]any{"weights": weightsValue(before.Weights), "phase": before.Phase, "lastStepTime": formatTime(c.Status.LastStepTime),
+			"mirror": before.Mirror.value(), "preview": before.Preview.value(),
 			// The split the mesh reported serving, measured after the last step.
 			"served": r.observeServed(ctx, t, c, before.Weights)},
 		Metrics: r.gather(ctx, t, chain, []string{baseline, canary}),
@@ -445,7 +462,9 @@ func (canaryExecutor) Status(r *run, c *v1alpha1.CanaryRelease, plan canaryPlan)
 	switch {
 	case plan.direct != nil:
 		r.recordAction(&c.Status.History, plan.action, v1alpha1.ReleaseStep{Weights: plan.direct.State.Weights, Phase: plan.direct.State.Phase, Message: plan.direct.Message})
-		return setCanaryState(r, c, before.Weights, plan.direct.State, canary, baseline), nil
+		msg := setCanaryState(r, c, before.Weights, plan.direct.State, canary, baseline)
+		setExtras(c, before)
+		return msg, nil
 	case plan.final:
 		setCanaryWeights(c, c.Status.Weights)
 		return splitMessage(string(c.Status.Phase), c.Status.Weights, canary, baseline), nil
@@ -468,7 +487,9 @@ func (canaryExecutor) Status(r *run, c *v1alpha1.CanaryRelease, plan canaryPlan)
 	}
 	current := plan.current
 	current.Weights, current.Phase, current.Last = after.Weights, after.Phase, plan.last
-	return setCanaryState(r, c, before.Weights, current, canary, baseline), nil
+	msg := setCanaryState(r, c, before.Weights, current, canary, baseline)
+	setExtras(c, after)
+	return msg, nil
 }
 
 func canaryKind(rc *Reconciler) *kind[*v1alpha1.CanaryRelease] {

@@ -4,9 +4,13 @@ import (
 	"reflect"
 	"regexp"
 	"testing"
+	"time"
 
+	istioapi "istio.io/api/networking/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/kubist-io/kubist/api/v1alpha1"
 )
@@ -125,5 +129,83 @@ func TestCheckWeights(t *testing.T) {
 		if err := checkWeights(tt, tc.w); (err == nil) != tc.ok {
 			t.Errorf("checkWeights(%v) = %v, want ok=%v", tc.w, err, tc.ok)
 		}
+	}
+}
+
+// A canary's mirror goes on the rule it shifts, its preview and sticky
+// rules ahead of that rule (with the rule's matches narrowed), and the
+// sticky cookie on the weighted route to the canary.
+func TestComposeExtras(t *testing.T) {
+	spec := route3()
+	spec.HTTP[1].Match = []v1alpha1.HTTPMatchRequest{{URI: &v1alpha1.StringMatch{Prefix: "/api"}}}
+	since := metav1.NewMicroTime(time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC))
+	compose(spec, []liveWeights{{source: "CanaryRelease/c", destination: "reviews", httpRoute: "default", baseline: "v1", canary: "v2",
+		weights: map[string]int32{"v1": 80, "v2": 20},
+		mirror:  &v1alpha1.CanaryMirror{Subset: "v2", Percent: 40, Since: &since},
+		preview: &v1alpha1.CanaryPreview{Header: "x-kubist-preview", Value: "v2", Since: &since},
+		sticky:  &v1alpha1.SessionAffinity{CookieName: "kubist-canary", MaxAge: 600}}})
+	var names []string
+	for _, r := range spec.HTTP {
+		names = append(names, r.Name)
+	}
+	if !reflect.DeepEqual(names, []string{"testers", "default-preview", "default-sticky", "default", "other"}) {
+		t.Fatalf("rules %v", names)
+	}
+	preview, sticky, def := spec.HTTP[1], spec.HTTP[2], spec.HTTP[3]
+	if m := preview.Match[0]; m.URI.Prefix != "/api" || m.Headers["x-kubist-preview"].Exact != "v2" || preview.Route[0].Subset != "v2" || preview.Route[0].Port != 9080 {
+		t.Fatalf("preview rule %+v", preview)
+	}
+	if m := sticky.Match[0]; m.URI.Prefix != "/api" || m.Cookie == nil || m.Cookie.Name != "kubist-canary" || m.Cookie.Value.Exact != "v2" || sticky.Route[0].Subset != "v2" {
+		t.Fatalf("sticky rule %+v", sticky)
+	}
+	if def.Mirror == nil || def.Mirror.Subset != "v2" || *def.Mirror.Percent != 40 || def.Mirror.Port != 9080 {
+		t.Fatalf("mirror %+v", def.Mirror)
+	}
+	if h := def.Route[1].Headers; def.Route[1].Subset != "v2" || h == nil || h.Response.Add["Set-Cookie"] != "kubist-canary=v2; Max-Age=600; Path=/" {
+		t.Fatalf("canary route %+v", def.Route[1])
+	}
+	if def.Route[0].Headers != nil {
+		t.Fatalf("the baseline sets no cookie: %+v", def.Route[0])
+	}
+
+	var vs istioapi.VirtualService
+	if err := virtualServiceSpec(spec, "shop", &vs); err != nil {
+		t.Fatal(err)
+	}
+	rule := vs.Http[3]
+	if rule.Mirror.Host != "reviews.shop.svc.cluster.local" || rule.Mirror.Subset != "v2" || rule.MirrorPercentage.Value != 40 ||
+		rule.Route[1].Headers.Response.Add["Set-Cookie"] == "" {
+		t.Fatalf("VirtualService rule %v", rule)
+	}
+	if re := vs.Http[2].Match[0].Headers["cookie"].GetRegex(); !regexp.MustCompile(re).MatchString("a=b; kubist-canary=v2") || regexp.MustCompile(re).MatchString("kubist-canary=v1") {
+		t.Fatalf("sticky cookie regex %q", re)
+	}
+	var hr gatewayv1.HTTPRouteSpec
+	if _, err := httpRouteSpec(spec, map[string]*v1alpha1.Destination{
+		"reviews": {Spec: v1alpha1.DestinationSpec{Ports: []v1alpha1.DestinationPort{{Port: 9080}}}},
+		"ratings": {Spec: v1alpha1.DestinationSpec{Ports: []v1alpha1.DestinationPort{{Port: 9080}}}}}, &hr); err != nil {
+		t.Fatal(err)
+	}
+	if f := hr.Rules[3].Filters; len(f) != 1 || f[0].Type != gatewayv1.HTTPRouteFilterRequestMirror || f[0].RequestMirror.BackendRef.Name != "reviews-v2" || *f[0].RequestMirror.Percent != 40 {
+		t.Fatalf("HTTPRoute mirror %+v", f)
+	}
+	if f := hr.Rules[3].BackendRefs[1].Filters; len(f) != 1 || f[0].ResponseHeaderModifier.Add[0].Name != "Set-Cookie" {
+		t.Fatalf("HTTPRoute canary backend filters %+v", f)
+	}
+}
+
+// Once the release is over, neither mirror nor preview stays.
+func TestSetExtrasClearsOnceOver(t *testing.T) {
+	c := &v1alpha1.CanaryRelease{}
+	s := trafficState{Mirror: &mirrorState{Subset: "v2", Percent: 10, Since: "2026-12-01T12:00:00Z"}, Preview: &previewState{Header: "x", Value: "v2"}}
+	c.Status.Phase = v1alpha1.CanaryProgressing
+	setExtras(c, s)
+	if c.Status.Mirror == nil || c.Status.Preview == nil || !c.Status.Mirror.Since.Time.Equal(time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)) {
+		t.Fatalf("progressing: %+v %+v", c.Status.Mirror, c.Status.Preview)
+	}
+	c.Status.Phase = v1alpha1.CanaryPromoted
+	setExtras(c, s)
+	if c.Status.Mirror != nil || c.Status.Preview != nil {
+		t.Fatalf("promoted: %+v %+v", c.Status.Mirror, c.Status.Preview)
 	}
 }

@@ -209,7 +209,16 @@ func httpRouteSpec(spec *v1alpha1.RouteSpec, destinations map[string]*v1alpha1.D
 			if d.Weight != nil {
 				weight = *d.Weight
 			}
-			hr.BackendRefs = append(hr.BackendRefs, gatewayv1.HTTPBackendRef{BackendRef: gatewayv1.BackendRef{BackendObjectReference: ref, Weight: ptr.To(weight)}})
+			hr.BackendRefs = append(hr.BackendRefs, gatewayv1.HTTPBackendRef{BackendRef: gatewayv1.BackendRef{BackendObjectReference: ref, Weight: ptr.To(weight)},
+				Filters: headerFilters(d.Headers)})
+		}
+		if m := rule.Mirror; m != nil {
+			ref, err := backendRef(v1alpha1.RouteDestination{Destination: m.Destination, Subset: m.Subset, Port: m.Port}, destinations, at+".mirror")
+			if err != nil {
+				return nil, err
+			}
+			hr.Filters = append(hr.Filters, gatewayv1.HTTPRouteFilter{Type: gatewayv1.HTTPRouteFilterRequestMirror,
+				RequestMirror: &gatewayv1.HTTPRequestMirrorFilter{BackendRef: ref, Percent: m.Percent}})
 		}
 		if rule.Timeout != "" {
 			d, err := time.ParseDuration(rule.Timeout)
@@ -224,6 +233,35 @@ func httpRouteSpec(spec *v1alpha1.RouteSpec, destinations map[string]*v1alpha1.D
 		out.Rules = append(out.Rules, hr)
 	}
 	return notes, nil
+}
+
+// headerFilters are a destination's header operations as a backendRef's
+// header modifier filters; nil without any.
+func headerFilters(h *v1alpha1.Headers) []gatewayv1.HTTPRouteFilter {
+	if h == nil {
+		return nil
+	}
+	modifier := func(o *v1alpha1.HeaderOperations) *gatewayv1.HTTPHeaderFilter {
+		if o == nil {
+			return nil
+		}
+		f := &gatewayv1.HTTPHeaderFilter{Remove: o.Remove}
+		for _, name := range sortedKeys(o.Set) {
+			f.Set = append(f.Set, gatewayv1.HTTPHeader{Name: gatewayv1.HTTPHeaderName(name), Value: o.Set[name]})
+		}
+		for _, name := range sortedKeys(o.Add) {
+			f.Add = append(f.Add, gatewayv1.HTTPHeader{Name: gatewayv1.HTTPHeaderName(name), Value: o.Add[name]})
+		}
+		return f
+	}
+	var out []gatewayv1.HTTPRouteFilter
+	if f := modifier(h.Request); f != nil {
+		out = append(out, gatewayv1.HTTPRouteFilter{Type: gatewayv1.HTTPRouteFilterRequestHeaderModifier, RequestHeaderModifier: f})
+	}
+	if f := modifier(h.Response); f != nil {
+		out = append(out, gatewayv1.HTTPRouteFilter{Type: gatewayv1.HTTPRouteFilterResponseHeaderModifier, ResponseHeaderModifier: f})
+	}
+	return out
 }
 
 // httpRouteParents are an HTTPRoute's parents: the Gateways of

@@ -40,6 +40,12 @@ type liveWeights struct {
 	// source does not name the rule.
 	baseline string
 	weights  map[string]int32
+	// canary is a CanaryRelease's canary subset; mirror, preview and
+	// sticky what it composes besides the weights (see extras.go).
+	canary  string
+	mirror  *v1alpha1.CanaryMirror
+	preview *v1alpha1.CanaryPreview
+	sticky  *v1alpha1.SessionAffinity
 }
 
 // routeExecutor (RouteExecutor): a Route applies an Istio VirtualService
@@ -188,8 +194,13 @@ func (rc *Reconciler) liveWeightsOf(ctx context.Context, route *v1alpha1.Route) 
 		if len(c.Status.Weights) == 0 || c.Status.Phase == v1alpha1.CanaryFailed {
 			continue
 		}
-		out = append(out, liveWeights{source: "CanaryRelease/" + c.Name, destination: c.Spec.Destination,
-			httpRoute: c.Spec.HTTPRoute, baseline: c.Status.Baseline, weights: c.Status.Weights})
+		l := liveWeights{source: "CanaryRelease/" + c.Name, destination: c.Spec.Destination,
+			httpRoute: c.Spec.HTTPRoute, baseline: c.Status.Baseline, weights: c.Status.Weights,
+			canary: c.Spec.Subset, mirror: c.Status.Mirror, preview: c.Status.Preview}
+		if w := c.Status.Weights[c.Spec.Subset]; c.Spec.SessionAffinity != nil && c.Status.Phase == v1alpha1.CanaryProgressing && w > 0 && w < 100 {
+			l.sticky = c.Spec.SessionAffinity
+		}
+		out = append(out, l)
 	}
 	var experiments v1alpha1.ExperimentList
 	if err := rc.Client.List(ctx, &experiments, client.InNamespace(route.Namespace), client.MatchingFields{indexRoute: route.Name}); err != nil {
@@ -216,9 +227,13 @@ func firstOf(s []string) string {
 // compose replaces, in each HTTP rule a live split applies to, the routes
 // to its destination with one route per subset that carries weight. A
 // split applies to the rule its source names (httpRoute), or else to every
-// rule that routes to its baseline subset. It returns the sources used.
+// rule that routes to its baseline subset. A canary's mirror, preview and
+// sticky rules are composed with it (see extras.go). It returns the
+// sources used.
 func compose(spec *v1alpha1.RouteSpec, live []liveWeights) []string {
 	var used []string
+	// Rules to insert ahead of a rule, by the rule's index.
+	ahead := map[int][]v1alpha1.HTTPRoute{}
 	for _, l := range live {
 		applied := false
 		for i := range spec.HTTP {
@@ -240,12 +255,20 @@ func compose(spec *v1alpha1.RouteSpec, live []liveWeights) []string {
 					kept = append(kept, v1alpha1.RouteDestination{Destination: l.destination, Subset: subset, Port: port, Weight: ptr.To(w)})
 				}
 			}
+			ahead[i] = append(ahead[i], l.extras(rule, kept, port)...)
 			rule.Route = kept
 			applied = true
 		}
 		if applied {
 			used = append(used, l.source)
 		}
+	}
+	if len(ahead) > 0 {
+		rules := make([]v1alpha1.HTTPRoute, 0, len(spec.HTTP)+len(ahead))
+		for i, rule := range spec.HTTP {
+			rules = append(append(rules, ahead[i]...), rule)
+		}
+		spec.HTTP = rules
 	}
 	return used
 }
@@ -282,7 +305,17 @@ func virtualServiceSpec(spec *v1alpha1.RouteSpec, namespace string, out *istioap
 			if d.Weight != nil {
 				dest.Weight = *d.Weight
 			}
+			dest.Headers = istioHeaders(d.Headers)
 			h.Route = append(h.Route, dest)
+		}
+		if m := rule.Mirror; m != nil {
+			h.Mirror = &istioapi.Destination{Host: serviceHost(m.Destination, namespace), Subset: m.Subset}
+			if m.Port != 0 {
+				h.Mirror.Port = &istioapi.PortSelector{Number: uint32(m.Port)}
+			}
+			if m.Percent != nil {
+				h.MirrorPercentage = &istioapi.Percent{Value: float64(*m.Percent)}
+			}
 		}
 		if rule.Retries != nil {
 			h.Retries = &istioapi.HTTPRetry{Attempts: rule.Retries.Attempts, RetryOn: rule.Retries.RetryOn}
@@ -304,6 +337,20 @@ func virtualServiceSpec(spec *v1alpha1.RouteSpec, namespace string, out *istioap
 		out.Http = append(out.Http, h)
 	}
 	return nil
+}
+
+// istioHeaders are a destination's header operations as Istio's.
+func istioHeaders(h *v1alpha1.Headers) *istioapi.Headers {
+	if h == nil {
+		return nil
+	}
+	ops := func(o *v1alpha1.HeaderOperations) *istioapi.Headers_HeaderOperations {
+		if o == nil {
+			return nil
+		}
+		return &istioapi.Headers_HeaderOperations{Set: o.Set, Add: o.Add, Remove: o.Remove}
+	}
+	return &istioapi.Headers{Request: ops(h.Request), Response: ops(h.Response)}
 }
 
 func httpMatch(m v1alpha1.HTTPMatchRequest) *istioapi.HTTPMatchRequest {

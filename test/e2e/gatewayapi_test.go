@@ -172,7 +172,7 @@ var _ = Describe("GatewayAPIRouteExecutor through istiod", Ordered, func() {
 		time.Sleep(1500 * time.Millisecond)
 		half := sample(c, 400, nil)
 		Expect(half["v1"] + half["v2"]).To(Equal(400))
-		Expect(float64(half["v2"]) / 4).To(BeNumerically("~", 50, 10), "requests at 50/50: %v", half)
+		Expect(float64(half["v2"])/4).To(BeNumerically("~", 50, 10), "requests at 50/50: %v", half)
 		AddReportEntry("gateway-api", fmt.Sprintf("at weights 50/50 the requests split %v", half))
 
 		By("promoted, the HTTPRoute sends everything to v2 and so do the requests")
