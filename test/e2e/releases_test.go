@@ -212,7 +212,7 @@ var _ = Describe("A sticky canary", func() {
 		sticky := sample(c, 200, map[string]string{"cookie": "session=abc; kubist-canary=v2"})
 		Expect(sticky).To(Equal(map[string]int{"v2": 200}))
 		others := sample(c, 400, nil)
-		Expect(float64(others["v2"]) / 4).To(BeNumerically("~", 20, 8), "without the cookie: %v", others)
+		Expect(float64(others["v2"])/4).To(BeNumerically("~", 20, 8), "without the cookie: %v", others)
 		AddReportEntry("sticky", fmt.Sprintf("with the cookie %v; without %v", sticky, others))
 
 		By("promoted, the sticky rule goes")
