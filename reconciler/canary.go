@@ -441,20 +441,24 @@ func (canaryExecutor) Apply(ctx context.Context, r *run, _ *v1alpha1.CanaryRelea
 	if plan.direct != nil || plan.final {
 		return plan, nil
 	}
-	after, err := r.decided(ctx, plan.target, decided, plan.before)
-	if err != nil {
-		return plan, err
-	}
-	plan.after = after
+	var err error
+	plan.after, plan.last, err = r.decideTraffic(ctx, plan.target, decided, plan.before)
 	if decided != nil {
 		plan.res = decided.Result
 	}
-	if !r.readOnly {
-		if plan.last, err = parseTime(after.LastStepTime); err != nil {
-			return plan, err
-		}
+	return plan, err
+}
+
+// decideTraffic is what the canary and experiment executors apply: the
+// split decided (see decided) and the time of its last step, which a
+// ReadOnly executor does not keep.
+func (r *run) decideTraffic(ctx context.Context, t *trafficTarget, decided *Decided, before trafficState) (trafficState, *metav1.MicroTime, error) {
+	after, err := r.decided(ctx, t, decided, before)
+	if err != nil || r.readOnly {
+		return after, nil, err
 	}
-	return plan, nil
+	last, err := parseTime(after.LastStepTime)
+	return after, last, err
 }
 
 func (canaryExecutor) Status(r *run, c *v1alpha1.CanaryRelease, plan canaryPlan) (string, error) {

@@ -138,11 +138,10 @@ func (experimentExecutor) Apply(ctx context.Context, r *run, _ *v1alpha1.Experim
 	if plan.direct != nil || plan.final {
 		return plan, nil
 	}
-	after, err := r.decided(ctx, plan.target, decided, plan.before)
-	if err != nil {
+	var err error
+	if plan.after, plan.last, err = r.decideTraffic(ctx, plan.target, decided, plan.before); err != nil {
 		return plan, err
 	}
-	plan.after = after
 	if decided != nil {
 		var decision struct {
 			PValues map[string]float64 `json:"pValues"`
@@ -150,11 +149,6 @@ func (experimentExecutor) Apply(ctx context.Context, r *run, _ *v1alpha1.Experim
 		}
 		_ = fromMap(decided.State, &decision)
 		plan.res, plan.pValues, plan.winner = decided.Result, decision.PValues, decision.Winner
-	}
-	if !r.readOnly {
-		if plan.last, err = parseTime(after.LastStepTime); err != nil {
-			return plan, err
-		}
 	}
 	return plan, nil
 }

@@ -57,27 +57,22 @@ var httpRouteObject = managedObject[*gatewayv1.HTTPRoute]{
 type gatewayRouteExecutor struct{ routeExecutor }
 
 // Observe adds to the Route's observation the Destinations its rules
-// route to, for their ports.
+// route and mirror to, for their ports.
 func (x gatewayRouteExecutor) Observe(ctx context.Context, r *run, route *v1alpha1.Route) (routePlan, error) {
 	plan, err := x.routeExecutor.Observe(ctx, r, route)
 	if err != nil {
 		return plan, err
 	}
 	plan.destinations = map[string]*v1alpha1.Destination{}
-	for i, rule := range route.Spec.HTTP {
-		for j, d := range rule.Route {
-			if _, ok := plan.destinations[d.Destination]; ok {
-				continue
+	for _, ref := range route.References() {
+		dest := &v1alpha1.Destination{}
+		if err := x.rc.Client.Get(ctx, types.NamespacedName{Namespace: route.Namespace, Name: ref.Name}, dest, client.UnsafeDisableDeepCopy); err != nil {
+			if client.IgnoreNotFound(err) == nil {
+				return plan, userError(ReasonDestinationMissing, "Destination %s (spec.%s) does not exist in namespace %s", ref.Name, ref.Field, route.Namespace)
 			}
-			dest := &v1alpha1.Destination{}
-			if err := x.rc.Client.Get(ctx, types.NamespacedName{Namespace: route.Namespace, Name: d.Destination}, dest, client.UnsafeDisableDeepCopy); err != nil {
-				if client.IgnoreNotFound(err) == nil {
-					return plan, userError(ReasonDestinationMissing, "Destination %s (spec.http[%d].route[%d].destination) does not exist in namespace %s", d.Destination, i, j, route.Namespace)
-				}
-				return plan, err
-			}
-			plan.destinations[d.Destination] = dest
+			return plan, err
 		}
+		plan.destinations[ref.Name] = dest
 	}
 	return plan, nil
 }

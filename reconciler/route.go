@@ -197,7 +197,9 @@ func (rc *Reconciler) liveWeightsOf(ctx context.Context, route *v1alpha1.Route) 
 		l := liveWeights{source: "CanaryRelease/" + c.Name, destination: c.Spec.Destination,
 			httpRoute: c.Spec.HTTPRoute, baseline: c.Status.Baseline, weights: c.Status.Weights,
 			canary: c.Spec.Subset, mirror: c.Status.Mirror, preview: c.Status.Preview}
-		if w := c.Status.Weights[c.Spec.Subset]; c.Spec.SessionAffinity != nil && c.Status.Phase == v1alpha1.CanaryProgressing && w > 0 && w < 100 {
+		// Sticky while the canary shares the traffic, a pause included.
+		shifting := c.Status.Phase == v1alpha1.CanaryProgressing || c.Status.Phase == v1alpha1.CanaryPaused
+		if w := c.Status.Weights[c.Spec.Subset]; c.Spec.SessionAffinity != nil && shifting && w > 0 && w < 100 {
 			l.sticky = c.Spec.SessionAffinity
 		}
 		out = append(out, l)

@@ -84,22 +84,10 @@ func sample(c *localmesh.Client, n int, headers map[string]string) map[string]in
 
 var _ = Describe("GatewayAPIRouteExecutor through istiod", Ordered, func() {
 	const ns = "gateway"
-	host := "web." + ns + ".svc.cluster.local:8080"
 	var c *localmesh.Client
 
 	BeforeAll(func() {
-		kubectl([]byte(TreeManifest(ns)), "apply", "-f", "-")
-		kubectl([]byte(fmt.Sprintf(gatewayTree, ns)), "apply", "-f", "-")
-		for _, v := range []string{"v1", "v2"} {
-			b, err := localmesh.StartBackend(ns, "web", v, telemetry)
-			Expect(err).NotTo(HaveOccurred())
-			DeferCleanup(b.Stop)
-			Expect(b.Register(ctx(), env.Client, "web", "http")).To(Succeed())
-		}
-		var err error
-		c, err = localmesh.DialXDS(istiod.XDSAddress, ns, host)
-		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(c.Close)
+		c, _ = meshTree(ns, fmt.Sprintf(gatewayTree, ns))
 	})
 
 	It("applies an HTTPRoute with a backendRef per subset Service, which istiod accepts, and no VirtualService", func() {
@@ -146,16 +134,7 @@ var _ = Describe("GatewayAPIRouteExecutor through istiod", Ordered, func() {
 		Expect(kubectl(nil, "get", "route.kubist.io", "web", "-n", ns, "-o", "wide").Stdout).To(ContainSubstring(ns + "/web"))
 
 		By("requests resolved through istiod follow the HTTPRoute: plain ones reach v1, testers v2")
-		Eventually(func(g Gomega) {
-			callCtx, cancel := context.WithTimeout(ctx(), 2*time.Second)
-			defer cancel()
-			v, err := c.Call(callCtx, nil)
-			g.Expect(err).NotTo(HaveOccurred())
-			g.Expect(v).To(Equal("v1"))
-			v, err = c.Call(callCtx, map[string]string{"user": "tester"})
-			g.Expect(err).NotTo(HaveOccurred())
-			g.Expect(v).To(Equal("v2"))
-		}).WithTimeout(time.Minute).Should(Succeed())
+		routesMarked(c, map[string]string{"user": "tester"})
 		Expect(sample(c, 100, nil)).To(Equal(map[string]int{"v1": 100}))
 	})
 

@@ -14,17 +14,23 @@ import (
 	"github.com/kubist-io/kubist/internal/localmesh"
 )
 
-// meshTree starts a TreeManifest in ns with its two versions of web
-// serving on loopback, registered with istiod, and returns a client that
-// resolves web through istiod's xDS.
-func meshTree(ns string) *localmesh.Client {
+// meshTree starts a TreeManifest in ns, with manifests applied over it,
+// and its two versions of web serving on loopback, registered with
+// istiod; it returns a client that resolves web through istiod's xDS,
+// once plain requests reach v1, and the backends by version.
+func meshTree(ns string, manifests ...string) (*localmesh.Client, map[string]*localmesh.Backend) {
 	GinkgoHelper()
 	kubectl([]byte(TreeManifest(ns)), "apply", "-f", "-")
+	for _, m := range manifests {
+		kubectl([]byte(m), "apply", "-f", "-")
+	}
+	backends := map[string]*localmesh.Backend{}
 	for _, v := range []string{"v1", "v2"} {
 		b, err := localmesh.StartBackend(ns, "web", v, telemetry)
 		Expect(err).NotTo(HaveOccurred())
 		DeferCleanup(b.Stop)
 		Expect(b.Register(ctx(), env.Client, "web", "http")).To(Succeed())
+		backends[v] = b
 	}
 	c, err := localmesh.DialXDS(istiod.XDSAddress, ns, "web."+ns+".svc.cluster.local:8080")
 	Expect(err).NotTo(HaveOccurred())
@@ -36,7 +42,33 @@ func meshTree(ns string) *localmesh.Client {
 		g.Expect(err).NotTo(HaveOccurred())
 		g.Expect(v).To(Equal("v1"))
 	}).WithTimeout(time.Minute).Should(Succeed())
-	return c
+	return c, backends
+}
+
+// generate sends rate requests a second with the headers through the
+// client until the spec ends or Stop.
+func generate(c *localmesh.Client, rate, workers int, headers map[string]string) *localmesh.Generator {
+	GinkgoHelper()
+	g, err := localmesh.StartGenerator(c, rate, workers, headers)
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(g.Stop)
+	return g
+}
+
+// routesMarked checks, eventually, that a plain request reaches v1 and a
+// request with the headers v2.
+func routesMarked(c *localmesh.Client, headers map[string]string) {
+	GinkgoHelper()
+	Eventually(func(g Gomega) {
+		callCtx, cancel := context.WithTimeout(ctx(), 2*time.Second)
+		defer cancel()
+		v, err := c.Call(callCtx, nil)
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(v).To(Equal("v1"))
+		v, err = c.Call(callCtx, headers)
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(v).To(Equal("v2"))
+	}).WithTimeout(time.Minute).Should(Succeed())
 }
 
 // virtualService reads the VirtualService web of ns.
@@ -64,13 +96,9 @@ func versionsSent(samples []localmesh.Sample, from, to time.Time) map[string]int
 var _ = Describe("BlueGreenRelease", func() {
 	It("previews the canary on a header-matched route, then switches all traffic in one step", func() {
 		const ns = "bluegreen"
-		c := meshTree(ns)
-		plain, err := localmesh.StartGenerator(c, 60, 2, nil)
-		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(plain.Stop)
-		preview, err := localmesh.StartGenerator(c, 20, 1, map[string]string{"x-kubist-preview": "v2"})
-		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(preview.Stop)
+		c, _ := meshTree(ns)
+		plain := generate(c, 60, 2, nil)
+		preview := generate(c, 20, 1, map[string]string{"x-kubist-preview": "v2"})
 		kubectl([]byte(CanaryManifest(ns, `    - name: BlueGreenRelease
       parameters: {previewWindow: 8s, minRequests: 10, maxErrorRate: 0.05}
   executor:
@@ -137,10 +165,8 @@ var _ = Describe("BlueGreenRelease", func() {
 var _ = Describe("MirrorThenShift", func() {
 	It("mirrors a share of the requests to the canary before the first shift, through a VirtualService Istio admits", func() {
 		const ns = "mirror"
-		c := meshTree(ns)
-		plain, err := localmesh.StartGenerator(c, 60, 2, nil)
-		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(plain.Stop)
+		c, _ := meshTree(ns)
+		plain := generate(c, 60, 2, nil)
 		kubectl([]byte(CanaryManifest(ns, `    - name: TimedCanaryRelease
       parameters: {step: 50, period: 2s}
     - name: MirrorThenShift
@@ -189,7 +215,7 @@ var _ = Describe("MirrorThenShift", func() {
 var _ = Describe("A sticky canary", func() {
 	It("sets a cookie on the canary's responses and keeps requests carrying it on the canary", func() {
 		const ns = "sticky"
-		c := meshTree(ns)
+		c, _ := meshTree(ns)
 		kubectl([]byte(CanaryManifest(ns, `    - name: TimedCanaryRelease
       parameters: {step: 20, period: 1h}
   sessionAffinity: {cookieName: kubist-canary, maxAge: 600}`)), "apply", "-f", "-")

@@ -161,49 +161,23 @@ func percentile(d []time.Duration, p float64) time.Duration {
 
 var _ = Describe("Real requests through istiod", Ordered, func() {
 	const ns = "mesh"
-	host := "web." + ns + ".svc.cluster.local:8080"
-	backends := map[string]*localmesh.Backend{}
+	var backends map[string]*localmesh.Backend
 	var c *localmesh.Client
 
 	BeforeAll(func() {
-		kubectl([]byte(TreeManifest(ns)), "apply", "-f", "-")
-		kubectl([]byte(fmt.Sprintf(meshRoute, ns)), "apply", "-f", "-")
 		// Two versions of web, each a gRPC server on loopback registered as
 		// a WorkloadEntry that the Destination's Service selects.
-		for _, v := range []string{"v1", "v2"} {
-			b, err := localmesh.StartBackend(ns, "web", v, telemetry)
-			Expect(err).NotTo(HaveOccurred())
-			DeferCleanup(b.Stop)
-			Expect(b.Register(ctx(), env.Client, "web", "http")).To(Succeed())
-			backends[v] = b
-		}
-		var err error
-		c, err = localmesh.DialXDS(istiod.XDSAddress, ns, host)
-		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(c.Close)
+		c, backends = meshTree(ns, fmt.Sprintf(meshRoute, ns))
 		By("the client resolves web through istiod: plain requests reach v1, testers v2")
-		Eventually(func(g Gomega) {
-			callCtx, cancel := context.WithTimeout(ctx(), 2*time.Second)
-			defer cancel()
-			v, err := c.Call(callCtx, nil)
-			g.Expect(err).NotTo(HaveOccurred())
-			g.Expect(v).To(Equal("v1"))
-			v, err = c.Call(callCtx, map[string]string{"user": "tester"})
-			g.Expect(err).NotTo(HaveOccurred())
-			g.Expect(v).To(Equal("v2"))
-		}).WithTimeout(time.Minute).Should(Succeed())
+		routesMarked(c, map[string]string{"user": "tester"})
 	})
 
 	It("follows every step of a TimedCanaryRelease from 10 to 100: each subset's share of the requests within 5 points of its weight, testers always on v2", func() {
 		const period = 10 * time.Second
 		changes, stopWatch := watchDefaultRule(ns)
 		defer stopWatch()
-		plain, err := localmesh.StartGenerator(c, 400, 8, nil)
-		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(plain.Stop)
-		testers, err := localmesh.StartGenerator(c, 40, 2, map[string]string{"user": "tester"})
-		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(testers.Stop)
+		plain := generate(c, 400, 8, nil)
+		testers := generate(c, 40, 2, map[string]string{"user": "tester"})
 		// The served split is measured 2 s + 4 s after each step, well
 		// before the next. The testers (about a tenth of the requests, all
 		// to v2) lift v2's served share by up to 10 points over its
@@ -348,9 +322,7 @@ var _ = Describe("Real requests through istiod", Ordered, func() {
 		}).Should(Equal(map[string]int32{"v1": 100}), "the Route's own rule, without the last canary")
 		backends["v2"].SetErrorRate(0.5)
 		DeferCleanup(func() { backends["v2"].SetErrorRate(0) })
-		plain, err := localmesh.StartGenerator(c, 400, 8, nil)
-		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(plain.Stop)
+		plain := generate(c, 400, 8, nil)
 		kubectl([]byte(CanaryManifest(ns, `    - name: HealthBasedCanaryRelease
       parameters: {step: 20, period: 3s, maxErrorRate: 0.1, minRequests: 20}
   executor:
