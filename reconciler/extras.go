@@ -7,7 +7,7 @@ package reconciler
 import (
 	"fmt"
 	"maps"
-	"net/http"
+	"regexp"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -94,7 +94,7 @@ func checkExtras(t *trafficTarget, s trafficState) error {
 		if err := t.requireSubsets("the policies' state.preview.value", p.Value); err != nil {
 			return err
 		}
-		if p.Header == "" || http.CanonicalHeaderKey(p.Header) == "" || !validHeaderName(p.Header) {
+		if !headerName.MatchString(p.Header) {
 			return userError(ReasonInvalidDecision, "the policies decided a preview header %q, which is not an HTTP header name", p.Header)
 		}
 		if _, err := parseTime(p.Since); err != nil {
@@ -104,14 +104,8 @@ func checkExtras(t *trafficTarget, s trafficState) error {
 	return nil
 }
 
-func validHeaderName(h string) bool {
-	for _, c := range h {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
+// headerName is what BlueGreenRelease's header parameter allows.
+var headerName = regexp.MustCompile(`^[A-Za-z0-9-]+$`)
 
 // setExtras stores a decided mirror and preview in a canary's status; a
 // release that is over keeps neither.

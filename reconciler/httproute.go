@@ -384,7 +384,7 @@ func backendRef(d v1alpha1.RouteDestination, destinations map[string]*v1alpha1.D
 	}
 	return gatewayv1.BackendObjectReference{
 		Group: ptr.To(gatewayv1.Group("")), Kind: ptr.To(gatewayv1.Kind("Service")),
-		Name: gatewayv1.ObjectName(name), Port: ptr.To(gatewayv1.PortNumber(port)),
+		Name: gatewayv1.ObjectName(name), Port: ptr.To(port),
 	}, nil
 }
 

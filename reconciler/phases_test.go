@@ -2,6 +2,7 @@ package reconciler
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -131,7 +132,7 @@ func TestApplicationExecutorReportsNoDeployments(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = x.Status(r, a, plan)
-	if cerr, ok := err.(*conditionError); !ok || cerr.reason != ReasonNoDeployments || !strings.Contains(cerr.message, "selector app=web") {
+	if cerr, ok := errors.AsType[*conditionError](err); !ok || cerr.reason != ReasonNoDeployments || !strings.Contains(cerr.message, "selector app=web") {
 		t.Fatalf("status error %v", err)
 	}
 }
@@ -256,7 +257,7 @@ func TestGatewayRouteExecutorPhases(t *testing.T) {
 	}
 	r = phaseRun(t, rc, "Route", "GatewayAPIRouteExecutor", route)
 	_, err = x.Apply(context.Background(), r, route, plan, nil)
-	if cerr, ok := err.(*conditionError); !ok || cerr.reason != ReasonNotAccepted || !strings.Contains(cerr.message, "ResolvedRefs for parent Service/web: BackendNotFound: backend web-v2 not found") {
+	if cerr, ok := errors.AsType[*conditionError](err); !ok || cerr.reason != ReasonNotAccepted || !strings.Contains(cerr.message, "ResolvedRefs for parent Service/web: BackendNotFound: backend web-v2 not found") {
 		t.Fatalf("refused backend: %v", err)
 	}
 }

@@ -235,7 +235,7 @@ func firstOf(s []string) string {
 func compose(spec *v1alpha1.RouteSpec, live []liveWeights) []string {
 	var used []string
 	// Rules to insert ahead of a rule, by the rule's index.
-	ahead := map[int][]v1alpha1.HTTPRoute{}
+	var ahead map[int][]v1alpha1.HTTPRoute
 	for _, l := range live {
 		applied := false
 		for i := range spec.HTTP {
@@ -257,7 +257,12 @@ func compose(spec *v1alpha1.RouteSpec, live []liveWeights) []string {
 					kept = append(kept, v1alpha1.RouteDestination{Destination: l.destination, Subset: subset, Port: port, Weight: ptr.To(w)})
 				}
 			}
-			ahead[i] = append(ahead[i], l.extras(rule, kept, port)...)
+			if extra := l.extras(rule, kept, port); len(extra) > 0 {
+				if ahead == nil {
+					ahead = map[int][]v1alpha1.HTTPRoute{}
+				}
+				ahead[i] = append(ahead[i], extra...)
+			}
 			rule.Route = kept
 			applied = true
 		}
