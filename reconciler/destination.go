@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 
 	"google.golang.org/protobuf/proto"
@@ -86,6 +87,8 @@ type destinationPlan struct {
 	host        string
 	subsets     []v1alpha1.Subset
 	params      destinationParameters
+	// subsetServices are the subset Services applied.
+	subsetServices []string
 }
 
 func (x destinationExecutor) Observe(ctx context.Context, r *run, d *v1alpha1.Destination) (destinationPlan, error) {
@@ -152,20 +155,23 @@ func (destinationExecutor) Apply(ctx context.Context, r *run, d *v1alpha1.Destin
 	if err := ensure(ctx, r, p.target, destinationRuleObject, rule); err != nil {
 		return plan, err
 	}
-	return plan, applySubsetServices(ctx, r, d, plan, selector)
+	var err error
+	plan.subsetServices, err = applySubsetServices(ctx, r, d, plan, selector)
+	return plan, err
 }
 
 // applySubsetServices applies one Service per subset when the parameter
 // asks for them, selecting the application's and the subset's labels, and
-// removes those of subsets that went (or all, without the parameter).
-func applySubsetServices(ctx context.Context, r *run, d *v1alpha1.Destination, plan destinationPlan, selector map[string]string) error {
+// removes those the status names that are no longer wanted (a subset
+// went, or the parameter is off). It returns the names applied.
+func applySubsetServices(ctx context.Context, r *run, d *v1alpha1.Destination, plan destinationPlan, selector map[string]string) ([]string, error) {
 	p := plan.placement
-	want := map[string]bool{}
+	var applied []string
 	if plan.params.SubsetServices {
 		for _, s := range plan.subsets {
 			name := subsetService(d.Name, s.Name)
 			if errs := validation.IsDNS1035Label(name); len(errs) > 0 {
-				return userError(ReasonInvalidParameters, "subset %s needs a Service %q (executor parameter subsetServices): %s; shorten the Destination's or the subset's name",
+				return nil, userError(ReasonInvalidParameters, "subset %s needs a Service %q (executor parameter subsetServices): %s; shorten the Destination's or the subset's name",
 					s.Name, name, strings.Join(errs, "; "))
 			}
 			labels := ownerLabels("Destination", d, p.vc.Name)
@@ -177,41 +183,45 @@ func applySubsetServices(ctx context.Context, r *run, d *v1alpha1.Destination, p
 				Spec:       corev1.ServiceSpec{Selector: sel, Ports: servicePorts(d.Spec.Ports)},
 			}
 			if err := ensure(ctx, r, p.target, serviceObject, svc); err != nil {
-				return err
+				return nil, err
 			}
-			want[name] = true
+			applied = append(applied, name)
 		}
 	}
-	// Subset Services that are no longer wanted go (read from the cache:
-	// nothing is written at rest).
-	var current corev1.ServiceList
 	owner := ownerLabels("Destination", d, p.vc.Name)
-	if err := p.target.Client.List(ctx, &current, client.InNamespace(p.namespace), client.MatchingLabels(owner), client.HasLabels{v1alpha1.LabelSubset}); err != nil {
-		return applyError("Services in "+p.namespace, err)
-	}
-	for i := range current.Items {
-		svc := &current.Items[i]
-		if want[svc.Name] {
+	for _, name := range d.Status.SubsetServices {
+		if slices.Contains(applied, name) {
 			continue
 		}
+		svc := &corev1.Service{}
+		err := p.target.Client.Get(ctx, types.NamespacedName{Namespace: p.namespace, Name: name}, svc)
+		if apierrors.IsNotFound(err) || err == nil && !hasLabels(svc, owner) {
+			continue
+		}
+		if err != nil {
+			return nil, applyError("Service "+name, err)
+		}
 		if r.readOnly {
-			r.drift = append(r.drift, fmt.Sprintf("delete Service %s/%s on %s", svc.Namespace, svc.Name, p.target))
+			r.drift = append(r.drift, fmt.Sprintf("delete Service %s/%s on %s", p.namespace, name, p.target))
 			continue
 		}
 		if err := p.target.Client.Delete(ctx, svc); client.IgnoreNotFound(err) != nil {
-			return applyError("Service "+svc.Name, err)
+			return nil, applyError("Service "+name, err)
 		}
 		writes.WithLabelValues(r.kind, "delete").Inc()
 	}
-	return nil
+	return applied, nil
 }
 
-func (destinationExecutor) Status(_ *run, d *v1alpha1.Destination, plan destinationPlan) (string, error) {
+func (destinationExecutor) Status(r *run, d *v1alpha1.Destination, plan destinationPlan) (string, error) {
 	names := make([]string, 0, len(plan.subsets))
 	for _, s := range plan.subsets {
 		names = append(names, s.Name)
 	}
 	d.Status.Host, d.Status.Subsets = plan.host, names
+	if !r.readOnly {
+		d.Status.SubsetServices = plan.subsetServices
+	}
 	if len(plan.subsets) == 0 {
 		return "", userError(ReasonNoSubsets, "no subsets: declare spec.subsets or add the SubsetDetector policy")
 	}

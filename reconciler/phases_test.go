@@ -3,6 +3,7 @@ package reconciler
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -325,22 +326,47 @@ func TestDestinationExecutorSubsetServices(t *testing.T) {
 		t.Fatalf("observed %+v, %v", plan.params, err)
 	}
 	plan, _ = x.Propose(r, d, plan)
-	if _, err := x.Apply(context.Background(), r, d, plan, nil); err != nil {
+	if plan, err = x.Apply(context.Background(), r, d, plan, nil); err != nil {
 		t.Fatal(err)
 	}
 	v2 := get(t, rc, "web-v2", &corev1.Service{})
 	if v2.Spec.Selector["version"] != "v2" || v2.Spec.Selector["app"] != "web" || v2.Spec.Ports[0].Port != 8080 {
 		t.Fatalf("Service web-v2 %+v", v2.Spec)
 	}
+	if _, err := x.Status(r, d, plan); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(d.Status.SubsetServices, []string{"web-v1", "web-v2"}) {
+		t.Fatalf("status.subsetServices %v", d.Status.SubsetServices)
+	}
 	// The policies keep v1 only: web-v2 goes, web and web-v1 stay.
 	decided := &Decided{Result: &policies.Result{State: map[string]any{"subsets": []any{map[string]any{"name": "v1", "labels": map[string]any{"version": "v1"}}}}}}
-	if _, err := x.Apply(context.Background(), r, d, plan, decided); err != nil {
+	if plan, err = x.Apply(context.Background(), r, d, plan, decided); err != nil {
 		t.Fatal(err)
+	}
+	if !slices.Equal(plan.subsetServices, []string{"web-v1"}) {
+		t.Fatalf("applied %v", plan.subsetServices)
 	}
 	if err := rc.Client.Get(context.Background(), types.NamespacedName{Namespace: "shop", Name: "web-v2"}, &corev1.Service{}); !apierrors.IsNotFound(err) {
 		t.Fatalf("web-v2 stays: %v", err)
 	}
 	get(t, rc, "web-v1", &corev1.Service{})
+	get(t, rc, "web", &corev1.Service{})
+
+	// The parameter turned off: the subset Services the status names go.
+	if _, err := x.Status(r, d, plan); err != nil {
+		t.Fatal(err)
+	}
+	plan.params.SubsetServices = false
+	if plan, err = x.Apply(context.Background(), r, d, plan, decided); err != nil {
+		t.Fatal(err)
+	}
+	if err := rc.Client.Get(context.Background(), types.NamespacedName{Namespace: "shop", Name: "web-v1"}, &corev1.Service{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("web-v1 stays with subsetServices off: %v", err)
+	}
+	if _, err := x.Status(r, d, plan); err != nil || d.Status.SubsetServices != nil {
+		t.Fatalf("status.subsetServices %v, %v", d.Status.SubsetServices, err)
+	}
 	get(t, rc, "web", &corev1.Service{})
 }
 

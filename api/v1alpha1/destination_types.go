@@ -77,6 +77,13 @@ type DestinationStatus struct {
 	// Subsets in the DestinationRule as last applied.
 	// +optional
 	Subsets []string `json:"subsets,omitempty"`
+
+	// SubsetServices are the Services of single subsets applied with the
+	// executor parameter subsetServices, by name.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=64
+	SubsetServices []string `json:"subsetServices,omitempty"`
 }
 
 // Destination is a Kubernetes Service and an Istio DestinationRule in front
