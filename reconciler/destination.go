@@ -61,11 +61,6 @@ var destinationRuleObject = managedObject[*networkingv1.DestinationRule]{
 	update:  func(cur, want *networkingv1.DestinationRule) { want.Spec.DeepCopyInto(&cur.Spec) },
 }
 
-// destinationParameters are a DestinationExecutor's parameters.
-type destinationParameters struct {
-	SubsetServices bool `json:"subsetServices"`
-}
-
 // subsetService names the Service of one subset: <destination>-<subset>.
 func subsetService(destination, subset string) string { return destination + "-" + subset }
 
@@ -86,16 +81,15 @@ type destinationPlan struct {
 	deployments []any
 	host        string
 	subsets     []v1alpha1.Subset
-	params      destinationParameters
+	// perSubset is the executor parameter subsetServices;
 	// subsetServices are the subset Services applied.
+	perSubset      bool
 	subsetServices []string
 }
 
 func (x destinationExecutor) Observe(ctx context.Context, r *run, d *v1alpha1.Destination) (destinationPlan, error) {
 	var plan destinationPlan
-	if err := fromMap(r.params, &plan.params); err != nil {
-		return plan, err
-	}
+	plan.perSubset, _ = r.params["subsetServices"].(bool)
 	p, err := x.rc.placementOf(ctx, d.Namespace)
 	if err != nil {
 		return plan, err
@@ -167,7 +161,7 @@ func (destinationExecutor) Apply(ctx context.Context, r *run, d *v1alpha1.Destin
 func applySubsetServices(ctx context.Context, r *run, d *v1alpha1.Destination, plan destinationPlan, selector map[string]string) ([]string, error) {
 	p := plan.placement
 	var applied []string
-	if plan.params.SubsetServices {
+	if plan.perSubset {
 		for _, s := range plan.subsets {
 			name := subsetService(d.Name, s.Name)
 			if errs := validation.IsDNS1035Label(name); len(errs) > 0 {
@@ -227,7 +221,7 @@ func (destinationExecutor) Status(r *run, d *v1alpha1.Destination, plan destinat
 	}
 	p := plan.placement
 	msg := fmt.Sprintf("Service and DestinationRule %s/%s on %s; subsets %s", p.namespace, d.Name, p.target, strings.Join(names, ", "))
-	if plan.params.SubsetServices {
+	if plan.perSubset {
 		msg += fmt.Sprintf("; a Service per subset (%s-<subset>)", d.Name)
 	}
 	return msg, nil

@@ -322,8 +322,8 @@ func TestDestinationExecutorSubsetServices(t *testing.T) {
 	x := destinationExecutor{rc: rc}
 	r := phaseRun(t, rc, "Destination", "DestinationExecutor", d)
 	plan, err := x.Observe(context.Background(), r, d)
-	if err != nil || !plan.params.SubsetServices {
-		t.Fatalf("observed %+v, %v", plan.params, err)
+	if err != nil || !plan.perSubset {
+		t.Fatalf("observed %+v, %v", plan, err)
 	}
 	plan, _ = x.Propose(r, d, plan)
 	if plan, err = x.Apply(context.Background(), r, d, plan, nil); err != nil {
@@ -357,7 +357,7 @@ func TestDestinationExecutorSubsetServices(t *testing.T) {
 	if _, err := x.Status(r, d, plan); err != nil {
 		t.Fatal(err)
 	}
-	plan.params.SubsetServices = false
+	plan.perSubset = false
 	if plan, err = x.Apply(context.Background(), r, d, plan, decided); err != nil {
 		t.Fatal(err)
 	}
