@@ -94,10 +94,8 @@ func (x gatewayRouteExecutor) Apply(ctx context.Context, r *run, route *v1alpha1
 		return plan, err
 	}
 	// A VirtualService the Route had under RouteExecutor goes.
-	if route.Status.VirtualService != "" {
-		if err := removeStale(ctx, r, p, route, "VirtualService "+route.Status.VirtualService, &networkingv1.VirtualService{}); err != nil {
-			return plan, err
-		}
+	if err := removeStale(ctx, r, p, route, "VirtualService", route.Status.VirtualService, &networkingv1.VirtualService{}); err != nil {
+		return plan, err
 	}
 	plan.applied = p.namespace + "/" + route.Name
 	if !r.readOnly {

@@ -120,10 +120,8 @@ func (routeExecutor) Apply(ctx context.Context, r *run, route *v1alpha1.Route, p
 		return plan, err
 	}
 	// An HTTPRoute the Route had under GatewayAPIRouteExecutor goes.
-	if route.Status.HTTPRoute != "" {
-		if err := removeStale(ctx, r, p, route, "HTTPRoute "+route.Status.HTTPRoute, &gatewayv1.HTTPRoute{}); err != nil {
-			return plan, err
-		}
+	if err := removeStale(ctx, r, p, route, "HTTPRoute", route.Status.HTTPRoute, &gatewayv1.HTTPRoute{}); err != nil {
+		return plan, err
 	}
 	plan.applied = p.namespace + "/" + route.Name
 	return plan, nil
@@ -159,14 +157,18 @@ func (x routeExecutor) Finalize(ctx context.Context, r *run, route *v1alpha1.Rou
 		&networkingv1.VirtualService{}, &gatewayv1.HTTPRoute{})
 }
 
-// removeStale deletes the objects of a type a Route's other executor
-// applied, once: the status no longer names them after the run.
-func removeStale(ctx context.Context, r *run, p *placement, route *v1alpha1.Route, what string, objs ...client.Object) error {
-	if r.readOnly {
-		r.drift = append(r.drift, "delete "+what)
+// removeStale deletes the object a Route's other executor applied, which
+// the status names (nothing when it names none), once: the status no
+// longer names it after the run.
+func removeStale(ctx context.Context, r *run, p *placement, route *v1alpha1.Route, kind, named string, obj client.Object) error {
+	switch {
+	case named == "":
+		return nil
+	case r.readOnly:
+		r.drift = append(r.drift, fmt.Sprintf("delete %s %s", kind, named))
 		return nil
 	}
-	return removeOwned(ctx, r, p.target, p.namespace, ownerLabels("Route", route, p.vc.Name), objs...)
+	return removeOwned(ctx, r, p.target, p.namespace, ownerLabels("Route", route, p.vc.Name), obj)
 }
 
 func routeKind(rc *Reconciler) *kind[*v1alpha1.Route] {
