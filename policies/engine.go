@@ -15,7 +15,9 @@ import (
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/metrics"
 	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/topdown"
 
 	"github.com/kubist-io/kubist/api/v1alpha1"
 	predefined "github.com/kubist-io/kubist/rego"
@@ -455,12 +457,20 @@ func (d *Decision) MarshalJSON() ([]byte, error) {
 func resultAsTerm(t *ast.Term, _ *rego.EvalContext) (any, error) { return t, nil }
 
 // Evaluate runs the policy on an input document within its limits.
+//
+// The deadline cancels OPA's evaluation from a timer, and the caller's
+// context from a callback: no goroutine per evaluation, as OPA starts by
+// default to watch the context. OPA's metrics, which nothing reads, are
+// not gathered.
 func (p *Policy) Evaluate(ctx context.Context, input ast.Value) (*Decision, error) {
-	ctx, cancel := context.WithTimeout(ctx, p.limits.Timeout)
-	defer cancel()
-	rs, err := p.query.Eval(ctx, rego.EvalParsedInput(input))
+	cancel := topdown.NewCancel()
+	timer := time.AfterFunc(p.limits.Timeout, cancel.Cancel)
+	stop := context.AfterFunc(ctx, cancel.Cancel)
+	rs, err := p.query.Eval(ctx, rego.EvalParsedInput(input), rego.EvalExternalCancel(cancel), rego.EvalMetrics(metrics.NoOp()))
+	expired := !timer.Stop()
+	stop()
 	if err != nil {
-		if ctx.Err() != nil {
+		if expired || ctx.Err() != nil {
 			return nil, fmt.Errorf("policy %s: %w of %s", p.Name, ErrDeadline, p.limits.Timeout)
 		}
 		return nil, fmt.Errorf("policy %s: %w", p.Name, err)
