@@ -149,6 +149,11 @@ func click(tab context.Context, selector string) {
 	Expect(chromedp.Do(c, chromedp.WaitEnabled(chromedp.CSS(selector)), chromedp.Click(chromedp.CSS(selector)))).To(Succeed(), selector)
 }
 
+// dashboardPeriod is the step period of the dashboard spec's canary: long
+// enough that it is still mid-way when the page's Pause is pressed on a
+// loaded machine.
+const dashboardPeriod = 5 * time.Second
+
 var _ = Describe("kubist dashboard in a real browser", Ordered, func() {
 	const ns = "dashboard"
 	card := `article[data-release="CanaryRelease/dashboard/web-v2"]`
@@ -230,7 +235,7 @@ subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: bob}]
 
 	It("adds a point to the canary's chart at each real step", func() {
 		kubectl([]byte(CanaryManifest(ns, `    - name: HealthBasedCanaryRelease
-      parameters: {step: 10, period: 3s, maxErrorRate: 0.1, minRequests: 20}
+      parameters: {step: 10, period: `+dashboardPeriod.String()+`, maxErrorRate: 0.1, minRequests: 20}
   executor:
     name: CanaryReleaseExecutor
     parameters: {metricsWindow: 10s}`)), "apply", "-f", "-")
@@ -280,7 +285,7 @@ subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: bob}]
 			g.Expect(weights(g)).To(Equal(frozen))
 			g.Expect(points(g)).To(Equal(frozenPoints))
 			g.Expect(canaryOf(g).Status.Phase).To(Equal(v1alpha1.CanaryPaused))
-		}).WithTimeout(9 * time.Second).WithPolling(500 * time.Millisecond).Should(Succeed())
+		}).WithTimeout(3 * dashboardPeriod).WithPolling(500 * time.Millisecond).Should(Succeed())
 
 		// The project filter leaves this spec's tree and release alone on
 		// the page, as the screenshot shows them.
