@@ -17,7 +17,8 @@ import (
 //     per-request evaluation does;
 //   - floor: three policies that pass the state on, the cost of the chain
 //     and of OPA's evaluator before any policy logic;
-//   - floor1: one such policy alone, OPA's floor for one evaluation.
+//   - floor1: one such policy alone, OPA's floor for one evaluation;
+//   - policy/NAME: each policy of the chain alone.
 func BenchmarkChain(b *testing.B) {
 	ctx := context.Background()
 	c := newTestCompiler(b)
@@ -60,6 +61,28 @@ func BenchmarkChain(b *testing.B) {
 			}
 		}
 	})
+	// Each policy of the chain alone, on the state the one before it
+	// decided: where the chain's time goes.
+	res, err := chain.Run(ctx, in)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i, step := range chain {
+		alone := in
+		if i > 0 {
+			if alone.State, err = res.Steps[i-1].Decision.State(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.Run("policy/"+step.Policy.Name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := (Chain{step}).Run(ctx, alone); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 	b.Run("per-call", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {

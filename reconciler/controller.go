@@ -135,6 +135,8 @@ type Reconciler struct {
 	// flight (nil: unpaced); paced holds which resources took one.
 	pass  chan struct{}
 	paced sync.Map
+	// pacer holds back the policies' repeated Normal Events.
+	pacer eventPacer
 }
 
 // reconcileKind is the contract every executor shares (see
@@ -332,10 +334,18 @@ func (r *run) emit(old, updated v1alpha1.Object) {
 		r.Recorder.Eventf(updated, nil, eventType, after.Reason, "Reconcile", "%s", after.Message)
 	}
 	for _, e := range r.events {
-		eventType := corev1.EventTypeNormal
+		eventType, reason, note := corev1.EventTypeNormal, orDefault(e.Reason, "Policy"), e.Message
 		if e.Type == corev1.EventTypeWarning {
 			eventType = corev1.EventTypeWarning
+		} else {
+			held, since, ok := r.pacer.admit(updated.GetUID(), reason, r.now)
+			if !ok {
+				continue
+			}
+			if held > 0 {
+				note = fmt.Sprintf("%s (and %d earlier %s since %s: see the status)", note, held, reason, since.Format(time.TimeOnly))
+			}
 		}
-		r.Recorder.Eventf(updated, nil, eventType, orDefault(e.Reason, "Policy"), "Policy", "%s", e.Message)
+		r.Recorder.Eventf(updated, nil, eventType, reason, "Policy", "%s", note)
 	}
 }

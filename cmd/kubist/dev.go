@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/klog/v2"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -40,7 +42,6 @@ type devOptions struct {
 	kubeconfigOut string
 	samples       bool
 	tree          bool
-	attachOutput  bool
 	manager       managerOptions
 }
 
@@ -58,6 +59,7 @@ func newDevCommand() *cobra.Command {
 	opts.manager.LeaderElect = false
 	opts.manager.LeaderElectionNamespace = "kubist-system"
 
+	var logFile *os.File
 	cmd := &cobra.Command{
 		Use:   "dev",
 		Short: "Run Kubist on a local control plane it starts itself",
@@ -69,8 +71,16 @@ func newDevCommand() *cobra.Command {
 			"Route through istiod's xDS while two gRPC backends stand in for its pods.\n" +
 			"Ctrl-C stops everything.",
 		Args: cobra.NoArgs,
+		// The log goes to a file from the start (in place of the root
+		// command's, to stderr): the terminal shows the stages and the tree.
+		PersistentPreRunE: func(*cobra.Command, []string) error {
+			f, err := devLog(devDir(opts.kubeconfigOut))
+			logFile = f
+			return err
+		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runDev(cmd.Context(), cmd.OutOrStdout(), opts)
+			defer logFile.Close()
+			return runDev(cmd.Context(), cmd.OutOrStdout(), logFile.Name(), opts)
 		},
 	}
 	fs := cmd.Flags()
@@ -79,33 +89,43 @@ func newDevCommand() *cobra.Command {
 	fs.StringVar(&opts.kubeconfigOut, "kubeconfig-out", opts.kubeconfigOut, "Where to write the kubeconfig of the local control plane.")
 	fs.BoolVar(&opts.samples, "samples", opts.samples, "Apply the sample tree (config/samples) once the manager runs.")
 	fs.BoolVar(&opts.tree, "tree", opts.tree, "Show the Kubist tree (as `kubist tree --watch`) once the samples are applied, redrawn as it changes.")
-	fs.BoolVar(&opts.attachOutput, "control-plane-output", false, "Show the output of etcd and kube-apiserver.")
 	opts.manager.addFlags(fs)
 	return cmd
 }
 
-func runDev(ctx context.Context, out io.Writer, opts devOptions) (err error) {
+func runDev(ctx context.Context, out io.Writer, logPath string, opts devOptions) (err error) {
 	if opts.manager.certSecret != "" || opts.manager.certService != "" || opts.manager.webhookConfiguration != "" || len(opts.manager.certIPs) > 0 {
 		return errors.New("kubist dev registers the webhooks and keeps their certificate itself: drop --webhook-cert-secret, --webhook-service, --webhook-cert-ips and --webhook-configuration (they are for kubist manager)")
 	}
-	log := ctrl.Log.WithName("dev")
 	istio, err := localmesh.FindIstio(opts.istioDir)
 	if err != nil {
 		return err
 	}
-	log.Info("Starting etcd and kube-apiserver")
+	dir := devDir(opts.kubeconfigOut)
+	fmt.Fprintf(out, "Logs: %s (Kubist), %s, %s, %s\n", relativeToWD(logPath),
+		relativeToWD(filepath.Join(dir, "kube-apiserver.log")), relativeToWD(filepath.Join(dir, "etcd.log")), relativeToWD(filepath.Join(dir, "istiod.log")))
+	stageCount := 3
+	if opts.samples {
+		stageCount = 5
+	}
+	stage := newStages(out, stageCount)
+
+	stage.begin("Starting etcd and kube-apiserver")
 	// Istio's CRDs come with its base chart, which the sample Cluster's
-	// executor installs.
-	cp, err := controlplane.Start(controlplane.Options{AssetsDir: opts.assets, AttachOutput: opts.attachOutput,
+	// executor installs. However kubist dev ends, even killed outright,
+	// the control plane ends with it.
+	cp, err := controlplane.Start(controlplane.Options{AssetsDir: opts.assets, LogDir: dir, DieWithParent: true,
 		Webhooks: opts.manager.Webhooks, WithoutIstioCRDs: true})
 	if err != nil {
 		return err
 	}
 	defer func() {
-		log.Info("Stopping kube-apiserver and etcd")
+		fmt.Fprintln(out, "Stopping kube-apiserver and etcd")
 		err = errors.Join(err, cp.Stop())
 	}()
+	stage.end("Kubernetes at " + cp.Config.Host)
 
+	stage.begin("Starting Prometheus")
 	// What the sidecars of the demo's pods would report, scraped by a real
 	// Prometheus that the canaries read.
 	telemetry, err := localmesh.NewTelemetry()
@@ -123,12 +143,14 @@ func runDev(ctx context.Context, out io.Writer, opts devOptions) (err error) {
 		prometheusURL = prom.URL
 		opts.manager.PrometheusURL = prom.URL
 	}
-	charts, err := localmesh.ServeCharts(devDir(opts.kubeconfigOut), istio.ChartDirs())
+	charts, err := localmesh.ServeCharts(dir, istio.ChartDirs())
 	if err != nil {
 		return err
 	}
 	defer charts.Close()
+	stage.end(prometheusURL)
 
+	stage.begin("Starting the Kubist manager")
 	if err := cp.WriteKubeconfig(opts.kubeconfigOut); err != nil {
 		return fmt.Errorf("write kubeconfig: %w", err)
 	}
@@ -167,19 +189,25 @@ func runDev(ctx context.Context, out io.Writer, opts devOptions) (err error) {
 			return errors.Join(err, <-managerDone)
 		}
 	}
+	stage.end("webhooks serving")
 	var mesh *demoMesh
 	if opts.samples {
+		stage.begin("Applying the samples (config/samples)")
 		if err := applySamples(ctx, c, out, charts.URL); err != nil {
 			stopManager()
 			return errors.Join(err, <-managerDone)
 		}
-		mesh, err = startDemoMesh(ctx, log, istio, c, cp.Kubeconfig, telemetry, devDir(opts.kubeconfigOut))
+		stage.end("")
+		stage.begin(fmt.Sprintf("Installing Istio %s's charts through the sample Cluster, then istiod and the demo traffic", istio.Version))
+		mesh, err = startDemoMesh(ctx, ctrl.Log.WithName("dev"), istio, c, cp.Kubeconfig, telemetry, dir)
 		if err != nil {
 			stopManager()
 			return errors.Join(err, <-managerDone)
 		}
 		defer func() { err = errors.Join(err, mesh.stop()) }()
+		stage.end("istiod serves xDS at " + mesh.istiod.XDSAddress)
 	}
+	stage.done()
 	printDevHelp(out, cp, opts.kubeconfigOut)
 	if mesh != nil {
 		printMeshHelp(out, istio, mesh, prometheusURL)
@@ -191,6 +219,7 @@ func runDev(ctx context.Context, out io.Writer, opts devOptions) (err error) {
 
 	select {
 	case <-ctx.Done():
+		fmt.Fprintln(out, "\nStopping")
 		stopManager()
 		return <-managerDone
 	case err := <-managerDone:
@@ -199,6 +228,57 @@ func runDev(ctx context.Context, out io.Writer, opts devOptions) (err error) {
 		}
 		return err
 	}
+}
+
+// devLog sends the log of kubist dev (the manager's included) and of the
+// Kubernetes client libraries to dir/kubist.log, so that the terminal
+// shows the stages and the tree.
+func devLog(dir string) (*os.File, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	f, err := os.Create(filepath.Join(dir, "kubist.log"))
+	if err != nil {
+		return nil, err
+	}
+	opts := logOptions
+	opts.DestWriter = f
+	logger := zap.New(zap.UseFlagOptions(&opts))
+	ctrl.SetLogger(logger)
+	klog.SetLogger(logger)
+	return f, nil
+}
+
+// stages prints what kubist dev is doing, one stage at a time, and how
+// long each took: a first run installs charts and starts processes that
+// take a while.
+type stages struct {
+	out     io.Writer
+	n, of   int
+	started time.Time
+	all     time.Time
+}
+
+func newStages(out io.Writer, of int) *stages {
+	return &stages{out: out, of: of, all: time.Now()}
+}
+
+func (s *stages) begin(what string) {
+	s.n++
+	s.started = time.Now()
+	fmt.Fprintf(s.out, "[%d/%d] %s ...\n", s.n, s.of, what)
+}
+
+func (s *stages) end(detail string) {
+	took := time.Since(s.started).Round(100 * time.Millisecond)
+	if detail != "" {
+		detail = ": " + detail
+	}
+	fmt.Fprintf(s.out, "      done in %s%s\n", took, detail)
+}
+
+func (s *stages) done() {
+	fmt.Fprintf(s.out, "Ready in %s.\n", time.Since(s.all).Round(100*time.Millisecond))
 }
 
 func ensureNamespace(ctx context.Context, c client.Client, name string) error {

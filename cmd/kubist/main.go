@@ -14,10 +14,20 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/kubist-io/kubist/internal/controlplane"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// kubist dev starts etcd and kube-apiserver through this executable so
+	// that they die with it (controlplane.Options.DieWithParent).
+	if err := controlplane.ExecWrapped(); err != nil {
+		fmt.Fprintln(os.Stderr, "Error:", err)
+		os.Exit(1)
+	}
+	// SIGHUP too: a closed terminal ends kubist dev as Ctrl-C does, with
+	// everything it started.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	root := newRootCommand()
 	if strings.HasPrefix(filepath.Base(os.Args[0]), "kubectl-kubist") {
 		// Run as a kubectl plugin: `kubectl kubist canary promote web`.

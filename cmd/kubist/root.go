@@ -8,8 +8,12 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 )
 
+// logOptions are the --zap-* flags; kubist dev reads them to send its log
+// to a file.
+var logOptions = zap.Options{Development: true}
+
 func newRootCommand() *cobra.Command {
-	zapOpts := zap.Options{Development: true}
+	zapOpts := &logOptions
 	root := &cobra.Command{
 		Use:   "kubist",
 		Short: "Progressive delivery for Kubernetes and Istio: executors, policies, canaries",
@@ -18,7 +22,7 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRun: func(*cobra.Command, []string) {
-			ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+			ctrl.SetLogger(zap.New(zap.UseFlagOptions(zapOpts)))
 		},
 	}
 	logFlags := goflag.NewFlagSet("log", goflag.ContinueOnError)

@@ -7,8 +7,10 @@ import (
 	"os"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -66,9 +68,11 @@ func watchTree(ctx context.Context, c client.Reader, out io.Writer, interval tim
 }
 
 // watchRendered prints what render draws, then again each time it
-// changes: on a terminal it redraws in place, elsewhere it appends.
+// changes: on a terminal it redraws it in place, below what was printed
+// before it; elsewhere (a pipe, a file) it appends.
 func watchRendered(ctx context.Context, out io.Writer, interval time.Duration, terminal bool, title string, render func(context.Context) (string, error)) error {
 	last := ""
+	lines := 0
 	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
 	for {
@@ -77,13 +81,16 @@ func watchRendered(ctx context.Context, out io.Writer, interval time.Duration, t
 			text = fmt.Sprintf("cannot read it: %v\n", err)
 		}
 		if text != last && ctx.Err() == nil {
-			if terminal {
-				fmt.Fprint(out, "\033[H\033[2J")
-			} else if last != "" {
+			frame := fmt.Sprintf("%s  %s\n%s", time.Now().Format(time.TimeOnly), title, text)
+			width, height := terminalSize(out)
+			switch {
+			case terminal:
+				fmt.Fprint(out, redraw(lines, rows(frame, width), height))
+			case last != "":
 				fmt.Fprintln(out)
 			}
-			fmt.Fprintf(out, "%s  %s\n%s", time.Now().Format(time.TimeOnly), title, text)
-			last = text
+			fmt.Fprint(out, frame)
+			last, lines = text, rows(frame, width)
 		}
 		select {
 		case <-ctx.Done():
@@ -91,6 +98,53 @@ func watchRendered(ctx context.Context, out io.Writer, interval time.Duration, t
 		case <-ticker.C:
 		}
 	}
+}
+
+// redraw is what erases a frame of previous lines before one of next
+// lines is printed: the cursor goes back up to the previous frame's first
+// line and clears to the end of the screen; frames taller than the
+// terminal, which the cursor cannot go back over, clear the whole screen.
+func redraw(previous, next, height int) string {
+	switch {
+	case previous == 0:
+		return ""
+	case height > 0 && (previous >= height || next >= height):
+		return "\033[H\033[2J"
+	default:
+		return fmt.Sprintf("\033[%dF\033[J", previous)
+	}
+}
+
+// rows is how many terminal rows text takes at width columns (0: one
+// row per line), long lines wrapping.
+func rows(text string, width int) int {
+	n := 0
+	for _, line := range strings.SplitAfter(text, "\n") {
+		if line == "" {
+			continue
+		}
+		cols := utf8.RuneCountInString(strings.TrimSuffix(line, "\n"))
+		if width <= 0 || cols <= width {
+			n++
+		} else {
+			n += (cols + width - 1) / width
+		}
+	}
+	return n
+}
+
+// terminalSize is the width and height of the terminal out writes to, or
+// zeros.
+func terminalSize(out io.Writer) (width, height int) {
+	f, ok := out.(*os.File)
+	if !ok {
+		return 0, 0
+	}
+	w, h, err := term.GetSize(int(f.Fd()))
+	if err != nil {
+		return 0, 0
+	}
+	return w, h
 }
 
 func isTerminal(w io.Writer) bool {

@@ -52,8 +52,14 @@ type Options struct {
 	Webhooks bool
 	// APIServerArgs are extra kube-apiserver flags (name to values).
 	APIServerArgs map[string][]string
-	// AttachOutput copies the processes' output to this process's.
-	AttachOutput bool
+	// LogDir, when set, receives etcd's and kube-apiserver's output, in
+	// etcd.log and kube-apiserver.log; otherwise it is discarded.
+	LogDir string
+	// DieWithParent makes the kernel kill etcd and kube-apiserver when
+	// this process ends, however it ends (SIGKILL included): they start
+	// through this process's own executable, which must call
+	// ExecWrapped first thing in main.
+	DieWithParent bool
 }
 
 // ControlPlane is a running etcd + kube-apiserver pair.
@@ -67,6 +73,8 @@ type ControlPlane struct {
 
 	env            *envtest.Environment
 	certDir        string
+	wrapperDir     string
+	logs           []*os.File
 	webhookPort    int
 	webhookCertDir string
 }
@@ -106,7 +114,6 @@ func Start(opts Options) (*ControlPlane, error) {
 		CRDInstallOptions:        envtest.CRDInstallOptions{CRDs: crds},
 		ControlPlaneStartTimeout: 2 * time.Minute,
 		ControlPlaneStopTimeout:  time.Minute,
-		AttachControlPlaneOutput: opts.AttachOutput,
 	}
 	apiServer := env.ControlPlane.GetAPIServer()
 	// Services that webhooks name resolve through their EndpointSlices, as
@@ -124,6 +131,9 @@ func Start(opts Options) (*ControlPlane, error) {
 	}
 	apiServer.CertDir = certDir
 	cp := &ControlPlane{AssetsDir: assets, env: env, certDir: certDir}
+	if err := cp.prepareProcesses(opts); err != nil {
+		return nil, errors.Join(err, cp.Stop())
+	}
 	if err := cp.start(opts); err != nil {
 		// Start may fail after one process started: stop whatever runs.
 		return nil, errors.Join(err, cp.Stop())
@@ -153,10 +163,13 @@ func (cp *ControlPlane) start(opts Options) error {
 // Stop stops kube-apiserver and etcd and removes their data.
 func (cp *ControlPlane) Stop() error {
 	err := cp.env.Stop()
-	for _, dir := range []string{cp.webhookCertDir, cp.certDir} {
+	for _, dir := range []string{cp.webhookCertDir, cp.certDir, cp.wrapperDir} {
 		if dir != "" {
 			err = errors.Join(err, os.RemoveAll(dir))
 		}
+	}
+	for _, f := range cp.logs {
+		err = errors.Join(err, f.Close())
 	}
 	return err
 }

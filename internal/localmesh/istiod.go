@@ -195,6 +195,7 @@ func StartIstiod(ctx context.Context, istio *Istio, c client.Client, opts Istiod
 	// istiod writes its certificates relative to its working directory.
 	i.cmd.Dir, i.cmd.Env = opts.WorkDir, append(os.Environ(), env...)
 	i.cmd.Stdout, i.cmd.Stderr = logFile, logFile
+	dieWithParent(i.cmd)
 	if err := i.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start istiod: %w", err)
 	}

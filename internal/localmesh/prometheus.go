@@ -92,6 +92,7 @@ func (p *Prometheus) start() error {
 	defer logFile.Close()
 	p.cmd = exec.Command(p.bin, p.args...)
 	p.cmd.Stdout, p.cmd.Stderr = logFile, logFile
+	dieWithParent(p.cmd)
 	if err := p.cmd.Start(); err != nil {
 		return fmt.Errorf("start prometheus: %w", err)
 	}

@@ -59,12 +59,62 @@ var _ = Describe("kubist dev", func() {
 		children := childProcesses(cmd.Process.Pid)
 		Expect(children).To(HaveLen(4), "kubist dev runs etcd, kube-apiserver, Prometheus and istiod as its children")
 
+		By("the terminal shows the stages and the tree, the logs are in files beside the kubeconfig")
+		screen := string(session.Out.Contents())
+		Expect(screen).To(ContainSubstring("[1/5] Starting etcd and kube-apiserver"))
+		Expect(screen).To(ContainSubstring("[5/5] Installing Istio"))
+		Expect(screen).NotTo(ContainSubstring("DEBUG"))
+		Expect(screen).NotTo(ContainSubstring("INFO"))
+		for _, name := range []string{"kubist.log", "kube-apiserver.log", "etcd.log", "istiod.log"} {
+			info, err := os.Stat(filepath.Join(dir, name))
+			Expect(err).NotTo(HaveOccurred())
+			Expect(info.Size()).To(BeNumerically(">", 0), name)
+		}
+		manager, err := os.ReadFile(filepath.Join(dir, "kubist.log"))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(string(manager)).To(ContainSubstring("Starting Controller"))
+
 		session.Signal(syscall.SIGTERM)
 		Eventually(session, time.Minute).Should(gexec.Exit(0))
 		for _, pid := range children {
 			Expect(alive(pid)).To(BeFalse(), "process %d outlived kubist dev", pid)
 		}
 	})
+
+	// However kubist dev ends, nothing it started outlives it: Ctrl-C
+	// (SIGINT) and SIGTERM stop everything in order, a closed terminal
+	// (SIGHUP) as well, and when it is killed outright the kernel kills
+	// its children (their parent-death signal).
+	DescribeTable("leaves no process behind however it ends",
+		func(signal syscall.Signal, clean bool) {
+			dir := GinkgoT().TempDir()
+			cmd := exec.Command(kubistBinary(), "dev", "--samples=false", "--tree=false",
+				"--assets", env.AssetsDir,
+				"--istio", filepath.Dir(istio.Pilot),
+				"--kubeconfig-out", filepath.Join(dir, "kubeconfig"),
+				"--metrics-bind-address", "0",
+				"--health-probe-bind-address", "127.0.0.1:0")
+			session, err := gexec.Start(cmd, GinkgoWriter, GinkgoWriter)
+			Expect(err).NotTo(HaveOccurred())
+			DeferCleanup(func() { session.Kill() })
+			Eventually(session.Out, 2*time.Minute).Should(gbytes.Say("Kubist is running on a local control plane."))
+
+			children := childProcesses(cmd.Process.Pid)
+			Expect(children).To(HaveLen(3), "kubist dev --samples=false runs etcd, kube-apiserver and Prometheus as its children")
+			session.Signal(signal)
+			if clean {
+				Eventually(session, time.Minute).Should(gexec.Exit(0))
+			} else {
+				Eventually(session, time.Minute).Should(gexec.Exit())
+			}
+			for _, pid := range children {
+				Eventually(func() bool { return alive(pid) }, 30*time.Second).Should(BeFalse(), "process %d outlived kubist dev", pid)
+			}
+		},
+		Entry("Ctrl-C", syscall.SIGINT, true),
+		Entry("a closed terminal", syscall.SIGHUP, true),
+		Entry("killed outright", syscall.SIGKILL, false),
+	)
 })
 
 var (

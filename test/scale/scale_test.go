@@ -588,7 +588,7 @@ func rootRuns(ctx context.Context, b *testing.B, url string) func() []time.Time 
 		var starts []time.Time
 		defer func() { done <- starts }()
 		last := -1.0
-		for ; ctx.Err() == nil; time.Sleep(500 * time.Millisecond) {
+		for ; ctx.Err() == nil; time.Sleep(2 * time.Second) {
 			s, err := fetchMetrics(http.DefaultClient, url, steadyWatched)
 			if err != nil {
 				b.Errorf("watch for root runs: %v", err)
