@@ -2,7 +2,9 @@ package policies
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -110,7 +112,7 @@ func (c Chain) Run(ctx context.Context, in Input) (*Result, error) {
 			}
 		}
 		start := time.Now()
-		d, err := step.Policy.Evaluate(ctx, stepInput(fixed, step.params, state))
+		d, err := step.Policy.Evaluate(ctx, stepInput(fixed, in.Now, step.params, state))
 		if err != nil {
 			return nil, &PolicyError{Policy: step.Policy.Name, Err: err}
 		}
@@ -134,6 +136,7 @@ func fixedInput(in Input) ([][2]*ast.Term, error) {
 	fixed := [][2]*ast.Term{
 		{ast.StringTerm("kind"), ast.StringTerm(in.Kind)},
 		{ast.StringTerm("now"), ast.StringTerm(in.Now.UTC().Format(time.RFC3339Nano))},
+		{ast.StringTerm("nowNs"), ast.NumberTerm(json.Number(strconv.FormatInt(in.Now.UnixNano(), 10)))},
 	}
 	// action and hooks are absent unless a run has them, so that a policy
 	// can test for them.
@@ -155,14 +158,26 @@ func fixedInput(in Input) ([][2]*ast.Term, error) {
 	return fixed, nil
 }
 
-// stepInput is the input document of one step.
-func stepInput(fixed [][2]*ast.Term, params, state ast.Value) ast.Value {
-	obj := ast.NewObjectWithCapacity(len(fixed) + 2)
+// stepInput is the input document of one step: the shared parts, the
+// step's parameters and state, and sinceLastStepNs, the time from the
+// state's lastStepTime (when it has one) to now, so that no policy parses
+// the two again.
+func stepInput(fixed [][2]*ast.Term, now time.Time, params, state ast.Value) ast.Value {
+	obj := ast.NewObjectWithCapacity(len(fixed) + 3)
 	for _, kv := range fixed {
 		obj.Insert(kv[0], kv[1])
 	}
 	obj.Insert(ast.StringTerm("parameters"), ast.NewTerm(params))
 	obj.Insert(ast.StringTerm("state"), ast.NewTerm(state))
+	if s, ok := state.(ast.Object); ok {
+		if term := s.Get(ast.InternedTerm("lastStepTime")); term != nil {
+			if last, ok := term.Value.(ast.String); ok {
+				if t, err := time.Parse(time.RFC3339, string(last)); err == nil {
+					obj.Insert(ast.StringTerm("sinceLastStepNs"), ast.NumberTerm(json.Number(strconv.FormatInt(now.UnixNano()-t.UnixNano(), 10))))
+				}
+			}
+		}
+	}
 	return obj
 }
 

@@ -108,7 +108,7 @@ func runPerCall(ctx context.Context, c *Compiler, chain Chain, in Input) (map[st
 		if err != nil {
 			return nil, err
 		}
-		doc := stepInput(fixed, params, state)
+		doc := stepInput(fixed, in.Now, params, state)
 		opts := append(c.queryOptions(step.Policy.Package, step.Policy.module), rego.ParsedInput(doc))
 		rs, err := rego.New(opts...).Eval(ctx)
 		if err != nil {

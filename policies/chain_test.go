@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/open-policy-agent/opa/v1/ast"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/kubist-io/kubist/api/v1alpha1"
@@ -202,5 +204,36 @@ func TestChainErrorNamesThePolicy(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "policy Undecided: decision is undefined") {
 		t.Errorf("the message %q is not the policy's own", err)
+	}
+}
+
+// Each step's input carries nowNs and, from its own state's lastStepTime,
+// sinceLastStepNs; a state without one gets none.
+func TestStepInputPrecomputedTimes(t *testing.T) {
+	in := canaryInput()
+	fixed, err := fixedInput(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(doc ast.Value, key string) *ast.Term { return doc.(ast.Object).Get(ast.StringTerm(key)) }
+	state, err := objectValue(in.State)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := stepInput(fixed, in.Now, ast.NewObject(), state)
+	if got, want := get(doc, "nowNs").String(), strconv.FormatInt(in.Now.UnixNano(), 10); got != want {
+		t.Errorf("nowNs = %s, want %s", got, want)
+	}
+	// lastStepTime 12:59:15, now 13:00:00.
+	if got, want := get(doc, "sinceLastStepNs").String(), strconv.FormatInt((45*time.Second).Nanoseconds(), 10); got != want {
+		t.Errorf("sinceLastStepNs = %s, want %s", got, want)
+	}
+	delete(in.State, "lastStepTime")
+	state, err = objectValue(in.State)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if term := get(stepInput(fixed, in.Now, ast.NewObject(), state), "sinceLastStepNs"); term != nil {
+		t.Errorf("a state without lastStepTime gets no sinceLastStepNs, got %s", term)
 	}
 }

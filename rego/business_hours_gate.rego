@@ -42,20 +42,21 @@ state := input.state
 
 observed := object.get(input, "observed", {})
 
-ns := time.parse_rfc3339_ns(input.now)
+clock := time.clock([canary.now_ns, params.timezone])
 
-clock := time.clock([ns, params.timezone])
-
-day := time.weekday([ns, params.timezone])
+day := time.weekday([canary.now_ns, params.timezone])
 
 minutes(hhmm) := (to_number(substring(hhmm, 0, 2)) * 60) + to_number(substring(hhmm, 3, 2))
 
 now_minutes := (clock[0] * 60) + clock[1]
 
+# HH:MM strings (the parameters' pattern) sort as the times they name.
+now_hhmm := sprintf("%02d:%02d", [clock[0], clock[1]])
+
 open if {
 	day in params.days
-	now_minutes >= minutes(params.from)
-	now_minutes < minutes(params.to)
+	now_hhmm >= params.from
+	now_hhmm < params.to
 }
 
 # A rollback lowers every weight that is not the baseline's.

@@ -42,6 +42,21 @@ test_end_is_exclusive if {
 	d.requeueAfter == "15m"
 }
 
+test_start_is_inclusive if {
+	run("2026-11-24T08:00:00Z").outcome == "Pass" # 09:00 in Amsterdam
+	run("2026-11-24T07:59:59Z").outcome == "Gate" # 08:59:59
+	run("2026-11-24T15:59:59Z").outcome == "Pass" # 16:59:59
+}
+
+# The executor gives input.nowNs; a test's input without it decides alike.
+test_now_ns_given_or_parsed_alike if {
+	d := policy.decision with input as {
+		"state": proposal, "observed": served, "parameters": params,
+		"now": "2026-11-24T16:00:00Z", "nowNs": 1795536000000000000,
+	}
+	d == run("2026-11-24T16:00:00Z")
+}
+
 test_weekend_reverts if {
 	d := run("2026-11-28T12:00:00Z") # Saturday
 	d.outcome == "Gate"

@@ -70,6 +70,9 @@ no_data_message := sprintf("holding: no metrics for subset %s", [state.canary]) 
 
 unhealthy_message := sprintf("canary %s error rate %v is above maxErrorRate %v", [state.canary, canary_metrics.errorRate, params.maxErrorRate])
 
+# Whether the next step is due, once for every branch below.
+due if canary.step_due(params.period)
+
 decision := {"state": state, "outcome": "Done", "message": sprintf("release is %s", [state.phase])} if {
 	not canary.active(state)
 } else := roll_back_now if {
@@ -78,12 +81,12 @@ decision := {"state": state, "outcome": "Done", "message": sprintf("release is %
 } else := step_back if {
 	unhealthy
 	params.rollback == "gradual"
-	canary.due(state, params.period, input.now)
-} else := hold(unhealthy_message, "Warning", canary.time_left(state, params.period, input.now)) if {
+	due
+} else := hold(unhealthy_message, "Warning", canary.step_time_left(params.period)) if {
 	unhealthy
 } else := step_forward if {
 	not_started
-	canary.due(state, params.period, input.now)
+	due
 } else := step_forward if {
 	# A person's Promote waives the wait for data, not an unhealthy verdict.
 	canary.promoting
@@ -91,43 +94,45 @@ decision := {"state": state, "outcome": "Done", "message": sprintf("release is %
 	not enough_data
 } else := step_forward if {
 	healthy
-	canary.due(state, params.period, input.now)
+	due
 } else := hold(sprintf("healthy; next step at %s", [canary.next_step_at(state, params.period)]), "", left) if {
 	healthy
-	left := canary.time_left(state, params.period, input.now)
+	left := canary.step_time_left(params.period)
 }
 
 step_forward := {
 	"state": next,
 	"outcome": {"Promoted": "Promote", "Progressing": "Step"}[next.phase],
 	"message": message,
-	"events": [canary.event("Step", message)],
+	"events": [{"type": "Normal", "reason": "Step", "message": message}],
 	"requeueAfter": params.period,
 } if {
 	next := canary.step_forward(state, params.step, input.now)
-	message := sprintf("canary %s at %d%%", [state.canary, canary.canary_weight(next)])
+	message := sprintf("canary %s at %d%%", [state.canary, next.weights[state.canary]])
 }
 
 roll_back_now := {
 	"state": canary.roll_back(state, input.now),
 	"outcome": "RollBack",
 	"message": unhealthy_message,
-	"events": [canary.warning("RollBack", unhealthy_message)],
+	"events": [{"type": "Warning", "reason": "RollBack", "message": unhealthy_message}],
 }
 
 step_back := {
 	"state": next,
 	"outcome": "StepBack",
 	"message": message,
-	"events": [canary.warning("StepBack", message)],
+	"events": [{"type": "Warning", "reason": "StepBack", "message": message}],
 	"requeueAfter": params.period,
 } if {
 	next := canary.step_back(state, params.step, input.now)
-	message := sprintf("%s; canary back to %d%%", [unhealthy_message, canary.canary_weight(next)])
+	message := sprintf("%s; canary back to %d%%", [unhealthy_message, next.weights[state.canary]])
 }
 
 # hold keeps the state; a non-empty event type also emits an Event.
-hold(message, event_type, requeue) := object.union(
-	{"state": state, "outcome": "Hold", "message": message, "requeueAfter": requeue},
-	{"events": [{"type": event_type, "reason": "Hold", "message": message}] | event_type != ""},
-)
+hold(message, event_type, requeue) := {"state": state, "outcome": "Hold", "message": message, "requeueAfter": requeue} if {
+	event_type == ""
+} else := {
+	"state": state, "outcome": "Hold", "message": message, "requeueAfter": requeue,
+	"events": [{"type": event_type, "reason": "Hold", "message": message}],
+}

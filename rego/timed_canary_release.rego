@@ -25,14 +25,14 @@ decision := {
 	"state": next,
 	"outcome": outcome,
 	"message": message,
-	"events": [canary.event(outcome, message)],
+	"events": [{"type": "Normal", "reason": outcome, "message": message}],
 	"requeueAfter": input.parameters.period,
 } if {
 	canary.active(input.state)
-	canary.due(input.state, input.parameters.period, input.now)
+	canary.step_due(input.parameters.period)
 	next := canary.step_forward(input.state, input.parameters.step, input.now)
 	outcome := {"Promoted": "Promote", "Progressing": "Step"}[next.phase]
-	message := sprintf("canary %s at %d%%", [input.state.canary, canary.canary_weight(next)])
+	message := sprintf("canary %s at %d%%", [input.state.canary, next.weights[input.state.canary]])
 } else := {
 	"state": input.state,
 	"outcome": "Hold",
@@ -40,7 +40,7 @@ decision := {
 	"requeueAfter": left,
 } if {
 	canary.active(input.state)
-	left := canary.time_left(input.state, input.parameters.period, input.now)
+	left := canary.step_time_left(input.parameters.period)
 } else := {
 	"state": input.state,
 	"outcome": "Done",

@@ -88,3 +88,17 @@ test_other_actions_do_not_step if {
 	d.state == base
 	d.outcome == "Hold"
 }
+
+# The executor gives input.nowNs and input.sinceLastStepNs (from
+# input.state.lastStepTime); a test's input without them decides alike.
+test_precomputed_times_decide_alike if {
+	every now in ["2026-11-24T12:00:12Z", "2026-11-24T12:00:30Z", "2026-11-24T12:00:29.500Z"] {
+		without := timed_canary_release.decision with input as {"state": base, "parameters": params, "now": now}
+		with_times := timed_canary_release.decision with input as {
+			"state": base, "parameters": params, "now": now,
+			"nowNs": time.parse_rfc3339_ns(now),
+			"sinceLastStepNs": time.parse_rfc3339_ns(now) - time.parse_rfc3339_ns(base.lastStepTime),
+		}
+		without == with_times
+	}
+}

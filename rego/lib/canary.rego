@@ -8,7 +8,7 @@ active(state) if state.phase in {"Pending", "Progressing"}
 # weight of a subset in a weights object; absent subsets carry 0.
 weight(weights, subset) := object.get(weights, subset, 0)
 
-canary_weight(state) := weight(state.weights, state.canary)
+canary_weight(state) := object.get(state.weights, state.canary, 0)
 
 # elapsed_ns since the last step; a release that never stepped is due at once.
 elapsed_ns(state, now) := time.parse_rfc3339_ns(now) - time.parse_rfc3339_ns(state.lastStepTime) if {
@@ -24,6 +24,32 @@ due(state, period, now) if promoting
 promoting if input.action.name == "Promote"
 
 due(state, period, now) if elapsed_ns(state, now) >= time.parse_duration_ns(period)
+
+# The same for input.state at input.now, faster: the chain gives each
+# policy input.nowNs and input.sinceLastStepNs (from input.state's
+# lastStepTime), so that no policy parses them again; inputs without them
+# (a test's) get them parsed here.
+
+# step_due holds when input.state's next step is due period after its
+# last one (or at once: no step yet, or a person's Promote).
+step_due(period) if not input.state.lastStepTime
+
+step_due(period) if promoting
+
+step_due(period) if since_last_step_ns >= time.parse_duration_ns(period)
+
+# step_time_left is time_left for input.state at input.now.
+step_time_left(period) := duration(time.parse_duration_ns(period) - since_last_step_ns)
+
+# now_ns is input.now in nanoseconds since the Unix epoch.
+now_ns := input.nowNs if {
+	input.nowNs
+} else := time.parse_rfc3339_ns(input.now)
+
+# since_last_step_ns is how long ago input.state's last step was.
+since_last_step_ns := input.sinceLastStepNs if {
+	input.sinceLastStepNs
+} else := time.parse_rfc3339_ns(input.now) - time.parse_rfc3339_ns(input.state.lastStepTime)
 
 # time_left until the next step, as a duration string: whole seconds when
 # it is a whole number of them, otherwise milliseconds rounded up, so that
@@ -44,38 +70,35 @@ duration(ns) := sprintf("%ds", [ns / 1000000000]) if {
 } else := sprintf("%dms", [max([1, ceil(ns / 1000000)])])
 
 # with_canary_weight sets the canary's weight; the baseline gets the rest.
-with_canary_weight(state, w) := object.union(state, {"weights": object.union(state.weights, {
-	state.canary: w,
-	state.baseline: 100 - w,
-})})
+# (object.union merges objects recursively: the other subsets keep theirs.)
+with_canary_weight(state, w) := object.union(state, {"weights": {state.canary: w, state.baseline: 100 - w}})
 
 # step_forward raises the canary by step (capped at 100): Progressing, or
 # Promoted once the canary carries everything.
-step_forward(state, step, now) := object.union(with_canary_weight(state, w), {
+step_forward(state, step, now) := object.union(state, {
+	"weights": {state.canary: w, state.baseline: 100 - w},
 	"phase": phase_at(w),
 	"lastStepTime": now,
 }) if {
 	w := min([100, canary_weight(state) + step])
 }
 
-phase_at(100) := "Promoted"
-
-phase_at(w) := "Progressing" if w < 100
+phase_at(w) := "Promoted" if w == 100 else := "Progressing" if w < 100
 
 # step_back lowers the canary by step; at 0 the release is RolledBack.
-step_back(state, step, now) := object.union(with_canary_weight(state, w), {
+step_back(state, step, now) := object.union(state, {
+	"weights": {state.canary: w, state.baseline: 100 - w},
 	"phase": back_phase(w),
 	"lastStepTime": now,
 }) if {
 	w := max([0, canary_weight(state) - step])
 }
 
-back_phase(0) := "RolledBack"
-
-back_phase(w) := "Progressing" if w > 0
+back_phase(w) := "RolledBack" if w == 0 else := "Progressing" if w > 0
 
 # roll_back sends every request to the baseline.
-roll_back(state, now) := object.union(with_canary_weight(state, 0), {
+roll_back(state, now) := object.union(state, {
+	"weights": {state.canary: 0, state.baseline: 100},
 	"phase": "RolledBack",
 	"lastStepTime": now,
 })
