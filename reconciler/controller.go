@@ -116,6 +116,8 @@ type Reconciler struct {
 	Notifier *notify.Notifier
 	// Namespace is the manager's own, where notification Secrets are read.
 	Namespace string
+	// Shard limits the manager to one shard's Projects (see Options.Shard).
+	Shard string
 
 	triggers map[string]chan event.GenericEvent
 	// cascade holds the resources a parent (or the root run) triggered,
@@ -137,6 +139,9 @@ type Reconciler struct {
 	paced sync.Map
 	// pacer holds back the policies' repeated Normal Events.
 	pacer eventPacer
+	// ownedProjects are the Projects of the shard seen so far: one that
+	// joins it (its label changed) passes its run on to its whole tree.
+	ownedProjects sync.Map
 }
 
 // reconcileKind is the contract every executor shares (see
@@ -170,6 +175,15 @@ func reconcileKind[T v1alpha1.Object](ctx context.Context, rc *Reconciler, k *ki
 			}
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	owned, joined := rc.owns(ctx, obj)
+	if !owned {
+		// Another shard's: its manager runs it.
+		rc.due.Delete(key)
+		return ctrl.Result{}, nil
+	}
+	if joined {
+		mark, cascade = cascadeMark{fromRoot: true}, true
 	}
 	ref := obj.GetStanzas().Executor
 	executor := rc.Registry.DefaultExecutorFor(k.name)

@@ -47,6 +47,9 @@ type PolicyReconciler struct {
 	Recorder recorder.EventRecorder
 	// Elected is closed once this replica leads; nil means it always does.
 	Elected <-chan struct{}
+	// NoStatus leaves the status to another manager: with shards, every
+	// manager compiles every Policy, and the default shard's writes.
+	NoStatus bool
 
 	// loaded records the generation of each Policy last compiled, for the
 	// readiness check.
@@ -85,6 +88,9 @@ func (r *PolicyReconciler) LoadedChecker() healthz.Checker {
 }
 
 func (r *PolicyReconciler) leading() bool {
+	if r.NoStatus {
+		return false
+	}
 	if r.Elected == nil {
 		return true
 	}

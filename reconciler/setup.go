@@ -73,6 +73,10 @@ type Options struct {
 	WrapClient func(client.Client) client.Client
 	// Notifications tune the delivery of release notifications.
 	Notifications notify.Options
+	// Shard, when set, limits the manager to the Projects of that shard
+	// (label kubist.io/shard; DefaultShard for those without it) and to
+	// everything below them. Empty: every Project.
+	Shard string
 }
 
 // DefaultImportGrace is how long a Deployment exists before import.
@@ -94,6 +98,7 @@ func Setup(mgr ctrl.Manager, engine Engine, opts Options) (*Reconciler, error) {
 		Registry: engine.Registry,
 		Recorder: mgr.GetEventRecorder("kubist-policy"),
 		Elected:  mgr.Elected(),
+		NoStatus: opts.Shard != "" && opts.Shard != DefaultShard,
 	}
 	if err := policyReconciler.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("policy controller: %w", err)
@@ -124,6 +129,7 @@ func Setup(mgr ctrl.Manager, engine Engine, opts Options) (*Reconciler, error) {
 		rc.ImportGrace = DefaultImportGrace
 	}
 	rc.Namespace = opts.Namespace
+	rc.Shard = opts.Shard
 	rc.Notifier = notify.New(opts.Notifications)
 	if err := mgr.Add(rc.Notifier); err != nil {
 		return nil, err
@@ -349,6 +355,12 @@ func (rc *Reconciler) RootRun(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	rc.trigger(ctx, projects, true)
+	owned := projects[:0]
+	for _, p := range projects {
+		if rc.ownsProject(ctx, p.key.Name) {
+			owned = append(owned, p)
+		}
+	}
+	rc.trigger(ctx, owned, true)
 	return nil
 }

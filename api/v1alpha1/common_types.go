@@ -167,6 +167,10 @@ const (
 	LabelCluster = "kubist.io/cluster"
 	// LabelManaged marks objects that Kubist created on a target cluster.
 	LabelManaged = "kubist.io/managed"
+	// LabelShard on a Project names the shard whose manager (kubist
+	// manager --shard NAME) reconciles it and everything below it;
+	// Projects without it are the default shard's.
+	LabelShard = "kubist.io/shard"
 	// LabelImported marks Applications that a VirtualCluster imported.
 	LabelImported = "kubist.io/imported"
 	// LabelVirtualCluster, LabelOwnerKind, LabelOwnerName and

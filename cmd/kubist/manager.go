@@ -54,6 +54,7 @@ func (o *managerOptions) addFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.ResyncPeriod, "resync-period", o.ResyncPeriod, "Period of the root run that triggers every Project and, through each executor, the whole tree.")
 	fs.StringVar(&o.PrometheusURL, "prometheus-url", o.PrometheusURL, "Prometheus the canary and experiment policies read metrics from, e.g. http://prometheus.istio-system:9090; without it metric-based policies hold.")
 	fs.IntVar(&o.Workers, "workers", o.Workers, "Concurrent executor runs per kind.")
+	fs.StringVar(&o.Shard, "shard", o.Shard, "Reconcile only the Projects labelled kubist.io/shard=NAME and everything below them (\"default\": the Projects without the label too), with a leader-election Lease of the shard's own; empty: every Project.")
 	fs.Float32Var(&o.QPS, "kube-api-qps", o.QPS, "Requests per second the manager may make to each Kubernetes API server.")
 	fs.IntVar(&o.Burst, "kube-api-burst", o.Burst, "Burst of requests above --kube-api-qps.")
 }

@@ -8,7 +8,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
+
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
@@ -41,6 +44,15 @@ import (
 // LeaderElectionID names the Lease that manager replicas compete for.
 const LeaderElectionID = "kubist-manager.kubist.io"
 
+// LeaseName is the leader-election Lease of a shard's replicas: each shard
+// elects its own leader.
+func LeaseName(shard string) string {
+	if shard == "" {
+		return LeaderElectionID
+	}
+	return "kubist-manager-" + shard + ".kubist.io"
+}
+
 // Options configure the manager.
 type Options struct {
 	MetricsAddr string
@@ -64,6 +76,10 @@ type Options struct {
 	// Namespace is the manager's: kubeconfig Secrets are read there only.
 	Namespace    string
 	ResyncPeriod time.Duration
+	// Shard limits the manager to one shard's Projects (label
+	// kubist.io/shard; "default" for those without it), with a Lease of
+	// its own; empty runs every Project.
+	Shard string
 	// PrometheusURL is where canary and experiment metrics are read; empty
 	// runs without metrics (metric-based policies then hold).
 	PrometheusURL string
@@ -108,6 +124,11 @@ type Manager struct {
 // New builds the controller manager with its probes, the policy engine,
 // every controller and, when enabled, the webhooks.
 func New(ctx context.Context, cfg *rest.Config, opts Options) (*Manager, error) {
+	if opts.Shard != "" {
+		if errs := validation.IsDNS1123Label(opts.Shard); len(errs) > 0 {
+			return nil, fmt.Errorf("--shard %q: %s (it names the shard's Lease and is the value of the Projects' kubist.io/shard label)", opts.Shard, strings.Join(errs, "; "))
+		}
+	}
 	cfg = rest.CopyConfig(cfg)
 	if opts.QPS > 0 {
 		cfg.QPS, cfg.Burst = opts.QPS, opts.Burst
@@ -125,7 +146,7 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (*Manager, error) 
 		HealthProbeBindAddress:        opts.ProbeAddr,
 		PprofBindAddress:              opts.PprofAddr,
 		LeaderElection:                opts.LeaderElect,
-		LeaderElectionID:              LeaderElectionID,
+		LeaderElectionID:              LeaseName(opts.Shard),
 		LeaderElectionNamespace:       opts.LeaderElectionNamespace,
 		LeaderElectionReleaseOnCancel: true,
 	})
@@ -144,7 +165,7 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (*Manager, error) 
 	}
 	ropts := reconciler.Options{
 		Namespace: opts.Namespace, ResyncPeriod: opts.ResyncPeriod, Workers: opts.Workers, WrapClient: opts.WrapClient,
-		ImportGrace: opts.ImportGrace, Notifications: opts.Notifications,
+		ImportGrace: opts.ImportGrace, Notifications: opts.Notifications, Shard: opts.Shard,
 	}
 	if opts.PrometheusURL != "" {
 		if ropts.Metrics, err = policies.NewPrometheus(opts.PrometheusURL, nil); err != nil {

@@ -13,6 +13,7 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -594,6 +595,9 @@ func TestSchemaRefusesBadValues(t *testing.T) {
 		{`podDisruptionBudget: {minAvailable: half}`, "minAvailable"},
 		{`grafana: {dashboard: {enable: true}}`, "enable"},
 		{`grafana: {dashboard: {labels: {grafana_dashboard: 1}}}`, "grafana_dashboard"},
+		{`shards: [EU]`, "shards"},
+		{`shards: [eu, eu]`, "shards"},
+		{`shards: eu`, "shards"},
 	} {
 		_, err := render(t, values(t, c.values))
 		if err == nil {
@@ -603,5 +607,50 @@ func TestSchemaRefusesBadValues(t *testing.T) {
 		if !strings.Contains(err.Error(), c.field) {
 			t.Errorf("%s: the error does not name %s: %v", c.values, c.field, err)
 		}
+	}
+}
+
+// With shards, one Deployment (and PDB) per shard runs `--shard NAME`
+// under its own selector; the first serves admission, behind the webhook
+// Service, and the others do not.
+func TestRenderShards(t *testing.T) {
+	r := renderObjects(t, values(t, `shards: [default, eu]`))
+	for i, shard := range []string{"default", "eu"} {
+		d := one[*appsv1.Deployment](t, r, "Deployment", releaseName+"-"+shard)
+		c := d.Spec.Template.Spec.Containers[0]
+		if got := arg(c, "--shard"); got != shard {
+			t.Errorf("%s: --shard=%q", d.Name, got)
+		}
+		if got := d.Spec.Selector.MatchLabels["kubist.io/shard"]; got != shard {
+			t.Errorf("%s: selector kubist.io/shard=%q", d.Name, got)
+		}
+		if got := d.Spec.Template.Labels["kubist.io/shard"]; got != shard {
+			t.Errorf("%s: pod label kubist.io/shard=%q", d.Name, got)
+		}
+		webhooks := arg(c, "--webhooks") != "false"
+		if webhooks != (i == 0) {
+			t.Errorf("%s: serves admission %v, want %v (the first shard alone)", d.Name, webhooks, i == 0)
+		}
+		checkPod(t, d)
+		pdb := one[*policyv1.PodDisruptionBudget](t, r, "PodDisruptionBudget", releaseName+"-"+shard)
+		if got := pdb.Spec.Selector.MatchLabels["kubist.io/shard"]; got != shard {
+			t.Errorf("PDB %s selects shard %q", pdb.Name, got)
+		}
+	}
+	if n := len(r.byKind["Deployment"]); n != 2 {
+		t.Errorf("%d Deployments, want one per shard", n)
+	}
+	svc := one[*corev1.Service](t, r, "Service", releaseName+"-webhook")
+	if got := svc.Spec.Selector["kubist.io/shard"]; got != "default" {
+		t.Errorf("the webhook Service selects shard %q, want the first, default", got)
+	}
+
+	// Without shards: one Deployment for every Project, as before.
+	d := one[*appsv1.Deployment](t, renderObjects(t, nil), "Deployment", releaseName)
+	if got := arg(d.Spec.Template.Spec.Containers[0], "--shard"); got != "" {
+		t.Errorf("no shards, yet --shard=%q", got)
+	}
+	if _, ok := d.Spec.Selector.MatchLabels["kubist.io/shard"]; ok {
+		t.Error("no shards, yet a shard in the selector")
 	}
 }

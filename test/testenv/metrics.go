@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 )
@@ -17,33 +18,11 @@ import (
 // is sent as a bearer token; an https endpoint's certificate is not
 // verified (the manager's metrics certificate is self-signed, as the
 // chart's ServiceMonitor assumes: the token authenticates).
+
 func MetricSum(url, token, family string) (float64, error) {
-	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // self-signed metrics certificate
-	}}
-	req, err := http.NewRequest(http.MethodGet, url, nil)
+	families, err := metricFamilies(url, token)
 	if err != nil {
 		return 0, err
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer func() { _ = resp.Body.Close() }()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return 0, fmt.Errorf("GET %s: %w", url, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("GET %s: %s\n%s", url, resp.Status, body)
-	}
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(bytes.NewReader(body))
-	if err != nil {
-		return 0, fmt.Errorf("parse %s: %w", url, err)
 	}
 	sum := 0.0
 	if f, ok := families[family]; ok {
@@ -52,4 +31,54 @@ func MetricSum(url, token, family string) (float64, error) {
 		}
 	}
 	return sum, nil
+}
+
+// MetricLabelValues is the set of values a label takes across the series
+// of a metric family at url.
+func MetricLabelValues(url, family, label string) (map[string]bool, error) {
+	families, err := metricFamilies(url, "")
+	if err != nil {
+		return nil, err
+	}
+	values := map[string]bool{}
+	for _, m := range families[family].GetMetric() {
+		for _, l := range m.GetLabel() {
+			if l.GetName() == label {
+				values[l.GetValue()] = true
+			}
+		}
+	}
+	return values, nil
+}
+
+// metricFamilies reads and parses the Prometheus text at url.
+func metricFamilies(url, token string) (map[string]*dto.MetricFamily, error) {
+	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // self-signed metrics certificate
+	}}
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("GET %s: %w", url, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %s\n%s", url, resp.Status, body)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("parse %s: %w", url, err)
+	}
+	return families, nil
 }

@@ -30,6 +30,14 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/component: manager
 {{- end -}}
 
+{{- /* The selector labels of one shard's Deployment: (list $ shard). */ -}}
+{{- define "kubist.shardSelectorLabels" -}}
+{{ include "kubist.selectorLabels" (index . 0) }}
+{{- with index . 1 }}
+kubist.io/shard: {{ . }}
+{{- end }}
+{{- end -}}
+
 {{- define "kubist.serviceAccountName" -}}
 {{- default (include "kubist.fullname" .) .Values.serviceAccount.name -}}
 {{- end -}}
