@@ -167,6 +167,12 @@ func runScale(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	// At rest: what the processes use with no step due, over a root
+	// run's period (the step phase has the same root runs).
+	resting := processCPU(b, map[string]int{"manager": mgr.Process.Pid})
+	time.Sleep(resyncPeriod)
+	atRest := resting()
+	b.Logf("CPU seconds at rest: %s", atRest)
 	cpu := processCPU(b, map[string]int{"manager": mgr.Process.Pid})
 	stopProfile := apiServerProfile(ctx, b, env)
 	managerBefore := scrape(b, http.DefaultClient, metricsURL, managerWatched)
@@ -177,7 +183,11 @@ func runScale(b *testing.B) {
 	apiBefore := scrape(b, apiClient, strings.TrimSuffix(env.Config.Host, "/")+"/metrics", apiServerWatched)
 	p50, p99, samples := stepLatency(ctx, b, watcher, metricsURL)
 	stopProfile()
-	b.Logf("CPU seconds during the step-latency phase: %s", cpu())
+	phase := cpu()
+	b.Logf("CPU seconds during the step-latency phase: %s", phase)
+	steps, sum := perStep(phase, atRest, samples)
+	b.Logf("CPU per step beyond the rate at rest: %s", steps)
+	b.ReportMetric(sum, "cpu-ms-per-step")
 	b.Logf("the manager during the step-latency phase:\n%s", strings.Join(scrape(b, http.DefaultClient, metricsURL, managerWatched).since(managerBefore), "\n"))
 	b.Logf("the API server during the step-latency phase:\n%s", strings.Join(scrape(b, apiClient, strings.TrimSuffix(env.Config.Host, "/")+"/metrics", apiServerWatched).since(apiBefore), "\n"))
 	b.ReportMetric(float64(p50.Milliseconds()), "step-p50-ms")
@@ -642,7 +652,7 @@ func lateAfterRoot(b *testing.B, dues []time.Time, latencies []time.Duration, ro
 // processCPU snapshots the CPU time of the manager, the control plane's
 // processes and this one; the function it returns reports what each used
 // since.
-func processCPU(b *testing.B, pids map[string]int) func() string {
+func processCPU(b *testing.B, pids map[string]int) func() cpuUse {
 	pids["bench"] = os.Getpid()
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
@@ -678,15 +688,43 @@ func processCPU(b *testing.B, pids map[string]int) func() string {
 		return out
 	}
 	before, start := read(), time.Now()
-	return func() string {
-		after, wall := read(), time.Since(start).Seconds()
-		var parts []string
+	return func() cpuUse {
+		after := read()
+		use := cpuUse{wall: time.Since(start).Seconds(), seconds: map[string]float64{}}
 		for name, v := range after {
-			parts = append(parts, fmt.Sprintf("%s %.1f (%.0f%%)", name, v-before[name], 100*(v-before[name])/wall))
+			use.seconds[name] = v - before[name]
 		}
-		slices.Sort(parts)
-		return fmt.Sprintf("over %.0f s: %s", wall, strings.Join(parts, ", "))
+		return use
 	}
+}
+
+// cpuUse is the CPU seconds each process used over wall seconds.
+type cpuUse struct {
+	wall    float64
+	seconds map[string]float64
+}
+
+func (u cpuUse) String() string {
+	var parts []string
+	for name, v := range u.seconds {
+		parts = append(parts, fmt.Sprintf("%s %.1f (%.0f%%)", name, v, 100*v/u.wall))
+	}
+	slices.Sort(parts)
+	return fmt.Sprintf("over %.0f s: %s", u.wall, strings.Join(parts, ", "))
+}
+
+// perStep is the CPU milliseconds per step of the API server, the manager
+// and etcd beyond what they use at rest (the same root runs, no step), and
+// their sum.
+func perStep(phase, rest cpuUse, steps int) (string, float64) {
+	var parts []string
+	sum := 0.0
+	for _, name := range []string{"kube-apiserver", "manager", "etcd"} {
+		ms := 1000 * (phase.seconds[name] - rest.seconds[name]/rest.wall*phase.wall) / float64(steps)
+		sum += ms
+		parts = append(parts, fmt.Sprintf("%s %.1f ms", name, ms))
+	}
+	return fmt.Sprintf("%s; sum %.1f ms", strings.Join(parts, ", "), sum), sum
 }
 
 // apiServerProfile writes a 30 s CPU profile of the API server to the file
