@@ -349,9 +349,12 @@ func (r *run) emit(old, updated v1alpha1.Object) {
 	}
 	for _, e := range r.events {
 		eventType, reason, note := corev1.EventTypeNormal, orDefault(e.Reason, "Policy"), e.Message
-		if e.Type == corev1.EventTypeWarning {
+		switch {
+		case e.Type == corev1.EventTypeWarning:
 			eventType = corev1.EventTypeWarning
-		} else {
+		case reason == ReasonAction:
+			// A person's action is always told.
+		default:
 			held, since, ok := r.pacer.admit(updated.GetUID(), reason, r.now)
 			if !ok {
 				continue

@@ -1,11 +1,19 @@
 package reconciler
 
 import (
+	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/kubist-io/kubist/api/v1alpha1"
+	"github.com/kubist-io/kubist/policies"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
 )
 
 func TestEventPacer(t *testing.T) {
@@ -46,5 +54,36 @@ func TestEventPacerForgetsOldEntries(t *testing.T) {
 	p.admit("new", "Step", t0.Add(EventInterval))
 	if len(p.last) != 1 {
 		t.Fatalf("past %d entries the ones an interval old are forgotten: %d left", pacerPrune, len(p.last))
+	}
+}
+
+// emit paces a release's repeated Normal policy Events, and never its
+// Warnings or a person's actions.
+func TestEmitPacesPolicyEvents(t *testing.T) {
+	recorder := events.NewFakeRecorder(20)
+	rc := &Reconciler{Recorder: recorder}
+	cr := &v1alpha1.CanaryRelease{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "shop", UID: "u1"}}
+	t0 := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+	for i, at := range []time.Duration{0, 10 * time.Second, 20 * time.Second, time.Minute} {
+		r := &run{Reconciler: rc, now: t0.Add(at), events: []policies.Event{
+			{Type: corev1.EventTypeNormal, Reason: "Step", Message: fmt.Sprintf("canary v2 at %d%%", 10*(i+1))},
+			{Type: corev1.EventTypeWarning, Reason: "SlowStep", Message: "late"},
+			{Type: corev1.EventTypeNormal, Reason: ReasonAction, Message: "Pause by alice"},
+		}}
+		r.emit(cr, cr)
+	}
+	close(recorder.Events)
+	var got []string
+	for e := range recorder.Events {
+		got = append(got, e)
+	}
+	want := []string{
+		"Normal Step canary v2 at 10%", "Warning SlowStep late", "Normal Action Pause by alice",
+		"Warning SlowStep late", "Normal Action Pause by alice",
+		"Warning SlowStep late", "Normal Action Pause by alice",
+		"Normal Step canary v2 at 40% (and 2 earlier Step since 10:00:10: see the status)", "Warning SlowStep late", "Normal Action Pause by alice",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("Events:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
