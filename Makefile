@@ -61,6 +61,15 @@ export KUBIST_ISTIO_DIR := $(ISTIO_BIN)
 export KUBIST_PROMETHEUS := $(PROMETHEUS)
 
 GO_PACKAGES := ./...
+# The released binary is stripped and built with the flags of the control
+# plane's binaries below, so that the packages they share (k8s.io/...) are
+# compiled once into Go's build cache.
+GO_BUILD_FLAGS := -trimpath -ldflags '-s -w'
+
+# A line when a build starts and one with its time when it ends, so that a
+# first run says what it is doing.
+stage = mkdir -p $(BIN); echo "==> building $(strip $(1) $(2))"; date +%s > "$(BIN)/.stage-$(1)"
+built = echo "==> built $(strip $(1) $(2)) in $$(( $$(date +%s) - $$(cat "$(BIN)/.stage-$(1)") ))s"; rm -f "$(BIN)/.stage-$(1)"
 GO_TEST_FLAGS ?= -count=1 -timeout=60m
 
 ##@ General
@@ -74,7 +83,10 @@ help: ## Show this help.
 ##@ Development
 
 .PHONY: run
-run: build envtest ## Start a local control plane with Kubist, istiod, Prometheus and demo traffic running and the samples applied (kubist dev).
+run: ## Start a local control plane with Kubist, istiod, Prometheus and demo traffic running and the samples applied (kubist dev).
+	@# The binaries build two at a time; a first run builds them all
+	@# (see the README for how long), later runs find them under bin/.
+	@$(MAKE) --no-print-directory -j2 build envtest
 	$(KUBIST) dev --assets $(K8S_BIN)
 
 .PHONY: generate
@@ -117,8 +129,10 @@ lint: $(GOLANGCI_LINT) ## Run golangci-lint with .golangci.yml.
 
 .PHONY: build
 build: ## Build the kubist binary into bin/, and bin/kubectl-kubist, the same binary as a kubectl plugin.
-	go build -o $(KUBIST) ./cmd/kubist
+	@$(call stage,kubist,)
+	go build $(GO_BUILD_FLAGS) -o $(KUBIST) ./cmd/kubist
 	ln -sf kubist $(BIN)/kubectl-kubist
+	@$(call built,kubist,)
 
 .PHONY: envtest
 envtest: $(KUBE_APISERVER) $(KUBECTL) $(ETCD) istio $(PROMETHEUS) ## Build kube-apiserver, kubectl, etcd, istiod and Prometheus into bin/ when missing.
@@ -131,29 +145,37 @@ istio: $(PILOT) $(ISTIO_CHARTS) ## Build istiod (pilot-discovery) into bin/istio
 # half-written binary that looks cached.
 $(KUBE_APISERVER) $(KUBECTL):
 	@mkdir -p $(K8S_BIN)
+	@$(call stage,$(notdir $@),$(K8S_VERSION))
 	cd hack/k8s && go build -trimpath -ldflags '$(K8S_LDFLAGS)' -o $@.tmp k8s.io/kubernetes/cmd/$(notdir $@)
 	mv $@.tmp $@
+	@$(call built,$(notdir $@),$(K8S_VERSION))
 
 $(ETCD):
 	@mkdir -p $(K8S_BIN)
+	@$(call stage,etcd,$(ETCD_VERSION))
 	cd hack/etcd && go build -trimpath -ldflags '-s -w' -o $@.tmp go.etcd.io/etcd/server/v3
 	mv $@.tmp $@
+	@$(call built,etcd,$(ETCD_VERSION))
 
 # Prometheus with static scrape configs only (remove_all_sd): what the tests
 # and `make run` use of it; its web UI's assets are not built in.
 $(PROMETHEUS):
 	@mkdir -p $(dir $@)
+	@$(call stage,prometheus,$(PROMETHEUS_MODULE))
 	cd hack/prometheus && go build -trimpath -tags remove_all_sd \
 		-ldflags '-s -w -X github.com/prometheus/common/version.Version=$(PROMETHEUS_MODULE:v0.3%=3.%)' \
 		-o $@.tmp github.com/prometheus/prometheus/cmd/prometheus
 	mv $@.tmp $@
+	@$(call built,prometheus,$(PROMETHEUS_MODULE))
 
 # istiod is built from its own module (it needs other k8s.io versions than
 # Kubist's go.mod), stamped with the version its charts carry.
 $(PILOT):
 	@mkdir -p $(ISTIO_BIN)
+	@$(call stage,istiod,$(ISTIO_VERSION))
 	cd hack/istio && go build -trimpath -ldflags '$(ISTIO_LDFLAGS)' -o $@.tmp istio.io/istio/pilot/cmd/pilot-discovery
 	mv $@.tmp $@
+	@$(call built,istiod,$(ISTIO_VERSION))
 
 # Istio's own charts from the same module, stamped as Istio's release
 # builder stamps them: chart version, appVersion and image tag.

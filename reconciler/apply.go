@@ -113,8 +113,10 @@ type managedObject[T client.Object] struct {
 // conflict: it is never taken over.
 func ensure[T client.Object](ctx context.Context, r *run, t *Target, m managedObject[T], desired T) error {
 	what := fmt.Sprintf("%s %s/%s on %s", m.kind, desired.GetNamespace(), desired.GetName(), t)
+	// The cache's own object, read only until it is to change (most runs
+	// find it as desired, and a VirtualService is costly to copy).
 	current := m.empty()
-	err := t.Client.Get(ctx, client.ObjectKeyFromObject(desired), current)
+	err := t.Client.Get(ctx, client.ObjectKeyFromObject(desired), current, client.UnsafeDisableDeepCopy)
 	if meta.IsNoMatchError(err) && m.missing != "" {
 		return userError(ReasonGatewayAPIMissing, "cannot apply %s: its API is not installed there (%v); %s", what, err, m.missing)
 	}
@@ -152,6 +154,7 @@ func ensure[T client.Object](ctx context.Context, r *run, t *Target, m managedOb
 		r.drift = append(r.drift, "update "+what)
 		return nil
 	}
+	current = current.DeepCopyObject().(T)
 	labels := current.GetLabels()
 	for k, v := range desired.GetLabels() {
 		labels[k] = v

@@ -14,6 +14,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kubist-io/kubist/api/v1alpha1"
 	"github.com/kubist-io/kubist/internal/release"
@@ -64,20 +65,21 @@ func (rc *Reconciler) trafficTargetOf(ctx context.Context, namespace, route, des
 	if err != nil {
 		return nil, err
 	}
+	// The cache's own objects, read only (no copy per run).
 	t := &trafficTarget{placement: p, route: &v1alpha1.Route{}, destination: &v1alpha1.Destination{}}
-	if err := rc.Client.Get(ctx, types.NamespacedName{Namespace: namespace, Name: route}, t.route); err != nil {
+	if err := rc.Client.Get(ctx, types.NamespacedName{Namespace: namespace, Name: route}, t.route, client.UnsafeDisableDeepCopy); err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil, userError(ReasonRouteMissing, "Route %s (spec.route) does not exist in namespace %s", route, namespace)
 		}
 		return nil, err
 	}
-	if err := rc.Client.Get(ctx, types.NamespacedName{Namespace: namespace, Name: destination}, t.destination); err != nil {
+	if err := rc.Client.Get(ctx, types.NamespacedName{Namespace: namespace, Name: destination}, t.destination, client.UnsafeDisableDeepCopy); err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil, userError(ReasonDestinationMissing, "Destination %s (spec.destination) does not exist in namespace %s", destination, namespace)
 		}
 		return nil, err
 	}
-	t.subsets = t.destination.Status.Subsets
+	t.subsets = slices.Clone(t.destination.Status.Subsets)
 	if len(t.subsets) == 0 {
 		for _, s := range t.destination.Spec.Subsets {
 			t.subsets = append(t.subsets, s.Name)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -257,7 +258,7 @@ func runKind[T v1alpha1.Object](ctx context.Context, k *kind[T], impl implementa
 
 	// Executors write only the working copy's status: any difference is a
 	// status change.
-	changed := !equality.Semantic.DeepEqual(obj, working)
+	changed := !equality.Semantic.DeepEqual(statusOf(obj), statusOf(working))
 	if changed {
 		if uerr := r.Client.Status().Update(ctx, working); uerr != nil {
 			if apierrors.IsConflict(uerr) || apierrors.IsNotFound(uerr) {
@@ -289,6 +290,12 @@ func runKind[T v1alpha1.Object](ctx context.Context, k *kind[T], impl implementa
 	default:
 		return ctrl.Result{}, err
 	}
+}
+
+// statusOf is the Status field of a Kubist object: what a run may change
+// and a status write stores, compared without the rest of the object.
+func statusOf(o v1alpha1.Object) any {
+	return reflect.ValueOf(o).Elem().FieldByName("Status").Interface()
 }
 
 // executeWith resolves the executor's parameters and runs it.

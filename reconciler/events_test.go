@@ -8,12 +8,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kubist-io/kubist/api/v1alpha1"
-	"github.com/kubist-io/kubist/policies"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
+
+	"github.com/kubist-io/kubist/api/v1alpha1"
+	"github.com/kubist-io/kubist/policies"
 )
 
 func TestEventPacer(t *testing.T) {

@@ -3,6 +3,7 @@ package reconciler
 import (
 	"context"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -188,8 +189,10 @@ func routeKind(rc *Reconciler) *kind[*v1alpha1.Route] {
 // on a Route, in name order.
 func (rc *Reconciler) liveWeightsOf(ctx context.Context, route *v1alpha1.Route) ([]liveWeights, error) {
 	var out []liveWeights
+	// The cache's own objects, read only: what is kept of them is copied,
+	// not the whole releases with their histories on every run.
 	var canaries v1alpha1.CanaryReleaseList
-	if err := rc.Client.List(ctx, &canaries, client.InNamespace(route.Namespace), client.MatchingFields{indexRoute: route.Name}); err != nil {
+	if err := rc.Client.List(ctx, &canaries, client.InNamespace(route.Namespace), client.MatchingFields{indexRoute: route.Name}, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, err
 	}
 	for _, c := range canaries.Items {
@@ -197,17 +200,17 @@ func (rc *Reconciler) liveWeightsOf(ctx context.Context, route *v1alpha1.Route) 
 			continue
 		}
 		l := liveWeights{source: "CanaryRelease/" + c.Name, destination: c.Spec.Destination,
-			httpRoute: c.Spec.HTTPRoute, baseline: c.Status.Baseline, weights: c.Status.Weights,
-			canary: c.Spec.Subset, mirror: c.Status.Mirror, preview: c.Status.Preview}
+			httpRoute: c.Spec.HTTPRoute, baseline: c.Status.Baseline, weights: maps.Clone(c.Status.Weights),
+			canary: c.Spec.Subset, mirror: c.Status.Mirror.DeepCopy(), preview: c.Status.Preview.DeepCopy()}
 		// Sticky while the canary shares the traffic, a pause included.
 		shifting := c.Status.Phase == v1alpha1.CanaryProgressing || c.Status.Phase == v1alpha1.CanaryPaused
 		if w := c.Status.Weights[c.Spec.Subset]; c.Spec.SessionAffinity != nil && shifting && w > 0 && w < 100 {
-			l.sticky = c.Spec.SessionAffinity
+			l.sticky = c.Spec.SessionAffinity.DeepCopy()
 		}
 		out = append(out, l)
 	}
 	var experiments v1alpha1.ExperimentList
-	if err := rc.Client.List(ctx, &experiments, client.InNamespace(route.Namespace), client.MatchingFields{indexRoute: route.Name}); err != nil {
+	if err := rc.Client.List(ctx, &experiments, client.InNamespace(route.Namespace), client.MatchingFields{indexRoute: route.Name}, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, err
 	}
 	for _, e := range experiments.Items {
@@ -215,7 +218,7 @@ func (rc *Reconciler) liveWeightsOf(ctx context.Context, route *v1alpha1.Route) 
 			continue
 		}
 		out = append(out, liveWeights{source: "Experiment/" + e.Name, destination: e.Spec.Destination,
-			httpRoute: e.Spec.HTTPRoute, baseline: firstOf(e.Spec.Subsets), weights: e.Status.Weights})
+			httpRoute: e.Spec.HTTPRoute, baseline: firstOf(e.Spec.Subsets), weights: maps.Clone(e.Status.Weights)})
 	}
 	slices.SortFunc(out, func(a, b liveWeights) int { return strings.Compare(a.source, b.source) })
 	return out, nil

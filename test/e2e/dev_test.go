@@ -127,7 +127,7 @@ var (
 func kubistBinary() string {
 	GinkgoHelper()
 	buildOnce.Do(func() {
-		builtKubist, buildErr = gexec.Build("github.com/kubist-io/kubist/cmd/kubist")
+		builtKubist, buildErr = gexec.Build("github.com/kubist-io/kubist/cmd/kubist", "-trimpath", "-ldflags", "-s -w")
 	})
 	Expect(buildErr).NotTo(HaveOccurred())
 	return builtKubist

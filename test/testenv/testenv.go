@@ -119,7 +119,9 @@ func BuildKubist(dir string) (string, error) {
 		return "", err
 	}
 	binary := filepath.Join(dir, "kubist")
-	cmd := exec.Command("go", "build", "-o", binary, "./cmd/kubist")
+	// As `make build` builds it (the released binary's flags), so that
+	// each shares the other's build cache.
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", binary, "./cmd/kubist")
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("build kubist: %w\n%s", err, out)
