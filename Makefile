@@ -59,6 +59,11 @@ export KUBEBUILDER_ASSETS := $(K8S_BIN)
 # Tests and `kubist dev` find istiod and its charts here.
 export KUBIST_ISTIO_DIR := $(ISTIO_BIN)
 export KUBIST_PROMETHEUS := $(PROMETHEUS)
+# Every go command here compiles with -trimpath, as the released binary and
+# the control plane's binaries are built: the tests, the binaries the tests
+# build and those of `make run` then share compiled packages in Go's build
+# cache instead of compiling them once per set of flags.
+export GOFLAGS := $(strip $(GOFLAGS) -trimpath)
 
 GO_PACKAGES := ./...
 # The released binary is stripped and built with the flags of the control

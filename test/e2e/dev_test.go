@@ -23,17 +23,7 @@ var _ = Describe("kubist dev", func() {
 		binary := kubistBinary()
 		dir := GinkgoT().TempDir()
 		kubeconfig := filepath.Join(dir, "kubeconfig")
-		cmd := exec.Command(binary, "dev",
-			"--assets", env.AssetsDir,
-			"--istio", filepath.Dir(istio.Pilot),
-			"--kubeconfig-out", kubeconfig,
-			"--metrics-bind-address", "0",
-			"--health-probe-bind-address", "127.0.0.1:0")
-		session, err := gexec.Start(cmd, GinkgoWriter, GinkgoWriter)
-		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(func() { session.Kill() })
-
-		Eventually(session.Out, 2*time.Minute).Should(gbytes.Say("Kubist is running on a local control plane."))
+		cmd, session := startDev(kubeconfig)
 		Expect(string(session.Out.Contents())).To(ContainSubstring("applied canaryrelease/reviews-v2"))
 
 		kubectl := testenv.Kubectl{Path: filepath.Join(env.AssetsDir, "kubectl"), Kubeconfig: kubeconfig}
@@ -87,18 +77,7 @@ var _ = Describe("kubist dev", func() {
 	// its children (their parent-death signal).
 	DescribeTable("leaves no process behind however it ends",
 		func(signal syscall.Signal, clean bool) {
-			dir := GinkgoT().TempDir()
-			cmd := exec.Command(kubistBinary(), "dev", "--samples=false", "--tree=false",
-				"--assets", env.AssetsDir,
-				"--istio", filepath.Dir(istio.Pilot),
-				"--kubeconfig-out", filepath.Join(dir, "kubeconfig"),
-				"--metrics-bind-address", "0",
-				"--health-probe-bind-address", "127.0.0.1:0")
-			session, err := gexec.Start(cmd, GinkgoWriter, GinkgoWriter)
-			Expect(err).NotTo(HaveOccurred())
-			DeferCleanup(func() { session.Kill() })
-			Eventually(session.Out, 2*time.Minute).Should(gbytes.Say("Kubist is running on a local control plane."))
-
+			cmd, session := startDev(filepath.Join(GinkgoT().TempDir(), "kubeconfig"), "--samples=false", "--tree=false")
 			children := childProcesses(cmd.Process.Pid)
 			Expect(children).To(HaveLen(3), "kubist dev --samples=false runs etcd, kube-apiserver and Prometheus as its children")
 			session.Signal(signal)
@@ -116,6 +95,23 @@ var _ = Describe("kubist dev", func() {
 		Entry("killed outright", syscall.SIGKILL, false),
 	)
 })
+
+// startDev runs kubist dev on the suite's binaries, its kubeconfig (and
+// logs) at kubeconfig, until it says it is running.
+func startDev(kubeconfig string, args ...string) (*exec.Cmd, *gexec.Session) {
+	GinkgoHelper()
+	cmd := exec.Command(kubistBinary(), append([]string{"dev",
+		"--assets", env.AssetsDir,
+		"--istio", filepath.Dir(istio.Pilot),
+		"--kubeconfig-out", kubeconfig,
+		"--metrics-bind-address", "0",
+		"--health-probe-bind-address", "127.0.0.1:0"}, args...)...)
+	session, err := gexec.Start(cmd, GinkgoWriter, GinkgoWriter)
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(func() { session.Kill() })
+	Eventually(session.Out, 2*time.Minute).Should(gbytes.Say("Kubist is running on a local control plane."))
+	return cmd, session
+}
 
 var (
 	buildOnce   sync.Once
