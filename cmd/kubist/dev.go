@@ -125,7 +125,11 @@ func runDev(ctx context.Context, out io.Writer, logPath string, opts devOptions)
 	}()
 	stage.end("Kubernetes at " + cp.Config.Host)
 
-	stage.begin("Starting Prometheus")
+	if opts.manager.PrometheusURL == "" {
+		stage.begin("Starting Prometheus")
+	} else {
+		stage.begin("Using the Prometheus of --prometheus-url")
+	}
 	// What the sidecars of the demo's pods would report, scraped by a real
 	// Prometheus that the canaries read.
 	telemetry, err := localmesh.NewTelemetry()
