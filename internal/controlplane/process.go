@@ -74,7 +74,7 @@ func (cp *ControlPlane) logFile(dir, name string) (*os.File, error) {
 	return f, err
 }
 
-// ExecWrapped, called first thing in main, does nothing unless this
+// ExecWrapped is called first thing in main; it does nothing unless this
 // process was started as etcd or kube-apiserver by a control plane with
 // DieWithParent: then it asks the kernel to kill it when its parent ends
 // and replaces itself with the real binary. It returns only on error.

@@ -18,7 +18,6 @@ import (
 // is sent as a bearer token; an https endpoint's certificate is not
 // verified (the manager's metrics certificate is self-signed, as the
 // chart's ServiceMonitor assumes: the token authenticates).
-
 func MetricSum(url, token, family string) (float64, error) {
 	families, err := metricFamilies(url, token)
 	if err != nil {
