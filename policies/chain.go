@@ -2,9 +2,7 @@ package policies
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -136,7 +134,7 @@ func fixedInput(in Input) ([][2]*ast.Term, error) {
 	fixed := [][2]*ast.Term{
 		{ast.StringTerm("kind"), ast.StringTerm(in.Kind)},
 		{ast.StringTerm("now"), ast.StringTerm(in.Now.UTC().Format(time.RFC3339Nano))},
-		{ast.StringTerm("nowNs"), ast.NumberTerm(json.Number(strconv.FormatInt(in.Now.UnixNano(), 10)))},
+		{ast.StringTerm("nowNs"), ast.InternedTerm(in.Now.UnixNano())},
 	}
 	// action and hooks are absent unless a run has them, so that a policy
 	// can test for them.
@@ -173,7 +171,7 @@ func stepInput(fixed [][2]*ast.Term, now time.Time, params, state ast.Value) ast
 		if term := s.Get(ast.InternedTerm("lastStepTime")); term != nil {
 			if last, ok := term.Value.(ast.String); ok {
 				if t, err := time.Parse(time.RFC3339, string(last)); err == nil {
-					obj.Insert(ast.StringTerm("sinceLastStepNs"), ast.NumberTerm(json.Number(strconv.FormatInt(now.UnixNano()-t.UnixNano(), 10))))
+					obj.Insert(ast.StringTerm("sinceLastStepNs"), ast.InternedTerm(now.UnixNano()-t.UnixNano()))
 				}
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -81,7 +82,7 @@ func (cp *ControlPlane) logFile(dir, name string) (*os.File, error) {
 func ExecWrapped() error {
 	assets, parent := os.Getenv(wrappedAssetsEnv), os.Getenv(wrappedParentEnv)
 	name := filepath.Base(os.Args[0])
-	if assets == "" || parent == "" || !isWrapped(name) {
+	if assets == "" || parent == "" || !slices.Contains(wrapped, name) {
 		return nil
 	}
 	if err := os.Unsetenv(wrappedAssetsEnv); err != nil {
@@ -95,13 +96,4 @@ func ExecWrapped() error {
 		return fmt.Errorf("start %s: %w", real, err)
 	}
 	return nil
-}
-
-func isWrapped(name string) bool {
-	for _, w := range wrapped {
-		if name == w {
-			return true
-		}
-	}
-	return false
 }
