@@ -234,7 +234,8 @@ bench: envtest ## Run every Go benchmark in the repository.
 	go test -run '^$$' -bench . -benchmem $(GO_PACKAGES)
 
 .PHONY: bench-scale
-bench-scale: envtest ## Benchmark the manager on 11,110 Kubist resources: first pass, steady pass, peak RSS, step latency of 1,000 canaries.
+bench-scale: envtest ## Benchmark the manager on 11,110 Kubist resources (first pass, steady pass, peak RSS, step latency of 1,000 canaries) and what each API write of a release costs.
+	KUBIST_BENCH_SCALE=1 go test ./test/scale -run '^$$' -bench BenchmarkAPIWrite -benchtime 1000x -timeout 10m
 	KUBIST_BENCH_SCALE=1 go test ./test/scale -run '^$$' -bench BenchmarkScale -benchtime 1x -timeout 60m -v
 
 .PHONY: clean
