@@ -1,3 +1,5 @@
+//go:build !manager_only
+
 package main
 
 import (

@@ -2,6 +2,11 @@
 // development control plane, the tools users run offline, and the commands
 // that act on releases. Named kubectl-kubist (a link will do), it is a
 // kubectl plugin: `kubectl kubist canary promote NAME`.
+//
+// Built with the tag manager_only, it is the manager alone, as the image
+// the Helm chart runs holds it: none of the development control plane,
+// the local mesh or the offline tools is linked in, so none of their code
+// or package initialisation takes the manager's memory.
 package main
 
 import (
@@ -14,14 +19,10 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
-
-	"github.com/kubist-io/kubist/internal/controlplane"
 )
 
 func main() {
-	// kubist dev starts etcd and kube-apiserver through this executable so
-	// that they die with it (controlplane.Options.DieWithParent).
-	if err := controlplane.ExecWrapped(); err != nil {
+	if err := startup(); err != nil {
 		fmt.Fprintln(os.Stderr, "Error:", err)
 		os.Exit(1)
 	}

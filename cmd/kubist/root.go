@@ -29,17 +29,6 @@ func newRootCommand() *cobra.Command {
 	zapOpts.BindFlags(logFlags)
 	root.PersistentFlags().AddGoFlagSet(logFlags)
 
-	root.AddCommand(
-		newManagerCommand(),
-		newDevCommand(),
-		newPolicyCommand(),
-		newExecutorCommand(),
-		newValidateCommand(),
-		newTreeCommand(),
-		newCanaryCommand(),
-		newExperimentCommand(),
-		newGetCommand(),
-		newDashboardCommand(),
-	)
+	root.AddCommand(commands()...)
 	return root
 }

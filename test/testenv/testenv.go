@@ -112,16 +112,17 @@ func Parameters(t testing.TB, s string) v1alpha1.Parameters {
 }
 
 // BuildKubist builds the kubist binary into dir and returns its path: the
-// manager as it runs in production, its own process.
+// manager as it runs in production, its own process, built as the image
+// builds it (the manager alone: the tag manager_only).
 func BuildKubist(dir string) (string, error) {
 	root, err := RepoRoot()
 	if err != nil {
 		return "", err
 	}
 	binary := filepath.Join(dir, "kubist")
-	// As `make build` builds it (the released binary's flags), so that
-	// each shares the other's build cache.
-	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", binary, "./cmd/kubist")
+	// The released binary's flags, as `make build` uses them, so that each
+	// shares the other's build cache (the tag changes only cmd/kubist).
+	cmd := exec.Command("go", "build", "-tags", "manager_only", "-trimpath", "-ldflags", "-s -w", "-o", binary, "./cmd/kubist")
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("build kubist: %w\n%s", err, out)

@@ -1,0 +1,30 @@
+//go:build !manager_only
+
+package main
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/kubist-io/kubist/internal/controlplane"
+)
+
+// commands are the subcommands of the whole binary.
+func commands() []*cobra.Command {
+	return []*cobra.Command{
+		newManagerCommand(),
+		newDevCommand(),
+		newPolicyCommand(),
+		newExecutorCommand(),
+		newValidateCommand(),
+		newTreeCommand(),
+		newCanaryCommand(),
+		newExperimentCommand(),
+		newGetCommand(),
+		newDashboardCommand(),
+	}
+}
+
+// startup runs first in main: kubist dev starts etcd and kube-apiserver
+// through this executable so that they die with it
+// (controlplane.Options.DieWithParent).
+func startup() error { return controlplane.ExecWrapped() }
