@@ -39,6 +39,7 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/yaml"
 
 	"github.com/kubist-io/kubist/api/v1alpha1"
 	"github.com/kubist-io/kubist/internal/controlplane"
@@ -52,7 +53,6 @@ const (
 	vcsPerCluster      = 10
 	perVC              = 3
 	resyncPeriod       = 45 * time.Second
-	managerMemoryLimit = "200MiB"
 )
 
 // latencyPeriod is the canaries' step period: TimedCanaryRelease's default
@@ -126,10 +126,10 @@ func runScale(b *testing.B) {
 		"--kube-api-qps=1000", "--kube-api-burst=2000", "--workers="+cmp.Or(os.Getenv("KUBIST_SCALE_WORKERS"), "4"),
 		"--pprof-bind-address="+os.Getenv("KUBIST_SCALE_PPROF"))
 	mgr.Stdout, mgr.Stderr = logFile, logFile
-	// The Go runtime's soft memory limit, for the manager alone, as a
-	// Deployment sets it below its container's memory limit: 200MiB, or
+	// The Go runtime's soft memory limit, for the manager alone, as the
+	// chart's Deployment sets it (its manager.goMemLimit), or
 	// KUBIST_SCALE_GOMEMLIMIT ("off" for none).
-	if limit := cmp.Or(os.Getenv("KUBIST_SCALE_GOMEMLIMIT"), managerMemoryLimit); limit != "off" {
+	if limit := cmp.Or(os.Getenv("KUBIST_SCALE_GOMEMLIMIT"), chartMemoryLimit(b)); limit != "off" {
 		mgr.Env = append(os.Environ(), "GOMEMLIMIT="+limit)
 		b.Logf("the manager runs with GOMEMLIMIT=%s", limit)
 	}
@@ -138,6 +138,7 @@ func runScale(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer func() { _ = mgr.Process.Kill(); _ = mgr.Wait() }()
+	memory := sampleMemory(ctx, mgr.Process.Pid, metricsURL)
 
 	// First pass: every resource Ready, every VirtualService carrying its
 	// promoted canary.
@@ -195,6 +196,21 @@ func runScale(b *testing.B) {
 	b.ReportMetric(float64(samples), "steps")
 
 	b.ReportMetric(float64(peakRSS(b, mgr.Process.Pid))/(1<<20), "peak-rss-MiB")
+	peaks := memory()
+	b.ReportMetric(peaks.heapInUse/(1<<20), "peak-heap-inuse-MiB")
+	b.ReportMetric(peaks.heapGoal/(1<<20), "peak-heap-goal-MiB")
+	b.ReportMetric(peaks.rssFile/(1<<20), "peak-rss-file-MiB")
+	b.Logf("the manager's memory at its highest: resident %.1f MiB anonymous (heap, stacks, runtime), %.1f MiB of its binary; Go heap in use %.1f MiB, heap goal %.1f MiB",
+		peaks.rssAnon/(1<<20), peaks.rssFile/(1<<20), peaks.heapInUse/(1<<20), peaks.heapGoal/(1<<20))
+	var footprint strings.Builder
+	var size, resident float64
+	for i, m := range binaryFootprint(b, dir, mgr.Process.Pid) {
+		size, resident = size+m.size, resident+m.resident
+		if i < 15 {
+			fmt.Fprintf(&footprint, "\n    %-50s %6.1f MiB, %6.1f MiB resident", m.module, m.size/(1<<20), m.resident/(1<<20))
+		}
+	}
+	b.Logf("the binary's code and read-only data by module (symbols: %.1f MiB, %.1f MiB resident):%s", size/(1<<20), resident/(1<<20), footprint.String())
 	b.Logf("first pass %s; steady pass %s with %v writes (%v executor runs); step latency p50 %s p99 %s over %d steps",
 		firstPass.Round(time.Millisecond), steady.Round(time.Millisecond), writes, runs, p50, p99, samples)
 }
@@ -918,4 +934,26 @@ func peakRSS(b *testing.B, pid int) int64 {
 	}
 	b.Fatal("no VmHWM in /proc status")
 	return 0
+}
+
+// chartMemoryLimit is the GOMEMLIMIT the chart gives the manager by
+// default (manager.goMemLimit in its values), "off" when it sets none.
+func chartMemoryLimit(b *testing.B) string {
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		b.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(root, "charts", "kubist", "values.yaml"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var values struct {
+		Manager struct {
+			GoMemLimit string `json:"goMemLimit"`
+		} `json:"manager"`
+	}
+	if err := yaml.Unmarshal(data, &values); err != nil {
+		b.Fatal(err)
+	}
+	return cmp.Or(values.Manager.GoMemLimit, "off")
 }
