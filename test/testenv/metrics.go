@@ -19,17 +19,23 @@ import (
 // verified (the manager's metrics certificate is self-signed, as the
 // chart's ServiceMonitor assumes: the token authenticates).
 func MetricSum(url, token, family string) (float64, error) {
-	families, err := metricFamilies(url, token)
+	sums, err := MetricSums(url, token, family)
+	return sums[family], err
+}
+
+// MetricSums is MetricSum for several families, from one scrape.
+func MetricSums(url, token string, families ...string) (map[string]float64, error) {
+	scraped, err := metricFamilies(url, token)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	sum := 0.0
-	if f, ok := families[family]; ok {
-		for _, m := range f.GetMetric() {
-			sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+	sums := make(map[string]float64, len(families))
+	for _, family := range families {
+		for _, m := range scraped[family].GetMetric() {
+			sums[family] += m.GetCounter().GetValue() + m.GetGauge().GetValue()
 		}
 	}
-	return sum, nil
+	return sums, nil
 }
 
 // MetricLabelValues is the set of values a label takes across the series
