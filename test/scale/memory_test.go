@@ -90,7 +90,7 @@ func procStatus(pid int) map[string]float64 {
 // of the binary's code and read-only data, and how much of that is
 // resident in the running manager.
 type moduleFootprint struct {
-	module            string
+	module         string
 	size, resident float64
 }
 
