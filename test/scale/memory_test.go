@@ -28,8 +28,9 @@ type memPeaks struct {
 }
 
 // sampleMemory samples the manager's memory until stopped: its resident
-// set every second, its heap every fifth (a scrape of its metrics, which
-// name every release, is work the manager would not do otherwise).
+// set every second, its heap every 15 s (a scrape of its metrics, which
+// name every release, is work the manager would not do otherwise: the
+// root-run poller already scrapes every 2 s).
 func sampleMemory(ctx context.Context, pid int, metricsURL string) func() memPeaks {
 	ctx, cancel := context.WithCancel(ctx)
 	var mu sync.Mutex
@@ -40,7 +41,7 @@ func sampleMemory(ctx context.Context, pid int, metricsURL string) func() memPea
 		for i := 0; ; i++ {
 			status := procStatus(pid)
 			var heap map[string]float64
-			if i%5 == 0 {
+			if i%15 == 0 {
 				heap, _ = testenv.MetricSums(metricsURL, "", "go_memstats_heap_inuse_bytes", "go_gc_heap_goal_bytes")
 			}
 			mu.Lock()
