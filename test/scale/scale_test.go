@@ -195,7 +195,11 @@ func runScale(b *testing.B) {
 	b.ReportMetric(float64(p99.Milliseconds()), "step-p99-ms")
 	b.ReportMetric(float64(samples), "steps")
 
-	b.ReportMetric(float64(peakRSS(b, mgr.Process.Pid))/(1<<20), "peak-rss-MiB")
+	hwm, ok := procStatus(mgr.Process.Pid)["VmHWM"]
+	if !ok {
+		b.Fatal("no VmHWM in the manager's /proc status")
+	}
+	b.ReportMetric(hwm/(1<<20), "peak-rss-MiB")
 	peaks := memory()
 	b.ReportMetric(peaks.heapInUse/(1<<20), "peak-heap-inuse-MiB")
 	b.ReportMetric(peaks.heapGoal/(1<<20), "peak-heap-goal-MiB")
@@ -915,25 +919,6 @@ func (s snapshot) since(before snapshot) []string {
 	}
 	slices.Sort(out)
 	return out
-}
-
-// peakRSS is the process's peak resident set size (VmHWM), in bytes.
-func peakRSS(b *testing.B, pid int) int64 {
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, line := range strings.Split(string(status), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
-			if err != nil {
-				b.Fatal(err)
-			}
-			return kb << 10
-		}
-	}
-	b.Fatal("no VmHWM in /proc status")
-	return 0
 }
 
 // chartMemoryLimit is the GOMEMLIMIT the chart gives the manager by
