@@ -672,7 +672,7 @@ func lateAfterRoot(b *testing.B, dues []time.Time, latencies []time.Duration, ro
 // processCPU snapshots the CPU time of the manager, the control plane's
 // processes and this one; the function it returns reports what each used
 // since.
-func processCPU(b testing.TB, pids map[string]int) func() cpuUse {
+func processCPU(b *testing.B, pids map[string]int) func() cpuUse {
 	pids["bench"] = os.Getpid()
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
