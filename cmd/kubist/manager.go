@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"runtime/debug"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -61,6 +63,7 @@ func (o *managerOptions) addFlags(fs *pflag.FlagSet) {
 
 func newManagerCommand() *cobra.Command {
 	opts := defaultManagerOptions()
+	var memoryLimit string
 	cmd := &cobra.Command{
 		Use:   "manager",
 		Short: "Run the Kubist controller manager",
@@ -69,6 +72,9 @@ func newManagerCommand() *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := opts.selfManagedCerts(); err != nil {
+				return err
+			}
+			if err := applyMemoryLimit(memoryLimit); err != nil {
 				return err
 			}
 			cfg, err := restConfig(opts.kubeconfig)
@@ -83,8 +89,34 @@ func newManagerCommand() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&opts.kubeconfig, "kubeconfig", "", "Path to a kubeconfig; defaults to $KUBECONFIG or the in-cluster configuration.")
+	cmd.Flags().StringVar(&memoryLimit, "memory-limit", "", "The container's memory limit, e.g. 384Mi: unless GOMEMLIMIT is set, Go's soft memory limit is set 128Mi below it (at least half of it), the room the executable's own pages take.")
 	opts.addFlags(cmd.Flags())
 	return cmd
+}
+
+// binaryHeadroom is what the soft memory limit leaves of the container's
+// limit for what the Go runtime does not count: the executable's pages,
+// resident and charged to the container (about 100 MiB, docs/scale.md).
+const binaryHeadroom = 128 << 20
+
+// softMemoryLimit is Go's soft memory limit for a container's memory
+// limit: binaryHeadroom below it, and at least half of it.
+func softMemoryLimit(container int64) int64 {
+	return max(container-binaryHeadroom, container/2)
+}
+
+// applyMemoryLimit sets Go's soft memory limit from --memory-limit, unless
+// GOMEMLIMIT sets one.
+func applyMemoryLimit(limit string) error {
+	if limit == "" || os.Getenv("GOMEMLIMIT") != "" {
+		return nil
+	}
+	q, err := resource.ParseQuantity(limit)
+	if err != nil || q.Value() <= 0 {
+		return fmt.Errorf("--memory-limit %q: give the container's memory limit as a positive quantity, e.g. 384Mi", limit)
+	}
+	debug.SetMemoryLimit(softMemoryLimit(q.Value()))
+	return nil
 }
 
 // selfManagedCerts turns --webhook-cert-secret and its companions into the

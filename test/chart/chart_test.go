@@ -41,7 +41,8 @@ var variants = []struct {
 	{"Istio installed on the management cluster", `rbac: {istioInstallOnManagementCluster: true}`},
 	{"one replica without leader election", `{replicaCount: 1, manager: {leaderElect: false}}`},
 	{"webhook failure ignored", `webhook: {failurePolicy: Ignore, timeoutSeconds: 10}`},
-	{"Prometheus and tuning", `manager: {prometheusURL: "http://prometheus.istio-system:9090", workers: 8, resyncPeriod: 10m, logLevel: debug, goMemLimit: "", extraArgs: ["--kube-api-qps=20"]}`},
+	{"Prometheus and tuning", `manager: {prometheusURL: "http://prometheus.istio-system:9090", workers: 8, resyncPeriod: 10m, logLevel: debug, goMemLimit: 300MiB, goGC: 100, extraArgs: ["--kube-api-qps=20"]}`},
+	{"a larger memory limit, Go's default GC", `{resources: {limits: {memory: 768Mi}}, manager: {goGC: ""}}`},
 	{"image pinned by digest", `image: {digest: "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"}`},
 	{"names overridden", `{fullnameOverride: kubist-prod, serviceAccount: {name: kubist-sa}}`},
 	{"Grafana dashboard", `grafana: {dashboard: {enabled: true, annotations: {grafana_folder: Kubist}, namespace: monitoring}}`},
@@ -113,6 +114,7 @@ func TestRender(t *testing.T) {
 
 			deployment := one[*appsv1.Deployment](t, r, "Deployment", "")
 			checkPod(t, deployment)
+			checkMemory(t, deployment, v)
 			checkRBAC(t, r, deployment)
 			checkWebhooks(t, r, deployment, certManager)
 			if certManager {
@@ -197,6 +199,41 @@ func checkPod(t *testing.T, d *appsv1.Deployment) {
 	}
 	if d.Spec.Template.Spec.Affinity == nil {
 		t.Error("no affinity")
+	}
+}
+
+// checkMemory: Go's soft memory limit is manager.goMemLimit, or follows
+// the container's memory limit (checkPod: there is one) through
+// --memory-limit; GOGC is
+// manager.goGC (50 by default).
+func checkMemory(t *testing.T, d *appsv1.Deployment, v map[string]any) {
+	t.Helper()
+	c := d.Spec.Template.Spec.Containers[0]
+	env := map[string]corev1.EnvVar{}
+	for _, e := range c.Env {
+		env[e.Name] = e
+	}
+	if goMemLimit, _ := lookup(v, "manager", "goMemLimit").(string); goMemLimit != "" {
+		if env["GOMEMLIMIT"].Value != goMemLimit || arg(c, "--memory-limit") != "" {
+			t.Errorf("goMemLimit %s: GOMEMLIMIT %q, --memory-limit %q", goMemLimit, env["GOMEMLIMIT"].Value, arg(c, "--memory-limit"))
+		}
+	} else {
+		ref := env["KUBIST_MEMORY_LIMIT"].ValueFrom
+		if ref == nil || ref.ResourceFieldRef == nil || ref.ResourceFieldRef.Resource != "limits.memory" || ref.ResourceFieldRef.ContainerName != c.Name {
+			t.Errorf("KUBIST_MEMORY_LIMIT is %+v, want the container's limits.memory", env["KUBIST_MEMORY_LIMIT"])
+		}
+		if arg(c, "--memory-limit") != "$(KUBIST_MEMORY_LIMIT)" {
+			t.Errorf("--memory-limit=%q, want $(KUBIST_MEMORY_LIMIT)", arg(c, "--memory-limit"))
+		}
+	}
+	want := "50"
+	if m, ok := lookup(v, "manager").(map[string]any); ok {
+		if g, set := m["goGC"]; set {
+			want = fmt.Sprint(g)
+		}
+	}
+	if env["GOGC"].Value != want {
+		t.Errorf("GOGC=%q, want %q", env["GOGC"].Value, want)
 	}
 }
 

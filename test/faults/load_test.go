@@ -31,7 +31,8 @@ const (
 
 // TestLoad: 200 clients, each with its own connection, apply Kubist
 // objects through the real API server for 60 s, both webhooks served by
-// the manager process (as the chart runs it: GOMEMLIMIT=256MiB) while it
+// the manager process (as the chart runs it: GOGC=50, Go's soft memory
+// limit from the container's 384Mi) while it
 // reconciles them. Every apply of a valid object is admitted; the figures
 // are the apply latency (API server, both webhooks, etcd) and the
 // manager's peak memory, which stays under the chart's 384Mi limit.
@@ -46,8 +47,8 @@ func TestLoad(t *testing.T) {
 	m := newManagerProcess(t, binary, env, "load", "--leader-elect=false", "--webhooks=true",
 		"--namespace="+certs.Namespace, "--webhook-port="+strconv.Itoa(port), "--webhook-cert-dir="+certDir,
 		"--webhook-cert-secret="+certs.SecretName, "--webhook-cert-ips="+host, "--webhook-configuration="+certs.WebhookConfiguration,
-		"--zap-log-level=error")
-	m.Env = []string{"GOMEMLIMIT=256MiB"}
+		"--zap-log-level=error", "--memory-limit=384Mi")
+	m.Env = []string{"GOGC=50"}
 	m.Start()
 	testenv.Eventually(t, time.Minute, "the manager's webhooks", func() error {
 		res, err := env.Kubectl.Run([]byte("apiVersion: kubist.io/v1alpha1\nkind: Project\nmetadata: {name: probe}\n"), "apply", "--dry-run=server", "-f", "-")

@@ -25,6 +25,9 @@ import (
 // runtime's own; file: the binary's pages) and the Go heap's.
 type memPeaks struct {
 	rssAnon, rssFile, heapInUse, heapGoal float64
+	// softLimit and gcPercent are the Go runtime's settings in effect
+	// (GOMEMLIMIT or --memory-limit; GOGC).
+	softLimit, gcPercent float64
 }
 
 // sampleMemory samples the manager's memory until stopped: its resident
@@ -42,7 +45,7 @@ func sampleMemory(ctx context.Context, pid int, metricsURL string) func() memPea
 			status := procStatus(pid)
 			var heap map[string]float64
 			if i%15 == 0 {
-				heap, _ = testenv.MetricSums(metricsURL, "", "go_memstats_heap_inuse_bytes", "go_gc_heap_goal_bytes")
+				heap, _ = testenv.MetricSums(metricsURL, "", "go_memstats_heap_inuse_bytes", "go_gc_heap_goal_bytes", "go_gc_gomemlimit_bytes", "go_gc_gogc_percent")
 			}
 			mu.Lock()
 			peaks.rssAnon = max(peaks.rssAnon, status["RssAnon"])
@@ -50,6 +53,7 @@ func sampleMemory(ctx context.Context, pid int, metricsURL string) func() memPea
 			if heap != nil {
 				peaks.heapInUse = max(peaks.heapInUse, heap["go_memstats_heap_inuse_bytes"])
 				peaks.heapGoal = max(peaks.heapGoal, heap["go_gc_heap_goal_bytes"])
+				peaks.softLimit, peaks.gcPercent = heap["go_gc_gomemlimit_bytes"], heap["go_gc_gogc_percent"]
 			}
 			mu.Unlock()
 			select {
