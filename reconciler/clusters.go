@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/labels"
@@ -34,15 +35,16 @@ const (
 const remoteTimeout = 10 * time.Second
 
 // CacheOptions restricts what the manager (and each workload cluster's
-// client) caches: Secrets only in the manager's namespace, and Services
-// only those Kubist manages. (Istio's kinds cannot be restricted here: a
+// client) caches: Secrets only in the manager's namespace, Services only
+// those Kubist manages, and of Deployments what Kubist reads (trimDeployment). (Istio's kinds cannot be restricted here: a
 // cluster without Istio would fail the cache's start. Their owner labels
 // are checked on every write instead.)
 func CacheOptions(namespace string) cache.Options {
 	managed := labels.SelectorFromSet(labels.Set{v1alpha1.LabelManaged: "true"})
 	opts := cache.Options{
 		ByObject: map[client.Object]cache.ByObject{
-			&corev1.Service{}: {Label: managed},
+			&corev1.Service{}:     {Label: managed},
+			&appsv1.Deployment{}: {Transform: trimDeployment},
 		},
 		// Nothing reads managedFields: they are a large share of every
 		// object that a status is written to.
@@ -52,6 +54,30 @@ func CacheOptions(namespace string) cache.Options {
 		opts.ByObject[&corev1.Secret{}] = cache.ByObject{Namespaces: map[string]cache.Config{namespace: {}}}
 	}
 	return opts
+}
+
+// trimDeployment keeps of a Deployment what Kubist reads (its metadata but
+// the managed fields and kubectl's copy of the last applied manifest; its
+// replicas, selector and the pod template's labels; its containers' names
+// and images; its status) and drops the rest of the pod template, which
+// in a real cluster is most of the object (containers' commands,
+// environment, probes and resources; volumes). The cache serves these
+// objects only to reads: Kubist never writes a Deployment.
+func trimDeployment(obj any) (any, error) {
+	d, ok := obj.(*appsv1.Deployment)
+	if !ok {
+		return obj, nil
+	}
+	d.ManagedFields = nil
+	delete(d.Annotations, corev1.LastAppliedConfigAnnotation)
+	pod := d.Spec.Template.Spec
+	containers := make([]corev1.Container, len(pod.Containers))
+	for i, c := range pod.Containers {
+		containers[i] = corev1.Container{Name: c.Name, Image: c.Image}
+	}
+	d.Spec.Template.Spec = corev1.PodSpec{Containers: containers}
+	d.Spec.Template.Annotations = nil
+	return d, nil
 }
 
 // Target is a cluster Kubist writes to.

@@ -129,7 +129,10 @@ func binaryFootprint(b *testing.B, dir string, pid int) []moduleFootprint {
 	}
 	defer func() { _ = f.Close() }()
 	if a, c := running.Section(".text"), f.Section(".text"); a == nil || c == nil || a.Addr != c.Addr || a.Size != c.Size {
-		b.Fatal("the build with symbols lays out .text differently from the running manager's")
+		// The tree changed since the manager was built: no table, and the
+		// bench's other figures stand.
+		b.Logf("no footprint by module: the build with symbols lays out .text differently from the running manager's (was the code changed during the run?)")
+		return nil
 	}
 	resident := residentPages(b, pid, exe)
 
