@@ -43,7 +43,7 @@ func CacheOptions(namespace string) cache.Options {
 	managed := labels.SelectorFromSet(labels.Set{v1alpha1.LabelManaged: "true"})
 	opts := cache.Options{
 		ByObject: map[client.Object]cache.ByObject{
-			&corev1.Service{}:     {Label: managed},
+			&corev1.Service{}:    {Label: managed},
 			&appsv1.Deployment{}: {Transform: trimDeployment},
 		},
 		// Nothing reads managedFields: they are a large share of every
