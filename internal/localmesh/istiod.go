@@ -20,6 +20,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
@@ -354,9 +355,11 @@ func OverrideFlags(args []string, values map[string]string) []string {
 }
 
 // PodEnv is a container's environment as its pod would see it: plain
-// values, and the downward API's field references from fields. A value
-// from a resource field (GOMAXPROCS from the CPU limit) is left to the
-// process's defaults; any other source is an error.
+// values, and the downward API's references from fields, by field path
+// (metadata.namespace) or resource (limits.memory, as the kubelet gives it:
+// in units of the reference's divisor, bytes or cores by default). A
+// resource field fields lacks (GOMAXPROCS from the CPU limit) is left to
+// the process's defaults; any other source is an error.
 func PodEnv(vars []corev1.EnvVar, fields map[string]string) ([]string, error) {
 	var out []string
 	for _, e := range vars {
@@ -370,11 +373,65 @@ func PodEnv(vars []corev1.EnvVar, fields map[string]string) ([]string, error) {
 			}
 			out = append(out, e.Name+"="+v)
 		case e.ValueFrom.ResourceFieldRef != nil:
+			ref := e.ValueFrom.ResourceFieldRef
+			v, ok := fields[ref.Resource]
+			if !ok {
+				continue
+			}
+			if !ref.Divisor.IsZero() {
+				q, err := resource.ParseQuantity(v)
+				if err != nil {
+					return nil, fmt.Errorf("env %s: resource %s is %q: %w", e.Name, ref.Resource, v, err)
+				}
+				v = strconv.FormatInt((q.Value()+ref.Divisor.Value()-1)/ref.Divisor.Value(), 10)
+			}
+			out = append(out, e.Name+"="+v)
 		default:
 			return nil, fmt.Errorf("env %s comes from a source no pod here has", e.Name)
 		}
 	}
 	return out, nil
+}
+
+// ExpandArgs expands $(NAME) in a container's arguments from its
+// environment (NAME=value entries) as the kubelet does: an undefined name
+// stays as written, and $$ is a literal $.
+func ExpandArgs(args, env []string) []string {
+	values := map[string]string{}
+	for _, kv := range env {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			values[k] = v
+		}
+	}
+	out := make([]string, len(args))
+	for i, a := range args {
+		var b strings.Builder
+		for j := 0; j < len(a); j++ {
+			switch {
+			case strings.HasPrefix(a[j:], "$$"):
+				b.WriteByte('$')
+				j++
+			case strings.HasPrefix(a[j:], "$("):
+				end := strings.IndexByte(a[j:], ')')
+				if end < 0 {
+					b.WriteString(a[j:])
+					j = len(a)
+					continue
+				}
+				name := a[j+2 : j+end]
+				if v, ok := values[name]; ok {
+					b.WriteString(v)
+				} else {
+					b.WriteString(a[j : j+end+1])
+				}
+				j += end
+			default:
+				b.WriteByte(a[j])
+			}
+		}
+		out[i] = b.String()
+	}
+	return out
 }
 
 // poll calls f every interval until it returns nil or ctx ends.

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 )
 
 func TestOverrideFlags(t *testing.T) {
@@ -48,8 +49,30 @@ func TestPodEnv(t *testing.T) {
 	if want := []string{"REVISION=default", "POD_NAMESPACE=istio-system"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("got %q, want %q", got, want)
 	}
+	// A resource field the caller gives, as the kubelet would: in units of
+	// the divisor (bytes by default).
+	memory := []corev1.EnvVar{
+		{Name: "LIMIT", ValueFrom: &corev1.EnvVarSource{ResourceFieldRef: &corev1.ResourceFieldSelector{Resource: "limits.memory"}}},
+		{Name: "LIMIT_MI", ValueFrom: &corev1.EnvVarSource{ResourceFieldRef: &corev1.ResourceFieldSelector{Resource: "limits.memory", Divisor: resource.MustParse("1Mi")}}},
+	}
+	got, err = PodEnv(memory, map[string]string{"limits.memory": "402653184"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"LIMIT=402653184", "LIMIT_MI=384"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("got %q, want %q", got, want)
+	}
 	_, err = PodEnv([]corev1.EnvVar{{Name: "NODE", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "spec.nodeName"}}}}, nil)
 	if err == nil || !strings.Contains(err.Error(), "env NODE comes from field spec.nodeName") {
 		t.Errorf("a field no pod here has: %v", err)
+	}
+}
+
+func TestExpandArgs(t *testing.T) {
+	env := []string{"LIMIT=402653184", "EMPTY="}
+	got := ExpandArgs([]string{"--memory-limit=$(LIMIT)", "$(UNDEFINED)", "$$(LIMIT)", "a$(EMPTY)b", "cost $$5", "$(unclosed"}, env)
+	want := []string{"--memory-limit=402653184", "$(UNDEFINED)", "$(LIMIT)", "ab", "cost $5", "$(unclosed"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %q, want %q", got, want)
 	}
 }

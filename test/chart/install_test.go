@@ -120,6 +120,19 @@ func TestInstall(t *testing.T) {
 	}
 	scrapeToken := metricsToken(t, env)
 
+	t.Run("Go's soft memory limit follows the container's", func(t *testing.T) {
+		limit := deployment.Spec.Template.Spec.Containers[0].Resources.Limits[corev1.ResourceMemory]
+		want := float64(limit.Value() - 128<<20) // the chart's 384Mi: 256 MiB
+		for _, m := range managers {
+			if got := m.metric(t, scrapeToken, "go_gc_gomemlimit_bytes"); got != want {
+				t.Errorf("manager %s: soft memory limit %.0f MiB, want %.0f MiB (128Mi below the container's %s)", m.name, got/(1<<20), want/(1<<20), limit.String())
+			}
+			if got := m.metric(t, scrapeToken, "go_gc_gogc_percent"); got != 50 {
+				t.Errorf("manager %s: GOGC %.0f, want the chart's 50", m.name, got)
+			}
+		}
+	})
+
 	route := func(m *managerProcess) { routeWebhooks(t, c, hostIP, m) }
 
 	t.Run("the managers fill the Secret and both caBundles", func(t *testing.T) {
@@ -521,11 +534,18 @@ func startManager(t *testing.T, binary, kubeconfig string, d *appsv1.Deployment,
 		"--health-probe-bind-address": fmt.Sprintf("127.0.0.1:%d", probePort),
 	}
 	override["--kubeconfig"] = kubeconfig
-	m.Process = testenv.NewProcess(t, "manager "+name, binary, localmesh.OverrideFlags(container.Args, override)...)
-	env, err := localmesh.PodEnv(container.Env, map[string]string{"metadata.namespace": releaseNamespace})
+	// As the kubelet starts the container: its downward-API values (the
+	// namespace, the memory limit in bytes), and $(NAME) in its arguments
+	// expanded from its environment.
+	fields := map[string]string{"metadata.namespace": releaseNamespace}
+	if limit, ok := container.Resources.Limits[corev1.ResourceMemory]; ok {
+		fields["limits.memory"] = strconv.FormatInt(limit.Value(), 10)
+	}
+	env, err := localmesh.PodEnv(container.Env, fields)
 	if err != nil {
 		t.Fatal(err)
 	}
+	m.Process = testenv.NewProcess(t, "manager "+name, binary, localmesh.ExpandArgs(localmesh.OverrideFlags(container.Args, override), env)...)
 	m.Env = env
 	m.Start()
 	t.Logf("manager %s: %s %v", name, binary, container.Args)
