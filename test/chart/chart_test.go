@@ -204,8 +204,7 @@ func checkPod(t *testing.T, d *appsv1.Deployment) {
 
 // checkMemory: Go's soft memory limit is manager.goMemLimit, or follows
 // the container's memory limit (checkPod: there is one) through
-// --memory-limit; GOGC is
-// manager.goGC (50 by default).
+// --memory-limit; GOGC is manager.goGC (50 by default).
 func checkMemory(t *testing.T, d *appsv1.Deployment, v map[string]any) {
 	t.Helper()
 	c := d.Spec.Template.Spec.Containers[0]

@@ -31,8 +31,8 @@ const (
 
 // TestLoad: 200 clients, each with its own connection, apply Kubist
 // objects through the real API server for 60 s, both webhooks served by
-// the manager process (as the chart runs it: GOGC=50, Go's soft memory
-// limit from the container's 384Mi) while it
+// the manager process (with the chart's memory settings:
+// testenv.ChartMemorySettings) while it
 // reconciles them. Every apply of a valid object is admitted; the figures
 // are the apply latency (API server, both webhooks, etcd) and the
 // manager's peak memory, which stays under the chart's 384Mi limit.
@@ -44,11 +44,15 @@ func TestLoad(t *testing.T) {
 	env := startEnv(t, controlplane.Options{Webhooks: true})
 	host, port, certDir := env.WebhookServing()
 	certs := env.WebhookCerts()
-	m := newManagerProcess(t, binary, env, "load", "--leader-elect=false", "--webhooks=true",
-		"--namespace="+certs.Namespace, "--webhook-port="+strconv.Itoa(port), "--webhook-cert-dir="+certDir,
-		"--webhook-cert-secret="+certs.SecretName, "--webhook-cert-ips="+host, "--webhook-configuration="+certs.WebhookConfiguration,
-		"--zap-log-level=error", "--memory-limit=384Mi")
-	m.Env = []string{"GOGC=50"}
+	memEnv, memArgs, err := testenv.ChartMemorySettings("", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := newManagerProcess(t, binary, env, "load", append([]string{"--leader-elect=false", "--webhooks=true",
+		"--namespace=" + certs.Namespace, "--webhook-port=" + strconv.Itoa(port), "--webhook-cert-dir=" + certDir,
+		"--webhook-cert-secret=" + certs.SecretName, "--webhook-cert-ips=" + host, "--webhook-configuration=" + certs.WebhookConfiguration,
+		"--zap-log-level=error"}, memArgs...)...)
+	m.Env = memEnv
 	m.Start()
 	testenv.Eventually(t, time.Minute, "the manager's webhooks", func() error {
 		res, err := env.Kubectl.Run([]byte("apiVersion: kubist.io/v1alpha1\nkind: Project\nmetadata: {name: probe}\n"), "apply", "--dry-run=server", "-f", "-")

@@ -40,7 +40,6 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
-	"sigs.k8s.io/yaml"
 
 	"github.com/kubist-io/kubist/api/v1alpha1"
 	"github.com/kubist-io/kubist/internal/controlplane"
@@ -944,46 +943,18 @@ func (s snapshot) since(before snapshot) []string {
 }
 
 // memorySettings are the manager's environment and flags for the Go
-// runtime's memory, as the chart's Deployment sets them by default
-// (manager.goGC, manager.goMemLimit, else --memory-limit from
-// resources.limits.memory), with KUBIST_SCALE_MEMORY_LIMIT for another
-// container limit, or KUBIST_SCALE_GOMEMLIMIT for a GOMEMLIMIT ("off":
-// Go's defaults, neither a limit nor the chart's GOGC).
+// runtime's memory, as the chart's Deployment sets them by default, with
+// KUBIST_SCALE_MEMORY_LIMIT for another container limit, or
+// KUBIST_SCALE_GOMEMLIMIT for a GOMEMLIMIT ("off": Go's defaults, neither
+// a limit nor the chart's GOGC).
 func memorySettings(b *testing.B) (env, args []string) {
-	root, err := testenv.RepoRoot()
-	if err != nil {
-		b.Fatal(err)
-	}
-	data, err := os.ReadFile(filepath.Join(root, "charts", "kubist", "values.yaml"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	var values struct {
-		Manager struct {
-			GoMemLimit string `json:"goMemLimit"`
-			GoGC       any    `json:"goGC"`
-		} `json:"manager"`
-		Resources struct {
-			Limits struct {
-				Memory string `json:"memory"`
-			} `json:"limits"`
-		} `json:"resources"`
-	}
-	if err := yaml.Unmarshal(data, &values); err != nil {
-		b.Fatal(err)
-	}
-	limit := cmp.Or(os.Getenv("KUBIST_SCALE_GOMEMLIMIT"), values.Manager.GoMemLimit)
+	limit := os.Getenv("KUBIST_SCALE_GOMEMLIMIT")
 	if limit == "off" {
 		return nil, nil
 	}
-	if values.Manager.GoGC != nil && fmt.Sprint(values.Manager.GoGC) != "" {
-		env = append(env, fmt.Sprintf("GOGC=%v", values.Manager.GoGC))
-	}
-	if limit != "" {
-		return append(env, "GOMEMLIMIT="+limit), nil
-	}
-	if memory := cmp.Or(os.Getenv("KUBIST_SCALE_MEMORY_LIMIT"), values.Resources.Limits.Memory); memory != "" {
-		args = append(args, "--memory-limit="+memory)
+	env, args, err := testenv.ChartMemorySettings(limit, os.Getenv("KUBIST_SCALE_MEMORY_LIMIT"))
+	if err != nil {
+		b.Fatal(err)
 	}
 	return env, args
 }
