@@ -36,58 +36,52 @@ package kubist.policies.business_hours_gate
 
 import data.kubist.lib.canary
 
-params := input.parameters
-
-state := input.state
-
 observed := object.get(input, "observed", {})
 
-clock := time.clock([canary.now_ns, params.timezone])
+# The time of day in the window's time zone, HH:MM: such strings (the
+# parameters' pattern) sort as the times they name.
+now_hhmm := time.format([canary.now_ns, input.parameters.timezone, "15:04"])
 
-day := time.weekday([canary.now_ns, params.timezone])
+day := time.weekday([canary.now_ns, input.parameters.timezone])
 
 minutes(hhmm) := (to_number(substring(hhmm, 0, 2)) * 60) + to_number(substring(hhmm, 3, 2))
 
-now_minutes := (clock[0] * 60) + clock[1]
-
-# HH:MM strings (the parameters' pattern) sort as the times they name.
-now_hhmm := sprintf("%02d:%02d", [clock[0], clock[1]])
-
 open if {
-	day in params.days
-	now_hhmm >= params.from
-	now_hhmm < params.to
+	day in input.parameters.days
+	now_hhmm >= input.parameters.from
+	now_hhmm < input.parameters.to
 }
 
 # A rollback lowers every weight that is not the baseline's.
-rollback if state.phase == "RolledBack"
+rollback if input.state.phase == "RolledBack"
 
 rollback if {
-	state.canary
-	canary.canary_weight(state) < canary.weight(observed.weights, state.canary)
+	input.state.canary
+	canary.canary_weight(input.state) < canary.weight(observed.weights, input.state.canary)
 }
 
-window := sprintf("%s %s-%s %s", [concat(",", params.days), params.from, params.to, params.timezone])
-
 # Opens later today: requeue when it does; otherwise look again in 15 minutes.
-requeue := sprintf("%dm", [minutes(params.from) - now_minutes]) if {
-	day in params.days
-	now_minutes < minutes(params.from)
+requeue := sprintf("%dm", [minutes(input.parameters.from) - minutes(now_hhmm)]) if {
+	day in input.parameters.days
+	now_hhmm < input.parameters.from
 } else := "15m"
 
-decision := {"state": state, "outcome": "Pass", "message": sprintf("inside the window %s", [window])} if {
+decision := {
+	"state": input.state, "outcome": "Pass",
+	"message": sprintf("inside the window %s %s-%s %s", [concat(",", input.parameters.days), input.parameters.from, input.parameters.to, input.parameters.timezone]),
+} if {
 	open
-} else := {"state": state, "outcome": "Pass", "message": "no weight change proposed"} if {
-	not canary.changed(state, observed)
-} else := {"state": state, "outcome": "Pass", "message": "rollbacks pass outside the window"} if {
-	params.allowRollback
+} else := {"state": input.state, "outcome": "Pass", "message": "no weight change proposed"} if {
+	not canary.changed(input.state, observed)
+} else := {"state": input.state, "outcome": "Pass", "message": "rollbacks pass outside the window"} if {
+	input.parameters.allowRollback
 	rollback
 } else := {
-	"state": canary.revert(state, observed),
+	"state": canary.revert(input.state, observed),
 	"outcome": "Gate",
 	"message": message,
 	"events": [canary.event("OutsideBusinessHours", message)],
 	"requeueAfter": requeue,
 } if {
-	message := sprintf("outside the window %s: keeping the weights served now", [window])
+	message := sprintf("outside the window %s %s-%s %s: keeping the weights served now", [concat(",", input.parameters.days), input.parameters.from, input.parameters.to, input.parameters.timezone])
 }

@@ -37,52 +37,48 @@ package kubist.policies.health_based_canary_release
 
 import data.kubist.lib.canary
 
-params := input.parameters
-
-state := input.state
-
 # The first step of a release that has not started yet sends no traffic to
 # judge; it goes ahead like a timed step.
 not_started if {
-	state.phase == "Pending"
-	canary.canary_weight(state) == 0
+	input.state.phase == "Pending"
+	canary.canary_weight(input.state) == 0
 }
 
-canary_metrics := input.metrics[state.canary]
+canary_metrics := input.metrics[input.state.canary]
 
-enough_data if canary_metrics.requests >= params.minRequests
+enough_data if canary_metrics.requests >= input.parameters.minRequests
 
 healthy if {
 	enough_data
-	canary_metrics.errorRate <= params.maxErrorRate
+	canary_metrics.errorRate <= input.parameters.maxErrorRate
 }
 
 unhealthy if {
 	enough_data
-	canary_metrics.errorRate > params.maxErrorRate
+	canary_metrics.errorRate > input.parameters.maxErrorRate
 }
 
-no_data_message := sprintf("holding: no metrics for subset %s", [state.canary]) if {
+no_data_message := sprintf("holding: no metrics for subset %s", [input.state.canary]) if {
 	not canary_metrics
-} else := sprintf("holding: %v requests to subset %s, fewer than minRequests %v", [canary_metrics.requests, state.canary, params.minRequests]) if {
+} else := sprintf("holding: %v requests to subset %s, fewer than minRequests %v", [canary_metrics.requests, input.state.canary, input.parameters.minRequests]) if {
 	not enough_data
 }
 
-unhealthy_message := sprintf("canary %s error rate %v is above maxErrorRate %v", [state.canary, canary_metrics.errorRate, params.maxErrorRate])
+unhealthy_message := sprintf("canary %s error rate %v is above maxErrorRate %v", [input.state.canary, canary_metrics.errorRate, input.parameters.maxErrorRate])
 
 # Whether the next step is due, once for every branch below.
-due if canary.step_due(params.period)
+due if canary.step_due(input.parameters.period)
 
-decision := {"state": state, "outcome": "Done", "message": sprintf("release is %s", [state.phase])} if {
-	not canary.active(state)
+decision := {"state": input.state, "outcome": "Done", "message": sprintf("release is %s", [input.state.phase])} if {
+	not canary.active(input.state)
 } else := roll_back_now if {
 	unhealthy
-	params.rollback == "immediate"
+	input.parameters.rollback == "immediate"
 } else := step_back if {
 	unhealthy
-	params.rollback == "gradual"
+	input.parameters.rollback == "gradual"
 	due
-} else := hold(unhealthy_message, "Warning", canary.step_time_left(params.period)) if {
+} else := hold(unhealthy_message, "Warning", canary.step_time_left(input.parameters.period)) if {
 	unhealthy
 } else := step_forward if {
 	not_started
@@ -90,14 +86,14 @@ decision := {"state": state, "outcome": "Done", "message": sprintf("release is %
 } else := step_forward if {
 	# A person's Promote waives the wait for data, not an unhealthy verdict.
 	canary.promoting
-} else := hold(no_data_message, "Normal", params.period) if {
+} else := hold(no_data_message, "Normal", input.parameters.period) if {
 	not enough_data
 } else := step_forward if {
 	healthy
 	due
-} else := hold(sprintf("healthy; next step at %s", [canary.next_step_at(state, params.period)]), "", left) if {
+} else := hold(sprintf("healthy; next step at %s", [canary.next_step_at(input.state, input.parameters.period)]), "", left) if {
 	healthy
-	left := canary.step_time_left(params.period)
+	left := canary.step_time_left(input.parameters.period)
 }
 
 step_forward := {
@@ -105,14 +101,14 @@ step_forward := {
 	"outcome": {"Promoted": "Promote", "Progressing": "Step"}[next.phase],
 	"message": message,
 	"events": [{"type": "Normal", "reason": "Step", "message": message}],
-	"requeueAfter": params.period,
+	"requeueAfter": input.parameters.period,
 } if {
-	next := canary.step_forward(state, params.step, input.now)
-	message := sprintf("canary %s at %d%%", [state.canary, next.weights[state.canary]])
+	next := canary.step_forward(input.state, input.parameters.step, input.now)
+	message := sprintf("canary %s at %d%%", [input.state.canary, next.weights[input.state.canary]])
 }
 
 roll_back_now := {
-	"state": canary.roll_back(state, input.now),
+	"state": canary.roll_back(input.state, input.now),
 	"outcome": "RollBack",
 	"message": unhealthy_message,
 	"events": [{"type": "Warning", "reason": "RollBack", "message": unhealthy_message}],
@@ -123,16 +119,16 @@ step_back := {
 	"outcome": "StepBack",
 	"message": message,
 	"events": [{"type": "Warning", "reason": "StepBack", "message": message}],
-	"requeueAfter": params.period,
+	"requeueAfter": input.parameters.period,
 } if {
-	next := canary.step_back(state, params.step, input.now)
-	message := sprintf("%s; canary back to %d%%", [unhealthy_message, next.weights[state.canary]])
+	next := canary.step_back(input.state, input.parameters.step, input.now)
+	message := sprintf("%s; canary back to %d%%", [unhealthy_message, next.weights[input.state.canary]])
 }
 
 # hold keeps the state; a non-empty event type also emits an Event.
-hold(message, event_type, requeue) := {"state": state, "outcome": "Hold", "message": message, "requeueAfter": requeue} if {
+hold(message, event_type, requeue) := {"state": input.state, "outcome": "Hold", "message": message, "requeueAfter": requeue} if {
 	event_type == ""
 } else := {
-	"state": state, "outcome": "Hold", "message": message, "requeueAfter": requeue,
+	"state": input.state, "outcome": "Hold", "message": message, "requeueAfter": requeue,
 	"events": [{"type": event_type, "reason": "Hold", "message": message}],
 }

@@ -32,11 +32,16 @@ due(state, period, now) if elapsed_ns(state, now) >= time.parse_duration_ns(peri
 
 # step_due holds when input.state's next step is due period after its
 # last one (or at once: no step yet, or a person's Promote).
+step_due(period) if input.sinceLastStepNs >= time.parse_duration_ns(period)
+
 step_due(period) if not input.state.lastStepTime
 
 step_due(period) if promoting
 
-step_due(period) if since_last_step_ns >= time.parse_duration_ns(period)
+step_due(period) if {
+	not input.sinceLastStepNs
+	time.parse_rfc3339_ns(input.now) - time.parse_rfc3339_ns(input.state.lastStepTime) >= time.parse_duration_ns(period)
+}
 
 # step_time_left is time_left for input.state at input.now.
 step_time_left(period) := duration(time.parse_duration_ns(period) - since_last_step_ns)
@@ -77,10 +82,10 @@ with_canary_weight(state, w) := object.union(state, {"weights": {state.canary: w
 # Promoted once the canary carries everything.
 step_forward(state, step, now) := object.union(state, {
 	"weights": {state.canary: w, state.baseline: 100 - w},
-	"phase": phase_at(w),
+	"phase": {true: "Promoted", false: "Progressing"}[w == 100],
 	"lastStepTime": now,
 }) if {
-	w := min([100, canary_weight(state) + step])
+	w := min([100, object.get(state.weights, state.canary, 0) + step])
 }
 
 phase_at(w) := "Promoted" if w == 100 else := "Progressing" if w < 100
