@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/big"
+	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
@@ -40,17 +42,64 @@ var welchDecl = &rego.Function{
 	Memoize: true,
 }
 
+// formatDurationDecl declares kubist.format_duration(ns) -> string.
+var formatDurationDecl = &rego.Function{
+	Name:        "kubist.format_duration",
+	Description: "Formats a whole number of nanoseconds as a requeue duration: whole seconds as \"30s\", otherwise milliseconds rounded up as \"1500ms\", and never under \"1ms\".",
+	Decl: types.NewFunction(
+		types.Args(types.Named("ns", types.N)),
+		types.Named("duration", types.S),
+	),
+}
+
 // kubistBuiltins lists every built-in Kubist adds: its declaration for the
 // compiler's capabilities and the option that adds it to a query. Tests and
 // evaluation share this one list.
 func kubistBuiltins() []*tester.Builtin {
 	return []*tester.Builtin{
 		{Decl: declOf(welchDecl), Func: rego.Function2(welchDecl, welchBuiltin)},
+		{Decl: declOf(formatDurationDecl), Func: rego.Function1(formatDurationDecl, formatDurationBuiltin)},
 	}
 }
 
 func declOf(f *rego.Function) *ast.Builtin {
 	return &ast.Builtin{Name: f.Name, Description: f.Description, Decl: f.Decl}
+}
+
+func formatDurationBuiltin(_ rego.BuiltinContext, ns *ast.Term) (*ast.Term, error) {
+	n, ok := ns.Value.(ast.Number)
+	if !ok {
+		return nil, fmt.Errorf("ns must be a number, got %s", ast.ValueName(ns.Value))
+	}
+	i, ok := new(big.Int).SetString(string(n), 10)
+	if !ok {
+		// A whole number in another notation, such as 3e10.
+		f, _, err := big.ParseFloat(string(n), 10, 256, big.ToNearestEven)
+		if err != nil || !f.IsInt() {
+			return nil, fmt.Errorf("ns must be a whole number of nanoseconds, got %s", n)
+		}
+		i, _ = f.Int(nil)
+	}
+	return ast.StringTerm(FormatDuration(i)), nil
+}
+
+// FormatDuration writes a duration in nanoseconds as whole seconds when it
+// is a whole number of them (and at least one), otherwise as milliseconds
+// rounded up, at least one: so that a requeue falls due with what it waits
+// for and not up to a second later.
+func FormatDuration(ns *big.Int) string {
+	second, milli := big.NewInt(int64(time.Second)), big.NewInt(int64(time.Millisecond))
+	if ns.Cmp(second) >= 0 {
+		if q, r := new(big.Int).QuoRem(ns, second, new(big.Int)); r.Sign() == 0 {
+			return q.String() + "s"
+		}
+	}
+	if ns.Sign() <= 0 {
+		return "1ms"
+	}
+	// Rounded up: (ns + 999,999) / 1,000,000 for a positive ns.
+	ms := new(big.Int).Add(ns, new(big.Int).Sub(milli, big.NewInt(1)))
+	return ms.Quo(ms, milli).String() + "ms"
 }
 
 func welchBuiltin(_ rego.BuiltinContext, a, b *ast.Term) (*ast.Term, error) {

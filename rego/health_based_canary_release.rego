@@ -44,33 +44,34 @@ not_started if {
 	canary.canary_weight(input.state) == 0
 }
 
-canary_metrics := input.metrics[input.state.canary]
-
-enough_data if canary_metrics.requests >= input.parameters.minRequests
+# The canary's metrics, input.metrics[input.state.canary], are read where
+# they are used: a rule naming them would cost a lookup at every read.
+enough_data if input.metrics[input.state.canary].requests >= input.parameters.minRequests
 
 healthy if {
 	enough_data
-	canary_metrics.errorRate <= input.parameters.maxErrorRate
+	input.metrics[input.state.canary].errorRate <= input.parameters.maxErrorRate
 }
 
 unhealthy if {
 	enough_data
-	canary_metrics.errorRate > input.parameters.maxErrorRate
+	input.metrics[input.state.canary].errorRate > input.parameters.maxErrorRate
 }
 
 no_data_message := sprintf("holding: no metrics for subset %s", [input.state.canary]) if {
-	not canary_metrics
-} else := sprintf("holding: %v requests to subset %s, fewer than minRequests %v", [canary_metrics.requests, input.state.canary, input.parameters.minRequests]) if {
+	not input.metrics[input.state.canary]
+} else := sprintf("holding: %v requests to subset %s, fewer than minRequests %v", [input.metrics[input.state.canary].requests, input.state.canary, input.parameters.minRequests]) if {
 	not enough_data
 }
 
-unhealthy_message := sprintf("canary %s error rate %v is above maxErrorRate %v", [input.state.canary, canary_metrics.errorRate, input.parameters.maxErrorRate])
+unhealthy_message := sprintf("canary %s error rate %v is above maxErrorRate %v", [input.state.canary, input.metrics[input.state.canary].errorRate, input.parameters.maxErrorRate])
 
 # Whether the next step is due, once for every branch below.
 due if canary.step_due(input.parameters.period)
 
 decision := {"state": input.state, "outcome": "Done", "message": sprintf("release is %s", [input.state.phase])} if {
-	not canary.active(input.state)
+	# not canary.active(input.state), without the cost of a call
+	not input.state.phase in {"Pending", "Progressing"}
 } else := roll_back_now if {
 	unhealthy
 	input.parameters.rollback == "immediate"
@@ -91,7 +92,12 @@ decision := {"state": input.state, "outcome": "Done", "message": sprintf("releas
 } else := step_forward if {
 	healthy
 	due
-} else := hold(sprintf("healthy; next step at %s", [canary.next_step_at(input.state, input.parameters.period)]), "", left) if {
+} else := {
+	"state": input.state,
+	"outcome": "Hold",
+	"message": sprintf("healthy; next step at %s", [canary.next_step_at(input.state, input.parameters.period)]),
+	"requeueAfter": left,
+} if {
 	healthy
 	left := canary.step_time_left(input.parameters.period)
 }
@@ -125,10 +131,8 @@ step_back := {
 	message := sprintf("%s; canary back to %d%%", [unhealthy_message, next.weights[input.state.canary]])
 }
 
-# hold keeps the state; a non-empty event type also emits an Event.
-hold(message, event_type, requeue) := {"state": input.state, "outcome": "Hold", "message": message, "requeueAfter": requeue} if {
-	event_type == ""
-} else := {
+# hold keeps the state and emits an Event of the given type.
+hold(message, event_type, requeue) := {
 	"state": input.state, "outcome": "Hold", "message": message, "requeueAfter": requeue,
 	"events": [{"type": event_type, "reason": "Hold", "message": message}],
 }

@@ -28,7 +28,8 @@ decision := {
 	"events": [{"type": "Normal", "reason": outcome, "message": message}],
 	"requeueAfter": input.parameters.period,
 } if {
-	canary.active(input.state)
+	# canary.active(input.state), without the cost of a call
+	input.state.phase in {"Pending", "Progressing"}
 	canary.step_due(input.parameters.period)
 	next := canary.step_forward(input.state, input.parameters.step, input.now)
 	outcome := {"Promoted": "Promote", "Progressing": "Step"}[next.phase]
@@ -39,7 +40,7 @@ decision := {
 	"message": sprintf("next step at %s", [canary.next_step_at(input.state, input.parameters.period)]),
 	"requeueAfter": left,
 } if {
-	canary.active(input.state)
+	input.state.phase in {"Pending", "Progressing"}
 	left := canary.step_time_left(input.parameters.period)
 } else := {
 	"state": input.state,

@@ -108,7 +108,8 @@ func newPolicyTestCommand() *cobra.Command {
 		Use:   "test [DIR|FILE...]",
 		Short: "Run the test_* rules of Rego policies, as opa test does, with Kubist's built-ins",
 		Long: "Run the test rules of the .rego files under the given paths, with Kubist's\n" +
-			"sandbox, built-ins (kubist.welch_t_test) and library (data.kubist.lib).\n" +
+			"sandbox, built-ins (kubist.welch_t_test, kubist.format_duration) and library\n" +
+			"(data.kubist.lib).\n" +
 			"Without paths, test the predefined policies. Exits 1 when a test fails.",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			modules, err := policies.LoadModules(args)

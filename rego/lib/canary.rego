@@ -31,7 +31,9 @@ due(state, period, now) if elapsed_ns(state, now) >= time.parse_duration_ns(peri
 # (a test's) get them parsed here.
 
 # step_due holds when input.state's next step is due period after its
-# last one (or at once: no step yet, or a person's Promote).
+# last one (or at once: no step yet, or a person's Promote). OPA stops at
+# the first definition that holds: the common one comes first, and a
+# test's input without input.sinceLastStepNs is parsed last.
 step_due(period) if input.sinceLastStepNs >= time.parse_duration_ns(period)
 
 step_due(period) if not input.state.lastStepTime
@@ -44,7 +46,7 @@ step_due(period) if {
 }
 
 # step_time_left is time_left for input.state at input.now.
-step_time_left(period) := duration(time.parse_duration_ns(period) - since_last_step_ns)
+step_time_left(period) := kubist.format_duration(time.parse_duration_ns(period) - since_last_step_ns)
 
 # now_ns is input.now in nanoseconds since the Unix epoch.
 now_ns := input.nowNs if {
@@ -58,8 +60,12 @@ since_last_step_ns := input.sinceLastStepNs if {
 
 # time_left until the next step, as a duration string: whole seconds when
 # it is a whole number of them, otherwise milliseconds rounded up, so that
-# a requeue falls due with the step and not up to a second later.
-time_left(state, period, now) := duration(time.parse_duration_ns(period) - elapsed_ns(state, now))
+# a requeue falls due with the step and not up to a second later (the
+# built-in kubist.format_duration).
+time_left(state, period, now) := kubist.format_duration(time.parse_duration_ns(period) - elapsed_ns(state, now))
+
+# duration formats nanoseconds as time_left does.
+duration(ns) := kubist.format_duration(ns)
 
 # next_step_at is when the next step falls due, to the second (RFC 3339,
 # UTC): a hold's message names it rather than a countdown, so that holding
@@ -68,11 +74,6 @@ next_step_at(state, period) := time.format([
 	time.parse_rfc3339_ns(state.lastStepTime) + time.parse_duration_ns(period),
 	"UTC", "2006-01-02T15:04:05Z07:00",
 ])
-
-duration(ns) := sprintf("%ds", [ns / 1000000000]) if {
-	ns >= 1000000000
-	ns % 1000000000 == 0
-} else := sprintf("%dms", [max([1, ceil(ns / 1000000)])])
 
 # with_canary_weight sets the canary's weight; the baseline gets the rest.
 # (object.union merges objects recursively: the other subsets keep theirs.)
@@ -88,18 +89,14 @@ step_forward(state, step, now) := object.union(state, {
 	w := min([100, object.get(state.weights, state.canary, 0) + step])
 }
 
-phase_at(w) := "Promoted" if w == 100 else := "Progressing" if w < 100
-
 # step_back lowers the canary by step; at 0 the release is RolledBack.
 step_back(state, step, now) := object.union(state, {
 	"weights": {state.canary: w, state.baseline: 100 - w},
-	"phase": back_phase(w),
+	"phase": {true: "RolledBack", false: "Progressing"}[w == 0],
 	"lastStepTime": now,
 }) if {
-	w := max([0, canary_weight(state) - step])
+	w := max([0, object.get(state.weights, state.canary, 0) - step])
 }
-
-back_phase(w) := "RolledBack" if w == 0 else := "Progressing" if w > 0
 
 # roll_back sends every request to the baseline.
 roll_back(state, now) := object.union(state, {
