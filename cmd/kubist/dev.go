@@ -22,7 +22,6 @@ import (
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/kubist-io/kubist/config"
 	"github.com/kubist-io/kubist/internal/app"
@@ -249,7 +248,7 @@ func devLog(dir string) (*os.File, error) {
 	}
 	opts := logOptions
 	opts.DestWriter = f
-	logger := zap.New(zap.UseFlagOptions(&opts))
+	logger := newLogger(&opts)
 	ctrl.SetLogger(logger)
 	klog.SetLogger(logger)
 	return f, nil

@@ -3,14 +3,23 @@ package main
 import (
 	goflag "flag"
 
+	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/kubist-io/kubist/internal/lazylog"
 )
 
 // logOptions are the --zap-* flags; kubist dev reads them to send its log
 // to a file.
 var logOptions = zap.Options{Development: true}
+
+// newLogger is the process's logger: zap with the --zap-* options, values
+// attached when a line is written (lazylog), not at every reconcile.
+func newLogger(opts *zap.Options) logr.Logger {
+	return lazylog.New(zap.New(zap.UseFlagOptions(opts)))
+}
 
 func newRootCommand() *cobra.Command {
 	zapOpts := &logOptions
@@ -22,7 +31,7 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRun: func(*cobra.Command, []string) {
-			ctrl.SetLogger(zap.New(zap.UseFlagOptions(zapOpts)))
+			ctrl.SetLogger(newLogger(zapOpts))
 		},
 	}
 	logFlags := goflag.NewFlagSet("log", goflag.ContinueOnError)
