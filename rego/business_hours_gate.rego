@@ -46,12 +46,6 @@ day := time.weekday([canary.now_ns, input.parameters.timezone])
 
 minutes(hhmm) := (to_number(substring(hhmm, 0, 2)) * 60) + to_number(substring(hhmm, 3, 2))
 
-open if {
-	day in input.parameters.days
-	now_hhmm >= input.parameters.from
-	now_hhmm < input.parameters.to
-}
-
 # A rollback lowers every weight that is not the baseline's.
 rollback if input.state.phase == "RolledBack"
 
@@ -70,7 +64,10 @@ decision := {
 	"state": input.state, "outcome": "Pass",
 	"message": sprintf("inside the window %s %s-%s %s", [concat(",", input.parameters.days), input.parameters.from, input.parameters.to, input.parameters.timezone]),
 } if {
-	open
+	# The window is open.
+	day in input.parameters.days
+	now_hhmm >= input.parameters.from
+	now_hhmm < input.parameters.to
 } else := {"state": input.state, "outcome": "Pass", "message": "no weight change proposed"} if {
 	not canary.changed(input.state, observed)
 } else := {"state": input.state, "outcome": "Pass", "message": "rollbacks pass outside the window"} if {
