@@ -80,14 +80,14 @@ func formatDurationBuiltin(_ rego.BuiltinContext, ns *ast.Term) (*ast.Term, erro
 		}
 		i, _ = f.Int(nil)
 	}
-	return ast.StringTerm(FormatDuration(i)), nil
+	return ast.StringTerm(formatDuration(i)), nil
 }
 
-// FormatDuration writes a duration in nanoseconds as whole seconds when it
+// formatDuration writes a duration in nanoseconds as whole seconds when it
 // is a whole number of them (and at least one), otherwise as milliseconds
 // rounded up, at least one: so that a requeue falls due with what it waits
 // for and not up to a second later.
-func FormatDuration(ns *big.Int) string {
+func formatDuration(ns *big.Int) string {
 	second, milli := big.NewInt(int64(time.Second)), big.NewInt(int64(time.Millisecond))
 	if ns.Cmp(second) >= 0 {
 		if q, r := new(big.Int).QuoRem(ns, second, new(big.Int)); r.Sign() == 0 {

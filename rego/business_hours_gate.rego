@@ -60,6 +60,8 @@ requeue := sprintf("%dm", [minutes(input.parameters.from) - minutes(now_hhmm)]) 
 	now_hhmm < input.parameters.from
 } else := "15m"
 
+# The messages name the window (days, hours, time zone) each in its own
+# sprintf: only one of them is written per decision.
 decision := {
 	"state": input.state, "outcome": "Pass",
 	"message": sprintf("inside the window %s %s-%s %s", [concat(",", input.parameters.days), input.parameters.from, input.parameters.to, input.parameters.timezone]),

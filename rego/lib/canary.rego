@@ -80,7 +80,9 @@ next_step_at(state, period) := time.format([
 with_canary_weight(state, w) := object.union(state, {"weights": {state.canary: w, state.baseline: 100 - w}})
 
 # step_forward raises the canary by step (capped at 100): Progressing, or
-# Promoted once the canary carries everything.
+# Promoted once the canary carries everything. (The canary's weight and the
+# phase are written out here rather than called for, here and in step_back:
+# a call would cost more than the rest of the helper.)
 step_forward(state, step, now) := object.union(state, {
 	"weights": {state.canary: w, state.baseline: 100 - w},
 	"phase": {true: "Promoted", false: "Progressing"}[w == 100],
