@@ -6,7 +6,10 @@
 // encoder and pooled buffers that the logger then held, though at the
 // usual levels a reconcile logs nothing. Here WithValues only records the
 // pairs; they are handed to the underlying sink, in the same order, when
-// a line is written. What is written is the same.
+// a line is written. What is written is the same, but for one thing:
+// values are read when a line is written, not when they are attached, so
+// attach values (strings, object references), not pointers to what
+// changes meanwhile.
 package lazylog
 
 import (

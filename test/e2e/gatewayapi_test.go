@@ -69,14 +69,18 @@ func httpRouteWeights(g Gomega, ns string) map[string]int32 {
 }
 
 // sample sends n requests one after the other and counts them by version.
-func sample(c *localmesh.Client, n int, headers map[string]string) map[string]int {
+//
+// Inside an Eventually, pass its Gomega: while istiod's push converges, a
+// call may fail (a route may name a cluster the client has not received
+// yet), and that must make the attempt fail, not the test.
+func sample(g Gomega, c *localmesh.Client, n int, headers map[string]string) map[string]int {
 	GinkgoHelper()
 	out := map[string]int{}
 	for range n {
 		callCtx, cancel := context.WithTimeout(ctx(), 2*time.Second)
 		v, err := c.Call(callCtx, headers)
 		cancel()
-		Expect(err).NotTo(HaveOccurred())
+		g.Expect(err).NotTo(HaveOccurred())
 		out[v]++
 	}
 	return out
@@ -135,7 +139,7 @@ var _ = Describe("GatewayAPIRouteExecutor through istiod", Ordered, func() {
 
 		By("requests resolved through istiod follow the HTTPRoute: plain ones reach v1, testers v2")
 		routesMarked(c, map[string]string{"user": "tester"})
-		Expect(sample(c, 100, nil)).To(Equal(map[string]int{"v1": 100}))
+		Expect(sample(Default, c, 100, nil)).To(Equal(map[string]int{"v1": 100}))
 	})
 
 	It("promotes a CanaryRelease on it, real requests following each step's weights", func() {
@@ -149,7 +153,7 @@ var _ = Describe("GatewayAPIRouteExecutor through istiod", Ordered, func() {
 		// istiod pushes the change within a second or so; the step holds
 		// for a period.
 		time.Sleep(1500 * time.Millisecond)
-		half := sample(c, 400, nil)
+		half := sample(Default, c, 400, nil)
 		Expect(half["v1"] + half["v2"]).To(Equal(400))
 		Expect(float64(half["v2"])/4).To(BeNumerically("~", 50, 10), "requests at 50/50: %v", half)
 		AddReportEntry("gateway-api", fmt.Sprintf("at weights 50/50 the requests split %v", half))
@@ -160,9 +164,9 @@ var _ = Describe("GatewayAPIRouteExecutor through istiod", Ordered, func() {
 			g.Expect(httpRouteWeights(g, ns)).To(Equal(map[string]int32{"web-v2": 100}))
 		}).WithTimeout(2 * period).Should(Succeed())
 		Eventually(func(g Gomega) {
-			g.Expect(sample(c, 20, nil)).To(Equal(map[string]int{"v2": 20}))
+			g.Expect(sample(g, c, 20, nil)).To(Equal(map[string]int{"v2": 20}))
 		}).WithTimeout(10 * time.Second).Should(Succeed())
-		Expect(sample(c, 200, nil)).To(Equal(map[string]int{"v2": 200}))
+		Expect(sample(Default, c, 200, nil)).To(Equal(map[string]int{"v2": 200}))
 		var r v1alpha1.Route
 		Expect(env.Client.Get(ctx(), types.NamespacedName{Namespace: ns, Name: "web"}, &r)).To(Succeed())
 		Expect(r.Status.ComposedFrom).To(Equal([]string{"CanaryRelease/web-v2"}))
@@ -180,7 +184,7 @@ var _ = Describe("GatewayAPIRouteExecutor through istiod", Ordered, func() {
 			g.Expect(meta.FindStatusCondition(r.Status.Conditions, reconciler.ConditionRouteAccepted)).To(BeNil())
 		}).WithTimeout(30 * time.Second).Should(Succeed())
 		Eventually(func(g Gomega) {
-			g.Expect(sample(c, 20, nil)).To(Equal(map[string]int{"v2": 20}))
+			g.Expect(sample(g, c, 20, nil)).To(Equal(map[string]int{"v2": 20}))
 		}).WithTimeout(10 * time.Second).Should(Succeed())
 	})
 })

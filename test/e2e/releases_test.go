@@ -235,9 +235,9 @@ var _ = Describe("A sticky canary", func() {
 
 		By("requests with the cookie always reach v2; the others split by the weights")
 		time.Sleep(2 * time.Second)
-		sticky := sample(c, 200, map[string]string{"cookie": "session=abc; kubist-canary=v2"})
+		sticky := sample(Default, c, 200, map[string]string{"cookie": "session=abc; kubist-canary=v2"})
 		Expect(sticky).To(Equal(map[string]int{"v2": 200}))
-		others := sample(c, 400, nil)
+		others := sample(Default, c, 400, nil)
 		Expect(float64(others["v2"])/4).To(BeNumerically("~", 20, 8), "without the cookie: %v", others)
 		AddReportEntry("sticky", fmt.Sprintf("with the cookie %v; without %v", sticky, others))
 
