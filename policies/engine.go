@@ -555,15 +555,16 @@ func decodeEvents(t *ast.Term) ([]Event, error) {
 			return nil, fmt.Errorf("decision.events[%d] must be an object {type, reason, message}", i)
 		}
 		var e Event
-		var err error
 		for _, f := range []struct {
 			key string
 			dst *string
 		}{{"type", &e.Type}, {"reason", &e.Reason}, {"message", &e.Message}} {
 			if v := obj.Get(ast.StringTerm(f.key)); v != nil {
-				if *f.dst, err = stringField(v, fmt.Sprintf("decision.events[%d].%s", i, f.key)); err != nil {
-					return nil, err
+				s, ok := v.Value.(ast.String)
+				if !ok {
+					return nil, fmt.Errorf("decision.events[%d].%s must be a string", i, f.key)
 				}
+				*f.dst = string(s)
 			}
 		}
 		if e.Type != "Normal" && e.Type != "Warning" {

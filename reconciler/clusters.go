@@ -36,7 +36,9 @@ const remoteTimeout = 10 * time.Second
 
 // CacheOptions restricts what the manager (and each workload cluster's
 // client) caches: Secrets only in the manager's namespace, Services only
-// those Kubist manages, and of Deployments what Kubist reads (trimDeployment). (Istio's kinds cannot be restricted here: a
+// those Kubist manages, of Deployments what Kubist reads (trimDeployment),
+// of everything else all but the managed fields, and Kubist's statuses
+// compacted (compactCached). (Istio's kinds cannot be restricted here: a
 // cluster without Istio would fail the cache's start. Their owner labels
 // are checked on every write instead.)
 func CacheOptions(namespace string) cache.Options {
@@ -46,9 +48,7 @@ func CacheOptions(namespace string) cache.Options {
 			&corev1.Service{}:    {Label: managed},
 			&appsv1.Deployment{}: {Transform: trimDeployment},
 		},
-		// Nothing reads managedFields: they are a large share of every
-		// object that a status is written to.
-		DefaultTransform: cache.TransformStripManagedFields(),
+		DefaultTransform: compactCached,
 	}
 	if namespace != "" {
 		opts.ByObject[&corev1.Secret{}] = cache.ByObject{Namespaces: map[string]cache.Config{namespace: {}}}

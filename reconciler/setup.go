@@ -26,6 +26,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/kubist-io/kubist/api/v1alpha1"
+	"github.com/kubist-io/kubist/internal/eventwriter"
 	"github.com/kubist-io/kubist/internal/notify"
 	"github.com/kubist-io/kubist/policies"
 )
@@ -92,11 +93,15 @@ const triggerBuffer = 1024
 // that waits for every Policy object to be loaded, and the periodic root
 // run; it returns the executors' Reconciler.
 func Setup(mgr ctrl.Manager, engine Engine, opts Options) (*Reconciler, error) {
+	events := eventwriter.New(mgr.GetClient(), mgr.GetScheme(), mgr.GetLogger().WithName("events"))
+	if err := mgr.Add(events); err != nil {
+		return nil, err
+	}
 	policyReconciler := &PolicyReconciler{
 		Client:   mgr.GetClient(),
 		Compiler: engine.Compiler,
 		Registry: engine.Registry,
-		Recorder: mgr.GetEventRecorder("kubist-policy"),
+		Recorder: events.Recorder("kubist-policy"),
 		Elected:  mgr.Elected(),
 		NoStatus: opts.Shard != "" && opts.Shard != DefaultShard,
 	}
@@ -121,7 +126,7 @@ func Setup(mgr ctrl.Manager, engine Engine, opts Options) (*Reconciler, error) {
 		return nil, err
 	}
 	rc := &Reconciler{
-		Client: c, Registry: engine.Registry, Recorder: mgr.GetEventRecorder("kubist"),
+		Client: c, Registry: engine.Registry, Recorder: events.Recorder("kubist"),
 		Clusters: clusters, Metrics: opts.Metrics, triggers: map[string]chan event.GenericEvent{},
 		ImportGrace: opts.ImportGrace, leaves: map[string]bool{}, pass: make(chan struct{}, rootPassDepth),
 	}
