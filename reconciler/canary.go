@@ -472,7 +472,6 @@ func (canaryExecutor) Status(r *run, c *v1alpha1.CanaryRelease, plan canaryPlan)
 		setExtras(c, before)
 		return msg, nil
 	case plan.final:
-		setCanaryWeights(c, c.Status.Weights)
 		return splitMessage(string(c.Status.Phase), c.Status.Weights, canary, baseline), nil
 	case r.readOnly:
 		return readOnlyDecision(r, before, after), nil
@@ -515,7 +514,6 @@ func setCanaryState(r *run, c *v1alpha1.CanaryRelease, before map[string]int32, 
 	c.Status.Baseline, c.Status.Weights, c.Status.Phase = baseline, s.Weights, v1alpha1.CanaryPhase(s.Phase)
 	c.Status.CanaryWeight, c.Status.LastStepTime = s.Weights[canary], s.Last
 	c.Status.PausedPhase, c.Status.ApprovedWeight = v1alpha1.CanaryPhase(s.PausedPhase), s.Approved
-	setCanaryWeights(c, s.Weights)
 	return splitMessage(s.Phase, s.Weights, canary, baseline)
 }
 
@@ -562,13 +560,6 @@ func finished(c *v1alpha1.CanaryRelease, baseline string) bool {
 // splitMessage is a canary's Ready message: its phase and split.
 func splitMessage(phase string, weights map[string]int32, canary, baseline string) string {
 	return fmt.Sprintf("%s: %s at %d%%, %s at %d%%", phase, canary, weights[canary], baseline, weights[baseline])
-}
-
-// setCanaryWeights exports a canary's split as kubist_canary_weight.
-func setCanaryWeights(c *v1alpha1.CanaryRelease, weights map[string]int32) {
-	for s, w := range weights {
-		canaryWeight.WithLabelValues(c.Namespace, c.Name, s).Set(float64(w))
-	}
 }
 
 // readOnlyDecision reports, for a ReadOnly executor, the split the

@@ -199,12 +199,8 @@ func experimentKind(rc *Reconciler) *kind[*v1alpha1.Experiment] {
 	}
 }
 
-// experimentWeights exports an experiment's split and returns its Ready
-// message.
+// experimentWeights is an experiment's Ready message: its split.
 func experimentWeights(e *v1alpha1.Experiment) string {
-	for s, w := range e.Status.Weights {
-		canaryWeight.WithLabelValues(e.Namespace, e.Name, s).Set(float64(w))
-	}
 	msg := fmt.Sprintf("%s: %s", e.Status.Phase, weightsText(e.Status.Weights))
 	if e.Status.Winner != "" {
 		msg += "; winner " + e.Status.Winner

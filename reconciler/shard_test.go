@@ -2,8 +2,10 @@ package reconciler
 
 import (
 	"context"
+	"maps"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
@@ -49,5 +51,61 @@ func TestShardOwnership(t *testing.T) {
 	}
 	if _, joined := rc.owns(ctx, labelled); joined {
 		t.Error("a Project's second run in its shard is marked as joining")
+	}
+}
+
+// kubist_canary_weight comes from the releases' statuses, on the leader
+// only, and for a shard only its own releases.
+func TestWeightsCollector(t *testing.T) {
+	project := &v1alpha1.Project{ObjectMeta: metav1.ObjectMeta{Name: "eu", Labels: map[string]string{v1alpha1.LabelShard: "eu"}}}
+	cluster := &v1alpha1.Cluster{ObjectMeta: metav1.ObjectMeta{Name: "eu-1"}, Spec: v1alpha1.ClusterSpec{Project: "eu"}}
+	vc := &v1alpha1.VirtualCluster{ObjectMeta: metav1.ObjectMeta{Name: "shop"}, Spec: v1alpha1.VirtualClusterSpec{Cluster: "eu-1"}}
+	cr := &v1alpha1.CanaryRelease{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "shop"}}
+	cr.Status.Weights = map[string]int32{"v1": 70, "v2": 30}
+	other := &v1alpha1.CanaryRelease{ObjectMeta: metav1.ObjectMeta{Name: "api", Namespace: "elsewhere"}}
+	other.Status.Weights = map[string]int32{"v1": 100}
+	ex := &v1alpha1.Experiment{ObjectMeta: metav1.ObjectMeta{Name: "ab", Namespace: "shop"}}
+	ex.Status.Weights = map[string]int32{"a": 50, "b": 50}
+	c := fake.NewClientBuilder().WithScheme(scheme.New()).WithObjects(project, cluster, vc, cr, other, ex).Build()
+
+	collect := func(shard string, elected bool) map[string]float64 {
+		ch := make(chan struct{})
+		if elected {
+			close(ch)
+		}
+		w := &weightsCollector{}
+		w.export(&Reconciler{Client: c, Shard: shard}, ch)
+		reg := prometheus.NewPedanticRegistry()
+		reg.MustRegister(w)
+		families, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]float64{}
+		for _, f := range families {
+			for _, m := range f.GetMetric() {
+				l := map[string]string{}
+				for _, p := range m.GetLabel() {
+					l[p.GetName()] = p.GetValue()
+				}
+				got[l["namespace"]+"/"+l["name"]+"/"+l["subset"]] = m.GetGauge().GetValue()
+			}
+		}
+		return got
+	}
+	all := map[string]float64{"shop/web/v1": 70, "shop/web/v2": 30, "elsewhere/api/v1": 100, "shop/ab/a": 50, "shop/ab/b": 50}
+	if got := collect("", true); !maps.Equal(got, all) {
+		t.Errorf("unsharded leader exports %v, want %v", got, all)
+	}
+	if got := collect("", false); len(got) != 0 {
+		t.Errorf("a replica not elected exports %v", got)
+	}
+	eu := map[string]float64{"shop/web/v1": 70, "shop/web/v2": 30, "shop/ab/a": 50, "shop/ab/b": 50}
+	if got := collect("eu", true); !maps.Equal(got, eu) {
+		t.Errorf("shard eu exports %v, want %v", got, eu)
+	}
+	// The Project of "elsewhere" cannot be found: the default shard's.
+	if got := collect(DefaultShard, true); !maps.Equal(got, map[string]float64{"elsewhere/api/v1": 100}) {
+		t.Errorf("the default shard exports %v", got)
 	}
 }
