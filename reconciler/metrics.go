@@ -28,10 +28,6 @@ var (
 		Name: "kubist_policy_decisions_total",
 		Help: "Policy decisions by policy and outcome (Step, Hold, Promote, RollBack, …, Error).",
 	}, []string{"policy", "outcome"})
-	servedPercent = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "kubist_canary_served_percent",
-		Help: "Share, in percent, of a CanaryRelease's requests that each subset served, as the mesh reported after the last step (status.served).",
-	}, []string{"namespace", "name", "subset"})
 	lateness = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "kubist_executor_lateness_seconds",
 		Help:    "Time from when a run asked to run again (a canary's next step, a re-check) to when that run started.",
@@ -56,20 +52,27 @@ var (
 )
 
 func init() {
-	metrics.Registry.MustRegister(executorRuns, executorDuration, policyDecisions, weights, servedPercent, lateness, writes, releaseActions, releaseSteps, hookCalls)
+	metrics.Registry.MustRegister(executorRuns, executorDuration, policyDecisions, releaseMetrics, lateness, writes, releaseActions, releaseSteps, hookCalls)
 }
 
-// weights exports kubist_canary_weight, each release's split as its
-// status stores it, from the cache when Prometheus scrapes: the split is
-// the cached objects' own state, so the manager keeps no series per
-// release and subset (a gauge per series took about 600 bytes, 5 MiB for
-// 4,000 releases), and a deleted release's series go with it. Only the
-// leader exports them, and a shard only its own releases'.
-var weights = &weightsCollector{}
+// releaseMetrics exports kubist_canary_weight, each release's split as
+// its status stores it, and kubist_canary_served_percent, the split the
+// mesh served as its status.served stores it, from the cache when
+// Prometheus scrapes: they are the cached objects' own state, so the
+// manager keeps no series per release and subset (a gauge per series took
+// about 600 bytes, 5 MiB for 4,000 releases), and a deleted release's
+// series go with it. Only the leader exports them, and a shard only its
+// own releases'.
+var releaseMetrics = &weightsCollector{}
 
-var canaryWeightDesc = prometheus.NewDesc("kubist_canary_weight",
-	"Traffic weight, in percent, of each subset of a CanaryRelease or Experiment as stored in its status.",
-	[]string{"namespace", "name", "subset"}, nil)
+var (
+	canaryWeightDesc = prometheus.NewDesc("kubist_canary_weight",
+		"Traffic weight, in percent, of each subset of a CanaryRelease or Experiment as stored in its status.",
+		[]string{"namespace", "name", "subset"}, nil)
+	servedPercentDesc = prometheus.NewDesc("kubist_canary_served_percent",
+		"Share, in percent, of a CanaryRelease's requests that each subset served, as the mesh reported after the last step (status.served).",
+		[]string{"namespace", "name", "subset"}, nil)
+)
 
 type weightsCollector struct {
 	mu      sync.Mutex
@@ -84,7 +87,10 @@ func (w *weightsCollector) export(rc *Reconciler, elected <-chan struct{}) {
 	w.rc, w.elected = rc, elected
 }
 
-func (w *weightsCollector) Describe(ch chan<- *prometheus.Desc) { ch <- canaryWeightDesc }
+func (w *weightsCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- canaryWeightDesc
+	ch <- servedPercentDesc
+}
 
 func (w *weightsCollector) Collect(ch chan<- prometheus.Metric) {
 	w.mu.Lock()
@@ -100,24 +106,30 @@ func (w *weightsCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	send := func(obj v1alpha1.Object, split map[string]int32) {
-		if owned, _ := rc.owns(ctx, obj); !owned {
-			return
-		}
+	send := func(desc *prometheus.Desc, obj v1alpha1.Object, split map[string]int32) {
 		for subset, weight := range split {
-			ch <- prometheus.MustNewConstMetric(canaryWeightDesc, prometheus.GaugeValue, float64(weight), obj.GetNamespace(), obj.GetName(), subset)
+			ch <- prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, float64(weight), obj.GetNamespace(), obj.GetName(), subset)
 		}
 	}
 	var canaries v1alpha1.CanaryReleaseList
 	if err := rc.Client.List(ctx, &canaries, client.UnsafeDisableDeepCopy); err == nil {
 		for i := range canaries.Items {
-			send(&canaries.Items[i], canaries.Items[i].Status.Weights)
+			c := &canaries.Items[i]
+			if owned, _ := rc.owns(ctx, c); !owned {
+				continue
+			}
+			send(canaryWeightDesc, c, c.Status.Weights)
+			if c.Status.Served != nil {
+				send(servedPercentDesc, c, c.Status.Served.Percent)
+			}
 		}
 	}
 	var experiments v1alpha1.ExperimentList
 	if err := rc.Client.List(ctx, &experiments, client.UnsafeDisableDeepCopy); err == nil {
 		for i := range experiments.Items {
-			send(&experiments.Items[i], experiments.Items[i].Status.Weights)
+			if owned, _ := rc.owns(ctx, &experiments.Items[i]); owned {
+				send(canaryWeightDesc, &experiments.Items[i], experiments.Items[i].Status.Weights)
+			}
 		}
 	}
 }

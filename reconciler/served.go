@@ -77,9 +77,6 @@ func (r *run) observeServed(ctx context.Context, t *trafficTarget, c *v1alpha1.C
 		c.Status.Served = measured
 		stored = measured
 	}
-	for subset, percent := range stored.Percent {
-		servedPercent.WithLabelValues(c.Namespace, c.Name, subset).Set(float64(percent))
-	}
 	if matches(stored, p.ServedTolerance) {
 		r.condition(v1alpha1.ConditionTrafficShifted, true, ReasonServedMatches, fmt.Sprintf(
 			"the mesh serves %s (%d requests over %s), within %d points of the weights %s",

@@ -233,7 +233,7 @@ func Setup(mgr ctrl.Manager, engine Engine, opts Options) (*Reconciler, error) {
 	if err := mgr.Add(&rootRun{rc: rc, period: period}); err != nil {
 		return nil, err
 	}
-	weights.export(rc, mgr.Elected())
+	releaseMetrics.export(rc, mgr.Elected())
 	return rc, nil
 }
 

@@ -3,6 +3,7 @@ package reconciler
 import (
 	"context"
 	"maps"
+	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -54,14 +55,16 @@ func TestShardOwnership(t *testing.T) {
 	}
 }
 
-// kubist_canary_weight comes from the releases' statuses, on the leader
-// only, and for a shard only its own releases.
+// kubist_canary_weight and kubist_canary_served_percent come from the
+// releases' statuses, on the leader only, and for a shard only its own
+// releases.
 func TestWeightsCollector(t *testing.T) {
 	project := &v1alpha1.Project{ObjectMeta: metav1.ObjectMeta{Name: "eu", Labels: map[string]string{v1alpha1.LabelShard: "eu"}}}
 	cluster := &v1alpha1.Cluster{ObjectMeta: metav1.ObjectMeta{Name: "eu-1"}, Spec: v1alpha1.ClusterSpec{Project: "eu"}}
 	vc := &v1alpha1.VirtualCluster{ObjectMeta: metav1.ObjectMeta{Name: "shop"}, Spec: v1alpha1.VirtualClusterSpec{Cluster: "eu-1"}}
 	cr := &v1alpha1.CanaryRelease{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "shop"}}
 	cr.Status.Weights = map[string]int32{"v1": 70, "v2": 30}
+	cr.Status.Served = &v1alpha1.ServedSplit{Percent: map[string]int32{"v1": 69, "v2": 31}}
 	other := &v1alpha1.CanaryRelease{ObjectMeta: metav1.ObjectMeta{Name: "api", Namespace: "elsewhere"}}
 	other.Status.Weights = map[string]int32{"v1": 100}
 	ex := &v1alpha1.Experiment{ObjectMeta: metav1.ObjectMeta{Name: "ab", Namespace: "shop"}}
@@ -88,24 +91,27 @@ func TestWeightsCollector(t *testing.T) {
 				for _, p := range m.GetLabel() {
 					l[p.GetName()] = p.GetValue()
 				}
-				got[l["namespace"]+"/"+l["name"]+"/"+l["subset"]] = m.GetGauge().GetValue()
+				name := strings.TrimPrefix(f.GetName(), "kubist_canary_")
+				got[name+" "+l["namespace"]+"/"+l["name"]+"/"+l["subset"]] = m.GetGauge().GetValue()
 			}
 		}
 		return got
 	}
-	all := map[string]float64{"shop/web/v1": 70, "shop/web/v2": 30, "elsewhere/api/v1": 100, "shop/ab/a": 50, "shop/ab/b": 50}
+	all := map[string]float64{"weight shop/web/v1": 70, "weight shop/web/v2": 30, "served_percent shop/web/v1": 69, "served_percent shop/web/v2": 31,
+		"weight elsewhere/api/v1": 100, "weight shop/ab/a": 50, "weight shop/ab/b": 50}
 	if got := collect("", true); !maps.Equal(got, all) {
 		t.Errorf("unsharded leader exports %v, want %v", got, all)
 	}
 	if got := collect("", false); len(got) != 0 {
 		t.Errorf("a replica not elected exports %v", got)
 	}
-	eu := map[string]float64{"shop/web/v1": 70, "shop/web/v2": 30, "shop/ab/a": 50, "shop/ab/b": 50}
+	eu := map[string]float64{"weight shop/web/v1": 70, "weight shop/web/v2": 30, "served_percent shop/web/v1": 69, "served_percent shop/web/v2": 31,
+		"weight shop/ab/a": 50, "weight shop/ab/b": 50}
 	if got := collect("eu", true); !maps.Equal(got, eu) {
 		t.Errorf("shard eu exports %v, want %v", got, eu)
 	}
 	// The Project of "elsewhere" cannot be found: the default shard's.
-	if got := collect(DefaultShard, true); !maps.Equal(got, map[string]float64{"elsewhere/api/v1": 100}) {
+	if got := collect(DefaultShard, true); !maps.Equal(got, map[string]float64{"weight elsewhere/api/v1": 100}) {
 		t.Errorf("the default shard exports %v", got)
 	}
 }
