@@ -8,8 +8,8 @@ import (
 	"sync"
 	"unique"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/cache"
+	crcache "sigs.k8s.io/controller-runtime/pkg/cache"
 
 	"github.com/kubist-io/kubist/api/v1alpha1"
 )
@@ -37,10 +37,8 @@ func compactCached(in any) (any, error) {
 	if d, ok := in.(cache.DeletedFinalStateUnknown); ok {
 		obj = d.Obj
 	}
-	if m, ok := obj.(interface {
-		SetManagedFields([]metav1.ManagedFieldsEntry)
-	}); ok {
-		m.SetManagedFields(nil)
+	if _, err := stripManagedFields(obj); err != nil {
+		return nil, err
 	}
 	switch o := obj.(type) {
 	case *v1alpha1.CanaryRelease:
@@ -55,6 +53,9 @@ func compactCached(in any) (any, error) {
 	}
 	return in, nil
 }
+
+// stripManagedFields is controller-runtime's transform that drops them.
+var stripManagedFields = crcache.TransformStripManagedFields()
 
 // intern returns s held once for the whole process (Go frees it once no
 // object holds it any more).

@@ -63,7 +63,7 @@ func init() {
 // about 600 bytes, 5 MiB for 4,000 releases), and a deleted release's
 // series go with it. Only the leader exports them, and a shard only its
 // own releases'.
-var releaseMetrics = &weightsCollector{}
+var releaseMetrics = &releaseCollector{}
 
 var (
 	canaryWeightDesc = prometheus.NewDesc("kubist_canary_weight",
@@ -74,25 +74,25 @@ var (
 		[]string{"namespace", "name", "subset"}, nil)
 )
 
-type weightsCollector struct {
+type releaseCollector struct {
 	mu      sync.Mutex
 	rc      *Reconciler
 	elected <-chan struct{}
 }
 
 // export makes the collector read rc's releases once elected is closed.
-func (w *weightsCollector) export(rc *Reconciler, elected <-chan struct{}) {
+func (w *releaseCollector) export(rc *Reconciler, elected <-chan struct{}) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.rc, w.elected = rc, elected
 }
 
-func (w *weightsCollector) Describe(ch chan<- *prometheus.Desc) {
+func (w *releaseCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- canaryWeightDesc
 	ch <- servedPercentDesc
 }
 
-func (w *weightsCollector) Collect(ch chan<- prometheus.Metric) {
+func (w *releaseCollector) Collect(ch chan<- prometheus.Metric) {
 	w.mu.Lock()
 	rc, elected := w.rc, w.elected
 	w.mu.Unlock()

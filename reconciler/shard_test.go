@@ -76,7 +76,7 @@ func TestWeightsCollector(t *testing.T) {
 		if elected {
 			close(ch)
 		}
-		w := &weightsCollector{}
+		w := &releaseCollector{}
 		w.export(&Reconciler{Client: c, Shard: shard}, ch)
 		reg := prometheus.NewPedanticRegistry()
 		reg.MustRegister(w)

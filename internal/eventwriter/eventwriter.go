@@ -59,13 +59,11 @@ type Writer struct {
 	scheme *runtime.Scheme
 	log    logr.Logger
 	queue  chan *eventsv1.Event
-	// now is the clock (tests set it).
-	now func() time.Time
 }
 
 // New returns a Writer that creates Events with c.
 func New(c client.Client, scheme *runtime.Scheme, log logr.Logger) *Writer {
-	return &Writer{client: c, scheme: scheme, log: log, queue: make(chan *eventsv1.Event, QueueSize), now: time.Now}
+	return &Writer{client: c, scheme: scheme, log: log, queue: make(chan *eventsv1.Event, QueueSize)}
 }
 
 // NeedLeaderElection is false: Events are written wherever they are made.
@@ -150,7 +148,7 @@ func (r *eventRecorder) AnnotatedEventf(regarding, related runtime.Object, annot
 	if related != nil {
 		relatedRef, _ = reference.GetReference(w.scheme, related)
 	}
-	now := w.now()
+	now := time.Now()
 	namespace := ref.Namespace
 	if namespace == "" {
 		namespace = metav1.NamespaceDefault
