@@ -25,6 +25,10 @@ import (
 // runtime's own; file: the binary's pages) and the Go heap's.
 type memPeaks struct {
 	rssAnon, rssFile, heapInUse, heapGoal float64
+	// atPeak is the sample of the highest resident set: its anonymous and
+	// file-backed parts then; lastFile is the file-backed part at the end.
+	atPeak   struct{ anon, file float64 }
+	lastFile float64
 	// softLimit and gcPercent are the Go runtime's settings in effect
 	// (GOMEMLIMIT or --memory-limit; GOGC).
 	softLimit, gcPercent float64
@@ -50,6 +54,12 @@ func sampleMemory(ctx context.Context, pid int, metricsURL string) func() memPea
 			mu.Lock()
 			peaks.rssAnon = max(peaks.rssAnon, status["RssAnon"])
 			peaks.rssFile = max(peaks.rssFile, status["RssFile"])
+			if status["RssAnon"]+status["RssFile"] > peaks.atPeak.anon+peaks.atPeak.file {
+				peaks.atPeak.anon, peaks.atPeak.file = status["RssAnon"], status["RssFile"]
+			}
+			if f, ok := status["RssFile"]; ok {
+				peaks.lastFile = f
+			}
 			if heap != nil {
 				peaks.heapInUse = max(peaks.heapInUse, heap["go_memstats_heap_inuse_bytes"])
 				peaks.heapGoal = max(peaks.heapGoal, heap["go_gc_heap_goal_bytes"])

@@ -130,6 +130,8 @@ func runScale(b *testing.B) {
 	// chart's Deployment sets them.
 	memEnv, memArgs := memorySettings(b)
 	mgr.Env, mgr.Args = append(os.Environ(), memEnv...), append(mgr.Args, memArgs...)
+	// KUBIST_SCALE_MANAGER_ARGS adds flags, e.g. to compare a setting.
+	mgr.Args = append(mgr.Args, strings.Fields(os.Getenv("KUBIST_SCALE_MANAGER_ARGS"))...)
 	b.Logf("the manager's memory settings: %s", cmp.Or(strings.Join(append(memEnv, memArgs...), " "), "Go's defaults"))
 	passStart := time.Now()
 	if err := mgr.Start(); err != nil {
@@ -208,6 +210,8 @@ func runScale(b *testing.B) {
 	}
 	b.Logf("the manager's memory at its highest: resident %.1f MiB; %.1f MiB anonymous (heap, stacks, runtime), %.1f MiB of its binary; Go heap in use %.1f MiB, heap goal %.1f MiB (GOGC %.0f, soft limit %s)",
 		hwm/(1<<20), peaks.rssAnon/(1<<20), peaks.rssFile/(1<<20), peaks.heapInUse/(1<<20), peaks.heapGoal/(1<<20), peaks.gcPercent, softLimit)
+	b.Logf("the highest resident set sampled (every second): %.1f MiB anonymous and %.1f MiB of the binary; the binary's resident pages at the end: %.1f MiB",
+		peaks.atPeak.anon/(1<<20), peaks.atPeak.file/(1<<20), peaks.lastFile/(1<<20))
 	b.Logf("first pass %s; steady pass %s with %v writes (%v executor runs); step latency p50 %s p99 %s over %d steps",
 		firstPass.Round(time.Millisecond), steady.Round(time.Millisecond), writes, runs, p50, p99, samples)
 	var footprint strings.Builder

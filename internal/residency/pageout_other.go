@@ -1,0 +1,9 @@
+//go:build !linux
+
+package residency
+
+import "errors"
+
+func pageOut(Mapping) error {
+	return errors.New("releasing the executable's pages needs Linux")
+}
