@@ -4,6 +4,6 @@ package residency
 
 import "errors"
 
-func pageOut(Mapping) error {
+func pageOut(mapping) error {
 	return errors.New("releasing the executable's pages needs Linux")
 }

@@ -22,8 +22,8 @@ import (
 	"strings"
 )
 
-// Mapping is one read-only mapping of the executable's file.
-type Mapping struct {
+// mapping is one read-only mapping of the executable's file.
+type mapping struct {
 	Start, End uintptr
 }
 
@@ -31,8 +31,8 @@ type Mapping struct {
 // the file exe that the process cannot write: its code and read-only
 // data. Writable mappings (initialised data) are private copies that
 // cannot be reclaimed without swap.
-func executableMappings(maps []byte, exe string) ([]Mapping, error) {
-	var out []Mapping
+func executableMappings(maps []byte, exe string) ([]mapping, error) {
+	var out []mapping
 	s := bufio.NewScanner(bytes.NewReader(maps))
 	for s.Scan() {
 		// address perms offset dev inode pathname
@@ -56,14 +56,14 @@ func executableMappings(maps []byte, exe string) ([]Mapping, error) {
 		if err != nil || end <= start {
 			return nil, fmt.Errorf("maps: address range %q", fields[0])
 		}
-		out = append(out, Mapping{Start: uintptr(start), End: uintptr(end)})
+		out = append(out, mapping{Start: uintptr(start), End: uintptr(end)})
 	}
 	return out, s.Err()
 }
 
-// Resident is the process's resident memory mapped from files (RssFile of
+// resident is the process's resident memory mapped from files (RssFile of
 // /proc/self/status), in bytes.
-func Resident() (int64, error) {
+func resident() (int64, error) {
 	data, err := os.ReadFile("/proc/self/status")
 	if err != nil {
 		return 0, err
@@ -100,7 +100,7 @@ func Release() (before, after int64, err error) {
 	if len(mappings) == 0 {
 		return 0, 0, fmt.Errorf("no read-only mapping of %s in /proc/self/maps", exe)
 	}
-	if before, err = Resident(); err != nil {
+	if before, err = resident(); err != nil {
 		return 0, 0, err
 	}
 	for _, m := range mappings {
@@ -108,6 +108,6 @@ func Release() (before, after int64, err error) {
 			return before, before, err
 		}
 	}
-	after, err = Resident()
+	after, err = resident()
 	return before, after, err
 }

@@ -20,7 +20,7 @@ c000000000-c004000000 rw-p 00000000 00:00 0
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []Mapping{{0x400000, 0xfac000}, {0xfac000, 0x19f0000}}
+	want := []mapping{{0x400000, 0xfac000}, {0xfac000, 0x19f0000}}
 	if !slices.Equal(got, want) {
 		t.Errorf("mappings of /usr/local/bin/kubist: got %x, want %x (code and read-only data, not the writable data)", got, want)
 	}
@@ -28,7 +28,7 @@ c000000000-c004000000 rw-p 00000000 00:00 0
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []Mapping{{0x7f0000002000, 0x7f0000003000}}; !slices.Equal(got, want) {
+	if want := []mapping{{0x7f0000002000, 0x7f0000003000}}; !slices.Equal(got, want) {
 		t.Errorf("a path with a space: got %x, want %x", got, want)
 	}
 	if _, err := executableMappings([]byte("zz-00fac000 r-xp 00000000 fd:01 1234 /k\n"), "/k"); err == nil {
@@ -59,7 +59,7 @@ func TestRelease(t *testing.T) {
 	if got := slices.Sorted(slices.Values([]int{3, 1, 2})); !slices.Equal(got, []int{1, 2, 3}) {
 		t.Fatalf("sorted: %v", got)
 	}
-	again, err := Resident()
+	again, err := resident()
 	if err != nil || again <= 0 {
 		t.Fatalf("resident after running on: %d, %v", again, err)
 	}
