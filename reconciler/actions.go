@@ -124,7 +124,7 @@ func (r *run) refuse(ctx context.Context, a *v1alpha1.ReleaseAction, message str
 	releaseActions.WithLabelValues(r.kind, string(a.Spec.Action), string(v1alpha1.ActionRefused)).Inc()
 	if r.Recorder != nil {
 		r.Recorder.Eventf(r.obj, nil, corev1.EventTypeWarning, ReasonActionRefused, string(a.Spec.Action),
-			"%s by %s refused: %s", a.Spec.Summary(), orDefault(a.Spec.RequestedBy, "unknown user"), message)
+			"%s by %s refused: %s", a.Spec.Summary(), cmp.Or(a.Spec.RequestedBy, "unknown user"), message)
 	}
 	return nil
 }
@@ -138,7 +138,7 @@ func (r *run) recordAction(history *[]v1alpha1.ReleaseStep, a *v1alpha1.ReleaseA
 	releaseActions.WithLabelValues(r.kind, string(a.Spec.Action), string(v1alpha1.ActionApplied)).Inc()
 	r.requeueAfter(time.Millisecond)
 	r.events = append(r.events, policies.Event{Type: corev1.EventTypeNormal, Reason: ReasonAction,
-		Message: fmt.Sprintf("%s by %s: %s", a.Spec.Summary(), orDefault(a.Spec.RequestedBy, "unknown user"), step.Message)})
+		Message: fmt.Sprintf("%s by %s: %s", a.Spec.Summary(), cmp.Or(a.Spec.RequestedBy, "unknown user"), step.Message)})
 }
 
 // appendHistory adds a step to a history, keeping the last HistoryLimit.

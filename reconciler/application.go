@@ -1,6 +1,7 @@
 package reconciler
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"sort"
@@ -48,7 +49,7 @@ func (x applicationExecutor) Observe(ctx context.Context, _ *run, a *v1alpha1.Ap
 	if err != nil {
 		return applicationPlan{}, err
 	}
-	label := orDefault(a.Spec.VersionLabel, "version")
+	label := cmp.Or(a.Spec.VersionLabel, "version")
 	byVersion := map[string]*v1alpha1.ApplicationVersion{}
 	for _, d := range deployments {
 		name := d.Labels[label]
@@ -70,7 +71,7 @@ func (x applicationExecutor) Observe(ctx context.Context, _ *run, a *v1alpha1.Ap
 	for _, name := range sortedKeys(byVersion) {
 		v := byVersion[name]
 		plan.versions = append(plan.versions, *v)
-		plan.summary = append(plan.summary, fmt.Sprintf("%s %d/%d ready", orDefault(name, "(no "+label+" label)"), v.ReadyReplicas, v.Replicas))
+		plan.summary = append(plan.summary, fmt.Sprintf("%s %d/%d ready", cmp.Or(name, "(no "+label+" label)"), v.ReadyReplicas, v.Replicas))
 	}
 	return plan, nil
 }

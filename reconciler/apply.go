@@ -1,6 +1,7 @@
 package reconciler
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -68,7 +69,7 @@ func (rc *Reconciler) clusterOf(ctx context.Context, vc *v1alpha1.VirtualCluster
 
 // targetNamespace is a VirtualCluster's namespace on its cluster.
 func targetNamespace(vc *v1alpha1.VirtualCluster) string {
-	return orDefault(vc.Spec.Namespace, vc.Name)
+	return cmp.Or(vc.Spec.Namespace, vc.Name)
 }
 
 // ownerLabels mark an object created on a target for a Kubist resource.

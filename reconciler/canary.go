@@ -1,6 +1,7 @@
 package reconciler
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
@@ -93,7 +94,7 @@ func (t *trafficTarget) requireSubsets(field string, subsets ...string) error {
 	for _, s := range subsets {
 		if !slices.Contains(t.subsets, s) {
 			return userError(ReasonSubsetMissing, "subset %q (%s) is not a subset of Destination %s (subsets: %s)",
-				s, field, t.destination.Name, orDefault(strings.Join(t.subsets, ", "), "none yet"))
+				s, field, t.destination.Name, cmp.Or(strings.Join(t.subsets, ", "), "none yet"))
 		}
 	}
 	return nil
@@ -143,11 +144,7 @@ func checkWeights(t *trafficTarget, weights map[string]int32) error {
 
 // storedState is the traffic state a status holds.
 func storedState(weights map[string]int32, phase string, last *metav1.MicroTime) trafficState {
-	s := trafficState{Weights: weights, Phase: phase}
-	if last != nil {
-		s.LastStepTime = last.UTC().Format(time.RFC3339Nano)
-	}
-	return s
+	return trafficState{Weights: weights, Phase: phase, LastStepTime: formatTime(last)}
 }
 
 // input is the state as the policies' input.state, with the kind's own
@@ -210,7 +207,7 @@ func (r *run) settle(ctx context.Context, chain policies.Chain, in policies.Inpu
 	if err != nil {
 		return
 	}
-	served := map[string]any{"weights": weightsValue(s.Weights), "phase": s.Phase, "lastStepTime": formatTime(last),
+	served := map[string]any{"weights": weightsValue(s.Weights), "phase": s.Phase, "lastStepTime": timeValue(last),
 		"mirror": s.Mirror.value(), "preview": s.Preview.value()}
 	in.State = maps.Clone(state)
 	// The next run applies no action: a Promote is this run's alone.
@@ -284,11 +281,20 @@ func parseTime(s string) (*metav1.MicroTime, error) {
 	return &metav1.MicroTime{Time: t.Truncate(time.Microsecond)}, nil
 }
 
-func formatTime(t *metav1.MicroTime) any {
+// formatTime renders a status time as a state's RFC 3339 time; nil gives "".
+func formatTime(t *metav1.MicroTime) string {
+	if t == nil {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+// timeValue is a status time as an input value: null when unset.
+func timeValue(t *metav1.MicroTime) any {
 	if t == nil {
 		return nil
 	}
-	return t.UTC().Format(time.RFC3339Nano)
+	return formatTime(t)
 }
 
 func weightsValue(w map[string]int32) map[string]any {
@@ -362,7 +368,7 @@ func (x canaryExecutor) Observe(ctx context.Context, r *run, c *v1alpha1.CanaryR
 		return plan, err
 	}
 	canary := c.Spec.Subset
-	baseline := orDefault(c.Spec.Baseline, orDefault(c.Status.Baseline, baselineOf(t.route, c.Spec.Destination, canary, c.Spec.HTTPRoute)))
+	baseline := cmp.Or(c.Spec.Baseline, cmp.Or(c.Status.Baseline, baselineOf(t.route, c.Spec.Destination, canary, c.Spec.HTTPRoute)))
 	if baseline == "" {
 		return plan, userError(ReasonBaselineUnknown, "Route %s sends no traffic to another subset of Destination %s: set spec.baseline", t.route.Name, c.Spec.Destination)
 	}
@@ -418,7 +424,7 @@ func (x canaryExecutor) Observe(ctx context.Context, r *run, c *v1alpha1.CanaryR
 	}
 	plan.in = &policies.Input{
 		State: before.input(map[string]any{"baseline": baseline, "canary": canary}),
-		Observed: map[string]any{"weights": weightsValue(before.Weights), "phase": before.Phase, "lastStepTime": formatTime(c.Status.LastStepTime),
+		Observed: map[string]any{"weights": weightsValue(before.Weights), "phase": before.Phase, "lastStepTime": timeValue(c.Status.LastStepTime),
 			"mirror": before.Mirror.value(), "preview": before.Preview.value(),
 			// The split the mesh reported serving, measured after the last step.
 			"served": r.observeServed(ctx, t, c, before.Weights)},
@@ -521,7 +527,7 @@ func setCanaryState(r *run, c *v1alpha1.CanaryRelease, before map[string]int32, 
 func heldBy(res *policies.Result) string {
 	parts := make([]string, 0, len(res.Steps))
 	for _, step := range res.Steps {
-		parts = append(parts, fmt.Sprintf("%s: %s", step.Policy, orDash(step.Decision.Message)))
+		parts = append(parts, fmt.Sprintf("%s: %s", step.Policy, cmp.Or(step.Decision.Message, "-")))
 	}
 	return strings.Join(parts, "; ")
 }
@@ -569,7 +575,7 @@ func readOnlyDecision(r *run, before, after trafficState) string {
 	if after.differs(before) {
 		r.drift = append(r.drift, fmt.Sprintf("set weights %s (%s)", weightsText(after.Weights), after.Phase))
 	}
-	return fmt.Sprintf("read-only: the policies keep %s (%s)", weightsText(after.Weights), orDefault(after.Phase, "Pending"))
+	return fmt.Sprintf("read-only: the policies keep %s (%s)", weightsText(after.Weights), cmp.Or(after.Phase, "Pending"))
 }
 
 // weightsText renders a split as "v1 90%, v2 10%".

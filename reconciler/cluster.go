@@ -1,6 +1,7 @@
 package reconciler
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strings"
@@ -123,7 +124,7 @@ func (x clusterExecutor) Apply(ctx context.Context, r *run, _ *v1alpha1.Cluster,
 	}
 	if params.InstallIstio && !check.ready && check.reason != ReasonIstiodUnavailable {
 		if r.readOnly {
-			r.drift = append(r.drift, fmt.Sprintf("install Istio %s on %s", orDefault(params.IstioVersion, "(chart's latest)"), target))
+			r.drift = append(r.drift, fmt.Sprintf("install Istio %s on %s", cmp.Or(params.IstioVersion, "(chart's latest)"), target))
 		} else {
 			release, err := x.rc.installIstio(ctx, r, target, params)
 			if err != nil {
@@ -226,9 +227,9 @@ func verifyIstio(ctx context.Context, t *Target, params clusterParameters) (isti
 			istioNamespace, name, t, istiod.Status.ReadyReplicas, istiod.Status.Replicas)
 	case params.IstioVersion != "" && version != params.IstioVersion:
 		check.reason, check.message = ReasonVersionMismatch, fmt.Sprintf("istiod on %s runs Istio %s, the Cluster expects %s (istioVersion)%s",
-			t, orDefault(version, "of unknown version"), params.IstioVersion, upgradeHint(params))
+			t, cmp.Or(version, "of unknown version"), params.IstioVersion, upgradeHint(params))
 	default:
-		check.ready, check.reason, check.message = true, ReasonIstioReady, fmt.Sprintf("Istio %s is ready on %s", orDefault(version, "(version unknown)"), t)
+		check.ready, check.reason, check.message = true, ReasonIstioReady, fmt.Sprintf("Istio %s is ready on %s", cmp.Or(version, "(version unknown)"), t)
 	}
 	return check, nil
 }

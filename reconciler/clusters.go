@@ -1,6 +1,7 @@
 package reconciler
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"sync"
@@ -136,7 +137,7 @@ func (c *Clusters) For(ctx context.Context, cl *v1alpha1.Cluster) (*Target, erro
 	if ref == nil {
 		return &Target{Client: c.Local, Config: c.LocalConfig, Local: true, Name: cl.Name}, nil
 	}
-	key := orDefault(ref.Key, "kubeconfig")
+	key := cmp.Or(ref.Key, "kubeconfig")
 	var secret corev1.Secret
 	if err := c.Secrets.Get(ctx, types.NamespacedName{Namespace: c.Namespace, Name: ref.Name}, &secret); err != nil {
 		if apierrors.IsNotFound(err) {

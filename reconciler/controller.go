@@ -1,6 +1,7 @@
 package reconciler
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -249,7 +250,7 @@ func runKind[T v1alpha1.Object](ctx context.Context, k *kind[T], impl implementa
 		r.condition(v1alpha1.ConditionReady, false, ReasonReadOnly,
 			fmt.Sprintf("read-only executor %s: %d objects differ from the desired state: %s", r.executor, len(r.drift), strings.Join(r.drift, "; ")))
 	case err == nil:
-		r.condition(v1alpha1.ConditionReady, true, ReasonReady, orDefault(r.readyMessage, k.name+" is reconciled"))
+		r.condition(v1alpha1.ConditionReady, true, ReasonReady, cmp.Or(r.readyMessage, k.name+" is reconciled"))
 	case errors.As(err, &cerr):
 		r.condition(v1alpha1.ConditionReady, false, cerr.reason, cerr.message)
 	default:
@@ -355,7 +356,7 @@ func (r *run) emit(old, updated v1alpha1.Object) {
 		r.Recorder.Eventf(updated, nil, eventType, after.Reason, "Reconcile", "%s", after.Message)
 	}
 	for _, e := range r.events {
-		eventType, reason, note := corev1.EventTypeNormal, orDefault(e.Reason, "Policy"), e.Message
+		eventType, reason, note := corev1.EventTypeNormal, cmp.Or(e.Reason, "Policy"), e.Message
 		switch {
 		case e.Type == corev1.EventTypeWarning:
 			eventType = corev1.EventTypeWarning

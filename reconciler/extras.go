@@ -5,12 +5,11 @@
 package reconciler
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
 	"regexp"
-	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
 	"github.com/kubist-io/kubist/api/v1alpha1"
@@ -30,25 +29,18 @@ type previewState struct {
 	Since  string `json:"since,omitempty"`
 }
 
-func formatSince(t *metav1.MicroTime) string {
-	if t == nil {
-		return ""
-	}
-	return t.UTC().Format(time.RFC3339Nano)
-}
-
 func mirrorOf(m *v1alpha1.CanaryMirror) *mirrorState {
 	if m == nil {
 		return nil
 	}
-	return &mirrorState{Subset: m.Subset, Percent: m.Percent, Since: formatSince(m.Since)}
+	return &mirrorState{Subset: m.Subset, Percent: m.Percent, Since: formatTime(m.Since)}
 }
 
 func previewOf(p *v1alpha1.CanaryPreview) *previewState {
 	if p == nil {
 		return nil
 	}
-	return &previewState{Header: p.Header, Value: p.Value, Since: formatSince(p.Since)}
+	return &previewState{Header: p.Header, Value: p.Value, Since: formatTime(p.Since)}
 }
 
 // value is the mirroring as a policy's input; nil without one.
@@ -157,7 +149,7 @@ func (l liveWeights) extras(rule *v1alpha1.HTTPRoute, kept []v1alpha1.RouteDesti
 		}))
 	}
 	if a := l.sticky; a != nil && !hasCookieMatch(rule) {
-		cookie := orDefault(a.CookieName, "kubist-canary")
+		cookie := cmp.Or(a.CookieName, "kubist-canary")
 		ahead = append(ahead, to("sticky", l.canary, func(m *v1alpha1.HTTPMatchRequest) {
 			m.Cookie = &v1alpha1.CookieMatch{Name: cookie, Value: v1alpha1.StringMatch{Exact: l.canary}}
 		}))

@@ -2,6 +2,7 @@ package reconciler
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -53,7 +54,7 @@ func (r *run) callHooks(ctx context.Context, chain policies.Chain, release map[s
 		if err := fromMap(step.Parameters, &p); err != nil {
 			continue
 		}
-		target := orDefault(p.SecretRef, p.Service)
+		target := cmp.Or(p.SecretRef, p.Service)
 		if out == nil {
 			out = map[string]any{}
 		}

@@ -1,6 +1,7 @@
 package reconciler
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strings"
@@ -62,7 +63,7 @@ func notificationsOf(kind string, old, updated v1alpha1.Object) []notify.Notific
 		n.Reason, n.Level = stepReason(step)
 		n.Message, n.User, n.Time, n.Phase, n.Weights = step.Message, step.User, step.Time.Time, step.Phase, step.Weights
 		if step.Action != "" {
-			n.Message = fmt.Sprintf("%s by %s: %s", step.Action, orDefault(step.User, "unknown user"), step.Message)
+			n.Message = fmt.Sprintf("%s by %s: %s", step.Action, cmp.Or(step.User, "unknown user"), step.Message)
 		}
 		out = append(out, n)
 	}

@@ -4,6 +4,7 @@
 package reconciler
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -134,7 +135,7 @@ func (r *run) recordDecisions(res *policies.Result) {
 			}
 		}
 		decisions = append(decisions, d)
-		summary = append(summary, fmt.Sprintf("%s: %s", step.Policy, orDash(step.Decision.Outcome)))
+		summary = append(summary, fmt.Sprintf("%s: %s", step.Policy, cmp.Or(step.Decision.Outcome, "-")))
 	}
 	status.Decisions = decisions
 	r.condition(v1alpha1.ConditionPoliciesApplied, true, ReasonPoliciesApplied, strings.Join(summary, "; "))

@@ -106,13 +106,6 @@ func (r *run) setCondition(conditionType string, status metav1.ConditionStatus, 
 	})
 }
 
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
-}
-
 // toMap is an object as plain JSON values, for a policy's input.resource.
 func toMap(obj any) (map[string]any, error) {
 	raw, err := json.Marshal(obj)
@@ -133,13 +126,6 @@ func fromMap(m map[string]any, into any) error {
 		return err
 	}
 	return json.Unmarshal(raw, into)
-}
-
-func orDefault(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }
 
 // sortedKeys returns a map's keys in order.

@@ -1,6 +1,7 @@
 package reconciler
 
 import (
+	"cmp"
 	"context"
 
 	"k8s.io/apimachinery/pkg/types"
@@ -16,7 +17,7 @@ const DefaultShard = "default"
 
 // ShardOf is the shard a Project belongs to.
 func ShardOf(p *v1alpha1.Project) string {
-	return orDefault(p.Labels[v1alpha1.LabelShard], DefaultShard)
+	return cmp.Or(p.Labels[v1alpha1.LabelShard], DefaultShard)
 }
 
 // owns says whether this manager runs obj: every object without a shard;

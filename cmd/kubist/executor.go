@@ -3,6 +3,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -41,7 +42,7 @@ func newExecutorCommand() *cobra.Command {
 			fmt.Fprintln(out, "NAME\tKINDS\tDEFAULT\tREAD-ONLY\tPARAMETERS\tDESCRIPTION")
 			for _, e := range registry.Executors() {
 				fmt.Fprintf(out, "%s\t%s\t%v\t%v\t%s\t%s\n", e.Name, strings.Join(e.Kinds, ","), e.Default, e.ReadOnly,
-					orDash(strings.Join(parameterNames(e.Schema), ",")), e.Description)
+					cmp.Or(strings.Join(parameterNames(e.Schema), ","), "-"), e.Description)
 			}
 			return out.Flush()
 		},
@@ -87,7 +88,7 @@ func executorTable(w io.Writer, executors []*policies.Executor) error {
 			return ""
 		}
 		fmt.Fprintf(w, "| `%s` | %s | %s | %s | %s |\n", e.Name, strings.Join(e.Kinds, ", "), yes(e.Default), yes(e.ReadOnly),
-			orDash(strings.Join(params, "; ")))
+			cmp.Or(strings.Join(params, "; "), "-"))
 	}
 	return nil
 }

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -109,7 +110,7 @@ func describeRelease(obj v1alpha1.Object, events []eventsv1.Event) string {
 	switch o := obj.(type) {
 	case *v1alpha1.CanaryRelease:
 		fmt.Fprintf(tw, "CanaryRelease:\t%s/%s\n", o.Namespace, o.Name)
-		fmt.Fprintf(tw, "Route:\t%s (destination %s, canary %s, baseline %s)\n", o.Spec.Route, o.Spec.Destination, o.Spec.Subset, orDash(o.BaselineSubset()))
+		fmt.Fprintf(tw, "Route:\t%s (destination %s, canary %s, baseline %s)\n", o.Spec.Route, o.Spec.Destination, o.Spec.Subset, cmp.Or(o.BaselineSubset(), "-"))
 		fmt.Fprintf(tw, "Phase:\t%s\n", tree.Phase(string(o.Status.Phase)))
 		fmt.Fprintf(tw, "Weights:\t%s\n", tree.Weights(o.Status.Weights))
 		if s := o.Status.Served; s != nil && s.Summary != "" {
@@ -133,9 +134,9 @@ func describeRelease(obj v1alpha1.Object, events []eventsv1.Event) string {
 	for _, p := range obj.GetStanzas().Policies {
 		chain = append(chain, p.Name)
 	}
-	fmt.Fprintf(tw, "Policies:\t%s\n", orDash(strings.Join(chain, " → ")))
+	fmt.Fprintf(tw, "Policies:\t%s\n", cmp.Or(strings.Join(chain, " → "), "-"))
 	gates := release.GatesWaiting(obj)
-	fmt.Fprintf(tw, "Gates:\t%s\n", orString(strings.Join(gates, "; "), "none waiting"))
+	fmt.Fprintf(tw, "Gates:\t%s\n", cmp.Or(strings.Join(gates, "; "), "none waiting"))
 	_ = tw.Flush()
 
 	b.WriteString("\nHistory:\n")
@@ -147,7 +148,7 @@ func describeRelease(obj v1alpha1.Object, events []eventsv1.Event) string {
 		for _, h := range history {
 			requests, errorRate, p99 := release.StepFigures(h.Metrics)
 			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", h.Time.UTC().Format(time.TimeOnly), v1alpha1.SplitString(h.Weights),
-				orDash(h.Phase), release.DecidedBy(h), requests, errorRate, p99, h.Message)
+				cmp.Or(h.Phase, "-"), release.DecidedBy(h), requests, errorRate, p99, h.Message)
 		}
 		_ = tw.Flush()
 	}
@@ -180,13 +181,4 @@ func describeRelease(obj v1alpha1.Object, events []eventsv1.Event) string {
 	}
 	_ = tw.Flush()
 	return b.String()
-}
-
-func orDash(s string) string { return orString(s, "-") }
-
-func orString(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }

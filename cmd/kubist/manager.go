@@ -30,7 +30,6 @@ type managerOptions struct {
 
 func defaultManagerOptions() managerOptions {
 	opts := managerOptions{Options: app.Defaults()}
-	opts.ReleaseExecutablePages = true
 	if ns := os.Getenv("POD_NAMESPACE"); ns != "" {
 		opts.Namespace = ns
 	}
@@ -60,7 +59,6 @@ func (o *managerOptions) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.Shard, "shard", o.Shard, "Reconcile only the Projects labelled kubist.io/shard=NAME and everything below them (\"default\": the Projects without the label too), with a leader-election Lease of the shard's own; empty: every Project.")
 	fs.Float32Var(&o.QPS, "kube-api-qps", o.QPS, "Requests per second the manager may make to each Kubernetes API server.")
 	fs.IntVar(&o.Burst, "kube-api-burst", o.Burst, "Burst of requests above --kube-api-qps.")
-	fs.BoolVar(&o.ReleaseExecutablePages, "release-executable-pages", o.ReleaseExecutablePages, "Once the caches have synced, have the kernel reclaim the pages of this executable that start-up left resident (Linux 5.4 and later; what still runs faults back in): tens of MiB less resident memory.")
 }
 
 func newManagerCommand() *cobra.Command {

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"k8s.io/client-go/rest"
@@ -27,7 +26,6 @@ import (
 
 	"github.com/kubist-io/kubist/internal/certs"
 	"github.com/kubist-io/kubist/internal/notify"
-	"github.com/kubist-io/kubist/internal/residency"
 	"github.com/kubist-io/kubist/internal/scheme"
 	"github.com/kubist-io/kubist/policies"
 	"github.com/kubist-io/kubist/reconciler"
@@ -96,11 +94,6 @@ type Options struct {
 	WrapClient func(client.Client) client.Client
 	// Notifications tune the delivery of release notifications.
 	Notifications notify.Options
-	// ReleaseExecutablePages has the kernel reclaim the resident pages of
-	// the process's executable once the caches have synced (package
-	// residency): `kubist manager` does, where they are most of what the
-	// process holds beyond its heap.
-	ReleaseExecutablePages bool
 }
 
 // Defaults are the options of `kubist manager` without flags.
@@ -194,39 +187,7 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (*Manager, error) 
 			return nil, fmt.Errorf("add readiness check: %w", err)
 		}
 	}
-	if opts.ReleaseExecutablePages {
-		if err := mgr.Add(&pageRelease{cache: mgr.GetCache(), log: mgr.GetLogger().WithName("residency")}); err != nil {
-			return nil, err
-		}
-	}
 	return &Manager{Manager: mgr, Engine: engine, Reconciler: rc}, nil
-}
-
-// pageRelease releases the executable's pages once, when the caches have
-// synced: the start-up is over, and what the manager runs from then on
-// faults back in. Every replica does, leader or not.
-type pageRelease struct {
-	cache interface {
-		WaitForCacheSync(context.Context) bool
-	}
-	log logr.Logger
-}
-
-func (p *pageRelease) NeedLeaderElection() bool { return false }
-
-func (p *pageRelease) Start(ctx context.Context) error {
-	if !p.cache.WaitForCacheSync(ctx) {
-		return nil
-	}
-	before, after, err := residency.Release()
-	if err != nil {
-		// Not Linux, or a kernel before 5.4: the pages stay, nothing else
-		// changes.
-		p.log.Info("the executable's pages stay resident", "reason", err.Error())
-		return nil
-	}
-	p.log.Info("released the executable's resident pages", "residentMiB", fmt.Sprintf("%.1f", float64(before)/(1<<20)), "afterMiB", fmt.Sprintf("%.1f", float64(after)/(1<<20)))
-	return nil
 }
 
 // metricsOptions serve metrics in the clear, or over HTTPS (a self-signed

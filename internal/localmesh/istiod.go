@@ -1,6 +1,7 @@
 package localmesh
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -153,7 +154,7 @@ func StartIstiod(ctx context.Context, istio *Istio, c client.Client, opts Istiod
 	if err != nil {
 		return nil, err
 	}
-	sa := orDefault(d.Spec.Template.Spec.ServiceAccountName, "default")
+	sa := cmp.Or(d.Spec.Template.Spec.ServiceAccountName, "default")
 	kubeconfig, err := controlplane.ImpersonatingKubeconfig(opts.Kubeconfig, opts.Namespace, sa)
 	if err != nil {
 		return nil, err
@@ -454,13 +455,6 @@ func ignore(err error) error {
 		return nil
 	}
 	return err
-}
-
-func orDefault(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }
 
 func tail(s string, n int) string {

@@ -1,6 +1,7 @@
 package release
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -41,11 +42,11 @@ func GatesWaiting(obj v1alpha1.Object) []string {
 func DecidedBy(h v1alpha1.ReleaseStep) string {
 	switch {
 	case h.Action != "" && h.Policy != "":
-		return fmt.Sprintf("%s by %s, %s", h.Action, orDash(h.User), h.Policy)
+		return fmt.Sprintf("%s by %s, %s", h.Action, cmp.Or(h.User, "-"), h.Policy)
 	case h.Action != "":
-		return fmt.Sprintf("%s by %s", h.Action, orDash(h.User))
+		return fmt.Sprintf("%s by %s", h.Action, cmp.Or(h.User, "-"))
 	}
-	return orDash(h.Policy)
+	return cmp.Or(h.Policy, "-")
 }
 
 // History is a release's steps, oldest first.
@@ -63,15 +64,15 @@ func History(obj v1alpha1.Object) []v1alpha1.ReleaseStep {
 func StepFigures(metrics []v1alpha1.StepMetrics) (requests, errorRate, p99 string) {
 	var r, e, p []string
 	for _, m := range metrics {
-		r = append(r, m.Subset+" "+orDash(m.Requests))
-		e = append(e, m.Subset+" "+orDash(m.ErrorRate))
+		r = append(r, m.Subset+" "+cmp.Or(m.Requests, "-"))
+		e = append(e, m.Subset+" "+cmp.Or(m.ErrorRate, "-"))
 		if m.LatencyP99Ms != "" {
 			p = append(p, m.Subset+" "+m.LatencyP99Ms+"ms")
 		} else {
 			p = append(p, m.Subset+" -")
 		}
 	}
-	return orDash(strings.Join(r, ", ")), orDash(strings.Join(e, ", ")), orDash(strings.Join(p, ", "))
+	return cmp.Or(strings.Join(r, ", "), "-"), cmp.Or(strings.Join(e, ", "), "-"), cmp.Or(strings.Join(p, ", "), "-")
 }
 
 // EventTime is when an Event last happened.
@@ -83,13 +84,4 @@ func EventTime(e *eventsv1.Event) time.Time {
 		return e.DeprecatedLastTimestamp.Time
 	}
 	return e.EventTime.Time
-}
-
-func orDash(s string) string { return orString(s, "-") }
-
-func orString(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }
