@@ -7,29 +7,14 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"time"
 
-	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/durationpb"
-	istioapi "istio.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-
-	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
-	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/kubist-io/kubist/api/v1alpha1"
 	"github.com/kubist-io/kubist/policies"
 )
-
-var virtualServiceObject = managedObject[*networkingv1.VirtualService]{
-	kind:    "VirtualService",
-	empty:   func() *networkingv1.VirtualService { return &networkingv1.VirtualService{} },
-	differs: func(cur, want *networkingv1.VirtualService) bool { return !proto.Equal(&cur.Spec, &want.Spec) },
-	update:  func(cur, want *networkingv1.VirtualService) { want.Spec.DeepCopyInto(&cur.Spec) },
-}
 
 // liveWeights is the traffic split a CanaryRelease or Experiment holds in
 // its status, to compose into its Route.
@@ -49,13 +34,44 @@ type liveWeights struct {
 	sticky  *v1alpha1.SessionAffinity
 }
 
-// routeExecutor (RouteExecutor): a Route applies an Istio VirtualService
-// — the user's Route with the live weights of its active CanaryReleases
-// and Experiments composed in. The Route itself is never written, only its
-// status.
+// routeExecutor runs a Route through one router (route_istio.go,
+// route_gatewayapi.go): it composes the live weights of the Route's
+// CanaryReleases and Experiments into the user's rules, runs the chain on
+// the composed spec, and has the router apply it; what another router
+// applied before goes. The Route itself is never written, only its status.
 type routeExecutor struct {
-	rc *Reconciler
+	rc     *Reconciler
+	router router
 	noChildren[*v1alpha1.Route]
+}
+
+// A router is how a Route reaches the data plane: it translates the
+// composed spec into the object of one traffic API and applies it. Adding
+// one is a file of its own and an entry in routers (docs/executors.md).
+type router interface {
+	// object is the kind of object the router applies, and an empty one
+	// (to remove it).
+	object() (kind string, empty client.Object)
+	// applied is the field of the Route's status that names the object.
+	applied(status *v1alpha1.RouteStatus) *string
+	// conditions are the Route's conditions the router sets.
+	conditions() []string
+	// observe reads what the translation needs besides the Route and the
+	// live weights (the Destinations' ports, say).
+	observe(ctx context.Context, rc *Reconciler, route *v1alpha1.Route, plan *routePlan) error
+	// apply translates plan.spec and makes the target cluster hold the
+	// object (ensure), noting in plan.notes what the object cannot carry.
+	apply(ctx context.Context, r *run, route *v1alpha1.Route, plan *routePlan) error
+	// verify reads, once the object is applied and what another router
+	// applied is gone, what the traffic API's implementation said of it.
+	verify(ctx context.Context, r *run, route *v1alpha1.Route, plan *routePlan) error
+}
+
+// routers are the Route's executors by name, each with its ReadOnly twin
+// (the catalog declares the names).
+var routers = map[string]router{
+	"RouteExecutor":           istioRouter{},
+	"GatewayAPIRouteExecutor": gatewayAPIRouter{},
 }
 
 // routePlan is what a Route's run found, proposed and applied.
@@ -67,7 +83,7 @@ type routePlan struct {
 	spec     *v1alpha1.RouteSpec
 	composed []string
 	// destinations are the Destinations the rules route to (for the
-	// executors that need their ports).
+	// routers that need their ports).
 	destinations map[string]*v1alpha1.Destination
 	// applied names the object applied, notes what of the spec it cannot carry.
 	applied string
@@ -83,7 +99,8 @@ func (x routeExecutor) Observe(ctx context.Context, _ *run, route *v1alpha1.Rout
 	if err != nil {
 		return routePlan{}, err
 	}
-	return routePlan{placement: p, live: live}, nil
+	plan := routePlan{placement: p, live: live}
+	return plan, x.router.observe(ctx, x.rc, route, &plan)
 }
 
 // Propose composes the live weights into the Route's rules.
@@ -95,67 +112,73 @@ func (routeExecutor) Propose(_ *run, route *v1alpha1.Route, plan routePlan) (rou
 	}}
 }
 
-// decidedRoute reads the policies' state back into the plan's spec.
-func decidedRoute(plan *routePlan, decided *Decided) error {
-	if decided == nil {
-		return nil
+// Apply reads the policies' state back into the spec, has the router
+// apply it, and removes what another router applied before.
+func (x routeExecutor) Apply(ctx context.Context, r *run, route *v1alpha1.Route, plan routePlan, decided *Decided) (routePlan, error) {
+	if decided != nil {
+		if err := fromMap(decided.State, plan.spec); err != nil {
+			return plan, userError(ReasonPolicyError, "the policies' state is not a Route spec (hosts, gateways, http): %v", err)
+		}
 	}
-	if err := fromMap(decided.State, plan.spec); err != nil {
-		return userError(ReasonPolicyError, "the policies' state is not a Route spec (hosts, gateways, http): %v", err)
+	if err := x.router.apply(ctx, r, route, &plan); err != nil {
+		return plan, err
 	}
-	return nil
+	for _, other := range x.others() {
+		kind, empty := other.object()
+		if err := removeStale(ctx, r, plan.placement, route, kind, *other.applied(&route.Status), empty); err != nil {
+			return plan, err
+		}
+	}
+	return plan, x.router.verify(ctx, r, route, &plan)
 }
 
-func (routeExecutor) Apply(ctx context.Context, r *run, route *v1alpha1.Route, plan routePlan, decided *Decided) (routePlan, error) {
-	if err := decidedRoute(&plan, decided); err != nil {
-		return plan, err
+// Status names the object applied (and no other router's), and drops the
+// conditions only another router sets.
+func (x routeExecutor) Status(_ *run, route *v1alpha1.Route, plan routePlan) (string, error) {
+	for _, other := range x.others() {
+		*other.applied(&route.Status) = ""
+		for _, c := range other.conditions() {
+			if !slices.Contains(x.router.conditions(), c) {
+				meta.RemoveStatusCondition(&route.Status.Conditions, c)
+			}
+		}
 	}
-	p := plan.placement
-	vs := &networkingv1.VirtualService{ObjectMeta: metav1.ObjectMeta{
-		Name: route.Name, Namespace: p.namespace, Labels: ownerLabels("Route", route, p.vc.Name),
-	}}
-	if err := virtualServiceSpec(plan.spec, p.namespace, &vs.Spec); err != nil {
-		return plan, err
-	}
-	if err := ensure(ctx, r, p.target, virtualServiceObject, vs); err != nil {
-		return plan, err
-	}
-	// An HTTPRoute the Route had under GatewayAPIRouteExecutor goes.
-	if err := removeStale(ctx, r, p, route, "HTTPRoute", route.Status.HTTPRoute, &gatewayv1.HTTPRoute{}); err != nil {
-		return plan, err
-	}
-	plan.applied = p.namespace + "/" + route.Name
-	return plan, nil
-}
-
-func (routeExecutor) Status(_ *run, route *v1alpha1.Route, plan routePlan) (string, error) {
-	route.Status.VirtualService, route.Status.HTTPRoute = plan.applied, ""
+	*x.router.applied(&route.Status) = plan.applied
 	route.Status.ComposedFrom = plan.composed
-	meta.RemoveStatusCondition(&route.Status.Conditions, ConditionRouteAccepted)
-	return routeMessage("VirtualService", plan), nil
-}
-
-// routeMessage is a Route's Ready message: what it applied where, what it
-// composed, and what the object applied cannot carry.
-func routeMessage(what string, plan routePlan) string {
-	msg := fmt.Sprintf("%s %s on %s", what, plan.applied, plan.placement.target)
+	kind, _ := x.router.object()
+	msg := fmt.Sprintf("%s %s on %s", kind, plan.applied, plan.placement.target)
 	if len(plan.composed) > 0 {
 		msg += fmt.Sprintf(", composed with %v", plan.composed)
 	}
 	if len(plan.notes) > 0 {
 		msg += "; " + strings.Join(plan.notes, "; ")
 	}
-	return msg
+	return msg, nil
 }
 
-// Finalize removes what either Route executor applied.
+// others are the routers other than the executor's own, in name order.
+func (x routeExecutor) others() []router {
+	var out []router
+	for _, name := range sortedKeys(routers) {
+		if routers[name] != x.router {
+			out = append(out, routers[name])
+		}
+	}
+	return out
+}
+
+// Finalize removes what any router applied.
 func (x routeExecutor) Finalize(ctx context.Context, r *run, route *v1alpha1.Route) error {
 	p, err := x.rc.placementOf(ctx, route.Namespace)
 	if err != nil {
 		return ignoreUserError(err)
 	}
-	return removeOwned(ctx, r, p.target, p.namespace, ownerLabels("Route", route, p.vc.Name),
-		&networkingv1.VirtualService{}, &gatewayv1.HTTPRoute{})
+	objs := make([]client.Object, 0, len(routers))
+	for _, name := range sortedKeys(routers) {
+		_, empty := routers[name].object()
+		objs = append(objs, empty)
+	}
+	return removeOwned(ctx, r, p.target, p.namespace, ownerLabels("Route", route, p.vc.Name), objs...)
 }
 
 // removeStale deletes the object a Route's other executor applied, which
@@ -173,15 +196,15 @@ func removeStale(ctx context.Context, r *run, p *placement, route *v1alpha1.Rout
 }
 
 func routeKind(rc *Reconciler) *kind[*v1alpha1.Route] {
-	istio := phases(routeExecutor{rc: rc})
-	gateway := phases(gatewayRouteExecutor{routeExecutor{rc: rc}})
+	executors := map[string]implementation[*v1alpha1.Route]{}
+	for name, rt := range routers {
+		impl := phases(routeExecutor{rc: rc, router: rt})
+		executors[name], executors["ReadOnly"+name] = impl, impl
+	}
 	return &kind[*v1alpha1.Route]{
 		name:      "Route",
 		newObject: func() *v1alpha1.Route { return &v1alpha1.Route{} },
-		executors: map[string]implementation[*v1alpha1.Route]{
-			"RouteExecutor": istio, "ReadOnlyRouteExecutor": istio,
-			"GatewayAPIRouteExecutor": gateway, "ReadOnlyGatewayAPIRouteExecutor": gateway,
-		},
+		executors: executors,
 	}
 }
 
@@ -297,97 +320,6 @@ func appliesTo(rule *v1alpha1.HTTPRoute, l liveWeights) bool {
 	return false
 }
 
-// virtualServiceSpec translates a Route spec into Istio's VirtualService:
-// destinations become the cluster-local hosts of their Services.
-func virtualServiceSpec(spec *v1alpha1.RouteSpec, namespace string, out *istioapi.VirtualService) error {
-	out.Hosts = spec.Hosts
-	out.Gateways = spec.Gateways
-	for i, rule := range spec.HTTP {
-		h := &istioapi.HTTPRoute{Name: rule.Name}
-		for _, m := range rule.Match {
-			h.Match = append(h.Match, httpMatch(m))
-		}
-		for _, d := range rule.Route {
-			dest := &istioapi.HTTPRouteDestination{Destination: &istioapi.Destination{
-				Host: serviceHost(d.Destination, namespace), Subset: d.Subset,
-			}}
-			if d.Port != 0 {
-				dest.Destination.Port = &istioapi.PortSelector{Number: uint32(d.Port)}
-			}
-			if d.Weight != nil {
-				dest.Weight = *d.Weight
-			}
-			dest.Headers = istioHeaders(d.Headers)
-			h.Route = append(h.Route, dest)
-		}
-		if m := rule.Mirror; m != nil {
-			h.Mirror = &istioapi.Destination{Host: serviceHost(m.Destination, namespace), Subset: m.Subset}
-			if m.Port != 0 {
-				h.Mirror.Port = &istioapi.PortSelector{Number: uint32(m.Port)}
-			}
-			if m.Percent != nil {
-				h.MirrorPercentage = &istioapi.Percent{Value: float64(*m.Percent)}
-			}
-		}
-		if rule.Retries != nil {
-			h.Retries = &istioapi.HTTPRetry{Attempts: rule.Retries.Attempts, RetryOn: rule.Retries.RetryOn}
-			if rule.Retries.PerTryTimeout != "" {
-				d, err := time.ParseDuration(rule.Retries.PerTryTimeout)
-				if err != nil {
-					return userError(ReasonError, "spec.http[%d].retries.perTryTimeout: %v", i, err)
-				}
-				h.Retries.PerTryTimeout = durationpb.New(d)
-			}
-		}
-		if rule.Timeout != "" {
-			d, err := time.ParseDuration(rule.Timeout)
-			if err != nil {
-				return userError(ReasonError, "spec.http[%d].timeout: %v", i, err)
-			}
-			h.Timeout = durationpb.New(d)
-		}
-		out.Http = append(out.Http, h)
-	}
-	return nil
-}
-
-// istioHeaders are a destination's header operations as Istio's.
-func istioHeaders(h *v1alpha1.Headers) *istioapi.Headers {
-	if h == nil {
-		return nil
-	}
-	ops := func(o *v1alpha1.HeaderOperations) *istioapi.Headers_HeaderOperations {
-		if o == nil {
-			return nil
-		}
-		return &istioapi.Headers_HeaderOperations{Set: o.Set, Add: o.Add, Remove: o.Remove}
-	}
-	return &istioapi.Headers{Request: ops(h.Request), Response: ops(h.Response)}
-}
-
-func httpMatch(m v1alpha1.HTTPMatchRequest) *istioapi.HTTPMatchRequest {
-	out := &istioapi.HTTPMatchRequest{Name: m.Name, Uri: stringMatch(m.URI), Method: stringMatch(m.Method)}
-	for k, v := range m.Headers {
-		if out.Headers == nil {
-			out.Headers = map[string]*istioapi.StringMatch{}
-		}
-		out.Headers[k] = stringMatch(&v)
-	}
-	for k, v := range m.QueryParams {
-		if out.QueryParams == nil {
-			out.QueryParams = map[string]*istioapi.StringMatch{}
-		}
-		out.QueryParams[k] = stringMatch(&v)
-	}
-	if m.Cookie != nil {
-		if out.Headers == nil {
-			out.Headers = map[string]*istioapi.StringMatch{}
-		}
-		out.Headers["cookie"] = &istioapi.StringMatch{MatchType: &istioapi.StringMatch_Regex{Regex: cookieRegex(m.Cookie)}}
-	}
-	return out
-}
-
 // cookieRegex matches a Cookie header that carries the cookie: Istio
 // matches cookies through the header.
 func cookieRegex(c *v1alpha1.CookieMatch) string {
@@ -402,18 +334,4 @@ func cookieRegex(c *v1alpha1.CookieMatch) string {
 		value = "(" + c.Value.Regex + ")(;.*)?$"
 	}
 	return "^(.*?;\\s*)?" + name + "=" + value
-}
-
-func stringMatch(m *v1alpha1.StringMatch) *istioapi.StringMatch {
-	switch {
-	case m == nil:
-		return nil
-	case m.Exact != "":
-		return &istioapi.StringMatch{MatchType: &istioapi.StringMatch_Exact{Exact: m.Exact}}
-	case m.Prefix != "":
-		return &istioapi.StringMatch{MatchType: &istioapi.StringMatch_Prefix{Prefix: m.Prefix}}
-	case m.Regex != "":
-		return &istioapi.StringMatch{MatchType: &istioapi.StringMatch_Regex{Regex: m.Regex}}
-	}
-	return nil
 }

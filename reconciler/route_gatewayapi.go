@@ -1,3 +1,6 @@
+// The Gateway API router: a Route as a Gateway API HTTPRoute
+// (gateway.networking.k8s.io/v1) — GatewayAPIRouteExecutor.
+
 package reconciler
 
 import (
@@ -15,8 +18,6 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
-
-	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 
 	"github.com/kubist-io/kubist/api/v1alpha1"
 )
@@ -48,68 +49,62 @@ var httpRouteObject = managedObject[*gatewayv1.HTTPRoute]{
 	missing: "install the Gateway API CRDs (standard channel: kubectl apply --server-side -f https://github.com/kubernetes-sigs/gateway-api/releases/download/v1.6.3/standard-install.yaml; `kubist dev` installs them), or use RouteExecutor",
 }
 
-// gatewayRouteExecutor (GatewayAPIRouteExecutor): a Route applies a
-// Gateway API HTTPRoute instead of a VirtualService. Its parents are the
-// Services of its hosts (mesh traffic, as GAMMA attaches routes) or the
-// Gateways of spec.gateways; each destination subset is a backendRef to
-// the subset's own Service, which the Destination applies with its
+// gatewayAPIRouter (GatewayAPIRouteExecutor) applies the composed Route
+// as a Gateway API HTTPRoute instead of a VirtualService. Its parents are
+// the Services of its hosts (mesh traffic, as GAMMA attaches routes) or
+// the Gateways of spec.gateways; each destination subset is a backendRef
+// to the subset's own Service, which the Destination applies with its
 // executor parameter subsetServices.
-type gatewayRouteExecutor struct{ routeExecutor }
+type gatewayAPIRouter struct{}
 
-// Observe adds to the Route's observation the Destinations its rules
-// route and mirror to, for their ports.
-func (x gatewayRouteExecutor) Observe(ctx context.Context, r *run, route *v1alpha1.Route) (routePlan, error) {
-	plan, err := x.routeExecutor.Observe(ctx, r, route)
-	if err != nil {
-		return plan, err
-	}
+func (gatewayAPIRouter) object() (string, client.Object) { return "HTTPRoute", &gatewayv1.HTTPRoute{} }
+
+func (gatewayAPIRouter) applied(status *v1alpha1.RouteStatus) *string { return &status.HTTPRoute }
+
+func (gatewayAPIRouter) conditions() []string { return []string{ConditionRouteAccepted} }
+
+// observe reads the Destinations the Route's rules route and mirror to,
+// for their ports.
+func (gatewayAPIRouter) observe(ctx context.Context, rc *Reconciler, route *v1alpha1.Route, plan *routePlan) error {
 	plan.destinations = map[string]*v1alpha1.Destination{}
 	for _, ref := range route.References() {
 		dest := &v1alpha1.Destination{}
-		if err := x.rc.Client.Get(ctx, types.NamespacedName{Namespace: route.Namespace, Name: ref.Name}, dest, client.UnsafeDisableDeepCopy); err != nil {
+		if err := rc.Client.Get(ctx, types.NamespacedName{Namespace: route.Namespace, Name: ref.Name}, dest, client.UnsafeDisableDeepCopy); err != nil {
 			if client.IgnoreNotFound(err) == nil {
-				return plan, userError(ReasonDestinationMissing, "Destination %s (spec.%s) does not exist in namespace %s", ref.Name, ref.Field, route.Namespace)
+				return userError(ReasonDestinationMissing, "Destination %s (spec.%s) does not exist in namespace %s", ref.Name, ref.Field, route.Namespace)
 			}
-			return plan, err
+			return err
 		}
 		plan.destinations[ref.Name] = dest
 	}
-	return plan, nil
+	return nil
 }
 
-func (x gatewayRouteExecutor) Apply(ctx context.Context, r *run, route *v1alpha1.Route, plan routePlan, decided *Decided) (routePlan, error) {
-	if err := decidedRoute(&plan, decided); err != nil {
-		return plan, err
-	}
+// apply applies the HTTPRoute.
+func (gatewayAPIRouter) apply(ctx context.Context, r *run, route *v1alpha1.Route, plan *routePlan) error {
 	p := plan.placement
 	hr := &gatewayv1.HTTPRoute{ObjectMeta: metav1.ObjectMeta{
 		Name: route.Name, Namespace: p.namespace, Labels: ownerLabels("Route", route, p.vc.Name),
 	}}
 	notes, err := httpRouteSpec(plan.spec, plan.destinations, &hr.Spec)
 	if err != nil {
-		return plan, err
+		return err
 	}
 	plan.notes = notes
 	if err := ensure(ctx, r, p.target, httpRouteObject, hr); err != nil {
-		return plan, err
-	}
-	// A VirtualService the Route had under RouteExecutor goes.
-	if err := removeStale(ctx, r, p, route, "VirtualService", route.Status.VirtualService, &networkingv1.VirtualService{}); err != nil {
-		return plan, err
+		return err
 	}
 	plan.applied = p.namespace + "/" + route.Name
-	if !r.readOnly {
-		if err := acceptance(ctx, r, p.target, client.ObjectKeyFromObject(hr)); err != nil {
-			return plan, err
-		}
-	}
-	return plan, nil
+	return nil
 }
 
-func (gatewayRouteExecutor) Status(_ *run, route *v1alpha1.Route, plan routePlan) (string, error) {
-	route.Status.HTTPRoute, route.Status.VirtualService = plan.applied, ""
-	route.Status.ComposedFrom = plan.composed
-	return routeMessage("HTTPRoute", plan), nil
+// verify reads whether the HTTPRoute's implementation accepted it
+// (RouteAccepted).
+func (gatewayAPIRouter) verify(ctx context.Context, r *run, route *v1alpha1.Route, plan *routePlan) error {
+	if r.readOnly {
+		return nil
+	}
+	return acceptance(ctx, r, plan.placement.target, client.ObjectKey{Namespace: plan.placement.namespace, Name: route.Name})
 }
 
 // acceptance reads what the Gateway API implementation said of the
@@ -408,4 +403,4 @@ func gatewayDuration(d time.Duration) gatewayv1.Duration {
 	return gatewayv1.Duration(b.String())
 }
 
-var _ Executor[*v1alpha1.Route, routePlan] = gatewayRouteExecutor{}
+var _ router = gatewayAPIRouter{}
