@@ -39,22 +39,35 @@ const (
 	ReasonActionRefused = "ActionRefused"
 )
 
-// nextAction returns the oldest ReleaseAction of the run's release that is
-// still to apply, nil when there is none. Those the history records
-// already (a run applied them and stopped before saying so) are marked
-// Applied on the way, and those meant for an earlier release of the same
-// name are refused.
-func (r *run) nextAction(ctx context.Context, history []v1alpha1.ReleaseStep) (*v1alpha1.ReleaseAction, error) {
+// actionAnswer is the outcome a run gives a ReleaseAction without applying
+// it: Applied for one the history records already, Refused for one the
+// release cannot apply. Observe decides the answers; the skeleton writes
+// them (answerActions) before the chain runs.
+type actionAnswer struct {
+	action  *v1alpha1.ReleaseAction
+	phase   v1alpha1.ActionPhase
+	message string
+	// next: the refused action was the one this run would have applied;
+	// the action after it gets a run of its own.
+	next bool
+}
+
+// pendingActions reads the ReleaseActions of the run's release that are
+// still Pending: it returns the oldest one to apply (nil when there is
+// none) and the answers to those before it — Applied for those the
+// history records already (a run applied them and stopped before saying
+// so), Refused for those meant for an earlier release of the same name.
+func (r *run) pendingActions(ctx context.Context, history []v1alpha1.ReleaseStep) (*v1alpha1.ReleaseAction, []actionAnswer, error) {
 	if r.readOnly {
 		// A ReadOnly executor changes nothing, a person's action included.
-		return nil, nil
+		return nil, nil, nil
 	}
-	// The cache's own objects, read only (settleAction writes a copy):
+	// The cache's own objects, read only (answerActions writes a copy):
 	// every run of a release asks, most find none.
 	var list v1alpha1.ReleaseActionList
 	if err := r.Client.List(ctx, &list, client.InNamespace(r.obj.GetNamespace()), client.UnsafeDisableDeepCopy,
 		client.MatchingFields{indexActionTarget: ActionTargetKey(r.kind, r.obj.GetName())}); err != nil {
-		return nil, fmt.Errorf("list the release's actions: %w", err)
+		return nil, nil, fmt.Errorf("list the release's actions: %w", err)
 	}
 	var pending []*v1alpha1.ReleaseAction
 	for i := range list.Items {
@@ -65,22 +78,49 @@ func (r *run) nextAction(ctx context.Context, history []v1alpha1.ReleaseStep) (*
 	slices.SortFunc(pending, func(a, b *v1alpha1.ReleaseAction) int {
 		return cmp.Or(requestedAt(a).Compare(requestedAt(b)), cmp.Compare(a.Name, b.Name))
 	})
+	var answers []actionAnswer
 	for _, a := range pending {
 		if i := slices.IndexFunc(history, func(s v1alpha1.ReleaseStep) bool { return s.ActionName == a.Name }); i >= 0 {
-			if err := r.settleAction(ctx, a, v1alpha1.ActionApplied, history[i].Message); err != nil {
-				return nil, err
-			}
+			answers = append(answers, actionAnswer{action: a, phase: v1alpha1.ActionApplied, message: history[i].Message})
 			continue
 		}
 		if !ownedBy(a, r.obj) {
-			if err := r.refuse(ctx, a, fmt.Sprintf("%s %s was replaced since the action was asked for", r.kind, r.obj.GetName())); err != nil {
-				return nil, err
-			}
+			answers = append(answers, actionAnswer{action: a, phase: v1alpha1.ActionRefused,
+				message: fmt.Sprintf("%s %s was replaced since the action was asked for", r.kind, r.obj.GetName())})
 			continue
 		}
-		return a, nil
+		return a, answers, nil
 	}
-	return nil, nil
+	return nil, answers, nil
+}
+
+// refusal is the answer to the action a run would have applied, which the
+// release refuses.
+func refusal(a *v1alpha1.ReleaseAction, message string) actionAnswer {
+	return actionAnswer{action: a, phase: v1alpha1.ActionRefused, message: message, next: true}
+}
+
+// answerActions writes the answers Observe decided into the actions'
+// statuses; a refusal is told on the release too.
+func (r *run) answerActions(ctx context.Context, answers []actionAnswer) error {
+	for _, ans := range answers {
+		if err := r.writeActionStatus(ctx, ans.action, ans.phase, ans.message); err != nil {
+			return err
+		}
+		if ans.phase != v1alpha1.ActionRefused {
+			continue
+		}
+		a := ans.action
+		releaseActions.WithLabelValues(r.kind, string(a.Spec.Action), string(v1alpha1.ActionRefused)).Inc()
+		if r.Recorder != nil {
+			r.Recorder.Eventf(r.obj, nil, corev1.EventTypeWarning, ReasonActionRefused, string(a.Spec.Action),
+				"%s by %s refused: %s", a.Spec.Summary(), cmp.Or(a.Spec.RequestedBy, "unknown user"), ans.message)
+		}
+		if ans.next {
+			r.requeueAfter(time.Millisecond)
+		}
+	}
+	return nil
 }
 
 // requestedAt is when an action was admitted.
@@ -102,8 +142,8 @@ func ownedBy(a *v1alpha1.ReleaseAction, release client.Object) bool {
 	return len(a.OwnerReferences) == 0
 }
 
-// settleAction writes an action's outcome into its status.
-func (r *run) settleAction(ctx context.Context, a *v1alpha1.ReleaseAction, phase v1alpha1.ActionPhase, message string) error {
+// writeActionStatus writes an action's outcome into its status.
+func (r *run) writeActionStatus(ctx context.Context, a *v1alpha1.ReleaseAction, phase v1alpha1.ActionPhase, message string) error {
 	a = a.DeepCopy()
 	a.Status = v1alpha1.ReleaseActionStatus{Phase: phase, Message: message, Time: &metav1.MicroTime{Time: r.now}}
 	if err := r.Client.Status().Update(ctx, a); err != nil {
@@ -113,19 +153,6 @@ func (r *run) settleAction(ctx context.Context, a *v1alpha1.ReleaseAction, phase
 		return fmt.Errorf("ReleaseAction %s: %w", a.Name, err)
 	}
 	writes.WithLabelValues("ReleaseAction", "status").Inc()
-	return nil
-}
-
-// refuse settles an action as Refused and says why on the release too.
-func (r *run) refuse(ctx context.Context, a *v1alpha1.ReleaseAction, message string) error {
-	if err := r.settleAction(ctx, a, v1alpha1.ActionRefused, message); err != nil {
-		return err
-	}
-	releaseActions.WithLabelValues(r.kind, string(a.Spec.Action), string(v1alpha1.ActionRefused)).Inc()
-	if r.Recorder != nil {
-		r.Recorder.Eventf(r.obj, nil, corev1.EventTypeWarning, ReasonActionRefused, string(a.Spec.Action),
-			"%s by %s refused: %s", a.Spec.Summary(), cmp.Or(a.Spec.RequestedBy, "unknown user"), message)
-	}
 	return nil
 }
 

@@ -163,10 +163,9 @@ func (s trafficState) input(fields map[string]any) map[string]any {
 	return fields
 }
 
-// decided reads the traffic state the chain decided, checked against the
-// Destination's subsets; a run that changes the split settles its
-// decisions (see settle). Without a chain the state stays.
-func (r *run) decided(ctx context.Context, t *trafficTarget, decided *Decided, before trafficState) (trafficState, error) {
+// decidedTraffic reads the traffic state the chain decided, checked
+// against the Destination's subsets. Without a chain the state stays.
+func decidedTraffic(t *trafficTarget, decided *Decided, before trafficState) (trafficState, error) {
 	if decided == nil {
 		return before, nil
 	}
@@ -180,12 +179,6 @@ func (r *run) decided(ctx context.Context, t *trafficTarget, decided *Decided, b
 	if err := checkExtras(t, s); err != nil {
 		return before, err
 	}
-	if s.differs(before) && !r.readOnly {
-		// (A ReadOnly executor keeps no split: its decisions are about the
-		// state it would leave, and stay the run's own.)
-		chain, _ := r.chain()
-		r.settle(ctx, chain, decided.Input, decided.State, s)
-	}
 	return s, nil
 }
 
@@ -196,21 +189,30 @@ func (s trafficState) differs(o trafficState) bool {
 		!reflect.DeepEqual(s.Mirror, o.Mirror) || !reflect.DeepEqual(s.Preview, o.Preview)
 }
 
-// settle evaluates the chain once more on the state a run that changed the
-// split leaves, as the next run will see it, and records those decisions
-// instead: the hold that follows a step is then in the status the step
-// writes, and the runs until the next step find nothing to write. Its
-// events are not emitted. When it would change the split again, or fails,
-// the run's own decisions stay, and the next run decides.
-func (r *run) settle(ctx context.Context, chain policies.Chain, in policies.Input, state map[string]any, s trafficState) {
+// trafficStep is what a release's run decided about its split: the
+// state it started from and the one it leaves. A run that moved the split
+// has the chain evaluated once more on the state it leaves
+// (decideAfterStep in pipeline.go).
+type trafficStep struct {
+	before, after trafficState
+}
+
+// nextInput is the chain's input as the run after a step will see it:
+// the split, phase and time of the step as served, and no action (a
+// Promote is this run's alone); nil when the run did not move the split.
+func (t trafficStep) nextInput(decided *Decided) *policies.Input {
+	s := t.after
+	if !s.differs(t.before) {
+		return nil
+	}
 	last, err := parseTime(s.LastStepTime)
 	if err != nil {
-		return
+		return nil
 	}
 	served := map[string]any{"weights": weightsValue(s.Weights), "phase": s.Phase, "lastStepTime": timeValue(last),
 		"mirror": s.Mirror.value(), "preview": s.Preview.value()}
-	in.State = maps.Clone(state)
-	// The next run applies no action: a Promote is this run's alone.
+	in := decided.Input
+	in.State = maps.Clone(decided.State)
 	in.Action = nil
 	if last != nil {
 		in.State["lastStepTime"] = served["lastStepTime"]
@@ -223,16 +225,14 @@ func (r *run) settle(ctx context.Context, chain policies.Chain, in policies.Inpu
 		observed[k] = v
 	}
 	in.Observed = observed
-	res, err := r.evaluate(ctx, chain, in)
-	if err != nil {
-		return
-	}
+	return &in
+}
+
+// holds says whether a state the chain decided keeps the split the step
+// left.
+func (t trafficStep) holds(state map[string]any) bool {
 	var next trafficState
-	if fromMap(res.State, &next) != nil || next.differs(s) {
-		return
-	}
-	r.recordDecisions(res)
-	r.requeueAfter(res.RequeueAfter)
+	return fromMap(state, &next) == nil && !next.differs(t.after)
 }
 
 // metricsWindow is the executor's metricsWindow parameter (defaulted by
@@ -346,21 +346,26 @@ type canaryExecutor struct {
 type canaryPlan struct {
 	target           *trafficTarget
 	canary, baseline string
-	// action is the person's action this run applies, if any.
+	// action is the person's action this run applies, if any; answers are
+	// those it answers without applying them.
 	action  *v1alpha1.ReleaseAction
-	before  trafficState
+	answers []actionAnswer
 	current release.State
 	// direct is what an action decided without the chain; final says
 	// that no policy is asked (a release that is over, or paused).
 	direct *release.Result
 	final  bool
-	in     *policies.Input
-	// after is the state decided, res the chain's result.
-	after trafficState
-	res   *policies.Result
-	last  *metav1.MicroTime
+	// served and metrics are what the mesh served and what Prometheus
+	// measured, for the chain.
+	served, metrics map[string]any
+	// step is the split before and after the chain, res the chain's result.
+	step trafficStep
+	res  *policies.Result
+	last *metav1.MicroTime
 }
 
+// Observe reads the release's Route and Destination, the people's
+// actions waiting for it, what the mesh served and the metrics.
 func (x canaryExecutor) Observe(ctx context.Context, r *run, c *v1alpha1.CanaryRelease) (canaryPlan, error) {
 	var plan canaryPlan
 	t, err := x.rc.trafficTargetOf(ctx, c.Namespace, c.Spec.Route, c.Spec.Destination)
@@ -368,7 +373,7 @@ func (x canaryExecutor) Observe(ctx context.Context, r *run, c *v1alpha1.CanaryR
 		return plan, err
 	}
 	canary := c.Spec.Subset
-	baseline := cmp.Or(c.Spec.Baseline, cmp.Or(c.Status.Baseline, baselineOf(t.route, c.Spec.Destination, canary, c.Spec.HTTPRoute)))
+	baseline := cmp.Or(c.Spec.Baseline, c.Status.Baseline, baselineOf(t.route, c.Spec.Destination, canary, c.Spec.HTTPRoute))
 	if baseline == "" {
 		return plan, userError(ReasonBaselineUnknown, "Route %s sends no traffic to another subset of Destination %s: set spec.baseline", t.route.Name, c.Spec.Destination)
 	}
@@ -378,7 +383,7 @@ func (x canaryExecutor) Observe(ctx context.Context, r *run, c *v1alpha1.CanaryR
 	if err := t.requireSubsets("spec.baseline", baseline); err != nil {
 		return plan, err
 	}
-	action, err := r.nextAction(ctx, c.Status.History)
+	action, answers, err := r.pendingActions(ctx, c.Status.History)
 	if err != nil {
 		return plan, err
 	}
@@ -388,20 +393,17 @@ func (x canaryExecutor) Observe(ctx context.Context, r *run, c *v1alpha1.CanaryR
 		// A new release (or a new subset): start from the baseline.
 		before = trafficState{Weights: map[string]int32{baseline: 100, canary: 0}, Phase: string(v1alpha1.CanaryPending)}
 	}
-	plan = canaryPlan{target: t, canary: canary, baseline: baseline, action: action, before: before, after: before,
+	plan = canaryPlan{target: t, canary: canary, baseline: baseline, action: action, answers: answers,
+		step: trafficStep{before: before, after: before},
 		current: release.State{Weights: before.Weights, Phase: before.Phase, PausedPhase: string(c.Status.PausedPhase),
 			Last: c.Status.LastStepTime, Approved: c.Status.ApprovedWeight}}
 	if action != nil {
 		res := release.Canary(action, plan.current, canary, baseline, release.Gated(c.Spec.Policies), r.now)
 		switch {
 		case res.Refused != "":
-			// A refusal is answered at once, whatever the chain does; the
-			// next action, if any, gets a run of its own.
-			if err := r.refuse(ctx, action, res.Refused); err != nil {
-				return plan, err
-			}
+			// A refusal is answered at once, whatever the chain does.
+			plan.answers = append(plan.answers, refusal(action, res.Refused))
 			plan.action = nil
-			r.requeueAfter(time.Millisecond)
 		case !res.Chain:
 			plan.direct = &res
 			return plan, nil
@@ -422,46 +424,51 @@ func (x canaryExecutor) Observe(ctx context.Context, r *run, c *v1alpha1.CanaryR
 	if err != nil {
 		return plan, err
 	}
-	plan.in = &policies.Input{
-		State: before.input(map[string]any{"baseline": baseline, "canary": canary}),
-		Observed: map[string]any{"weights": weightsValue(before.Weights), "phase": before.Phase, "lastStepTime": timeValue(c.Status.LastStepTime),
-			"mirror": before.Mirror.value(), "preview": before.Preview.value(),
-			// The split the mesh reported serving, measured after the last step.
-			"served": r.observeServed(ctx, t, c, before.Weights)},
-		Metrics: r.gather(ctx, t, chain, []string{baseline, canary}),
-		Action:  actionInput(plan.action),
-	}
-	plan.in.Hooks = r.callHooks(ctx, chain, map[string]any{
-		"kind": "CanaryRelease", "namespace": c.Namespace, "name": c.Name, "phase": before.Phase,
-		"weights": before.Weights, "canary": canary, "baseline": baseline,
-	})
+	// The split the mesh reported serving, measured after the last step.
+	plan.served = r.observeServed(ctx, t, c, before.Weights)
+	plan.metrics = r.gather(ctx, t, chain, []string{baseline, canary})
 	return plan, nil
 }
 
-// Propose offers the traffic state, with what was observed, metrics,
-// hooks' answers and the action, to the chain.
-func (canaryExecutor) Propose(_ *run, _ *v1alpha1.CanaryRelease, plan canaryPlan) (canaryPlan, *policies.Input) {
-	return plan, plan.in
+func (canaryExecutor) answers(plan canaryPlan) []actionAnswer { return plan.answers }
+
+// Propose offers the traffic state, with what was observed, the metrics
+// and the action, to the chain; none when the release is over or an
+// action decided without it.
+func (canaryExecutor) Propose(_ *run, c *v1alpha1.CanaryRelease, plan canaryPlan) (canaryPlan, *policies.Input) {
+	if plan.direct != nil || plan.final {
+		return plan, nil
+	}
+	before := plan.step.before
+	return plan, &policies.Input{
+		State: before.input(map[string]any{"baseline": plan.baseline, "canary": plan.canary}),
+		Observed: map[string]any{"weights": weightsValue(before.Weights), "phase": before.Phase, "lastStepTime": timeValue(c.Status.LastStepTime),
+			"mirror": before.Mirror.value(), "preview": before.Preview.value(), "served": plan.served},
+		Metrics: plan.metrics,
+		Action:  actionInput(plan.action),
+	}
 }
 
 // Apply decides the split: the Route applies it to the mesh.
-func (canaryExecutor) Apply(ctx context.Context, r *run, _ *v1alpha1.CanaryRelease, plan canaryPlan, decided *Decided) (canaryPlan, error) {
+func (canaryExecutor) Apply(_ context.Context, r *run, _ *v1alpha1.CanaryRelease, plan canaryPlan, decided *Decided) (canaryPlan, error) {
 	if plan.direct != nil || plan.final {
 		return plan, nil
 	}
 	var err error
-	plan.after, plan.last, err = r.decideTraffic(ctx, plan.target, decided, plan.before)
+	plan.step.after, plan.last, err = decideTraffic(r, plan.target, decided, plan.step.before)
 	if decided != nil {
 		plan.res = decided.Result
 	}
 	return plan, err
 }
 
+func (canaryExecutor) stepped(plan canaryPlan) trafficStep { return plan.step }
+
 // decideTraffic is what the canary and experiment executors apply: the
-// split decided (see decided) and the time of its last step, which a
-// ReadOnly executor does not keep.
-func (r *run) decideTraffic(ctx context.Context, t *trafficTarget, decided *Decided, before trafficState) (trafficState, *metav1.MicroTime, error) {
-	after, err := r.decided(ctx, t, decided, before)
+// split decided (see decidedTraffic) and the time of its last step, which
+// a ReadOnly executor does not keep.
+func decideTraffic(r *run, t *trafficTarget, decided *Decided, before trafficState) (trafficState, *metav1.MicroTime, error) {
+	after, err := decidedTraffic(t, decided, before)
 	if err != nil || r.readOnly {
 		return after, nil, err
 	}
@@ -470,7 +477,7 @@ func (r *run) decideTraffic(ctx context.Context, t *trafficTarget, decided *Deci
 }
 
 func (canaryExecutor) Status(r *run, c *v1alpha1.CanaryRelease, plan canaryPlan) (string, error) {
-	canary, baseline, before, after := plan.canary, plan.baseline, plan.before, plan.after
+	canary, baseline, before, after := plan.canary, plan.baseline, plan.step.before, plan.step.after
 	switch {
 	case plan.direct != nil:
 		r.recordAction(&c.Status.History, plan.action, v1alpha1.ReleaseStep{Weights: plan.direct.State.Weights, Phase: plan.direct.State.Phase, Message: plan.direct.Message})
@@ -485,7 +492,7 @@ func (canaryExecutor) Status(r *run, c *v1alpha1.CanaryRelease, plan canaryPlan)
 	if res := plan.res; res != nil && (after.differs(before) || plan.action != nil) {
 		policy, message := responsible(res, before)
 		step := v1alpha1.ReleaseStep{Policy: policy, Weights: after.Weights, Phase: after.Phase, Message: message,
-			Metrics: stepMetrics(plan.in.Metrics, baseline, canary)}
+			Metrics: stepMetrics(plan.metrics, baseline, canary)}
 		if plan.action == nil {
 			step.Time = metav1.MicroTime{Time: r.now}
 			appendHistory(&c.Status.History, step)

@@ -52,23 +52,27 @@ type experimentExecutor struct {
 
 // experimentPlan is what an Experiment's run found and decided.
 type experimentPlan struct {
-	target *trafficTarget
-	action *v1alpha1.ReleaseAction
-	before trafficState
+	target  *trafficTarget
+	action  *v1alpha1.ReleaseAction
+	answers []actionAnswer
 	// direct is what an action decided without the chain; final says
 	// that no policy is asked (paused or aborted by a person).
 	direct *release.Result
 	final  bool
-	in     *policies.Input
-	stats  map[string]goalStats
-	after  trafficState
-	res    *policies.Result
-	last   *metav1.MicroTime
+	// metrics are what Prometheus measured, stats the goal's figures
+	// among them.
+	metrics map[string]any
+	stats   map[string]goalStats
+	step    trafficStep
+	res     *policies.Result
+	last    *metav1.MicroTime
 	// pValues and winner are what the chain decided besides the split.
 	pValues map[string]float64
 	winner  string
 }
 
+// Observe reads the experiment's Route and Destination, the people's
+// actions waiting for it, and the goal metric of each subset.
 func (x experimentExecutor) Observe(ctx context.Context, r *run, e *v1alpha1.Experiment) (experimentPlan, error) {
 	var plan experimentPlan
 	t, err := x.rc.trafficTargetOf(ctx, e.Namespace, e.Spec.Route, e.Spec.Destination)
@@ -78,7 +82,7 @@ func (x experimentExecutor) Observe(ctx context.Context, r *run, e *v1alpha1.Exp
 	if err := t.requireSubsets("spec.subsets", e.Spec.Subsets...); err != nil {
 		return plan, err
 	}
-	action, err := r.nextAction(ctx, e.Status.History)
+	action, answers, err := r.pendingActions(ctx, e.Status.History)
 	if err != nil {
 		return plan, err
 	}
@@ -86,7 +90,7 @@ func (x experimentExecutor) Observe(ctx context.Context, r *run, e *v1alpha1.Exp
 	if !sameSubsets(before.Weights, e.Spec.Subsets) {
 		before = trafficState{Weights: evenSplit(e.Spec.Subsets), Phase: string(v1alpha1.ExperimentPending)}
 	}
-	plan = experimentPlan{target: t, action: action, before: before, after: before}
+	plan = experimentPlan{target: t, action: action, answers: answers, step: trafficStep{before: before, after: before}}
 	if action != nil {
 		current := release.State{Weights: before.Weights, Phase: before.Phase, PausedPhase: string(e.Status.PausedPhase), Last: e.Status.LastStepTime}
 		res := release.Experiment(action, current, e.Spec.Subsets, r.now)
@@ -94,19 +98,34 @@ func (x experimentExecutor) Observe(ctx context.Context, r *run, e *v1alpha1.Exp
 			plan.direct = &res
 			return plan, nil
 		}
-		// A refusal is answered at once; the next action, if any, gets a
-		// run of its own.
-		if err := r.refuse(ctx, action, res.Refused); err != nil {
-			return plan, err
-		}
+		// A refusal is answered at once.
+		plan.answers = append(plan.answers, refusal(action, res.Refused))
 		plan.action = nil
-		r.requeueAfter(time.Millisecond)
 	}
 	if (e.Status.Phase == v1alpha1.ExperimentPaused || e.Status.Phase == v1alpha1.ExperimentAborted) && sameSubsets(e.Status.Weights, e.Spec.Subsets) {
 		// A person paused or aborted it: the policies wait for them.
 		plan.final = true
 		return plan, nil
 	}
+	chain, err := r.chain()
+	if err != nil {
+		return plan, err
+	}
+	mean, stddev, count := goalQueries(e.Spec.Goal, r.metricsWindow())
+	plan.metrics = r.gather(ctx, t, chain, e.Spec.Subsets, mean, stddev, count)
+	plan.stats = goalStatistics(plan.metrics, e.Spec.Subsets, mean, stddev, count)
+	return plan, nil
+}
+
+func (experimentExecutor) answers(plan experimentPlan) []actionAnswer { return plan.answers }
+
+// Propose offers the split, with what the policies decided before
+// (winner, p-values) and the goal's figures, to the chain.
+func (experimentExecutor) Propose(_ *run, e *v1alpha1.Experiment, plan experimentPlan) (experimentPlan, *policies.Input) {
+	if plan.direct != nil || plan.final {
+		return plan, nil
+	}
+	before := plan.step.before
 	state := before.input(map[string]any{"subsets": e.Spec.Subsets})
 	// What the policies decided before (winner, p-values) is part of the
 	// state they decide on, so a run that decides nothing new keeps it.
@@ -118,28 +137,16 @@ func (x experimentExecutor) Observe(ctx context.Context, r *run, e *v1alpha1.Exp
 			state["pValues"] = p
 		}
 	}
-	chain, err := r.chain()
-	if err != nil {
-		return plan, err
-	}
-	mean, stddev, count := goalQueries(e.Spec.Goal, r.metricsWindow())
-	metrics := r.gather(ctx, t, chain, e.Spec.Subsets, mean, stddev, count)
-	plan.stats = goalStatistics(metrics, e.Spec.Subsets, mean, stddev, count)
-	plan.in = &policies.Input{State: state, Metrics: metrics, Observed: map[string]any{"weights": weightsValue(before.Weights)}}
-	return plan, nil
-}
-
-func (experimentExecutor) Propose(_ *run, _ *v1alpha1.Experiment, plan experimentPlan) (experimentPlan, *policies.Input) {
-	return plan, plan.in
+	return plan, &policies.Input{State: state, Metrics: plan.metrics, Observed: map[string]any{"weights": weightsValue(before.Weights)}}
 }
 
 // Apply decides the split and the winner: the Route applies the split.
-func (experimentExecutor) Apply(ctx context.Context, r *run, _ *v1alpha1.Experiment, plan experimentPlan, decided *Decided) (experimentPlan, error) {
+func (experimentExecutor) Apply(_ context.Context, r *run, _ *v1alpha1.Experiment, plan experimentPlan, decided *Decided) (experimentPlan, error) {
 	if plan.direct != nil || plan.final {
 		return plan, nil
 	}
 	var err error
-	if plan.after, plan.last, err = r.decideTraffic(ctx, plan.target, decided, plan.before); err != nil {
+	if plan.step.after, plan.last, err = decideTraffic(r, plan.target, decided, plan.step.before); err != nil {
 		return plan, err
 	}
 	if decided != nil {
@@ -152,6 +159,8 @@ func (experimentExecutor) Apply(ctx context.Context, r *run, _ *v1alpha1.Experim
 	}
 	return plan, nil
 }
+
+func (experimentExecutor) stepped(plan experimentPlan) trafficStep { return plan.step }
 
 func (experimentExecutor) Status(r *run, e *v1alpha1.Experiment, plan experimentPlan) (string, error) {
 	switch {
@@ -167,9 +176,9 @@ func (experimentExecutor) Status(r *run, e *v1alpha1.Experiment, plan experiment
 	case plan.final:
 		return experimentWeights(e), nil
 	case r.readOnly:
-		return readOnlyDecision(r, plan.before, plan.after), nil
+		return readOnlyDecision(r, plan.step.before, plan.step.after), nil
 	}
-	after := plan.after
+	after := plan.step.after
 	e.Status.Weights, e.Status.Phase, e.Status.LastStepTime = after.Weights, v1alpha1.ExperimentPhase(after.Phase), plan.last
 	e.Status.Winner = plan.winner
 	e.Status.Statistics = nil
@@ -183,8 +192,8 @@ func (experimentExecutor) Status(r *run, e *v1alpha1.Experiment, plan experiment
 		}
 		e.Status.Statistics = append(e.Status.Statistics, st)
 	}
-	if after.differs(plan.before) && plan.res != nil {
-		policy, message := responsible(plan.res, plan.before)
+	if after.differs(plan.step.before) && plan.res != nil {
+		policy, message := responsible(plan.res, plan.step.before)
 		appendHistory(&e.Status.History, v1alpha1.ReleaseStep{Time: metav1.MicroTime{Time: r.now}, Policy: policy,
 			Weights: after.Weights, Phase: after.Phase, Message: message})
 	}

@@ -19,9 +19,9 @@ import (
 )
 
 // A webhook policy (WebhookGate) names an outside HTTP hook that a step,
-// the promotion or a rollback waits for. The executor calls the hooks
-// while it gathers, before the chain runs, so that policies stay pure and
-// replayable: a hook's answer is the policies' input.hooks.
+// the promotion or a rollback waits for. The skeleton calls the hooks
+// before the chain runs (decide, in pipeline.go), so that policies stay
+// pure and replayable: a hook's answer is the policies' input.hooks.
 
 // hookBodyLimit is how much of a hook's answer the policies see.
 const hookBodyLimit = 256
@@ -38,14 +38,11 @@ type hookParameters struct {
 }
 
 // callHooks calls the hooks of a chain's webhook policies with what the
-// release is, and returns their answers by hook (its Secret or Service);
-// nil when the chain has none.
-func (r *run) callHooks(ctx context.Context, chain policies.Chain, release map[string]any) map[string]any {
-	if r.readOnly {
-		// A ReadOnly executor changes nothing, a load generator included.
-		return nil
-	}
+// release is (hookSubject), and returns their answers by hook (its Secret
+// or Service); nil when the chain has none.
+func (r *run) callHooks(ctx context.Context, chain policies.Chain, in policies.Input) map[string]any {
 	var out map[string]any
+	var subject map[string]any
 	for _, step := range chain {
 		if !step.Policy.Webhook || !step.Policy.Predefined {
 			continue
@@ -56,12 +53,24 @@ func (r *run) callHooks(ctx context.Context, chain policies.Chain, release map[s
 		}
 		target := cmp.Or(p.SecretRef, p.Service)
 		if out == nil {
-			out = map[string]any{}
+			out, subject = map[string]any{}, hookSubject(r, in)
 		}
 		if _, called := out[target]; called {
 			continue
 		}
-		out[target] = r.callHook(ctx, p, release)
+		out[target] = r.callHook(ctx, p, subject)
+	}
+	return out
+}
+
+// hookSubject is what a hook is told of the release: its kind and name,
+// and from the chain's input its phase, weights, canary and baseline.
+func hookSubject(r *run, in policies.Input) map[string]any {
+	out := map[string]any{"kind": r.kind, "namespace": r.obj.GetNamespace(), "name": r.obj.GetName()}
+	for _, k := range []string{"phase", "weights", "canary", "baseline"} {
+		if v, ok := in.State[k]; ok {
+			out[k] = v
+		}
 	}
 	return out
 }

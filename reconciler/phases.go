@@ -35,6 +35,22 @@ type Executor[T v1alpha1.Object, P any] interface {
 	Children(ctx context.Context, obj T) ([]child, error)
 }
 
+// A release's executor (CanaryRelease, Experiment) has two more parts,
+// which the skeleton uses around the chain (pipeline.go).
+
+// answerer is an executor whose Observe decides answers to people's
+// actions (ReleaseActions) that it does not apply: the skeleton writes
+// them before the chain runs.
+type answerer[P any] interface {
+	answers(plan P) []actionAnswer
+}
+
+// stepper is an executor whose Apply may move traffic: the skeleton
+// evaluates the chain once more on the split a step leaves.
+type stepper[P any] interface {
+	stepped(plan P) trafficStep
+}
+
 // Cleaner is an Executor that creates objects outside the management
 // cluster's Kubist resources: the resource then carries the Finalizer, and
 // deleting it calls Finalize, which removes them.
@@ -62,27 +78,6 @@ type implementation[T v1alpha1.Object] interface {
 func phases[T v1alpha1.Object, P any](e Executor[T, P]) implementation[T] { return phased[T, P]{e} }
 
 type phased[T v1alpha1.Object, P any] struct{ e Executor[T, P] }
-
-// execute runs the phases up to the status: observe, propose, the policy
-// chain on the proposal, apply, status.
-func (x phased[T, P]) execute(ctx context.Context, r *run, obj T) error {
-	plan, err := x.e.Observe(ctx, r, obj)
-	if err != nil {
-		return err
-	}
-	plan, in := x.e.Propose(r, obj, plan)
-	var decided *Decided
-	if in != nil {
-		if decided, err = r.decideOn(ctx, *in); err != nil {
-			return err
-		}
-	}
-	if plan, err = x.e.Apply(ctx, r, obj, plan, decided); err != nil {
-		return err
-	}
-	r.readyMessage, err = x.e.Status(r, obj, plan)
-	return err
-}
 
 func (x phased[T, P]) children(ctx context.Context, obj T) ([]child, error) {
 	return x.e.Children(ctx, obj)

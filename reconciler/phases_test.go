@@ -62,7 +62,7 @@ func phaseTree() []client.Object {
 func phaseReconciler(t *testing.T, objs ...client.Object) *Reconciler {
 	t.Helper()
 	b := fake.NewClientBuilder().WithScheme(scheme.New()).WithObjects(objs...).
-		WithStatusSubresource(&v1alpha1.Route{}, &v1alpha1.CanaryRelease{}, &gatewayv1.HTTPRoute{})
+		WithStatusSubresource(&v1alpha1.Route{}, &v1alpha1.CanaryRelease{}, &v1alpha1.ReleaseAction{}, &gatewayv1.HTTPRoute{})
 	for _, ix := range indexes() {
 		b = b.WithIndex(ix.obj, ix.field, ix.extract)
 	}

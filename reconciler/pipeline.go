@@ -1,5 +1,8 @@
-// The policy pipeline of a run: the resource's chain resolved, run on the
-// executor's proposal, and its decisions recorded in the status.
+// The pipeline of a run, in order: observe (reads only), answer people's
+// actions, propose the chain's input, call the chain's webhooks, decide
+// (run the chain), apply, decide again on the split a step leaves, status.
+// The chain is resolved once per run, and its decisions are recorded in
+// the status.
 
 package reconciler
 
@@ -17,6 +20,40 @@ import (
 	"github.com/kubist-io/kubist/api/v1alpha1"
 	"github.com/kubist-io/kubist/policies"
 )
+
+// execute runs a resource's executor up to its status (the skeleton,
+// runKind, writes it). Every write a run makes besides the status and the
+// objects Apply ensures is a step of its own here, skipped by a ReadOnly
+// executor: answering people's actions and calling hooks.
+func (x phased[T, P]) execute(ctx context.Context, r *run, obj T) error {
+	plan, err := x.e.Observe(ctx, r, obj)
+	if err != nil {
+		return err
+	}
+	if a, ok := x.e.(answerer[P]); ok && !r.readOnly {
+		if err := r.answerActions(ctx, a.answers(plan)); err != nil {
+			return err
+		}
+	}
+	plan, in := x.e.Propose(r, obj, plan)
+	var decided *Decided
+	if in != nil {
+		if decided, err = r.decide(ctx, *in); err != nil {
+			return err
+		}
+	}
+	if plan, err = x.e.Apply(ctx, r, obj, plan, decided); err != nil {
+		return err
+	}
+	if s, ok := x.e.(stepper[P]); ok && decided != nil && !r.readOnly {
+		step := s.stepped(plan)
+		if next := step.nextInput(decided); next != nil {
+			r.decideAfterStep(ctx, *next, step.holds)
+		}
+	}
+	r.readyMessage, err = x.e.Status(r, obj, plan)
+	return err
+}
 
 // chain is the resource's policy chain: its stanza, or the kind's default
 // policy when the stanza is empty; nil when there is none. An invalid
@@ -51,23 +88,48 @@ func (r *run) resolveChain() (policies.Chain, error) {
 	return chain, nil
 }
 
-// decideOn runs the resource's policy chain on a proposal (see runChain);
-// it returns nil and no error when the resource has no policies.
-func (r *run) decideOn(ctx context.Context, in policies.Input) (*Decided, error) {
+// decide runs the resource's policy chain on a proposal, after calling
+// the hooks of its webhook policies (their answers are input.hooks); it
+// returns nil and no error when the resource has no policies.
+func (r *run) decide(ctx context.Context, in policies.Input) (*Decided, error) {
 	chain, err := r.chain()
 	if chain == nil {
 		return nil, err
 	}
-	// Completed here, so that a second evaluation (settle) reuses the
-	// resource's conversion.
+	// Completed here, so that a second evaluation (decideAfterStep)
+	// reuses the resource's conversion.
 	if err := r.complete(&in); err != nil {
 		return nil, err
+	}
+	if !r.readOnly {
+		// A ReadOnly executor changes nothing, a load generator included.
+		in.Hooks = r.callHooks(ctx, chain, in)
 	}
 	res, err := r.runChain(ctx, chain, in)
 	if err != nil {
 		return nil, err
 	}
 	return &Decided{Input: in, Result: res}, nil
+}
+
+// decideAfterStep evaluates the chain once more on the state a run that
+// moved the split leaves, as the next run will see it (next), and records
+// those decisions instead: the hold that follows a step is then in the
+// status the step writes, and the runs until the next step find nothing
+// to write. Its events are not emitted. When it would change the split
+// again (holds says no), or fails, the run's own decisions stay, and the
+// next run decides.
+func (r *run) decideAfterStep(ctx context.Context, next policies.Input, holds func(state map[string]any) bool) {
+	chain, _ := r.chain()
+	if chain == nil {
+		return
+	}
+	res, err := r.evaluate(ctx, chain, next)
+	if err != nil || !holds(res.State) {
+		return
+	}
+	r.recordDecisions(res)
+	r.requeueAfter(res.RequeueAfter)
 }
 
 // runChain runs a chain on the proposal and records its decisions in the
