@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 
@@ -16,76 +15,17 @@ import (
 	"github.com/kubist-io/kubist/api/v1alpha1"
 )
 
-// Executor describes an executor as the registry knows it: the webhook
-// checks stanzas against it, the reconciler looks its implementation up by
-// the same name.
-type Executor struct {
-	Name        string
-	Description string
-	// Kinds the executor reconciles.
-	Kinds []string
-	// Schema of its parameters.
-	Schema *Schema
-	// Default marks the executor the webhook fills in when a resource of
-	// its kinds names none.
-	Default bool
-	// ReadOnly executors compute and report the desired state without
-	// writing it: no finalizer, no object on a cluster, drift reported.
-	ReadOnly bool
-}
-
-// AppliesTo reports whether the executor may be used on a kind.
-func (e *Executor) AppliesTo(kind string) bool { return slices.Contains(e.Kinds, kind) }
-
-// Registry holds every executor and policy by name. The webhook, the
-// reconciler and the command-line tool share one; it is safe for
-// concurrent use, as Policy objects come and go while it serves.
+// Registry holds every policy by name. The webhook, the reconciler and
+// the command-line tool share one; it is safe for concurrent use, as
+// Policy objects come and go while it serves.
 type Registry struct {
-	mu        sync.RWMutex
-	executors map[string]*Executor
-	policies  map[string]*Policy
+	mu       sync.RWMutex
+	policies map[string]*Policy
 }
 
 // NewRegistry returns an empty registry.
 func NewRegistry() *Registry {
-	return &Registry{executors: map[string]*Executor{}, policies: map[string]*Policy{}}
-}
-
-// RegisterExecutor adds an executor; names are unique.
-func (r *Registry) RegisterExecutor(e *Executor) error {
-	if e.Name == "" || len(e.Kinds) == 0 || e.Schema == nil {
-		return fmt.Errorf("executor %q: name, kinds and schema are required", e.Name)
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if _, dup := r.executors[e.Name]; dup {
-		return fmt.Errorf("executor %s is registered twice", e.Name)
-	}
-	if e.Default {
-		for _, kind := range e.Kinds {
-			if other := r.defaultExecutorLocked(kind); other != "" {
-				return fmt.Errorf("executors %s and %s are both the default for %s", other, e.Name, kind)
-			}
-		}
-	}
-	r.executors[e.Name] = e
-	return nil
-}
-
-// DefaultExecutorFor names the default executor of a kind; "" if none.
-func (r *Registry) DefaultExecutorFor(kind string) string {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	return r.defaultExecutorLocked(kind)
-}
-
-func (r *Registry) defaultExecutorLocked(kind string) string {
-	for _, e := range r.executors {
-		if e.Default && e.AppliesTo(kind) {
-			return e.Name
-		}
-	}
-	return ""
+	return &Registry{policies: map[string]*Policy{}}
 }
 
 // SetPolicy adds or replaces a policy. A Policy object may not take the
@@ -117,21 +57,6 @@ func (r *Registry) Policy(name string) (*Policy, bool) {
 	return p, ok
 }
 
-// Executor looks an executor up by name.
-func (r *Registry) Executor(name string) (*Executor, bool) {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	e, ok := r.executors[name]
-	return e, ok
-}
-
-// Executors returns every executor, sorted by name.
-func (r *Registry) Executors() []*Executor {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	return slices.SortedFunc(maps.Values(r.executors), func(a, b *Executor) int { return strings.Compare(a.Name, b.Name) })
-}
-
 // Policies returns every policy, sorted by name.
 func (r *Registry) Policies() []*Policy {
 	r.mu.RLock()
@@ -150,20 +75,6 @@ func (r *Registry) PolicyNamesFor(kind string) []string {
 	return names
 }
 
-// ExecutorNamesFor lists the executors that apply to a kind, sorted.
-func (r *Registry) ExecutorNamesFor(kind string) []string {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	var names []string
-	for _, e := range r.executors {
-		if e.AppliesTo(kind) {
-			names = append(names, e.Name)
-		}
-	}
-	sort.Strings(names)
-	return names
-}
-
 // ResolvePolicies checks a resource's policies stanza: every name must
 // exist and apply to the kind, and every parameter set is defaulted and
 // checked against its schema. It returns the policies and their defaulted
@@ -178,12 +89,12 @@ func (r *Registry) ResolvePolicies(kind string, refs []v1alpha1.PolicyRef, path 
 		policy, ok := r.Policy(ref.Name)
 		switch {
 		case !ok:
-			errs = append(errs, field.Invalid(p.Child("name"), ref.Name, unknownNameDetail("policy", ref.Name, r.PolicyNamesFor(kind))))
+			errs = append(errs, field.Invalid(p.Child("name"), ref.Name, UnknownNameDetail("policy", ref.Name, r.PolicyNamesFor(kind))))
 			continue
 		case !policy.AppliesTo(kind):
 			errs = append(errs, field.Invalid(p.Child("name"), ref.Name,
 				fmt.Sprintf("policy %s applies to %s, not %s; policies for %s: %s",
-					ref.Name, strings.Join(policy.Kinds, ", "), kind, kind, listOrNone(r.PolicyNamesFor(kind)))))
+					ref.Name, strings.Join(policy.Kinds, ", "), kind, kind, ListOrNone(r.PolicyNamesFor(kind)))))
 			continue
 		}
 		params, perrs := policy.Schema.Resolve(ref.Parameters, p.Child("parameters"))
@@ -212,27 +123,6 @@ func (r *Registry) Chain(kind string, refs []v1alpha1.PolicyRef, path *field.Pat
 		chain = append(chain, step)
 	}
 	return chain, nil
-}
-
-// ExecutorParameters resolves a resource's executor stanza: the name must exist and
-// apply to the kind, and the parameters are defaulted and checked against
-// its schema. It returns the defaulted parameters.
-func (r *Registry) ExecutorParameters(kind string, ref *v1alpha1.ExecutorRef, path *field.Path) (map[string]any, field.ErrorList) {
-	e, ok := r.Executor(ref.Name)
-	switch {
-	case !ok:
-		return nil, field.ErrorList{field.Invalid(path.Child("name"), ref.Name,
-			unknownNameDetail("executor", ref.Name, r.ExecutorNamesFor(kind)))}
-	case !e.AppliesTo(kind):
-		return nil, field.ErrorList{field.Invalid(path.Child("name"), ref.Name,
-			fmt.Sprintf("executor %s reconciles %s, not %s; executors for %s: %s",
-				ref.Name, strings.Join(e.Kinds, ", "), kind, kind, listOrNone(r.ExecutorNamesFor(kind))))}
-	}
-	params, errs := e.Schema.Resolve(ref.Parameters, path.Child("parameters"))
-	if len(errs) > 0 {
-		return nil, errs
-	}
-	return params, nil
 }
 
 // DecodeParameters turns a stanza's parameters into plain JSON values with
@@ -265,16 +155,17 @@ func EncodeParameters(params map[string]any) (v1alpha1.Parameters, error) {
 	return out, nil
 }
 
-// unknownNameDetail says which names are valid and which is closest.
-func unknownNameDetail(what, name string, valid []string) string {
-	msg := fmt.Sprintf("no %s named %s; valid: %s", what, name, listOrNone(valid))
+// UnknownNameDetail says which names are valid and which is closest.
+func UnknownNameDetail(what, name string, valid []string) string {
+	msg := fmt.Sprintf("no %s named %s; valid: %s", what, name, ListOrNone(valid))
 	if closest := Closest(name, valid); closest != "" {
 		msg += fmt.Sprintf(" (did you mean %s?)", closest)
 	}
 	return msg
 }
 
-func listOrNone(names []string) string {
+// ListOrNone joins names, or says none.
+func ListOrNone(names []string) string {
 	if len(names) == 0 {
 		return "none"
 	}

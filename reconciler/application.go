@@ -104,7 +104,7 @@ func applicationKind(rc *Reconciler) *kind[*v1alpha1.Application] {
 	return &kind[*v1alpha1.Application]{
 		name:      "Application",
 		newObject: func() *v1alpha1.Application { return &v1alpha1.Application{} },
-		executors: defaultAndReadOnly("Application", phases(applicationExecutor{rc})),
+		executors: map[string]implementation[*v1alpha1.Application]{"ApplicationExecutor": phases(applicationExecutor{rc})},
 	}
 }
 

@@ -514,7 +514,7 @@ func canaryKind(rc *Reconciler) *kind[*v1alpha1.CanaryRelease] {
 	return &kind[*v1alpha1.CanaryRelease]{
 		name:      "CanaryRelease",
 		newObject: func() *v1alpha1.CanaryRelease { return &v1alpha1.CanaryRelease{} },
-		executors: defaultAndReadOnly("CanaryRelease", phases(canaryExecutor{rc: rc})),
+		executors: map[string]implementation[*v1alpha1.CanaryRelease]{"CanaryReleaseExecutor": phases(canaryExecutor{rc: rc})},
 	}
 }
 

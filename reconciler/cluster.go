@@ -175,7 +175,7 @@ func clusterKind(rc *Reconciler) *kind[*v1alpha1.Cluster] {
 		// It may install Istio with Helm.
 		timeout:   helmTimeout + runTimeout,
 		gone:      func(key types.NamespacedName) { rc.Clusters.Forget(key.Name) },
-		executors: defaultAndReadOnly("Cluster", phases(clusterExecutor{rc})),
+		executors: map[string]implementation[*v1alpha1.Cluster]{"ClusterExecutor": phases(clusterExecutor{rc})},
 	}
 }
 

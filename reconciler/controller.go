@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -27,6 +26,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	"github.com/kubist-io/kubist/api/v1alpha1"
+	"github.com/kubist-io/kubist/catalog"
 	"github.com/kubist-io/kubist/internal/notify"
 	"github.com/kubist-io/kubist/policies"
 )
@@ -55,8 +55,9 @@ const (
 type kind[T v1alpha1.Object] struct {
 	name      string
 	newObject func() T
-	// executors are the kind's implementations by executor name; the
-	// registry holds what each is (kinds, parameters, ReadOnly).
+	// executors are the kind's implementations by the name of the
+	// executor that writes; its ReadOnly twin runs the same one. The
+	// catalog says what each is (kinds, parameters, ReadOnly).
 	executors map[string]implementation[T]
 	// gone, when set, forgets what is kept for a resource that no longer exists.
 	gone func(key types.NamespacedName)
@@ -67,28 +68,26 @@ type kind[T v1alpha1.Object] struct {
 // implementation is the executor a run uses: the one named, or else (an
 // unknown name, which the run reports) the kind's default, which still
 // finalizes and triggers the children.
-func (k *kind[T]) implementation(name string, registry *policies.Registry) implementation[T] {
-	if e, ok := k.executors[name]; ok {
+func (k *kind[T]) implementation(name string, executors *catalog.Catalog) implementation[T] {
+	if e, ok := k.executors[strings.TrimPrefix(name, "ReadOnly")]; ok {
 		return e
 	}
-	return k.executors[registry.DefaultExecutorFor(k.name)]
+	return k.executors[executors.DefaultFor(k.name)]
 }
 
-// implementsRegistry checks that the kind has a Go implementation for
-// every executor the registry lists for it, and none the registry lacks.
-func (k *kind[T]) implementsRegistry(registry *policies.Registry) error {
-	registered := map[string]bool{}
-	for _, e := range registry.Executors() {
-		if slices.Contains(e.Kinds, k.name) {
-			registered[e.Name] = true
-			if _, ok := k.executors[e.Name]; !ok {
-				return fmt.Errorf("executor %s is registered for %s but has no implementation", e.Name, k.name)
-			}
+// implementsCatalog checks that the kind has a Go implementation for
+// every executor the catalog declares for it, and none the catalog lacks.
+func (k *kind[T]) implementsCatalog(executors *catalog.Catalog) error {
+	declared := map[string]bool{}
+	for _, name := range executors.NamesFor(k.name) {
+		declared[name] = true
+		if _, ok := k.executors[strings.TrimPrefix(name, "ReadOnly")]; !ok {
+			return fmt.Errorf("executor %s is declared for %s but has no implementation", name, k.name)
 		}
 	}
 	for name := range k.executors {
-		if !registered[name] {
-			return fmt.Errorf("%s has an implementation of executor %s, which is not registered for it", k.name, name)
+		if !declared[name] {
+			return fmt.Errorf("%s has an implementation of executor %s, which is not declared for it", k.name, name)
 		}
 	}
 	return nil
@@ -102,10 +101,11 @@ type child struct {
 
 // Reconciler runs the executors of every Kubist kind.
 type Reconciler struct {
-	Client   client.Client
-	Registry *policies.Registry
-	Recorder recorder.EventRecorder
-	Clusters *Clusters
+	Client    client.Client
+	Registry  *policies.Registry
+	Executors *catalog.Catalog
+	Recorder  recorder.EventRecorder
+	Clusters  *Clusters
 	// Metrics gathers the figures canary and experiment policies decide
 	// on; nil when no Prometheus is configured.
 	Metrics policies.MetricsProvider
@@ -188,16 +188,16 @@ func reconcileKind[T v1alpha1.Object](ctx context.Context, rc *Reconciler, k *ki
 		mark, cascade = cascadeMark{fromRoot: true}, true
 	}
 	ref := obj.GetStanzas().Executor
-	executor := rc.Registry.DefaultExecutorFor(k.name)
+	executor := rc.Executors.DefaultFor(k.name)
 	if ref != nil && ref.Name != "" {
 		executor = ref.Name
 	}
 	// Read-only is a property of the registered executor.
-	e, known := rc.Registry.Executor(executor)
+	e, known := rc.Executors.Executor(executor)
 	started := rc.clock()
 	r := &run{Reconciler: rc, kind: k.name, executor: executor, now: started.Truncate(time.Microsecond), started: started,
 		readOnly: known && e.ReadOnly, cascade: cascade, fromRoot: cascade && mark.(cascadeMark).fromRoot, base: base}
-	impl := k.implementation(executor, rc.Registry)
+	impl := k.implementation(executor, rc.Executors)
 
 	start := time.Now()
 	result, err := runKind(ctx, k, impl, r, obj)
@@ -305,10 +305,10 @@ func executeWith[T v1alpha1.Object](ctx context.Context, r *run, impl implementa
 	if ref == nil {
 		ref = &v1alpha1.ExecutorRef{Name: r.executor}
 	}
-	params, errs := r.Registry.ExecutorParameters(r.kind, ref, field.NewPath("spec", "executor"))
+	params, errs := r.Executors.Parameters(r.kind, ref, field.NewPath("spec", "executor"))
 	if len(errs) > 0 {
 		reason := ReasonInvalidParameters
-		if _, ok := r.Registry.Executor(ref.Name); !ok {
+		if _, ok := r.Executors.Executor(ref.Name); !ok {
 			reason = ReasonUnknownExecutor
 		}
 		return userError(reason, "%s", errs.ToAggregate().Error())

@@ -240,7 +240,7 @@ func destinationKind(rc *Reconciler) *kind[*v1alpha1.Destination] {
 	return &kind[*v1alpha1.Destination]{
 		name:      "Destination",
 		newObject: func() *v1alpha1.Destination { return &v1alpha1.Destination{} },
-		executors: defaultAndReadOnly("Destination", phases(destinationExecutor{rc: rc})),
+		executors: map[string]implementation[*v1alpha1.Destination]{"DestinationExecutor": phases(destinationExecutor{rc: rc})},
 	}
 }
 

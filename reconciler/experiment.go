@@ -204,7 +204,7 @@ func experimentKind(rc *Reconciler) *kind[*v1alpha1.Experiment] {
 	return &kind[*v1alpha1.Experiment]{
 		name:      "Experiment",
 		newObject: func() *v1alpha1.Experiment { return &v1alpha1.Experiment{} },
-		executors: defaultAndReadOnly("Experiment", phases(experimentExecutor{rc: rc})),
+		executors: map[string]implementation[*v1alpha1.Experiment]{"ExperimentExecutor": phases(experimentExecutor{rc: rc})},
 	}
 }
 

@@ -22,6 +22,7 @@ import (
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/kubist-io/kubist/api/v1alpha1"
+	"github.com/kubist-io/kubist/catalog"
 	"github.com/kubist-io/kubist/internal/scheme"
 	"github.com/kubist-io/kubist/policies"
 )
@@ -67,11 +68,11 @@ func phaseReconciler(t *testing.T, objs ...client.Object) *Reconciler {
 		b = b.WithIndex(ix.obj, ix.field, ix.extract)
 	}
 	c := b.Build()
-	engine, err := NewEngine(context.Background(), policies.DefaultLimits)
+	engine, err := catalog.NewEngine(context.Background(), policies.DefaultLimits)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Reconciler{Client: c, Registry: engine.Registry, Clusters: &Clusters{Local: c}, Now: func() time.Time { return phaseNow }}
+	return &Reconciler{Client: c, Registry: engine.Registry, Executors: engine.Executors, Clusters: &Clusters{Local: c}, Now: func() time.Time { return phaseNow }}
 }
 
 // phaseRun is a run of the named executor on obj, with its parameters
@@ -82,11 +83,11 @@ func phaseRun(t *testing.T, rc *Reconciler, kind, executor string, obj v1alpha1.
 	if ref == nil {
 		ref = &v1alpha1.ExecutorRef{Name: executor}
 	}
-	params, errs := rc.Registry.ExecutorParameters(kind, ref, field.NewPath("spec", "executor"))
+	params, errs := rc.Executors.Parameters(kind, ref, field.NewPath("spec", "executor"))
 	if len(errs) > 0 {
 		t.Fatal(errs.ToAggregate())
 	}
-	e, _ := rc.Registry.Executor(executor)
+	e, _ := rc.Executors.Executor(executor)
 	return &run{Reconciler: rc, kind: kind, obj: obj, executor: executor, params: params, readOnly: e.ReadOnly, now: phaseNow, started: phaseNow}
 }
 

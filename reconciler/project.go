@@ -50,6 +50,6 @@ func projectKind(rc *Reconciler) *kind[*v1alpha1.Project] {
 	return &kind[*v1alpha1.Project]{
 		name:      "Project",
 		newObject: func() *v1alpha1.Project { return &v1alpha1.Project{} },
-		executors: defaultAndReadOnly("Project", phases(projectExecutor{rc})),
+		executors: map[string]implementation[*v1alpha1.Project]{"ProjectExecutor": phases(projectExecutor{rc})},
 	}
 }

@@ -67,8 +67,8 @@ type router interface {
 	verify(ctx context.Context, r *run, route *v1alpha1.Route, plan *routePlan) error
 }
 
-// routers are the Route's executors by name, each with its ReadOnly twin
-// (the catalog declares the names).
+// routers are the Route's executors by name (their ReadOnly twins run the
+// same); the catalog declares the names.
 var routers = map[string]router{
 	"RouteExecutor":           istioRouter{},
 	"GatewayAPIRouteExecutor": gatewayAPIRouter{},
@@ -198,8 +198,7 @@ func removeStale(ctx context.Context, r *run, p *placement, route *v1alpha1.Rout
 func routeKind(rc *Reconciler) *kind[*v1alpha1.Route] {
 	executors := map[string]implementation[*v1alpha1.Route]{}
 	for name, rt := range routers {
-		impl := phases(routeExecutor{rc: rc, router: rt})
-		executors[name], executors["ReadOnly"+name] = impl, impl
+		executors[name] = phases(routeExecutor{rc: rc, router: rt})
 	}
 	return &kind[*v1alpha1.Route]{
 		name:      "Route",

@@ -26,34 +26,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/kubist-io/kubist/api/v1alpha1"
+	"github.com/kubist-io/kubist/catalog"
 	"github.com/kubist-io/kubist/internal/eventwriter"
 	"github.com/kubist-io/kubist/internal/notify"
 	"github.com/kubist-io/kubist/policies"
 )
-
-// Engine is the policy engine the controllers share with the webhook.
-type Engine struct {
-	Compiler *policies.Compiler
-	Registry *policies.Registry
-}
-
-// NewEngine builds the one engine the manager, the webhook and the CLI
-// use: the sandboxed compiler, the registry with the predefined policies
-// compiled, and every executor registered, so that none is forgotten.
-func NewEngine(ctx context.Context, limits policies.Limits) (Engine, error) {
-	compiler, err := policies.NewCompiler(limits)
-	if err != nil {
-		return Engine{}, fmt.Errorf("policy engine: %w", err)
-	}
-	registry, err := policies.NewPredefinedRegistry(ctx, compiler)
-	if err != nil {
-		return Engine{}, fmt.Errorf("policy engine: %w", err)
-	}
-	if err := RegisterExecutors(registry); err != nil {
-		return Engine{}, fmt.Errorf("executors: %w", err)
-	}
-	return Engine{Compiler: compiler, Registry: registry}, nil
-}
 
 // Options configure the executors.
 type Options struct {
@@ -92,7 +69,7 @@ const triggerBuffer = 1024
 // Setup adds every Kubist controller to the manager, the readiness check
 // that waits for every Policy object to be loaded, and the periodic root
 // run; it returns the executors' Reconciler.
-func Setup(mgr ctrl.Manager, engine Engine, opts Options) (*Reconciler, error) {
+func Setup(mgr ctrl.Manager, engine catalog.Engine, opts Options) (*Reconciler, error) {
 	events := eventwriter.New(mgr.GetClient(), mgr.GetScheme(), mgr.GetLogger().WithName("events"))
 	if err := mgr.Add(events); err != nil {
 		return nil, err
@@ -126,7 +103,7 @@ func Setup(mgr ctrl.Manager, engine Engine, opts Options) (*Reconciler, error) {
 		return nil, err
 	}
 	rc := &Reconciler{
-		Client: c, Registry: engine.Registry, Recorder: events.Recorder("kubist"),
+		Client: c, Registry: engine.Registry, Executors: engine.Executors, Recorder: events.Recorder("kubist"),
 		Clusters: clusters, Metrics: opts.Metrics, triggers: map[string]chan event.GenericEvent{},
 		ImportGrace: opts.ImportGrace, leaves: map[string]bool{}, pass: make(chan struct{}, rootPassDepth),
 	}
@@ -139,7 +116,7 @@ func Setup(mgr ctrl.Manager, engine Engine, opts Options) (*Reconciler, error) {
 	if err := mgr.Add(rc.Notifier); err != nil {
 		return nil, err
 	}
-	for _, k := range executorKinds {
+	for _, k := range v1alpha1.TreeKindNames() {
 		rc.triggers[k] = make(chan event.GenericEvent, triggerBuffer)
 	}
 	workers := max(opts.Workers, 1)
@@ -258,10 +235,10 @@ var appLabelChanged = predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool
 // register adds one kind's controller: its own objects (spec and metadata
 // changes), the triggers of its parents, and any further watches.
 func register[T v1alpha1.Object](mgr ctrl.Manager, rc *Reconciler, k *kind[T], opts controller.Options, watches ...func(*builder.Builder) *builder.Builder) error {
-	if err := k.implementsRegistry(rc.Registry); err != nil {
+	if err := k.implementsCatalog(rc.Executors); err != nil {
 		return err
 	}
-	rc.leaves[k.name] = k.implementation(rc.Registry.DefaultExecutorFor(k.name), rc.Registry).leaf()
+	rc.leaves[k.name] = k.implementation(rc.Executors.DefaultFor(k.name), rc.Executors).leaf()
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(k.newObject(), builder.WithPredicates(changed)).
 		Named(strings.ToLower(k.name)).

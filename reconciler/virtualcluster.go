@@ -132,7 +132,7 @@ func virtualClusterKind(rc *Reconciler) *kind[*v1alpha1.VirtualCluster] {
 	return &kind[*v1alpha1.VirtualCluster]{
 		name:      "VirtualCluster",
 		newObject: func() *v1alpha1.VirtualCluster { return &v1alpha1.VirtualCluster{} },
-		executors: defaultAndReadOnly("VirtualCluster", phases(virtualClusterExecutor{rc})),
+		executors: map[string]implementation[*v1alpha1.VirtualCluster]{"VirtualClusterExecutor": phases(virtualClusterExecutor{rc})},
 	}
 }
 
@@ -152,7 +152,7 @@ func (rc *Reconciler) clusterRevision(c *v1alpha1.Cluster) string {
 	if ref == nil {
 		return ""
 	}
-	params, errs := rc.Registry.ExecutorParameters("Cluster", ref, field.NewPath("spec", "executor"))
+	params, errs := rc.Executors.Parameters("Cluster", ref, field.NewPath("spec", "executor"))
 	if len(errs) > 0 {
 		return ""
 	}

@@ -11,14 +11,16 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kubist-io/kubist/api/v1alpha1"
+	"github.com/kubist-io/kubist/catalog"
 	"github.com/kubist-io/kubist/policies"
 )
 
 // Admission defaults and validates Kubist objects against the shared
 // registry of executors and policies.
 type Admission struct {
-	Registry *policies.Registry
-	Compiler *policies.Compiler
+	Registry  *policies.Registry
+	Compiler  *policies.Compiler
+	Executors *catalog.Catalog
 	// Reader looks up parents, siblings and children (the manager's cache);
 	// nil skips those checks, as offline validation without a cluster does.
 	Reader client.Reader
@@ -42,13 +44,13 @@ func (a *Admission) Default(obj v1alpha1.Object) Changes {
 	kind := KindOf(obj)
 	st := obj.GetStanzas()
 	if st.Executor == nil {
-		if name := a.Registry.DefaultExecutorFor(kind); name != "" {
+		if name := a.Executors.DefaultFor(kind); name != "" {
 			st.Executor = &v1alpha1.ExecutorRef{Name: name}
 			changes.Executor = true
 		}
 	}
 	if st.Executor != nil {
-		if e, ok := a.Registry.Executor(st.Executor.Name); ok && e.AppliesTo(kind) {
+		if e, ok := a.Executors.Executor(st.Executor.Name); ok && e.AppliesTo(kind) {
 			if params, changed := defaulted(e.Schema, st.Executor.Parameters); changed {
 				st.Executor.Parameters = params
 				changes.Executor = true
@@ -104,9 +106,9 @@ func (a *Admission) Validate(ctx context.Context, old, obj v1alpha1.Object) (fie
 	var warnings []string
 
 	if st.Executor != nil {
-		_, eerrs := a.Registry.ExecutorParameters(kind, st.Executor, spec.Child("executor"))
+		_, eerrs := a.Executors.Parameters(kind, st.Executor, spec.Child("executor"))
 		errs = append(errs, eerrs...)
-		if e, ok := a.Registry.Executor(st.Executor.Name); ok && len(eerrs) == 0 {
+		if e, ok := a.Executors.Executor(st.Executor.Name); ok && len(eerrs) == 0 {
 			warnings = append(warnings, e.Schema.DeprecatedForms(st.Executor.Parameters, spec.Child("executor", "parameters"))...)
 		}
 	}

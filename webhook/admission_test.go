@@ -10,19 +10,19 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/kubist-io/kubist/api/v1alpha1"
+	"github.com/kubist-io/kubist/catalog"
 	"github.com/kubist-io/kubist/policies"
-	"github.com/kubist-io/kubist/reconciler"
 	"github.com/kubist-io/kubist/test/testenv"
 )
 
 func newAdmission(t testing.TB) *Admission {
 	t.Helper()
 	ctx := context.Background()
-	engine, err := reconciler.NewEngine(ctx, policies.DefaultLimits)
+	engine, err := catalog.NewEngine(ctx, policies.DefaultLimits)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Admission{Registry: engine.Registry, Compiler: engine.Compiler}
+	return &Admission{Registry: engine.Registry, Compiler: engine.Compiler, Executors: engine.Executors}
 }
 
 func asJSON(t testing.TB, v any) string {

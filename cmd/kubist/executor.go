@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/kubist-io/kubist/catalog"
 	"github.com/kubist-io/kubist/policies"
 )
 
@@ -31,16 +32,16 @@ func newExecutorCommand() *cobra.Command {
 			"its parameters with their defaults. --markdown prints the README's table.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			_, registry, err := predefinedRegistry(cmd.Context())
+			executors, err := catalog.New()
 			if err != nil {
 				return err
 			}
 			if markdown {
-				return executorTable(cmd.OutOrStdout(), registry.Executors())
+				return executorTable(cmd.OutOrStdout(), executors.Executors())
 			}
 			out := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 3, ' ', 0)
 			fmt.Fprintln(out, "NAME\tKINDS\tDEFAULT\tREAD-ONLY\tPARAMETERS\tDESCRIPTION")
-			for _, e := range registry.Executors() {
+			for _, e := range executors.Executors() {
 				fmt.Fprintf(out, "%s\t%s\t%v\t%v\t%s\t%s\n", e.Name, strings.Join(e.Kinds, ","), e.Default, e.ReadOnly,
 					cmp.Or(strings.Join(parameterNames(e.Schema), ","), "-"), e.Description)
 			}
@@ -64,7 +65,7 @@ func parameterNames(s *policies.Schema) []string {
 
 // executorTable is the README's table of executors: each with its kinds,
 // properties, and parameters described with their defaults.
-func executorTable(w io.Writer, executors []*policies.Executor) error {
+func executorTable(w io.Writer, executors []*catalog.Executor) error {
 	fmt.Fprintln(w, "| executor | kinds | default | read-only | parameters |")
 	fmt.Fprintln(w, "|---|---|---|---|---|")
 	for _, e := range executors {

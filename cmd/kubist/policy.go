@@ -20,8 +20,8 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/kubist-io/kubist/api/v1alpha1"
+	"github.com/kubist-io/kubist/catalog"
 	"github.com/kubist-io/kubist/policies"
-	"github.com/kubist-io/kubist/reconciler"
 )
 
 func newPolicyCommand() *cobra.Command {
@@ -41,10 +41,11 @@ func newPolicyListCommand() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			compiler, registry, err := predefinedRegistry(ctx)
+			engine, err := newEngine(ctx)
 			if err != nil {
 				return err
 			}
+			compiler, registry := engine.Compiler, engine.Registry
 			out := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 3, ' ', 0)
 			fmt.Fprintln(out, "NAME\tKINDS\tDESCRIPTION")
 			for _, p := range registry.Policies() {
@@ -164,10 +165,11 @@ type evalInput struct {
 }
 
 func evalPolicy(ctx context.Context, out io.Writer, name, inputFile, moduleFile string) error {
-	compiler, registry, err := predefinedRegistry(ctx)
+	engine, err := newEngine(ctx)
 	if err != nil {
 		return err
 	}
+	compiler, registry := engine.Compiler, engine.Registry
 	var policy *policies.Policy
 	if moduleFile != "" {
 		source, err := os.ReadFile(moduleFile)
@@ -246,11 +248,10 @@ func normaliseJSON(m map[string]any) (map[string]any, error) {
 	return out, nil
 }
 
-// predefinedRegistry is the engine: the predefined policies compiled and
-// every executor registered.
-func predefinedRegistry(ctx context.Context) (*policies.Compiler, *policies.Registry, error) {
-	engine, err := reconciler.NewEngine(ctx, policies.DefaultLimits)
-	return engine.Compiler, engine.Registry, err
+// newEngine is the engine with the sandbox's default limits: the
+// predefined policies compiled and every executor declared.
+func newEngine(ctx context.Context) (catalog.Engine, error) {
+	return catalog.NewEngine(ctx, policies.DefaultLimits)
 }
 
 // joinFieldErrors prints field errors one per line.

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/kubist-io/kubist/catalog"
 )
 
 // run runs the kubist command line with args, as a user would.
@@ -144,12 +146,12 @@ func TestPolicyEvalErrors(t *testing.T) {
 
 // The README's table of executors is `kubist executor list --markdown`.
 func TestREADMEListsEveryExecutor(t *testing.T) {
-	_, registry, err := predefinedRegistry(context.Background())
+	executors, err := catalog.New()
 	if err != nil {
 		t.Fatal(err)
 	}
 	var want strings.Builder
-	if err := executorTable(&want, registry.Executors()); err != nil {
+	if err := executorTable(&want, executors.Executors()); err != nil {
 		t.Fatal(err)
 	}
 	readme, err := os.ReadFile("../../README.md")

@@ -45,11 +45,12 @@ func newValidateCommand() *cobra.Command {
 				}
 				objects = append(objects, loaded...)
 			}
-			compiler, registry, err := predefinedRegistry(cmd.Context())
+			engine, err := newEngine(cmd.Context())
 			if err != nil {
 				return err
 			}
-			admission := &webhook.Admission{Registry: registry, Compiler: compiler}
+			compiler, registry := engine.Compiler, engine.Registry
+			admission := &webhook.Admission{Registry: registry, Compiler: compiler, Executors: engine.Executors}
 			if kubeconfig != "" {
 				c, err := clusterClient(kubeconfig)
 				if err != nil {

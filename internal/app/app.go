@@ -24,6 +24,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
+	"github.com/kubist-io/kubist/catalog"
 	"github.com/kubist-io/kubist/internal/certs"
 	"github.com/kubist-io/kubist/internal/notify"
 	"github.com/kubist-io/kubist/internal/scheme"
@@ -117,7 +118,7 @@ func Defaults() Options {
 // Manager is the controller manager with the parts tests look into.
 type Manager struct {
 	manager.Manager
-	Engine     reconciler.Engine
+	Engine     catalog.Engine
 	Reconciler *reconciler.Reconciler
 }
 
@@ -159,7 +160,7 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (*Manager, error) 
 	if err := mgr.AddReadyzCheck("ping", healthz.Ping); err != nil {
 		return nil, fmt.Errorf("add readiness check: %w", err)
 	}
-	engine, err := reconciler.NewEngine(ctx, opts.PolicyLimits)
+	engine, err := catalog.NewEngine(ctx, opts.PolicyLimits)
 	if err != nil {
 		return nil, err
 	}
@@ -180,7 +181,7 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (*Manager, error) 
 		if err := selfManagedCerts(ctx, mgr, cfg, &opts); err != nil {
 			return nil, err
 		}
-		if err := webhook.Setup(mgr, &webhook.Admission{Registry: engine.Registry, Compiler: engine.Compiler, Reader: mgr.GetClient()}); err != nil {
+		if err := webhook.Setup(mgr, &webhook.Admission{Registry: engine.Registry, Compiler: engine.Compiler, Executors: engine.Executors, Reader: mgr.GetClient()}); err != nil {
 			return nil, fmt.Errorf("webhooks: %w", err)
 		}
 		if err := mgr.AddReadyzCheck("webhook", mgr.GetWebhookServer().StartedChecker()); err != nil {

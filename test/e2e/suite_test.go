@@ -17,18 +17,18 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	"github.com/kubist-io/kubist/catalog"
 	"github.com/kubist-io/kubist/internal/app"
 	"github.com/kubist-io/kubist/internal/controlplane"
 	"github.com/kubist-io/kubist/internal/localmesh"
 	"github.com/kubist-io/kubist/internal/notify"
-	"github.com/kubist-io/kubist/reconciler"
 	"github.com/kubist-io/kubist/test/testenv"
 )
 
 var (
 	env      *testenv.Env
 	repoRoot string
-	engine   reconciler.Engine
+	engine   catalog.Engine
 	// exporter serves Istio-shaped metrics that prometheus scrapes and the
 	// manager's canaries read; nil where Prometheus is not installed.
 	exporter *testenv.IstioExporter
