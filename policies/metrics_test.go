@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kubist-io/kubist/internal/controlplane"
-	"github.com/kubist-io/kubist/internal/localmesh"
+	"github.com/kubist-io/kubist/internal/localenv/controlplane"
+	"github.com/kubist-io/kubist/internal/localenv/localmesh"
 	"github.com/kubist-io/kubist/test/testenv"
 )
 

@@ -27,7 +27,7 @@ import (
 
 	"github.com/kubist-io/kubist/api/v1alpha1"
 	"github.com/kubist-io/kubist/catalog"
-	"github.com/kubist-io/kubist/internal/notify"
+	"github.com/kubist-io/kubist/internal/manager/notify"
 	"github.com/kubist-io/kubist/policies"
 )
 

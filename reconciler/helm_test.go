@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kubist-io/kubist/internal/localmesh"
+	"github.com/kubist-io/kubist/internal/localenv/localmesh"
 )
 
 // chartDir writes a chart with no templates at version.

@@ -8,7 +8,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kubist-io/kubist/api/v1alpha1"
-	"github.com/kubist-io/kubist/internal/notify"
+	"github.com/kubist-io/kubist/internal/manager/notify"
 )
 
 func TestStepMetricsRoundsRequestCounts(t *testing.T) {

@@ -14,7 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 
-	"github.com/kubist-io/kubist/internal/notify"
+	"github.com/kubist-io/kubist/internal/manager/notify"
 	"github.com/kubist-io/kubist/policies"
 )
 

@@ -13,7 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/kubist-io/kubist/api/v1alpha1"
-	"github.com/kubist-io/kubist/internal/notify"
+	"github.com/kubist-io/kubist/internal/manager/notify"
 )
 
 // Notifications are sent by the run that wrote a release's status, once

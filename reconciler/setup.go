@@ -27,8 +27,8 @@ import (
 
 	"github.com/kubist-io/kubist/api/v1alpha1"
 	"github.com/kubist-io/kubist/catalog"
-	"github.com/kubist-io/kubist/internal/eventwriter"
-	"github.com/kubist-io/kubist/internal/notify"
+	"github.com/kubist-io/kubist/internal/manager/eventwriter"
+	"github.com/kubist-io/kubist/internal/manager/notify"
 	"github.com/kubist-io/kubist/policies"
 )
 
@@ -168,37 +168,61 @@ func Setup(mgr ctrl.Manager, engine catalog.Engine, opts Options) (*Reconciler, 
 		return []reconcile.Request{{NamespacedName: client.ObjectKey{Namespace: namespace, Name: parent.Name}}}
 	})
 	arrivals := builder.WithPredicates(predicate.Funcs{UpdateFunc: func(event.UpdateEvent) bool { return false }})
-
-	errs := []error{
-		register(mgr, rc, projectKind(rc), copts, func(b *builder.Builder) *builder.Builder {
-			return b.Watches(&v1alpha1.Cluster{}, toParent, arrivals)
-		}),
-		register(mgr, rc, clusterKind(rc), copts, func(b *builder.Builder) *builder.Builder {
-			return b.Watches(&corev1.Secret{}, toClusters).
-				Watches(&v1alpha1.VirtualCluster{}, toParent, arrivals)
-		}),
-		register(mgr, rc, virtualClusterKind(rc), copts, func(b *builder.Builder) *builder.Builder {
-			return b.Watches(&appsv1.Deployment{}, deploymentToVCs, builder.WithPredicates(appLabelChanged)).
-				Watches(&v1alpha1.Application{}, toParent, arrivals)
-		}),
-		register(mgr, rc, applicationKind(rc), copts, func(b *builder.Builder) *builder.Builder {
-			return b.Watches(&appsv1.Deployment{}, deploymentToApps)
-		}),
-		register(mgr, rc, destinationKind(rc), copts),
-		register(mgr, rc, routeKind(rc), copts, func(b *builder.Builder) *builder.Builder {
-			return b.Watches(&v1alpha1.CanaryRelease{}, toParent).Watches(&v1alpha1.Experiment{}, toParent)
-		}),
-		register(mgr, rc, canaryKind(rc), copts, func(b *builder.Builder) *builder.Builder {
-			return b.Watches(&v1alpha1.Route{}, routeToTraffic(func() client.ObjectList { return &v1alpha1.CanaryReleaseList{} })).
-				Watches(&v1alpha1.ReleaseAction{}, actionToRelease("CanaryRelease"))
-		}),
-		register(mgr, rc, experimentKind(rc), copts, func(b *builder.Builder) *builder.Builder {
-			return b.Watches(&v1alpha1.Route{}, routeToTraffic(func() client.ObjectList { return &v1alpha1.ExperimentList{} })).
-				Watches(&v1alpha1.ReleaseAction{}, actionToRelease("Experiment"))
-		}),
+	// Each kind's children (v1alpha1.Tree): their arrivals and departures,
+	// and every change of those whose status their parent reads.
+	children := func(kind string) func(*builder.Builder) *builder.Builder {
+		return func(b *builder.Builder) *builder.Builder {
+			for _, child := range v1alpha1.ChildKinds(kind) {
+				if child.ParentReadsStatus {
+					b = b.Watches(child.New(), toParent)
+				} else {
+					b = b.Watches(child.New(), toParent, arrivals)
+				}
+			}
+			return b
+		}
 	}
-	for _, err := range errs {
-		if err != nil {
+
+	// What the tree does not say of each kind's controller: its executors
+	// (the kind's implementations) and what else it watches.
+	controllers := map[string]func(kind string) error{
+		"Project": func(kind string) error { return register(mgr, rc, projectKind(rc), copts, children(kind)) },
+		"Cluster": func(kind string) error {
+			return register(mgr, rc, clusterKind(rc), copts, children(kind), func(b *builder.Builder) *builder.Builder {
+				return b.Watches(&corev1.Secret{}, toClusters)
+			})
+		},
+		"VirtualCluster": func(kind string) error {
+			return register(mgr, rc, virtualClusterKind(rc), copts, children(kind), func(b *builder.Builder) *builder.Builder {
+				return b.Watches(&appsv1.Deployment{}, deploymentToVCs, builder.WithPredicates(appLabelChanged))
+			})
+		},
+		"Application": func(kind string) error {
+			return register(mgr, rc, applicationKind(rc), copts, children(kind), func(b *builder.Builder) *builder.Builder {
+				return b.Watches(&appsv1.Deployment{}, deploymentToApps)
+			})
+		},
+		"Destination": func(kind string) error { return register(mgr, rc, destinationKind(rc), copts, children(kind)) },
+		"Route":       func(kind string) error { return register(mgr, rc, routeKind(rc), copts, children(kind)) },
+		"CanaryRelease": func(kind string) error {
+			return register(mgr, rc, canaryKind(rc), copts, children(kind), func(b *builder.Builder) *builder.Builder {
+				return b.Watches(&v1alpha1.Route{}, routeToTraffic(func() client.ObjectList { return &v1alpha1.CanaryReleaseList{} })).
+					Watches(&v1alpha1.ReleaseAction{}, actionToRelease(kind))
+			})
+		},
+		"Experiment": func(kind string) error {
+			return register(mgr, rc, experimentKind(rc), copts, children(kind), func(b *builder.Builder) *builder.Builder {
+				return b.Watches(&v1alpha1.Route{}, routeToTraffic(func() client.ObjectList { return &v1alpha1.ExperimentList{} })).
+					Watches(&v1alpha1.ReleaseAction{}, actionToRelease(kind))
+			})
+		},
+	}
+	for _, k := range v1alpha1.Tree {
+		add, ok := controllers[k.Kind]
+		if !ok {
+			return nil, fmt.Errorf("kind %s of the tree has no controller", k.Kind)
+		}
+		if err := add(k.Kind); err != nil {
 			return nil, err
 		}
 	}

@@ -26,7 +26,7 @@ import (
 
 	"github.com/kubist-io/kubist/api/v1alpha1"
 	"github.com/kubist-io/kubist/config"
-	"github.com/kubist-io/kubist/internal/controlplane"
+	"github.com/kubist-io/kubist/internal/localenv/controlplane"
 	"github.com/kubist-io/kubist/internal/scheme"
 	"github.com/kubist-io/kubist/test/testenv"
 )

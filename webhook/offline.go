@@ -23,7 +23,6 @@ import (
 	"github.com/kubist-io/kubist/api/v1alpha1"
 	"github.com/kubist-io/kubist/config"
 	"github.com/kubist-io/kubist/internal/manifest"
-	"github.com/kubist-io/kubist/internal/scheme"
 )
 
 // Finding is one problem (or warning) about one object.
@@ -64,7 +63,7 @@ func NewOffline(a *Admission) (*Offline, error) {
 	if err != nil {
 		return nil, err
 	}
-	o := &Offline{admission: a, kinds: map[string]*kindSchema{}, scheme: scheme.New()}
+	o := &Offline{admission: a, kinds: map[string]*kindSchema{}, scheme: v1alpha1.NewScheme()}
 	for _, crd := range crds {
 		for _, v := range crd.Spec.Versions {
 			if v.Name != v1alpha1.GroupVersion.Version || v.Schema == nil {

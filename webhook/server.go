@@ -64,42 +64,18 @@ func Setup(mgr manager.Manager, a *Admission) error {
 	return nil
 }
 
-// Handlers returns the mutating and validating webhooks of a kind.
+// Handlers returns the mutating and validating webhooks of a kind: one of
+// the tree's (v1alpha1.Tree) or Policy.
 func Handlers(a *Admission, kind string) (mutating, validating *admission.Webhook, err error) {
-	switch kind {
-	case "Project":
-		mutating, validating = handlers[*v1alpha1.Project](a)
-	case "Cluster":
-		mutating, validating = handlers[*v1alpha1.Cluster](a)
-	case "VirtualCluster":
-		mutating, validating = handlers[*v1alpha1.VirtualCluster](a)
-	case "Application":
-		mutating, validating = handlers[*v1alpha1.Application](a)
-	case "Destination":
-		mutating, validating = handlers[*v1alpha1.Destination](a)
-	case "Route":
-		mutating, validating = handlers[*v1alpha1.Route](a)
-	case "CanaryRelease":
-		mutating, validating = handlers[*v1alpha1.CanaryRelease](a)
-	case "Experiment":
-		mutating, validating = handlers[*v1alpha1.Experiment](a)
-	case "Policy":
-		mutating, validating = handlers[*v1alpha1.Policy](a)
-	default:
+	newObject := func() v1alpha1.Object { return &v1alpha1.Policy{} }
+	if k, ok := v1alpha1.TreeKind(kind); ok {
+		newObject = k.New
+	} else if kind != "Policy" {
 		return nil, nil, fmt.Errorf("no webhooks for kind %q", kind)
 	}
+	mutating = &admission.Webhook{Handler: &mutator{admission: a, newObject: newObject}}
+	validating = &admission.Webhook{Handler: &validator{admission: a, newObject: newObject}}
 	return mutating, validating, nil
-}
-
-// handlers builds a kind's webhooks; T must be the kind's pointer type.
-func handlers[T v1alpha1.Object](a *Admission) (mutating, validating *admission.Webhook) {
-	newObject := func() T {
-		var zero T
-		return reflect.New(reflect.TypeOf(zero).Elem()).Interface().(T)
-	}
-	mutating = &admission.Webhook{Handler: &mutator[T]{admission: a, newObject: newObject}}
-	validating = &admission.Webhook{Handler: &validator[T]{admission: a, newObject: newObject}}
-	return mutating, validating
 }
 
 // webhookPath is the path the generated configurations call for a kind,
@@ -121,12 +97,12 @@ func decode(raw runtime.RawExtension, into v1alpha1.Object) error {
 // mutator defaults objects. An object that does not decode (a wrongly typed
 // field) is let through unchanged: the API server's schema validation, which
 // runs next, then refuses it with its own precise message.
-type mutator[T v1alpha1.Object] struct {
+type mutator struct {
 	admission *Admission
-	newObject func() T
+	newObject func() v1alpha1.Object
 }
 
-func (m *mutator[T]) Handle(_ context.Context, req admission.Request) admission.Response {
+func (m *mutator) Handle(_ context.Context, req admission.Request) admission.Response {
 	obj := m.newObject()
 	if err := decode(req.Object, obj); err != nil {
 		return admission.Allowed("not defaulted: the object does not match its schema")
@@ -223,19 +199,19 @@ func defaultingPatch(obj v1alpha1.Object, changes Changes, hasSpec bool) []jsonp
 }
 
 // validator validates objects of one kind, and their deletion.
-type validator[T v1alpha1.Object] struct {
+type validator struct {
 	admission *Admission
-	newObject func() T
+	newObject func() v1alpha1.Object
 }
 
 var (
-	_ admission.Handler = &validator[*v1alpha1.Route]{}
-	_ admission.Handler = &mutator[*v1alpha1.Route]{}
+	_ admission.Handler = &validator{}
+	_ admission.Handler = &mutator{}
 )
 
-func (v *validator[T]) Handle(ctx context.Context, req admission.Request) admission.Response {
+func (v *validator) Handle(ctx context.Context, req admission.Request) admission.Response {
 	obj := v.newObject()
-	var old T
+	var old v1alpha1.Object
 	switch req.Operation {
 	case admissionv1.Create:
 		if err := decode(req.Object, obj); err != nil {

@@ -31,3 +31,13 @@ func addKnownTypes(scheme *runtime.Scheme) error {
 	metav1.AddToGroupVersion(scheme, GroupVersion)
 	return nil
 }
+
+// NewScheme is a scheme of Kubist's kinds alone: what a client that reads
+// only Kubist resources (kubist validate, kubist policy) needs.
+func NewScheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	if err := AddToScheme(s); err != nil {
+		panic(err)
+	}
+	return s
+}

@@ -50,8 +50,12 @@ type KindInfo struct {
 	// Protected kinds may not be deleted while they have children,
 	// unless annotated with AnnotationDeleteChildren.
 	Protected bool
-	New       func() Object
-	NewList   func() ObjectList
+	// ParentReadsStatus marks a kind whose status its parent's run reads
+	// (a Route composes its releases' weights): the parent runs on every
+	// change of it, not only when one comes or goes.
+	ParentReadsStatus bool
+	New               func() Object
+	NewList           func() ObjectList
 }
 
 // Tree lists the kinds that executors reconcile, parents before children.
@@ -62,8 +66,8 @@ var Tree = []KindInfo{
 	{Kind: "Application", Namespaced: true, Parent: "VirtualCluster", New: func() Object { return &Application{} }, NewList: func() ObjectList { return &ApplicationList{} }},
 	{Kind: "Destination", Namespaced: true, Parent: "VirtualCluster", New: func() Object { return &Destination{} }, NewList: func() ObjectList { return &DestinationList{} }},
 	{Kind: "Route", Namespaced: true, Parent: "VirtualCluster", New: func() Object { return &Route{} }, NewList: func() ObjectList { return &RouteList{} }},
-	{Kind: "CanaryRelease", Namespaced: true, Parent: "Route", New: func() Object { return &CanaryRelease{} }, NewList: func() ObjectList { return &CanaryReleaseList{} }},
-	{Kind: "Experiment", Namespaced: true, Parent: "Route", New: func() Object { return &Experiment{} }, NewList: func() ObjectList { return &ExperimentList{} }},
+	{Kind: "CanaryRelease", Namespaced: true, Parent: "Route", ParentReadsStatus: true, New: func() Object { return &CanaryRelease{} }, NewList: func() ObjectList { return &CanaryReleaseList{} }},
+	{Kind: "Experiment", Namespaced: true, Parent: "Route", ParentReadsStatus: true, New: func() Object { return &Experiment{} }, NewList: func() ObjectList { return &ExperimentList{} }},
 }
 
 // KindOf names an object's kind from its Go type: typed objects read

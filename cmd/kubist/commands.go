@@ -5,7 +5,8 @@ package main
 import (
 	"github.com/spf13/cobra"
 
-	"github.com/kubist-io/kubist/internal/controlplane"
+	"github.com/kubist-io/kubist/internal/cli/offline"
+	"github.com/kubist-io/kubist/internal/localenv/controlplane"
 )
 
 // commands are the subcommands of the whole binary.
@@ -13,9 +14,9 @@ func commands() []*cobra.Command {
 	return []*cobra.Command{
 		newManagerCommand(),
 		newDevCommand(),
-		newPolicyCommand(),
-		newExecutorCommand(),
-		newValidateCommand(),
+		offline.NewPolicyCommand(),
+		offline.NewExecutorCommand(),
+		offline.NewValidateCommand(),
 		newTreeCommand(),
 		newCanaryCommand(),
 		newExperimentCommand(),

@@ -12,7 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/kubist-io/kubist/internal/dashboard"
+	"github.com/kubist-io/kubist/internal/cli/dashboard"
 )
 
 func newDashboardCommand() *cobra.Command {

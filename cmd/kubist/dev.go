@@ -24,9 +24,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kubist-io/kubist/config"
-	"github.com/kubist-io/kubist/internal/app"
-	"github.com/kubist-io/kubist/internal/controlplane"
-	"github.com/kubist-io/kubist/internal/localmesh"
+	"github.com/kubist-io/kubist/internal/localenv/controlplane"
+	"github.com/kubist-io/kubist/internal/localenv/localmesh"
+	"github.com/kubist-io/kubist/internal/manager/app"
 	"github.com/kubist-io/kubist/internal/scheme"
 )
 

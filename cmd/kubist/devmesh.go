@@ -17,7 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/kubist-io/kubist/internal/localmesh"
+	"github.com/kubist-io/kubist/internal/localenv/localmesh"
 )
 
 // DemoErrorRateAnnotation on a demo Deployment (reviews-v1, reviews-v2)

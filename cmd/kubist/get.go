@@ -19,8 +19,8 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/kubist-io/kubist/api/v1alpha1"
+	"github.com/kubist-io/kubist/internal/cli/tree"
 	"github.com/kubist-io/kubist/internal/release"
-	"github.com/kubist-io/kubist/internal/tree"
 )
 
 // eventsShown is how many of a release's last Events the view shows.

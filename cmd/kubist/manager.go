@@ -10,12 +10,10 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"k8s.io/apimachinery/pkg/api/resource"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
-	ctrl "sigs.k8s.io/controller-runtime"
 
-	"github.com/kubist-io/kubist/internal/app"
-	"github.com/kubist-io/kubist/internal/certs"
+	"github.com/kubist-io/kubist/internal/kubeconfig"
+	"github.com/kubist-io/kubist/internal/manager/app"
+	"github.com/kubist-io/kubist/internal/manager/certs"
 )
 
 // managerOptions are the flags of `kubist manager`, shared by `kubist dev`.
@@ -77,7 +75,7 @@ func newManagerCommand() *cobra.Command {
 			if err := applyMemoryLimit(memoryLimit); err != nil {
 				return err
 			}
-			cfg, err := restConfig(opts.kubeconfig)
+			cfg, err := kubeconfig.Load(opts.kubeconfig)
 			if err != nil {
 				return err
 			}
@@ -141,17 +139,4 @@ func (o *managerOptions) selfManagedCerts() error {
 		o.WebhookCerts.DNSNames = certs.ServiceDNSNames(o.certService, o.Namespace)
 	}
 	return nil
-}
-
-// restConfig loads the client configuration from a kubeconfig path, or the
-// standard places (KUBECONFIG, in-cluster, ~/.kube/config) when it is empty.
-func restConfig(kubeconfig string) (*rest.Config, error) {
-	if kubeconfig == "" {
-		return ctrl.GetConfig()
-	}
-	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
-	if err != nil {
-		return nil, fmt.Errorf("load kubeconfig %s: %w", kubeconfig, err)
-	}
-	return cfg, nil
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/kubist-io/kubist/catalog"
+	"github.com/kubist-io/kubist/internal/cli/offline"
 )
 
 // run runs the kubist command line with args, as a user would.
@@ -151,7 +152,7 @@ func TestREADMEListsEveryExecutor(t *testing.T) {
 		t.Fatal(err)
 	}
 	var want strings.Builder
-	if err := executorTable(&want, executors.Executors()); err != nil {
+	if err := offline.ExecutorTable(&want, executors.Executors()); err != nil {
 		t.Fatal(err)
 	}
 	readme, err := os.ReadFile("../../README.md")

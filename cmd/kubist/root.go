@@ -8,7 +8,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
-	"github.com/kubist-io/kubist/internal/lazylog"
+	"github.com/kubist-io/kubist/internal/manager/lazylog"
 )
 
 // logOptions are the --zap-* flags; kubist dev reads them to send its log

@@ -17,8 +17,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kubist-io/kubist/api/v1alpha1"
+	"github.com/kubist-io/kubist/internal/cli/tree"
+	"github.com/kubist-io/kubist/internal/kubeconfig"
 	"github.com/kubist-io/kubist/internal/scheme"
-	"github.com/kubist-io/kubist/internal/tree"
 )
 
 type treeOptions struct {
@@ -38,7 +39,7 @@ func newTreeCommand() *cobra.Command {
 			"phase and weights. --watch redraws it whenever it changes.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := restConfig(opts.kubeconfig)
+			cfg, err := kubeconfig.Load(opts.kubeconfig)
 			if err != nil {
 				return err
 			}

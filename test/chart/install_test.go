@@ -39,8 +39,8 @@ import (
 
 	"github.com/kubist-io/kubist/api/v1alpha1"
 	"github.com/kubist-io/kubist/config"
-	"github.com/kubist-io/kubist/internal/controlplane"
-	"github.com/kubist-io/kubist/internal/localmesh"
+	"github.com/kubist-io/kubist/internal/localenv/controlplane"
+	"github.com/kubist-io/kubist/internal/localenv/localmesh"
 	"github.com/kubist-io/kubist/test/testenv"
 )
 

@@ -12,7 +12,7 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/kubist-io/kubist/internal/controlplane"
+	"github.com/kubist-io/kubist/internal/localenv/controlplane"
 	"github.com/kubist-io/kubist/test/testenv"
 )
 

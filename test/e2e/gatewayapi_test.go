@@ -16,7 +16,7 @@ import (
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/kubist-io/kubist/api/v1alpha1"
-	"github.com/kubist-io/kubist/internal/localmesh"
+	"github.com/kubist-io/kubist/internal/localenv/localmesh"
 	"github.com/kubist-io/kubist/reconciler"
 )
 

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"time"
 
-	"github.com/kubist-io/kubist/internal/app"
+	"github.com/kubist-io/kubist/internal/manager/app"
 	"github.com/kubist-io/kubist/test/testenv"
 )
 

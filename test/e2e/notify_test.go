@@ -24,7 +24,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/kubist-io/kubist/api/v1alpha1"
-	"github.com/kubist-io/kubist/internal/notify"
+	"github.com/kubist-io/kubist/internal/manager/notify"
 )
 
 // slackEndpoint is a Slack-compatible incoming webhook on loopback: it

@@ -19,7 +19,7 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/kubist-io/kubist/internal/controlplane"
+	"github.com/kubist-io/kubist/internal/localenv/controlplane"
 	"github.com/kubist-io/kubist/internal/scheme"
 	"github.com/kubist-io/kubist/test/testenv"
 )

@@ -42,7 +42,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/kubist-io/kubist/api/v1alpha1"
-	"github.com/kubist-io/kubist/internal/controlplane"
+	"github.com/kubist-io/kubist/internal/localenv/controlplane"
 	"github.com/kubist-io/kubist/test/testenv"
 )
 

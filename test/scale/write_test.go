@@ -15,7 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kubist-io/kubist/api/v1alpha1"
-	"github.com/kubist-io/kubist/internal/controlplane"
+	"github.com/kubist-io/kubist/internal/localenv/controlplane"
 	"github.com/kubist-io/kubist/test/testenv"
 )
 

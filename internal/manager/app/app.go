@@ -25,8 +25,8 @@ import (
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"github.com/kubist-io/kubist/catalog"
-	"github.com/kubist-io/kubist/internal/certs"
-	"github.com/kubist-io/kubist/internal/notify"
+	"github.com/kubist-io/kubist/internal/manager/certs"
+	"github.com/kubist-io/kubist/internal/manager/notify"
 	"github.com/kubist-io/kubist/internal/scheme"
 	"github.com/kubist-io/kubist/policies"
 	"github.com/kubist-io/kubist/reconciler"

@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -10,8 +11,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 
 	"github.com/kubist-io/kubist/api/v1alpha1"
+	"github.com/kubist-io/kubist/internal/cli/tree"
 	"github.com/kubist-io/kubist/internal/release"
-	"github.com/kubist-io/kubist/internal/tree"
 )
 
 // eventsShown is how many of a release's last Events the page shows.
@@ -112,15 +113,10 @@ func (s *Server) snapshot() *Snapshot {
 			snap.Problems = append(snap.Problems, p)
 		}
 	}
-	o := &tree.Objects{}
-	o.Projects.Items = items[v1alpha1.Project](s.byKind["Projects"])
-	o.Clusters.Items = items[v1alpha1.Cluster](s.byKind["Clusters"])
-	o.VirtualClusters.Items = items[v1alpha1.VirtualCluster](s.byKind["VirtualClusters"])
-	o.Applications.Items = items[v1alpha1.Application](s.byKind["Applications"])
-	o.Destinations.Items = items[v1alpha1.Destination](s.byKind["Destinations"])
-	o.Routes.Items = items[v1alpha1.Route](s.byKind["Routes"])
-	o.CanaryReleases.Items = items[v1alpha1.CanaryRelease](s.byKind["CanaryReleases"])
-	o.Experiments.Items = items[v1alpha1.Experiment](s.byKind["Experiments"])
+	o := tree.Objects{}
+	for _, k := range v1alpha1.Tree {
+		o[k.Kind] = s.byKind[k.Kind+"s"].objects()
+	}
 	sortByName(o)
 
 	events := map[string][]eventsv1.Event{}
@@ -171,21 +167,13 @@ func (s *Server) snapshot() *Snapshot {
 	return snap
 }
 
-func sortByName(o *tree.Objects) {
-	byName := func(a, b interface {
-		GetNamespace() string
-		GetName() string
-	}) int {
-		return strings.Compare(a.GetNamespace()+"/"+a.GetName(), b.GetNamespace()+"/"+b.GetName())
+// sortByName orders each kind's objects by namespace and name.
+func sortByName(o tree.Objects) {
+	for _, objs := range o {
+		slices.SortFunc(objs, func(a, b v1alpha1.Object) int {
+			return cmp.Or(strings.Compare(a.GetNamespace(), b.GetNamespace()), strings.Compare(a.GetName(), b.GetName()))
+		})
 	}
-	slices.SortFunc(o.Projects.Items, func(a, b v1alpha1.Project) int { return byName(&a, &b) })
-	slices.SortFunc(o.Clusters.Items, func(a, b v1alpha1.Cluster) int { return byName(&a, &b) })
-	slices.SortFunc(o.VirtualClusters.Items, func(a, b v1alpha1.VirtualCluster) int { return byName(&a, &b) })
-	slices.SortFunc(o.Applications.Items, func(a, b v1alpha1.Application) int { return byName(&a, &b) })
-	slices.SortFunc(o.Destinations.Items, func(a, b v1alpha1.Destination) int { return byName(&a, &b) })
-	slices.SortFunc(o.Routes.Items, func(a, b v1alpha1.Route) int { return byName(&a, &b) })
-	slices.SortFunc(o.CanaryReleases.Items, func(a, b v1alpha1.CanaryRelease) int { return byName(&a, &b) })
-	slices.SortFunc(o.Experiments.Items, func(a, b v1alpha1.Experiment) int { return byName(&a, &b) })
 }
 
 // actionsOf are the buttons of a kind of release, in the page's order.

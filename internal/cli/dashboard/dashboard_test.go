@@ -17,8 +17,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	"github.com/kubist-io/kubist/api/v1alpha1"
+	"github.com/kubist-io/kubist/internal/cli/tree"
 	"github.com/kubist-io/kubist/internal/scheme"
-	"github.com/kubist-io/kubist/internal/tree"
 )
 
 func step(at time.Time, v1, v2 int32, phase string, metrics ...v1alpha1.StepMetrics) v1alpha1.ReleaseStep {

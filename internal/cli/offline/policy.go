@@ -1,6 +1,4 @@
-//go:build !manager_only
-
-package main
+package offline
 
 import (
 	"context"
@@ -24,7 +22,7 @@ import (
 	"github.com/kubist-io/kubist/policies"
 )
 
-func newPolicyCommand() *cobra.Command {
+func NewPolicyCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "policy",
 		Short: "List, test and evaluate policies offline",

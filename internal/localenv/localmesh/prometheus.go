@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kubist-io/kubist/internal/controlplane"
+	"github.com/kubist-io/kubist/internal/localenv/controlplane"
 )
 
 // Prometheus is a real Prometheus server on loopback, started by a test.

@@ -25,7 +25,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/kubist-io/kubist/config"
-	"github.com/kubist-io/kubist/internal/certs"
+	"github.com/kubist-io/kubist/internal/manager/certs"
 	"github.com/kubist-io/kubist/internal/scheme"
 )
 

@@ -106,6 +106,17 @@ func newWatched(c client.WithWatch, kind string, example client.Object, list cli
 	return w
 }
 
+// objects are a Kubist kind's objects as the watch last saw them.
+func (w *watched) objects() []v1alpha1.Object {
+	var out []v1alpha1.Object
+	for _, o := range w.informer.GetStore().List() {
+		if obj, ok := o.(v1alpha1.Object); ok {
+			out = append(out, obj)
+		}
+	}
+	return out
+}
+
 // items are the kind's objects as the watch last saw them.
 func items[T any](w *watched) []T {
 	var out []T

@@ -1,6 +1,4 @@
-//go:build !manager_only
-
-package main
+package offline
 
 import (
 	"context"
@@ -11,14 +9,15 @@ import (
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/kubist-io/kubist/internal/scheme"
+	"github.com/kubist-io/kubist/api/v1alpha1"
+	kubeconfigpkg "github.com/kubist-io/kubist/internal/kubeconfig"
 	"github.com/kubist-io/kubist/policies"
 
 	"github.com/kubist-io/kubist/internal/manifest"
 	"github.com/kubist-io/kubist/webhook"
 )
 
-func newValidateCommand() *cobra.Command {
+func NewValidateCommand() *cobra.Command {
 	var paths []string
 	var kubeconfig string
 	cmd := &cobra.Command{
@@ -92,11 +91,11 @@ func newValidateCommand() *cobra.Command {
 
 // clusterClient is a client for the cluster a kubeconfig reaches.
 func clusterClient(kubeconfig string) (client.Client, error) {
-	cfg, err := restConfig(kubeconfig)
+	cfg, err := kubeconfigpkg.Load(kubeconfig)
 	if err != nil {
 		return nil, err
 	}
-	return client.New(cfg, client.Options{Scheme: scheme.New()})
+	return client.New(cfg, client.Options{Scheme: v1alpha1.NewScheme()})
 }
 
 // registerClusterPolicies compiles the cluster's Policy objects into the

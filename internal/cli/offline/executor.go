@@ -1,6 +1,4 @@
-//go:build !manager_only
-
-package main
+package offline
 
 import (
 	"cmp"
@@ -17,7 +15,7 @@ import (
 	"github.com/kubist-io/kubist/policies"
 )
 
-func newExecutorCommand() *cobra.Command {
+func NewExecutorCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "executor",
 		Short: "List the executors a resource's executor stanza may name",
@@ -37,7 +35,7 @@ func newExecutorCommand() *cobra.Command {
 				return err
 			}
 			if markdown {
-				return executorTable(cmd.OutOrStdout(), executors.Executors())
+				return ExecutorTable(cmd.OutOrStdout(), executors.Executors())
 			}
 			out := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 3, ' ', 0)
 			fmt.Fprintln(out, "NAME\tKINDS\tDEFAULT\tREAD-ONLY\tPARAMETERS\tDESCRIPTION")
@@ -65,7 +63,7 @@ func parameterNames(s *policies.Schema) []string {
 
 // executorTable is the README's table of executors: each with its kinds,
 // properties, and parameters described with their defaults.
-func executorTable(w io.Writer, executors []*catalog.Executor) error {
+func ExecutorTable(w io.Writer, executors []*catalog.Executor) error {
 	fmt.Fprintln(w, "| executor | kinds | default | read-only | parameters |")
 	fmt.Fprintln(w, "|---|---|---|---|---|")
 	for _, e := range executors {
