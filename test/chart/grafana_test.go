@@ -18,8 +18,8 @@ import (
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	// The manager, with every package that registers a metric.
-	_ "github.com/kubist-io/kubist/internal/manager/app"
 	"github.com/kubist-io/kubist/internal/localenv/localmesh"
+	_ "github.com/kubist-io/kubist/internal/manager/app"
 )
 
 const dashboardFile = "../../charts/kubist/dashboards/kubist.json"

@@ -18,9 +18,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/kubist-io/kubist/catalog"
-	"github.com/kubist-io/kubist/internal/manager/app"
 	"github.com/kubist-io/kubist/internal/localenv/controlplane"
 	"github.com/kubist-io/kubist/internal/localenv/localmesh"
+	"github.com/kubist-io/kubist/internal/manager/app"
 	"github.com/kubist-io/kubist/internal/manager/notify"
 	"github.com/kubist-io/kubist/test/testenv"
 )

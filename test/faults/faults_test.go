@@ -22,9 +22,9 @@ import (
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/kubist-io/kubist/api/v1alpha1"
-	"github.com/kubist-io/kubist/internal/manager/app"
 	"github.com/kubist-io/kubist/internal/localenv/controlplane"
 	"github.com/kubist-io/kubist/internal/localenv/localmesh"
+	"github.com/kubist-io/kubist/internal/manager/app"
 	"github.com/kubist-io/kubist/reconciler"
 	"github.com/kubist-io/kubist/test/e2e"
 	"github.com/kubist-io/kubist/test/testenv"

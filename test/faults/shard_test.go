@@ -15,8 +15,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kubist-io/kubist/api/v1alpha1"
-	"github.com/kubist-io/kubist/internal/manager/app"
 	"github.com/kubist-io/kubist/internal/localenv/controlplane"
+	"github.com/kubist-io/kubist/internal/manager/app"
 	"github.com/kubist-io/kubist/test/testenv"
 )
 
