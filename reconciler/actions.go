@@ -57,16 +57,16 @@ type actionAnswer struct {
 // none) and the answers to those before it — Applied for those the
 // history records already (a run applied them and stopped before saying
 // so), Refused for those meant for an earlier release of the same name.
-func (r *run) pendingActions(ctx context.Context, history []v1alpha1.ReleaseStep) (*v1alpha1.ReleaseAction, []actionAnswer, error) {
-	if r.readOnly {
+func (s *scope) pendingActions(ctx context.Context, history []v1alpha1.ReleaseStep) (*v1alpha1.ReleaseAction, []actionAnswer, error) {
+	if s.readOnly {
 		// A ReadOnly executor changes nothing, a person's action included.
 		return nil, nil, nil
 	}
 	// The cache's own objects, read only (answerActions writes a copy):
 	// every run of a release asks, most find none.
 	var list v1alpha1.ReleaseActionList
-	if err := r.Client.List(ctx, &list, client.InNamespace(r.obj.GetNamespace()), client.UnsafeDisableDeepCopy,
-		client.MatchingFields{indexActionTarget: ActionTargetKey(r.kind, r.obj.GetName())}); err != nil {
+	if err := s.Client.List(ctx, &list, client.InNamespace(s.obj.GetNamespace()), client.UnsafeDisableDeepCopy,
+		client.MatchingFields{indexActionTarget: ActionTargetKey(s.kind, s.obj.GetName())}); err != nil {
 		return nil, nil, fmt.Errorf("list the release's actions: %w", err)
 	}
 	var pending []*v1alpha1.ReleaseAction
@@ -80,13 +80,13 @@ func (r *run) pendingActions(ctx context.Context, history []v1alpha1.ReleaseStep
 	})
 	var answers []actionAnswer
 	for _, a := range pending {
-		if i := slices.IndexFunc(history, func(s v1alpha1.ReleaseStep) bool { return s.ActionName == a.Name }); i >= 0 {
+		if i := slices.IndexFunc(history, func(h v1alpha1.ReleaseStep) bool { return h.ActionName == a.Name }); i >= 0 {
 			answers = append(answers, actionAnswer{action: a, phase: v1alpha1.ActionApplied, message: history[i].Message})
 			continue
 		}
-		if !ownedBy(a, r.obj) {
+		if !ownedBy(a, s.obj) {
 			answers = append(answers, actionAnswer{action: a, phase: v1alpha1.ActionRefused,
-				message: fmt.Sprintf("%s %s was replaced since the action was asked for", r.kind, r.obj.GetName())})
+				message: fmt.Sprintf("%s %s was replaced since the action was asked for", s.kind, s.obj.GetName())})
 			continue
 		}
 		return a, answers, nil
@@ -102,22 +102,22 @@ func refusal(a *v1alpha1.ReleaseAction, message string) actionAnswer {
 
 // answerActions writes the answers Observe decided into the actions'
 // statuses; a refusal is told on the release too.
-func (r *run) answerActions(ctx context.Context, answers []actionAnswer) error {
+func (s *scope) answerActions(ctx context.Context, answers []actionAnswer) error {
 	for _, ans := range answers {
-		if err := r.writeActionStatus(ctx, ans.action, ans.phase, ans.message); err != nil {
+		if err := s.writeActionStatus(ctx, ans.action, ans.phase, ans.message); err != nil {
 			return err
 		}
 		if ans.phase != v1alpha1.ActionRefused {
 			continue
 		}
 		a := ans.action
-		releaseActions.WithLabelValues(r.kind, string(a.Spec.Action), string(v1alpha1.ActionRefused)).Inc()
-		if r.Recorder != nil {
-			r.Recorder.Eventf(r.obj, nil, corev1.EventTypeWarning, ReasonActionRefused, string(a.Spec.Action),
+		releaseActions.WithLabelValues(s.kind, string(a.Spec.Action), string(v1alpha1.ActionRefused)).Inc()
+		if s.Recorder != nil {
+			s.Recorder.Eventf(s.obj, nil, corev1.EventTypeWarning, ReasonActionRefused, string(a.Spec.Action),
 				"%s by %s refused: %s", a.Spec.Summary(), cmp.Or(a.Spec.RequestedBy, "unknown user"), ans.message)
 		}
 		if ans.next {
-			r.requeueAfter(time.Millisecond)
+			s.requeueAfter(time.Millisecond)
 		}
 	}
 	return nil
@@ -143,10 +143,10 @@ func ownedBy(a *v1alpha1.ReleaseAction, release client.Object) bool {
 }
 
 // writeActionStatus writes an action's outcome into its status.
-func (r *run) writeActionStatus(ctx context.Context, a *v1alpha1.ReleaseAction, phase v1alpha1.ActionPhase, message string) error {
+func (s *scope) writeActionStatus(ctx context.Context, a *v1alpha1.ReleaseAction, phase v1alpha1.ActionPhase, message string) error {
 	a = a.DeepCopy()
-	a.Status = v1alpha1.ReleaseActionStatus{Phase: phase, Message: message, Time: &metav1.MicroTime{Time: r.now}}
-	if err := r.Client.Status().Update(ctx, a); err != nil {
+	a.Status = v1alpha1.ReleaseActionStatus{Phase: phase, Message: message, Time: &metav1.MicroTime{Time: s.now}}
+	if err := s.Client.Status().Update(ctx, a); err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil
 		}
@@ -158,13 +158,13 @@ func (r *run) writeActionStatus(ctx context.Context, a *v1alpha1.ReleaseAction, 
 
 // recordAction appends an applied action to a release's history, asks for
 // the run that marks it Applied, and says so in an Event.
-func (r *run) recordAction(history *[]v1alpha1.ReleaseStep, a *v1alpha1.ReleaseAction, step v1alpha1.ReleaseStep) {
-	step.Time = metav1.MicroTime{Time: r.now}
+func (s *scope) recordAction(history *[]v1alpha1.ReleaseStep, a *v1alpha1.ReleaseAction, step v1alpha1.ReleaseStep) {
+	step.Time = metav1.MicroTime{Time: s.now}
 	step.Action, step.ActionName, step.User = string(a.Spec.Action), a.Name, a.Spec.RequestedBy
 	appendHistory(history, step)
-	releaseActions.WithLabelValues(r.kind, string(a.Spec.Action), string(v1alpha1.ActionApplied)).Inc()
-	r.requeueAfter(time.Millisecond)
-	r.events = append(r.events, policies.Event{Type: corev1.EventTypeNormal, Reason: ReasonAction,
+	releaseActions.WithLabelValues(s.kind, string(a.Spec.Action), string(v1alpha1.ActionApplied)).Inc()
+	s.requeueAfter(time.Millisecond)
+	s.events = append(s.events, policies.Event{Type: corev1.EventTypeNormal, Reason: ReasonAction,
 		Message: fmt.Sprintf("%s by %s: %s", a.Spec.Summary(), cmp.Or(a.Spec.RequestedBy, "unknown user"), step.Message)})
 }
 

@@ -30,7 +30,7 @@ func applicationSelector(a *v1alpha1.Application) map[string]string {
 // Deployments — versions (the version label), replicas and ready replicas
 // — into its status, and triggers the Destinations that derive their
 // subsets from them.
-type applicationExecutor struct{ rc *Reconciler }
+type applicationExecutor struct{ r *Reconciler }
 
 // applicationPlan is what an Application's run found.
 type applicationPlan struct {
@@ -40,8 +40,8 @@ type applicationPlan struct {
 	summary     []string
 }
 
-func (x applicationExecutor) Observe(ctx context.Context, _ *run, a *v1alpha1.Application) (applicationPlan, error) {
-	p, err := x.rc.placementOf(ctx, a.Namespace)
+func (x applicationExecutor) Observe(ctx context.Context, _ *scope, a *v1alpha1.Application) (applicationPlan, error) {
+	p, err := x.r.placementOf(ctx, a.Namespace)
 	if err != nil {
 		return applicationPlan{}, err
 	}
@@ -76,16 +76,16 @@ func (x applicationExecutor) Observe(ctx context.Context, _ *run, a *v1alpha1.Ap
 	return plan, nil
 }
 
-func (applicationExecutor) Propose(_ *run, _ *v1alpha1.Application, plan applicationPlan) (applicationPlan, *policies.Input) {
+func (applicationExecutor) Propose(_ *scope, _ *v1alpha1.Application, plan applicationPlan) (applicationPlan, *policies.Input) {
 	return plan, &policies.Input{State: map[string]any{"versions": plan.versions}}
 }
 
 // Apply writes nothing: an Application only observes.
-func (applicationExecutor) Apply(_ context.Context, _ *run, _ *v1alpha1.Application, plan applicationPlan, _ *Decided) (applicationPlan, error) {
+func (applicationExecutor) Apply(_ context.Context, _ *scope, _ *v1alpha1.Application, plan applicationPlan, _ *Decision) (applicationPlan, error) {
 	return plan, nil
 }
 
-func (applicationExecutor) Status(_ *run, a *v1alpha1.Application, plan applicationPlan) (string, error) {
+func (applicationExecutor) Status(_ *scope, a *v1alpha1.Application, plan applicationPlan) (string, error) {
 	a.Status.Versions = plan.versions
 	if plan.deployments == 0 {
 		return "", userError(ReasonNoDeployments, "no Deployment in namespace %s on %s matches the selector %s",
@@ -96,15 +96,15 @@ func (applicationExecutor) Status(_ *run, a *v1alpha1.Application, plan applicat
 
 func (x applicationExecutor) Children(ctx context.Context, a *v1alpha1.Application) ([]child, error) {
 	// Destinations derive their subsets from the versions.
-	return x.rc.childrenOf(ctx, "Destination", &v1alpha1.DestinationList{},
+	return x.r.childrenOf(ctx, "Destination", &v1alpha1.DestinationList{},
 		client.InNamespace(a.Namespace), client.MatchingFields{indexApplication: a.Name})
 }
 
-func applicationKind(rc *Reconciler) *kind[*v1alpha1.Application] {
+func applicationKind(r *Reconciler) *kind[*v1alpha1.Application] {
 	return &kind[*v1alpha1.Application]{
 		name:      "Application",
 		newObject: func() *v1alpha1.Application { return &v1alpha1.Application{} },
-		executors: map[string]implementation[*v1alpha1.Application]{"ApplicationExecutor": phases(applicationExecutor{rc})},
+		executors: map[string]implementation[*v1alpha1.Application]{"ApplicationExecutor": phases(applicationExecutor{r})},
 	}
 }
 

@@ -36,15 +36,15 @@ type placement struct {
 
 // placementOf resolves the placement of the resources in a management
 // namespace, which is named after its VirtualCluster.
-func (rc *Reconciler) placementOf(ctx context.Context, namespace string) (*placement, error) {
+func (r *Reconciler) placementOf(ctx context.Context, namespace string) (*placement, error) {
 	vc := &v1alpha1.VirtualCluster{}
-	if err := rc.Client.Get(ctx, types.NamespacedName{Name: namespace}, vc, client.UnsafeDisableDeepCopy); err != nil {
+	if err := r.Client.Get(ctx, types.NamespacedName{Name: namespace}, vc, client.UnsafeDisableDeepCopy); err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil, userError(ReasonVirtualClusterMissing, "no VirtualCluster %q: namespaced Kubist resources live in the namespace named after their VirtualCluster; create VirtualCluster %s", namespace, namespace)
 		}
 		return nil, err
 	}
-	cluster, target, err := rc.clusterOf(ctx, vc)
+	cluster, target, err := r.clusterOf(ctx, vc)
 	if err != nil {
 		return nil, err
 	}
@@ -52,15 +52,15 @@ func (rc *Reconciler) placementOf(ctx context.Context, namespace string) (*place
 }
 
 // clusterOf returns a VirtualCluster's Cluster and its target.
-func (rc *Reconciler) clusterOf(ctx context.Context, vc *v1alpha1.VirtualCluster) (*v1alpha1.Cluster, *Target, error) {
+func (r *Reconciler) clusterOf(ctx context.Context, vc *v1alpha1.VirtualCluster) (*v1alpha1.Cluster, *Target, error) {
 	cluster := &v1alpha1.Cluster{}
-	if err := rc.Client.Get(ctx, types.NamespacedName{Name: vc.Spec.Cluster}, cluster, client.UnsafeDisableDeepCopy); err != nil {
+	if err := r.Client.Get(ctx, types.NamespacedName{Name: vc.Spec.Cluster}, cluster, client.UnsafeDisableDeepCopy); err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil, nil, userError(ReasonClusterMissing, "Cluster %q (spec.cluster of VirtualCluster %s) does not exist", vc.Spec.Cluster, vc.Name)
 		}
 		return nil, nil, err
 	}
-	target, err := rc.Clusters.For(ctx, cluster)
+	target, err := r.Clusters.For(ctx, cluster)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -112,7 +112,7 @@ type managedObject[T client.Object] struct {
 // ReadOnly executor only records what it would do. An object of the same
 // name that Kubist does not manage, or that another resource owns, is a
 // conflict: it is never taken over.
-func ensure[T client.Object](ctx context.Context, r *run, t *Target, m managedObject[T], desired T) error {
+func ensure[T client.Object](ctx context.Context, s *scope, t *Target, m managedObject[T], desired T) error {
 	what := fmt.Sprintf("%s %s/%s on %s", m.kind, desired.GetNamespace(), desired.GetName(), t)
 	// The cache's own object, read only until it is to change (most runs
 	// find it as desired, and a VirtualService is costly to copy).
@@ -123,8 +123,8 @@ func ensure[T client.Object](ctx context.Context, r *run, t *Target, m managedOb
 	}
 	switch {
 	case apierrors.IsNotFound(err):
-		if r.readOnly {
-			r.drift = append(r.drift, "create "+what)
+		if s.readOnly {
+			s.drift = append(s.drift, "create "+what)
 			return nil
 		}
 		if err := t.Client.Create(ctx, desired); err != nil {
@@ -133,7 +133,7 @@ func ensure[T client.Object](ctx context.Context, r *run, t *Target, m managedOb
 			}
 			return applyError(what, err)
 		}
-		writes.WithLabelValues(r.kind, m.kind).Inc()
+		writes.WithLabelValues(s.kind, m.kind).Inc()
 		return nil
 	case err != nil:
 		return applyError(what, err)
@@ -146,13 +146,13 @@ func ensure[T client.Object](ctx context.Context, r *run, t *Target, m managedOb
 	if !hasLabels(current, owner) {
 		l := current.GetLabels()
 		return userError(ReasonConflict, "%s belongs to %s %s/%s, not to this %s", what,
-			l[v1alpha1.LabelOwnerKind], l[v1alpha1.LabelOwnerNamespace], l[v1alpha1.LabelOwnerName], r.kind)
+			l[v1alpha1.LabelOwnerKind], l[v1alpha1.LabelOwnerNamespace], l[v1alpha1.LabelOwnerName], s.kind)
 	}
 	if !m.differs(current, desired) && hasLabels(current, desired.GetLabels()) {
 		return nil
 	}
-	if r.readOnly {
-		r.drift = append(r.drift, "update "+what)
+	if s.readOnly {
+		s.drift = append(s.drift, "update "+what)
 		return nil
 	}
 	current = current.DeepCopyObject().(T)
@@ -165,7 +165,7 @@ func ensure[T client.Object](ctx context.Context, r *run, t *Target, m managedOb
 	if err := t.Client.Update(ctx, current); err != nil {
 		return applyError(what, err)
 	}
-	writes.WithLabelValues(r.kind, m.kind).Inc()
+	writes.WithLabelValues(s.kind, m.kind).Inc()
 	return nil
 }
 
@@ -189,14 +189,14 @@ func applyError(what string, err error) error {
 // removeOwned deletes, in a target namespace, the objects of each given
 // type that carry the labels: only what Kubist created for that owner,
 // never a user's object of the same name.
-func removeOwned(ctx context.Context, r *run, t *Target, namespace string, labels map[string]string, objs ...client.Object) error {
+func removeOwned(ctx context.Context, s *scope, t *Target, namespace string, labels map[string]string, objs ...client.Object) error {
 	for _, obj := range objs {
 		err := t.Client.DeleteAllOf(ctx, obj, client.InNamespace(namespace), client.MatchingLabels(labels))
 		if err != nil && !apierrors.IsNotFound(err) && !meta.IsNoMatchError(err) {
 			return fmt.Errorf("delete %T in %s on %s: %w", obj, namespace, t, err)
 		}
 	}
-	writes.WithLabelValues(r.kind, "delete").Inc()
+	writes.WithLabelValues(s.kind, "delete").Inc()
 	return nil
 }
 

@@ -46,7 +46,7 @@ type trafficState struct {
 	Weights      map[string]int32 `json:"weights"`
 	Phase        string           `json:"phase"`
 	LastStepTime string           `json:"lastStepTime,omitempty"`
-	// Mirror and Preview are a canary's (extras.go).
+	// Mirror and Preview are a canary's (compose_extras.go).
 	Mirror  *mirrorState  `json:"mirror,omitempty"`
 	Preview *previewState `json:"preview,omitempty"`
 }
@@ -61,20 +61,20 @@ type trafficTarget struct {
 
 // trafficTargetOf looks up the Route and Destination of a canary or
 // experiment and the Destination's subsets.
-func (rc *Reconciler) trafficTargetOf(ctx context.Context, namespace, route, destination string) (*trafficTarget, error) {
-	p, err := rc.placementOf(ctx, namespace)
+func (r *Reconciler) trafficTargetOf(ctx context.Context, namespace, route, destination string) (*trafficTarget, error) {
+	p, err := r.placementOf(ctx, namespace)
 	if err != nil {
 		return nil, err
 	}
 	// The cache's own objects, read only (no copy per run).
 	t := &trafficTarget{placement: p, route: &v1alpha1.Route{}, destination: &v1alpha1.Destination{}}
-	if err := rc.Client.Get(ctx, types.NamespacedName{Namespace: namespace, Name: route}, t.route, client.UnsafeDisableDeepCopy); err != nil {
+	if err := r.Client.Get(ctx, types.NamespacedName{Namespace: namespace, Name: route}, t.route, client.UnsafeDisableDeepCopy); err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil, userError(ReasonRouteMissing, "Route %s (spec.route) does not exist in namespace %s", route, namespace)
 		}
 		return nil, err
 	}
-	if err := rc.Client.Get(ctx, types.NamespacedName{Namespace: namespace, Name: destination}, t.destination, client.UnsafeDisableDeepCopy); err != nil {
+	if err := r.Client.Get(ctx, types.NamespacedName{Namespace: namespace, Name: destination}, t.destination, client.UnsafeDisableDeepCopy); err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil, userError(ReasonDestinationMissing, "Destination %s (spec.destination) does not exist in namespace %s", destination, namespace)
 		}
@@ -102,22 +102,22 @@ func (t *trafficTarget) requireSubsets(field string, subsets ...string) error {
 
 // gather reads the metrics of the subsets for a chain; without a
 // configured Prometheus it returns none, and the policies hold.
-func (r *run) gather(ctx context.Context, t *trafficTarget, chain policies.Chain, subsets []string, extra ...string) map[string]any {
-	if r.Metrics == nil || chain == nil {
+func (s *scope) gather(ctx context.Context, t *trafficTarget, chain policies.Chain, subsets []string, extra ...string) map[string]any {
+	if s.Metrics == nil || chain == nil {
 		return nil
 	}
-	window := r.metricsWindow()
+	window := s.metricsWindow()
 	q := policies.MetricsQuery{
 		Namespace: t.placement.namespace, Service: t.destination.Name, Subsets: subsets,
-		Window: window, Custom: append(chain.Queries(), extra...), Time: r.now,
+		Window: window, Custom: append(chain.Queries(), extra...), Time: s.now,
 	}
-	metrics, err := r.Metrics.Gather(ctx, q)
+	metrics, err := s.Metrics.Gather(ctx, q)
 	if err != nil {
-		r.condition(ConditionMetricsAvailable, false, ReasonPrometheusUnavailable,
+		s.condition(ConditionMetricsAvailable, false, ReasonPrometheusUnavailable,
 			fmt.Sprintf("metrics are unavailable, so the policies hold: %v", err))
 		return nil
 	}
-	r.condition(ConditionMetricsAvailable, true, ReasonMetricsReady,
+	s.condition(ConditionMetricsAvailable, true, ReasonMetricsReady,
 		fmt.Sprintf("metrics of %d of %d subsets over %s", len(metrics), len(subsets), window))
 	return policies.AsInput(metrics)
 }
@@ -165,7 +165,7 @@ func (s trafficState) input(fields map[string]any) map[string]any {
 
 // decidedTraffic reads the traffic state the chain decided, checked
 // against the Destination's subsets. Without a chain the state stays.
-func decidedTraffic(t *trafficTarget, decided *Decided, before trafficState) (trafficState, error) {
+func decidedTraffic(t *trafficTarget, decided *Decision, before trafficState) (trafficState, error) {
 	if decided == nil {
 		return before, nil
 	}
@@ -200,7 +200,7 @@ type trafficStep struct {
 // nextInput is the chain's input as the run after a step will see it:
 // the split, phase and time of the step as served, and no action (a
 // Promote is this run's alone); nil when the run did not move the split.
-func (t trafficStep) nextInput(decided *Decided) *policies.Input {
+func (t trafficStep) nextInput(decided *Decision) *policies.Input {
 	s := t.after
 	if !s.differs(t.before) {
 		return nil
@@ -237,9 +237,9 @@ func (t trafficStep) holds(state map[string]any) bool {
 
 // metricsWindow is the executor's metricsWindow parameter (defaulted by
 // its schema).
-func (r *run) metricsWindow() time.Duration {
+func (s *scope) metricsWindow() time.Duration {
 	var params trafficParameters
-	_ = fromMap(r.params, &params)
+	_ = fromMap(s.params, &params)
 	window, err := time.ParseDuration(params.MetricsWindow)
 	if err != nil || window <= 0 {
 		return time.Minute
@@ -338,7 +338,7 @@ func baselineOf(route *v1alpha1.Route, destination, canary, httpRoute string) st
 // weights, phase and a bounded history in its status; its Route composes
 // the weights.
 type canaryExecutor struct {
-	rc *Reconciler
+	r *Reconciler
 	noChildren[*v1alpha1.CanaryRelease]
 }
 
@@ -366,9 +366,9 @@ type canaryPlan struct {
 
 // Observe reads the release's Route and Destination, the people's
 // actions waiting for it, what the mesh served and the metrics.
-func (x canaryExecutor) Observe(ctx context.Context, r *run, c *v1alpha1.CanaryRelease) (canaryPlan, error) {
+func (x canaryExecutor) Observe(ctx context.Context, s *scope, c *v1alpha1.CanaryRelease) (canaryPlan, error) {
 	var plan canaryPlan
-	t, err := x.rc.trafficTargetOf(ctx, c.Namespace, c.Spec.Route, c.Spec.Destination)
+	t, err := x.r.trafficTargetOf(ctx, c.Namespace, c.Spec.Route, c.Spec.Destination)
 	if err != nil {
 		return plan, err
 	}
@@ -383,7 +383,7 @@ func (x canaryExecutor) Observe(ctx context.Context, r *run, c *v1alpha1.CanaryR
 	if err := t.requireSubsets("spec.baseline", baseline); err != nil {
 		return plan, err
 	}
-	action, answers, err := r.pendingActions(ctx, c.Status.History)
+	action, answers, err := s.pendingActions(ctx, c.Status.History)
 	if err != nil {
 		return plan, err
 	}
@@ -398,7 +398,7 @@ func (x canaryExecutor) Observe(ctx context.Context, r *run, c *v1alpha1.CanaryR
 		current: release.State{Weights: before.Weights, Phase: before.Phase, PausedPhase: string(c.Status.PausedPhase),
 			Last: c.Status.LastStepTime, Approved: c.Status.ApprovedWeight}}
 	if action != nil {
-		res := release.Canary(action, plan.current, canary, baseline, release.Gated(c.Spec.Policies), r.now)
+		res := release.Canary(action, plan.current, canary, baseline, release.Gated(c.Spec.Policies), s.now)
 		switch {
 		case res.Refused != "":
 			// A refusal is answered at once, whatever the chain does.
@@ -415,18 +415,18 @@ func (x canaryExecutor) Observe(ctx context.Context, r *run, c *v1alpha1.CanaryR
 		// ask, and no metrics to gather once the split it ended on has
 		// been measured as served.
 		if c.Status.Served == nil || !maps.Equal(c.Status.Served.Weights, c.Status.Weights) {
-			r.observeServed(ctx, t, c, c.Status.Weights)
+			s.observeServed(ctx, t, c, c.Status.Weights)
 		}
 		plan.final = true
 		return plan, nil
 	}
-	chain, err := r.chain()
+	chain, err := s.chain()
 	if err != nil {
 		return plan, err
 	}
 	// The split the mesh reported serving, measured after the last step.
-	plan.served = r.observeServed(ctx, t, c, before.Weights)
-	plan.metrics = r.gather(ctx, t, chain, []string{baseline, canary})
+	plan.served = s.observeServed(ctx, t, c, before.Weights)
+	plan.metrics = s.gather(ctx, t, chain, []string{baseline, canary})
 	return plan, nil
 }
 
@@ -435,7 +435,7 @@ func (canaryExecutor) answers(plan canaryPlan) []actionAnswer { return plan.answ
 // Propose offers the traffic state, with what was observed, the metrics
 // and the action, to the chain; none when the release is over or an
 // action decided without it.
-func (canaryExecutor) Propose(_ *run, c *v1alpha1.CanaryRelease, plan canaryPlan) (canaryPlan, *policies.Input) {
+func (canaryExecutor) Propose(_ *scope, c *v1alpha1.CanaryRelease, plan canaryPlan) (canaryPlan, *policies.Input) {
 	if plan.direct != nil || plan.final {
 		return plan, nil
 	}
@@ -450,12 +450,12 @@ func (canaryExecutor) Propose(_ *run, c *v1alpha1.CanaryRelease, plan canaryPlan
 }
 
 // Apply decides the split: the Route applies it to the mesh.
-func (canaryExecutor) Apply(_ context.Context, r *run, _ *v1alpha1.CanaryRelease, plan canaryPlan, decided *Decided) (canaryPlan, error) {
+func (canaryExecutor) Apply(_ context.Context, s *scope, _ *v1alpha1.CanaryRelease, plan canaryPlan, decided *Decision) (canaryPlan, error) {
 	if plan.direct != nil || plan.final {
 		return plan, nil
 	}
 	var err error
-	plan.step.after, plan.last, err = decideTraffic(r, plan.target, decided, plan.step.before)
+	plan.step.after, plan.last, err = decideTraffic(s, plan.target, decided, plan.step.before)
 	if decided != nil {
 		plan.res = decided.Result
 	}
@@ -467,67 +467,67 @@ func (canaryExecutor) stepped(plan canaryPlan) trafficStep { return plan.step }
 // decideTraffic is what the canary and experiment executors apply: the
 // split decided (see decidedTraffic) and the time of its last step, which
 // a ReadOnly executor does not keep.
-func decideTraffic(r *run, t *trafficTarget, decided *Decided, before trafficState) (trafficState, *metav1.MicroTime, error) {
+func decideTraffic(s *scope, t *trafficTarget, decided *Decision, before trafficState) (trafficState, *metav1.MicroTime, error) {
 	after, err := decidedTraffic(t, decided, before)
-	if err != nil || r.readOnly {
+	if err != nil || s.readOnly {
 		return after, nil, err
 	}
 	last, err := parseTime(after.LastStepTime)
 	return after, last, err
 }
 
-func (canaryExecutor) Status(r *run, c *v1alpha1.CanaryRelease, plan canaryPlan) (string, error) {
+func (canaryExecutor) Status(s *scope, c *v1alpha1.CanaryRelease, plan canaryPlan) (string, error) {
 	canary, baseline, before, after := plan.canary, plan.baseline, plan.step.before, plan.step.after
 	switch {
 	case plan.direct != nil:
-		r.recordAction(&c.Status.History, plan.action, v1alpha1.ReleaseStep{Weights: plan.direct.State.Weights, Phase: plan.direct.State.Phase, Message: plan.direct.Message})
-		msg := setCanaryState(r, c, before.Weights, plan.direct.State, canary, baseline)
+		s.recordAction(&c.Status.History, plan.action, v1alpha1.ReleaseStep{Weights: plan.direct.State.Weights, Phase: plan.direct.State.Phase, Message: plan.direct.Message})
+		msg := setCanaryState(s, c, before.Weights, plan.direct.State, canary, baseline)
 		setExtras(c, before)
 		return msg, nil
 	case plan.final:
 		return splitMessage(string(c.Status.Phase), c.Status.Weights, canary, baseline), nil
-	case r.readOnly:
-		return readOnlyDecision(r, before, after), nil
+	case s.readOnly:
+		return readOnlyDecision(s, before, after), nil
 	}
 	if res := plan.res; res != nil && (after.differs(before) || plan.action != nil) {
 		policy, message := responsible(res, before)
 		step := v1alpha1.ReleaseStep{Policy: policy, Weights: after.Weights, Phase: after.Phase, Message: message,
 			Metrics: stepMetrics(plan.metrics, baseline, canary)}
 		if plan.action == nil {
-			step.Time = metav1.MicroTime{Time: r.now}
+			step.Time = metav1.MicroTime{Time: s.now}
 			appendHistory(&c.Status.History, step)
 		} else {
 			if !after.differs(before) {
 				step.Message = "the policies held: " + heldBy(res)
 			}
-			r.recordAction(&c.Status.History, plan.action, step)
+			s.recordAction(&c.Status.History, plan.action, step)
 		}
 	}
 	current := plan.current
 	current.Weights, current.Phase, current.Last = after.Weights, after.Phase, plan.last
-	msg := setCanaryState(r, c, before.Weights, current, canary, baseline)
+	msg := setCanaryState(s, c, before.Weights, current, canary, baseline)
 	setExtras(c, after)
 	return msg, nil
 }
 
-func canaryKind(rc *Reconciler) *kind[*v1alpha1.CanaryRelease] {
+func canaryKind(r *Reconciler) *kind[*v1alpha1.CanaryRelease] {
 	return &kind[*v1alpha1.CanaryRelease]{
 		name:      "CanaryRelease",
 		newObject: func() *v1alpha1.CanaryRelease { return &v1alpha1.CanaryRelease{} },
-		executors: map[string]implementation[*v1alpha1.CanaryRelease]{"CanaryReleaseExecutor": phases(canaryExecutor{rc: rc})},
+		executors: map[string]implementation[*v1alpha1.CanaryRelease]{"CanaryReleaseExecutor": phases(canaryExecutor{r: r})},
 	}
 }
 
 // setCanaryState stores a canary's decided state in its status and
 // returns its Ready message.
-func setCanaryState(r *run, c *v1alpha1.CanaryRelease, before map[string]int32, s release.State, canary, baseline string) string {
-	if !maps.Equal(before, s.Weights) {
-		r.stepped(c)
+func setCanaryState(s *scope, c *v1alpha1.CanaryRelease, before map[string]int32, state release.State, canary, baseline string) string {
+	if !maps.Equal(before, state.Weights) {
+		s.stepped(c)
 	}
-	c.Status.Baseline, c.Status.Weights, c.Status.Phase = baseline, s.Weights, v1alpha1.CanaryPhase(s.Phase)
-	c.Status.CanaryWeight, c.Status.LastStepTime = s.Weights[canary], s.Last
-	c.Status.PausedPhase, c.Status.ApprovedWeight = v1alpha1.CanaryPhase(s.PausedPhase), s.Approved
-	return splitMessage(s.Phase, s.Weights, canary, baseline)
+	c.Status.Baseline, c.Status.Weights, c.Status.Phase = baseline, state.Weights, v1alpha1.CanaryPhase(state.Phase)
+	c.Status.CanaryWeight, c.Status.LastStepTime = state.Weights[canary], state.Last
+	c.Status.PausedPhase, c.Status.ApprovedWeight = v1alpha1.CanaryPhase(state.PausedPhase), state.Approved
+	return splitMessage(state.Phase, state.Weights, canary, baseline)
 }
 
 // heldBy summarises why a chain kept the split: each policy's message.
@@ -578,9 +578,9 @@ func splitMessage(phase string, weights map[string]int32, canary, baseline strin
 // readOnlyDecision reports, for a ReadOnly executor, the split the
 // policies decided without storing it (the Route composes nothing new),
 // and returns the Ready message.
-func readOnlyDecision(r *run, before, after trafficState) string {
+func readOnlyDecision(s *scope, before, after trafficState) string {
 	if after.differs(before) {
-		r.drift = append(r.drift, fmt.Sprintf("set weights %s (%s)", weightsText(after.Weights), after.Phase))
+		s.drift = append(s.drift, fmt.Sprintf("set weights %s (%s)", weightsText(after.Weights), after.Phase))
 	}
 	return fmt.Sprintf("read-only: the policies keep %s (%s)", weightsText(after.Weights), cmp.Or(after.Phase, "Pending"))
 }

@@ -25,9 +25,9 @@ func cascadeKey(kind string, key types.NamespacedName) string { return kind + "/
 
 // clock is the time a run starts. Policies see it to the microsecond (the
 // precision of lastStepTime); requeues are measured from the exact time.
-func (rc *Reconciler) clock() time.Time {
-	if rc.Now != nil {
-		return rc.Now().UTC()
+func (r *Reconciler) clock() time.Time {
+	if r.Now != nil {
+		return r.Now().UTC()
 	}
 	return time.Now().UTC()
 }
@@ -43,36 +43,36 @@ func (rc *Reconciler) clock() time.Time {
 // parents run at once, so that the pass reaches the whole tree. Only
 // resources without children wait for a slot: their runs never trigger
 // anything, so a waiting parent always gets one.
-func (rc *Reconciler) trigger(ctx context.Context, children []child, fromRoot bool) {
+func (r *Reconciler) trigger(ctx context.Context, children []child, fromRoot bool) {
 	now := time.Now()
-	horizon := now.Add(cmp.Or(rc.resync, DefaultResyncPeriod))
+	horizon := now.Add(cmp.Or(r.resync, DefaultResyncPeriod))
 	for _, c := range children {
-		ch, ok := rc.triggers[c.kind]
+		ch, ok := r.triggers[c.kind]
 		if !ok {
 			continue
 		}
 		key := cascadeKey(c.kind, c.key)
 		if !fromRoot {
-			rc.cascade.Store(key, cascadeMark{})
+			r.cascade.Store(key, cascadeMark{})
 			ch <- event.GenericEvent{Object: triggered(c.key)}
 			continue
 		}
-		if rc.leaves[c.kind] {
-			if at, ok := rc.due.Load(key); ok && at.(time.Time).After(now) && at.(time.Time).Before(horizon) {
+		if r.leaves[c.kind] {
+			if at, ok := r.due.Load(key); ok && at.(time.Time).After(now) && at.(time.Time).Before(horizon) {
 				continue
 			}
 		}
 		// A change's mark stays: the run passes the change on. A marked
 		// resource is queued already.
-		if _, marked := rc.cascade.LoadOrStore(key, cascadeMark{fromRoot: true}); marked {
+		if _, marked := r.cascade.LoadOrStore(key, cascadeMark{fromRoot: true}); marked {
 			continue
 		}
-		if rc.leaves[c.kind] && rc.pass != nil {
+		if r.leaves[c.kind] && r.passSlots != nil {
 			select {
-			case rc.pass <- struct{}{}:
-				rc.paced.Store(key, struct{}{})
+			case r.passSlots <- struct{}{}:
+				r.inPass.Store(key, struct{}{})
 			case <-ctx.Done():
-				rc.cascade.Delete(key)
+				r.cascade.Delete(key)
 				return
 			}
 		}

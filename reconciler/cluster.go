@@ -65,7 +65,7 @@ type istioCheck struct {
 // clusterExecutor (ClusterExecutor): a Cluster connects to its cluster,
 // verifies Istio there (and installs it when asked), and triggers its
 // VirtualClusters.
-type clusterExecutor struct{ rc *Reconciler }
+type clusterExecutor struct{ r *Reconciler }
 
 // clusterPlan is what a Cluster's run found and applied.
 type clusterPlan struct {
@@ -78,25 +78,25 @@ type clusterPlan struct {
 	installed string
 }
 
-func (x clusterExecutor) Observe(ctx context.Context, r *run, c *v1alpha1.Cluster) (clusterPlan, error) {
+func (x clusterExecutor) Observe(ctx context.Context, s *scope, c *v1alpha1.Cluster) (clusterPlan, error) {
 	var plan clusterPlan
-	if err := fromMap(r.params, &plan.params); err != nil {
+	if err := fromMap(s.params, &plan.params); err != nil {
 		return plan, err
 	}
 	var vcs v1alpha1.VirtualClusterList
-	if err := x.rc.Client.List(ctx, &vcs, client.MatchingFields{indexCluster: c.Name}, client.UnsafeDisableDeepCopy); err != nil {
+	if err := x.r.Client.List(ctx, &vcs, client.MatchingFields{indexCluster: c.Name}, client.UnsafeDisableDeepCopy); err != nil {
 		return plan, err
 	}
 	plan.virtualClusters = len(vcs.Items)
 	c.Status.VirtualClusters = int32(plan.virtualClusters)
-	target, err := x.rc.Clusters.For(ctx, c)
+	target, err := x.r.Clusters.For(ctx, c)
 	if err != nil {
-		r.condition(v1alpha1.ConditionIstioReady, false, "Unknown", "the cluster is not reachable")
+		s.condition(v1alpha1.ConditionIstioReady, false, "Unknown", "the cluster is not reachable")
 		return plan, err
 	}
 	version, err := target.ServerVersion()
 	if err != nil {
-		r.condition(v1alpha1.ConditionIstioReady, false, "Unknown", "the cluster is not reachable")
+		s.condition(v1alpha1.ConditionIstioReady, false, "Unknown", "the cluster is not reachable")
 		return plan, err
 	}
 	plan.target, plan.version = target, version
@@ -107,11 +107,11 @@ func (x clusterExecutor) Observe(ctx context.Context, r *run, c *v1alpha1.Cluste
 // Propose offers the parameters to the policies, which may change what is
 // installed, e.g. pin a version or allow an install only in a maintenance
 // window.
-func (clusterExecutor) Propose(r *run, _ *v1alpha1.Cluster, plan clusterPlan) (clusterPlan, *policies.Input) {
-	return plan, &policies.Input{State: r.params}
+func (clusterExecutor) Propose(s *scope, _ *v1alpha1.Cluster, plan clusterPlan) (clusterPlan, *policies.Input) {
+	return plan, &policies.Input{State: s.params}
 }
 
-func (x clusterExecutor) Apply(ctx context.Context, r *run, _ *v1alpha1.Cluster, plan clusterPlan, decided *Decided) (clusterPlan, error) {
+func (x clusterExecutor) Apply(ctx context.Context, s *scope, _ *v1alpha1.Cluster, plan clusterPlan, decided *Decision) (clusterPlan, error) {
 	if decided != nil {
 		if err := fromMap(decided.State, &plan.params); err != nil {
 			return plan, userError(ReasonPolicyError, "the policies' state is not a ClusterExecutor parameter set: %v", err)
@@ -123,12 +123,12 @@ func (x clusterExecutor) Apply(ctx context.Context, r *run, _ *v1alpha1.Cluster,
 		return plan, err
 	}
 	if params.InstallIstio && !check.ready && check.reason != ReasonIstiodUnavailable {
-		if r.readOnly {
-			r.drift = append(r.drift, fmt.Sprintf("install Istio %s on %s", cmp.Or(params.IstioVersion, "(chart's latest)"), target))
+		if s.readOnly {
+			s.drift = append(s.drift, fmt.Sprintf("install Istio %s on %s", cmp.Or(params.IstioVersion, "(chart's latest)"), target))
 		} else {
-			release, err := x.rc.installIstio(ctx, r, target, params)
+			release, err := x.r.installIstio(ctx, s, target, params)
 			if err != nil {
-				r.condition(v1alpha1.ConditionIstioReady, false, ReasonInstallFailed, err.Error())
+				s.condition(v1alpha1.ConditionIstioReady, false, ReasonInstallFailed, err.Error())
 				return plan, transientError(ReasonInstallFailed, "%v", err)
 			}
 			plan.installed = release
@@ -141,7 +141,7 @@ func (x clusterExecutor) Apply(ctx context.Context, r *run, _ *v1alpha1.Cluster,
 	return plan, nil
 }
 
-func (clusterExecutor) Status(r *run, c *v1alpha1.Cluster, plan clusterPlan) (string, error) {
+func (clusterExecutor) Status(s *scope, c *v1alpha1.Cluster, plan clusterPlan) (string, error) {
 	check, params := plan.check, plan.params
 	if plan.installed != "" {
 		c.Status.Istio = &v1alpha1.IstioStatus{Version: params.IstioVersion, Revision: params.Revision, Release: plan.installed}
@@ -153,10 +153,10 @@ func (clusterExecutor) Status(r *run, c *v1alpha1.Cluster, plan clusterPlan) (st
 		c.Status.Istio.Version = check.version
 		c.Status.Istio.Revision = params.Revision
 	}
-	r.condition(v1alpha1.ConditionIstioReady, check.ready, check.reason, check.message)
+	s.condition(v1alpha1.ConditionIstioReady, check.ready, check.reason, check.message)
 	if !check.ready {
 		// Nothing watches istiod on the cluster: look again soon.
-		r.requeueAfter(istioRecheck)
+		s.requeueAfter(istioRecheck)
 	}
 	if !check.apiPresent {
 		return "", userError(ReasonCRDsMissing, "%s", check.message)
@@ -165,17 +165,17 @@ func (clusterExecutor) Status(r *run, c *v1alpha1.Cluster, plan clusterPlan) (st
 }
 
 func (x clusterExecutor) Children(ctx context.Context, c *v1alpha1.Cluster) ([]child, error) {
-	return x.rc.childrenOf(ctx, "VirtualCluster", &v1alpha1.VirtualClusterList{}, client.MatchingFields{indexCluster: c.Name})
+	return x.r.childrenOf(ctx, "VirtualCluster", &v1alpha1.VirtualClusterList{}, client.MatchingFields{indexCluster: c.Name})
 }
 
-func clusterKind(rc *Reconciler) *kind[*v1alpha1.Cluster] {
+func clusterKind(r *Reconciler) *kind[*v1alpha1.Cluster] {
 	return &kind[*v1alpha1.Cluster]{
 		name:      "Cluster",
 		newObject: func() *v1alpha1.Cluster { return &v1alpha1.Cluster{} },
 		// It may install Istio with Helm.
 		timeout:   helmTimeout + runTimeout,
-		gone:      func(key types.NamespacedName) { rc.Clusters.Forget(key.Name) },
-		executors: map[string]implementation[*v1alpha1.Cluster]{"ClusterExecutor": phases(clusterExecutor{rc})},
+		gone:      func(key types.NamespacedName) { r.Clusters.Forget(key.Name) },
+		executors: map[string]implementation[*v1alpha1.Cluster]{"ClusterExecutor": phases(clusterExecutor{r})},
 	}
 }
 

@@ -66,8 +66,8 @@ func intern[S ~string](s S) S {
 	return S(unique.Make(string(s)).Value())
 }
 
-// exact reallocates a list the JSON decoder grew by doubling at its length.
-func exact[T any](list []T) []T {
+// atLength reallocates a list the JSON decoder grew by doubling at its length.
+func atLength[T any](list []T) []T {
 	if cap(list) == len(list) {
 		return list
 	}
@@ -75,13 +75,13 @@ func exact[T any](list []T) []T {
 }
 
 func compactHistory(h *[]v1alpha1.ReleaseStep) {
-	*h = exact(*h)
+	*h = atLength(*h)
 	for i := range *h {
 		s := &(*h)[i]
 		s.Policy, s.Phase, s.Message = intern(s.Policy), intern(s.Phase), intern(s.Message)
 		s.Action, s.User = intern(s.Action), intern(s.User)
 		s.Weights = sharedWeights(s.Weights)
-		s.Metrics = exact(s.Metrics)
+		s.Metrics = atLength(s.Metrics)
 		for j := range s.Metrics {
 			s.Metrics[j].Subset = intern(s.Metrics[j].Subset)
 		}
@@ -89,12 +89,12 @@ func compactHistory(h *[]v1alpha1.ReleaseStep) {
 }
 
 func compactCommon(s *v1alpha1.CommonStatus) {
-	s.Conditions = exact(s.Conditions)
+	s.Conditions = atLength(s.Conditions)
 	for i := range s.Conditions {
 		c := &s.Conditions[i]
 		c.Type, c.Status, c.Reason, c.Message = intern(c.Type), intern(c.Status), intern(c.Reason), intern(c.Message)
 	}
-	s.Decisions = exact(s.Decisions)
+	s.Decisions = atLength(s.Decisions)
 	for i := range s.Decisions {
 		d := &s.Decisions[i]
 		d.Policy, d.Outcome, d.Message = intern(d.Policy), intern(d.Outcome), intern(d.Message)

@@ -135,12 +135,12 @@ type Reconciler struct {
 	resync time.Duration
 	// leaves are the kinds without children.
 	leaves map[string]bool
-	// pass holds a slot for each resource of the root run's pass in
+	// passSlots holds a slot for each resource of the root run's passSlots in
 	// flight (nil: unpaced); paced holds which resources took one.
-	pass  chan struct{}
-	paced sync.Map
-	// pacer holds back the policies' repeated Normal Events.
-	pacer eventPacer
+	passSlots  chan struct{}
+	inPass sync.Map
+	// throttle holds back the policies' repeated Normal Events.
+	throttle eventThrottle
 	// ownedProjects are the Projects of the shard seen so far: one that
 	// joins it (its label changed) passes its run on to its whole tree.
 	ownedProjects sync.Map
@@ -149,7 +149,7 @@ type Reconciler struct {
 // reconcileKind is the contract every executor shares (see
 // docs/architecture.md): observe, propose, policies, apply, status,
 // trigger the children.
-func reconcileKind[T v1alpha1.Object](ctx context.Context, rc *Reconciler, k *kind[T], req ctrl.Request) (ctrl.Result, error) {
+func reconcileKind[T v1alpha1.Object](ctx context.Context, r *Reconciler, k *kind[T], req ctrl.Request) (ctrl.Result, error) {
 	// A run that hangs on an unreachable cluster gives its worker back.
 	timeout := k.timeout
 	if timeout == 0 {
@@ -162,106 +162,106 @@ func reconcileKind[T v1alpha1.Object](ctx context.Context, rc *Reconciler, k *ki
 	defer cancel()
 	key := cascadeKey(k.name, req.NamespacedName)
 	// Taken first, so that the mark of a resource gone meanwhile goes too.
-	mark, cascade := rc.cascade.LoadAndDelete(key)
-	if _, paced := rc.paced.LoadAndDelete(key); paced {
-		defer func() { <-rc.pass }()
+	mark, cascade := r.cascade.LoadAndDelete(key)
+	if _, paced := r.inPass.LoadAndDelete(key); paced {
+		defer func() { <-r.passSlots }()
 	}
 	// The cache's own object, read only: a run writes its working copy,
 	// and copies the object before it changes its finalizers.
 	obj := k.newObject()
-	if err := rc.Client.Get(ctx, req.NamespacedName, obj, client.UnsafeDisableDeepCopy); err != nil {
+	if err := r.Client.Get(ctx, req.NamespacedName, obj, client.UnsafeDisableDeepCopy); err != nil {
 		if apierrors.IsNotFound(err) {
-			rc.due.Delete(key)
+			r.due.Delete(key)
 			if k.gone != nil {
 				k.gone(req.NamespacedName)
 			}
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	owned, joined := rc.owns(ctx, obj)
+	owned, joined := r.owns(ctx, obj)
 	if !owned {
 		// Another shard's: its manager runs it.
-		rc.due.Delete(key)
+		r.due.Delete(key)
 		return ctrl.Result{}, nil
 	}
 	if joined {
 		mark, cascade = cascadeMark{fromRoot: true}, true
 	}
 	ref := obj.GetStanzas().Executor
-	executor := rc.Executors.DefaultFor(k.name)
+	executor := r.Executors.DefaultFor(k.name)
 	if ref != nil && ref.Name != "" {
 		executor = ref.Name
 	}
 	// Read-only is a property of the registered executor.
-	e, known := rc.Executors.Executor(executor)
-	started := rc.clock()
-	r := &run{Reconciler: rc, kind: k.name, executor: executor, now: started.Truncate(time.Microsecond), started: started,
+	e, known := r.Executors.Executor(executor)
+	started := r.clock()
+	s := &scope{Reconciler: r, kind: k.name, executor: executor, now: started.Truncate(time.Microsecond), started: started,
 		readOnly: known && e.ReadOnly, cascade: cascade, fromRoot: cascade && mark.(cascadeMark).fromRoot, base: base}
-	impl := k.implementation(executor, rc.Executors)
+	impl := k.implementation(executor, r.Executors)
 
 	start := time.Now()
-	result, err := runKind(ctx, k, impl, r, obj)
+	result, err := run(ctx, k, impl, s, obj)
 	outcome := "success"
 	if err != nil {
 		outcome = "error"
 	}
 	// An early run (another trigger) is no late one: it replaces the due
 	// time with its own, or clears it.
-	if at, ok := rc.due.Load(key); ok && !start.Before(at.(time.Time)) {
+	if at, ok := r.due.Load(key); ok && !start.Before(at.(time.Time)) {
 		lateness.WithLabelValues(k.name).Observe(start.Sub(at.(time.Time)).Seconds())
 	}
 	if result.RequeueAfter > 0 {
-		rc.due.Store(key, time.Now().Add(result.RequeueAfter))
+		r.due.Store(key, time.Now().Add(result.RequeueAfter))
 		// Work that falls due (a step, a retry) is not behind a cascade,
 		// whatever brought the resource into the queue this time.
 		result.Priority = ptr.To(0)
 	} else {
-		rc.due.Delete(key)
+		r.due.Delete(key)
 	}
 	executorRuns.WithLabelValues(k.name, executor, outcome).Inc()
 	executorDuration.WithLabelValues(k.name, executor).Observe(time.Since(start).Seconds())
 	return result, err
 }
 
-func runKind[T v1alpha1.Object](ctx context.Context, k *kind[T], impl implementation[T], r *run, obj T) (ctrl.Result, error) {
+func run[T v1alpha1.Object](ctx context.Context, k *kind[T], impl implementation[T], s *scope, obj T) (ctrl.Result, error) {
 	logger := log.FromContext(ctx)
 	if !obj.GetDeletionTimestamp().IsZero() {
-		return finalizeObject(ctx, r, k, impl, obj.DeepCopyObject().(T))
+		return finalizeObject(ctx, s, k, impl, obj.DeepCopyObject().(T))
 	}
 	// A finalizer first, so that nothing is created on a target cluster
 	// that deleting the resource would leave behind.
-	if impl.finalizer() != nil && !r.readOnly && !controllerutil.ContainsFinalizer(obj, Finalizer) {
+	if impl.finalizer() != nil && !s.readOnly && !controllerutil.ContainsFinalizer(obj, Finalizer) {
 		obj = obj.DeepCopyObject().(T)
 		controllerutil.AddFinalizer(obj, Finalizer)
-		if err := r.Client.Update(ctx, obj); err != nil {
+		if err := s.Client.Update(ctx, obj); err != nil {
 			return ctrl.Result{}, client.IgnoreNotFound(err)
 		}
 		writes.WithLabelValues(k.name, "finalizer").Inc()
 	}
 
 	working := obj.DeepCopyObject().(T)
-	r.obj = working
-	err := executeWith(ctx, r, impl, working)
+	s.obj = working
+	err := executeWith(ctx, s, impl, working)
 	status := working.GetCommonStatus()
 	status.ObservedGeneration = obj.GetGeneration()
 	var cerr *conditionError
 	switch {
-	case err == nil && r.readOnly && len(r.drift) > 0:
-		r.condition(v1alpha1.ConditionReady, false, ReasonReadOnly,
-			fmt.Sprintf("read-only executor %s: %d objects differ from the desired state: %s", r.executor, len(r.drift), strings.Join(r.drift, "; ")))
+	case err == nil && s.readOnly && len(s.drift) > 0:
+		s.condition(v1alpha1.ConditionReady, false, ReasonReadOnly,
+			fmt.Sprintf("read-only executor %s: %d objects differ from the desired state: %s", s.executor, len(s.drift), strings.Join(s.drift, "; ")))
 	case err == nil:
-		r.condition(v1alpha1.ConditionReady, true, ReasonReady, cmp.Or(r.readyMessage, k.name+" is reconciled"))
+		s.condition(v1alpha1.ConditionReady, true, ReasonReady, cmp.Or(s.readyMessage, k.name+" is reconciled"))
 	case errors.As(err, &cerr):
-		r.condition(v1alpha1.ConditionReady, false, cerr.reason, cerr.message)
+		s.condition(v1alpha1.ConditionReady, false, cerr.reason, cerr.message)
 	default:
-		r.condition(v1alpha1.ConditionReady, false, ReasonError, err.Error())
+		s.condition(v1alpha1.ConditionReady, false, ReasonError, err.Error())
 	}
 
 	// Executors write only the working copy's status: any difference is a
 	// status change.
 	changed := !equality.Semantic.DeepEqual(statusOf(obj), statusOf(working))
 	if changed {
-		if uerr := r.Client.Status().Update(ctx, working); uerr != nil {
+		if uerr := s.Client.Status().Update(ctx, working); uerr != nil {
 			if apierrors.IsConflict(uerr) || apierrors.IsNotFound(uerr) {
 				// A newer version exists: run again on it; nothing of this
 				// run is kept, so no step is applied twice.
@@ -270,24 +270,24 @@ func runKind[T v1alpha1.Object](ctx context.Context, k *kind[T], impl implementa
 			return ctrl.Result{}, fmt.Errorf("write status: %w", uerr)
 		}
 		writes.WithLabelValues(k.name, "status").Inc()
-		r.emit(obj, working)
-		r.notifyAfterWrite(ctx, obj, working)
+		s.emit(obj, working)
+		s.notifyAfterWrite(ctx, obj, working)
 	}
 
-	if !r.leaves[k.name] && err == nil && (r.cascade || changed) {
+	if !s.leaves[k.name] && err == nil && (s.cascade || changed) {
 		children, cerr := impl.children(ctx, working)
 		if cerr != nil {
 			return ctrl.Result{}, cerr
 		}
 		// A parent that changed passes the change on, at once.
-		r.trigger(r.base, children, r.fromRoot && !changed)
+		s.trigger(s.base, children, s.fromRoot && !changed)
 	}
 	switch {
 	case err == nil:
-		return ctrl.Result{RequeueAfter: r.requeueFromNow()}, nil
+		return ctrl.Result{RequeueAfter: s.requeueFromNow()}, nil
 	case errors.As(err, &cerr) && !cerr.retry:
 		logger.V(1).Info("executor reports a problem", "reason", cerr.reason, "message", cerr.message)
-		return ctrl.Result{RequeueAfter: r.requeueFromNow()}, nil
+		return ctrl.Result{RequeueAfter: s.requeueFromNow()}, nil
 	default:
 		return ctrl.Result{}, err
 	}
@@ -300,36 +300,36 @@ func statusOf(o v1alpha1.Object) any {
 }
 
 // executeWith resolves the executor's parameters and runs it.
-func executeWith[T v1alpha1.Object](ctx context.Context, r *run, impl implementation[T], obj T) error {
+func executeWith[T v1alpha1.Object](ctx context.Context, s *scope, impl implementation[T], obj T) error {
 	ref := obj.GetStanzas().Executor
 	if ref == nil {
-		ref = &v1alpha1.ExecutorRef{Name: r.executor}
+		ref = &v1alpha1.ExecutorRef{Name: s.executor}
 	}
-	params, errs := r.Executors.Parameters(r.kind, ref, field.NewPath("spec", "executor"))
+	params, errs := s.Executors.Parameters(s.kind, ref, field.NewPath("spec", "executor"))
 	if len(errs) > 0 {
 		reason := ReasonInvalidParameters
-		if _, ok := r.Executors.Executor(ref.Name); !ok {
+		if _, ok := s.Executors.Executor(ref.Name); !ok {
 			reason = ReasonUnknownExecutor
 		}
 		return userError(reason, "%s", errs.ToAggregate().Error())
 	}
-	r.params = params
-	return impl.execute(ctx, r, obj)
+	s.params = params
+	return impl.execute(ctx, s, obj)
 }
 
 // finalizeObject removes what the executor created and then the finalizer.
-func finalizeObject[T v1alpha1.Object](ctx context.Context, r *run, k *kind[T], impl implementation[T], obj T) (ctrl.Result, error) {
+func finalizeObject[T v1alpha1.Object](ctx context.Context, s *scope, k *kind[T], impl implementation[T], obj T) (ctrl.Result, error) {
 	if !controllerutil.ContainsFinalizer(obj, Finalizer) {
 		return ctrl.Result{}, nil
 	}
-	r.obj = obj
+	s.obj = obj
 	if finalize := impl.finalizer(); finalize != nil {
-		if err := finalize(ctx, r, obj); err != nil {
+		if err := finalize(ctx, s, obj); err != nil {
 			return ctrl.Result{}, fmt.Errorf("clean up %s %s: %w", k.name, obj.GetName(), err)
 		}
 	}
 	controllerutil.RemoveFinalizer(obj, Finalizer)
-	if err := r.Client.Update(ctx, obj); err != nil {
+	if err := s.Client.Update(ctx, obj); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	writes.WithLabelValues(k.name, "finalizer").Inc()
@@ -340,9 +340,9 @@ func finalizeObject[T v1alpha1.Object](ctx context.Context, r *run, k *kind[T], 
 // it changed (not a first Ready=True: thousands of resources becoming
 // Ready at once would say nothing worth an Event each), and what the
 // policies asked for.
-func (r *run) emit(old, updated v1alpha1.Object) {
+func (s *scope) emit(old, updated v1alpha1.Object) {
 	countSteps(old, updated)
-	if r.Recorder == nil {
+	if s.Recorder == nil {
 		return
 	}
 	before := meta.FindStatusCondition(old.GetCommonStatus().Conditions, v1alpha1.ConditionReady)
@@ -353,9 +353,9 @@ func (r *run) emit(old, updated v1alpha1.Object) {
 		if after.Status != metav1.ConditionTrue {
 			eventType = corev1.EventTypeWarning
 		}
-		r.Recorder.Eventf(updated, nil, eventType, after.Reason, "Reconcile", "%s", after.Message)
+		s.Recorder.Eventf(updated, nil, eventType, after.Reason, "Reconcile", "%s", after.Message)
 	}
-	for _, e := range r.events {
+	for _, e := range s.events {
 		eventType, reason, note := corev1.EventTypeNormal, cmp.Or(e.Reason, "Policy"), e.Message
 		switch {
 		case e.Type == corev1.EventTypeWarning:
@@ -363,7 +363,7 @@ func (r *run) emit(old, updated v1alpha1.Object) {
 		case reason == ReasonAction:
 			// A person's action is always told.
 		default:
-			held, since, ok := r.pacer.admit(updated.GetUID(), reason, r.now)
+			held, since, ok := s.throttle.admit(updated.GetUID(), reason, s.now)
 			if !ok {
 				continue
 			}
@@ -371,6 +371,6 @@ func (r *run) emit(old, updated v1alpha1.Object) {
 				note = fmt.Sprintf("%s (and %d earlier %s since %s: see the status)", note, held, reason, since.Format(time.TimeOnly))
 			}
 		}
-		r.Recorder.Eventf(updated, nil, eventType, reason, "Policy", "%s", note)
+		s.Recorder.Eventf(updated, nil, eventType, reason, "Policy", "%s", note)
 	}
 }

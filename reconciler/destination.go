@@ -70,7 +70,7 @@ func subsetService(destination, subset string) string { return destination + "-"
 // decide; with subsetServices, also one Service per subset, the backends
 // a Gateway API HTTPRoute weighs.
 type destinationExecutor struct {
-	rc *Reconciler
+	r *Reconciler
 	noChildren[*v1alpha1.Destination]
 }
 
@@ -87,15 +87,15 @@ type destinationPlan struct {
 	subsetServices []string
 }
 
-func (x destinationExecutor) Observe(ctx context.Context, r *run, d *v1alpha1.Destination) (destinationPlan, error) {
+func (x destinationExecutor) Observe(ctx context.Context, s *scope, d *v1alpha1.Destination) (destinationPlan, error) {
 	var plan destinationPlan
-	plan.perSubset, _ = r.params["subsetServices"].(bool)
-	p, err := x.rc.placementOf(ctx, d.Namespace)
+	plan.perSubset, _ = s.params["subsetServices"].(bool)
+	p, err := x.r.placementOf(ctx, d.Namespace)
 	if err != nil {
 		return plan, err
 	}
 	app := &v1alpha1.Application{}
-	if err := x.rc.Client.Get(ctx, types.NamespacedName{Namespace: d.Namespace, Name: d.Spec.Application}, app, client.UnsafeDisableDeepCopy); err != nil {
+	if err := x.r.Client.Get(ctx, types.NamespacedName{Namespace: d.Namespace, Name: d.Spec.Application}, app, client.UnsafeDisableDeepCopy); err != nil {
 		if apierrors.IsNotFound(err) {
 			return plan, userError(ReasonApplicationMissing, "Application %s (spec.application) does not exist in namespace %s", d.Spec.Application, d.Namespace)
 		}
@@ -113,13 +113,13 @@ func (x destinationExecutor) Observe(ctx context.Context, r *run, d *v1alpha1.De
 	return plan, nil
 }
 
-func (destinationExecutor) Propose(_ *run, d *v1alpha1.Destination, plan destinationPlan) (destinationPlan, *policies.Input) {
+func (destinationExecutor) Propose(_ *scope, d *v1alpha1.Destination, plan destinationPlan) (destinationPlan, *policies.Input) {
 	plan.host, plan.subsets = serviceHost(d.Name, plan.placement.namespace), d.Spec.Subsets
 	return plan, &policies.Input{State: map[string]any{"host": plan.host, "subsets": d.Spec.Subsets},
 		Observed: map[string]any{"deployments": plan.deployments}}
 }
 
-func (destinationExecutor) Apply(ctx context.Context, r *run, d *v1alpha1.Destination, plan destinationPlan, decided *Decided) (destinationPlan, error) {
+func (destinationExecutor) Apply(ctx context.Context, s *scope, d *v1alpha1.Destination, plan destinationPlan, decided *Decision) (destinationPlan, error) {
 	if decided != nil {
 		var state struct {
 			Subsets []v1alpha1.Subset `json:"subsets"`
@@ -136,21 +136,21 @@ func (destinationExecutor) Apply(ctx context.Context, r *run, d *v1alpha1.Destin
 		ObjectMeta: metav1.ObjectMeta{Name: d.Name, Namespace: p.namespace, Labels: labels},
 		Spec:       corev1.ServiceSpec{Selector: selector, Ports: servicePorts(d.Spec.Ports)},
 	}
-	if err := ensure(ctx, r, p.target, serviceObject, service); err != nil {
+	if err := ensure(ctx, s, p.target, serviceObject, service); err != nil {
 		return plan, err
 	}
 	rule := &networkingv1.DestinationRule{
 		ObjectMeta: metav1.ObjectMeta{Name: d.Name, Namespace: p.namespace, Labels: labels},
 	}
 	rule.Spec.Host = plan.host
-	for _, s := range plan.subsets {
-		rule.Spec.Subsets = append(rule.Spec.Subsets, &istioapi.Subset{Name: s.Name, Labels: s.Labels})
+	for _, sub := range plan.subsets {
+		rule.Spec.Subsets = append(rule.Spec.Subsets, &istioapi.Subset{Name: sub.Name, Labels: sub.Labels})
 	}
-	if err := ensure(ctx, r, p.target, destinationRuleObject, rule); err != nil {
+	if err := ensure(ctx, s, p.target, destinationRuleObject, rule); err != nil {
 		return plan, err
 	}
 	var err error
-	plan.subsetServices, err = applySubsetServices(ctx, r, d, plan, selector)
+	plan.subsetServices, err = applySubsetServices(ctx, s, d, plan, selector)
 	return plan, err
 }
 
@@ -158,25 +158,25 @@ func (destinationExecutor) Apply(ctx context.Context, r *run, d *v1alpha1.Destin
 // asks for them, selecting the application's and the subset's labels, and
 // removes those the status names that are no longer wanted (a subset
 // went, or the parameter is off). It returns the names applied.
-func applySubsetServices(ctx context.Context, r *run, d *v1alpha1.Destination, plan destinationPlan, selector map[string]string) ([]string, error) {
+func applySubsetServices(ctx context.Context, s *scope, d *v1alpha1.Destination, plan destinationPlan, selector map[string]string) ([]string, error) {
 	p := plan.placement
 	var applied []string
 	if plan.perSubset {
-		for _, s := range plan.subsets {
-			name := subsetService(d.Name, s.Name)
+		for _, sub := range plan.subsets {
+			name := subsetService(d.Name, sub.Name)
 			if errs := validation.IsDNS1035Label(name); len(errs) > 0 {
 				return nil, userError(ReasonInvalidParameters, "subset %s needs a Service %q (executor parameter subsetServices): %s; shorten the Destination's or the subset's name",
-					s.Name, name, strings.Join(errs, "; "))
+					sub.Name, name, strings.Join(errs, "; "))
 			}
 			labels := ownerLabels("Destination", d, p.vc.Name)
-			labels[v1alpha1.LabelSubset] = s.Name
+			labels[v1alpha1.LabelSubset] = sub.Name
 			sel := maps.Clone(selector)
-			maps.Copy(sel, s.Labels)
+			maps.Copy(sel, sub.Labels)
 			svc := &corev1.Service{
 				ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: p.namespace, Labels: labels},
 				Spec:       corev1.ServiceSpec{Selector: sel, Ports: servicePorts(d.Spec.Ports)},
 			}
-			if err := ensure(ctx, r, p.target, serviceObject, svc); err != nil {
+			if err := ensure(ctx, s, p.target, serviceObject, svc); err != nil {
 				return nil, err
 			}
 			applied = append(applied, name)
@@ -195,25 +195,25 @@ func applySubsetServices(ctx context.Context, r *run, d *v1alpha1.Destination, p
 		if err != nil {
 			return nil, applyError("Service "+name, err)
 		}
-		if r.readOnly {
-			r.drift = append(r.drift, fmt.Sprintf("delete Service %s/%s on %s", p.namespace, name, p.target))
+		if s.readOnly {
+			s.drift = append(s.drift, fmt.Sprintf("delete Service %s/%s on %s", p.namespace, name, p.target))
 			continue
 		}
 		if err := p.target.Client.Delete(ctx, svc); client.IgnoreNotFound(err) != nil {
 			return nil, applyError("Service "+name, err)
 		}
-		writes.WithLabelValues(r.kind, "delete").Inc()
+		writes.WithLabelValues(s.kind, "delete").Inc()
 	}
 	return applied, nil
 }
 
-func (destinationExecutor) Status(r *run, d *v1alpha1.Destination, plan destinationPlan) (string, error) {
+func (destinationExecutor) Status(s *scope, d *v1alpha1.Destination, plan destinationPlan) (string, error) {
 	names := make([]string, 0, len(plan.subsets))
-	for _, s := range plan.subsets {
-		names = append(names, s.Name)
+	for _, sub := range plan.subsets {
+		names = append(names, sub.Name)
 	}
 	d.Status.Host, d.Status.Subsets = plan.host, names
-	if !r.readOnly {
+	if !s.readOnly {
 		d.Status.SubsetServices = plan.subsetServices
 	}
 	if len(plan.subsets) == 0 {
@@ -227,20 +227,20 @@ func (destinationExecutor) Status(r *run, d *v1alpha1.Destination, plan destinat
 	return msg, nil
 }
 
-func (x destinationExecutor) Finalize(ctx context.Context, r *run, d *v1alpha1.Destination) error {
-	p, err := x.rc.placementOf(ctx, d.Namespace)
+func (x destinationExecutor) Finalize(ctx context.Context, s *scope, d *v1alpha1.Destination) error {
+	p, err := x.r.placementOf(ctx, d.Namespace)
 	if err != nil {
 		return ignoreUserError(err)
 	}
-	return removeOwned(ctx, r, p.target, p.namespace, ownerLabels("Destination", d, p.vc.Name),
+	return removeOwned(ctx, s, p.target, p.namespace, ownerLabels("Destination", d, p.vc.Name),
 		&networkingv1.DestinationRule{}, &corev1.Service{})
 }
 
-func destinationKind(rc *Reconciler) *kind[*v1alpha1.Destination] {
+func destinationKind(r *Reconciler) *kind[*v1alpha1.Destination] {
 	return &kind[*v1alpha1.Destination]{
 		name:      "Destination",
 		newObject: func() *v1alpha1.Destination { return &v1alpha1.Destination{} },
-		executors: map[string]implementation[*v1alpha1.Destination]{"DestinationExecutor": phases(destinationExecutor{rc: rc})},
+		executors: map[string]implementation[*v1alpha1.Destination]{"DestinationExecutor": phases(destinationExecutor{r: r})},
 	}
 }
 

@@ -15,9 +15,9 @@ import (
 // decisions). Warnings and a reason's first Event are never held back.
 const EventInterval = time.Minute
 
-// eventPacer remembers, per resource and reason, when the last Event went
+// eventThrottle remembers, per resource and reason, when the last Event went
 // out and how many were held back since.
-type eventPacer struct {
+type eventThrottle struct {
 	mu   sync.Mutex
 	last map[pacedKey]paced
 }
@@ -38,7 +38,7 @@ const pacerPrune = 4096
 
 // admit says whether an Event may go out at now, and if so how many were
 // held back before it since when.
-func (p *eventPacer) admit(uid types.UID, reason string, now time.Time) (held int, since time.Time, ok bool) {
+func (p *eventThrottle) admit(uid types.UID, reason string, now time.Time) (held int, since time.Time, ok bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.last == nil {

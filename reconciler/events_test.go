@@ -18,7 +18,7 @@ import (
 )
 
 func TestEventPacer(t *testing.T) {
-	var p eventPacer
+	var p eventThrottle
 	t0 := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
 	admit := func(uid types.UID, reason string, at time.Duration) (int, time.Time, bool) {
 		return p.admit(uid, reason, t0.Add(at))
@@ -47,7 +47,7 @@ func TestEventPacer(t *testing.T) {
 }
 
 func TestEventPacerForgetsOldEntries(t *testing.T) {
-	var p eventPacer
+	var p eventThrottle
 	t0 := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
 	for i := range pacerPrune {
 		p.admit(types.UID(strconv.Itoa(i)), "Step", t0)
@@ -66,7 +66,7 @@ func TestEmitPacesPolicyEvents(t *testing.T) {
 	cr := &v1alpha1.CanaryRelease{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "shop", UID: "u1"}}
 	t0 := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
 	for i, at := range []time.Duration{0, 10 * time.Second, 20 * time.Second, time.Minute} {
-		r := &run{Reconciler: rc, now: t0.Add(at), events: []policies.Event{
+		r := &scope{Reconciler: rc, now: t0.Add(at), events: []policies.Event{
 			{Type: corev1.EventTypeNormal, Reason: "Step", Message: fmt.Sprintf("canary v2 at %d%%", 10*(i+1))},
 			{Type: corev1.EventTypeWarning, Reason: "SlowStep", Message: "late"},
 			{Type: corev1.EventTypeNormal, Reason: ReasonAction, Message: "Pause by alice"},

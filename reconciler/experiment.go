@@ -46,7 +46,7 @@ func goalQueries(goal v1alpha1.ExperimentGoal, window time.Duration) (mean, stdd
 // (WelchExperiment by default), which moves weight towards the better
 // subset and names the winner.
 type experimentExecutor struct {
-	rc *Reconciler
+	r *Reconciler
 	noChildren[*v1alpha1.Experiment]
 }
 
@@ -73,16 +73,16 @@ type experimentPlan struct {
 
 // Observe reads the experiment's Route and Destination, the people's
 // actions waiting for it, and the goal metric of each subset.
-func (x experimentExecutor) Observe(ctx context.Context, r *run, e *v1alpha1.Experiment) (experimentPlan, error) {
+func (x experimentExecutor) Observe(ctx context.Context, s *scope, e *v1alpha1.Experiment) (experimentPlan, error) {
 	var plan experimentPlan
-	t, err := x.rc.trafficTargetOf(ctx, e.Namespace, e.Spec.Route, e.Spec.Destination)
+	t, err := x.r.trafficTargetOf(ctx, e.Namespace, e.Spec.Route, e.Spec.Destination)
 	if err != nil {
 		return plan, err
 	}
 	if err := t.requireSubsets("spec.subsets", e.Spec.Subsets...); err != nil {
 		return plan, err
 	}
-	action, answers, err := r.pendingActions(ctx, e.Status.History)
+	action, answers, err := s.pendingActions(ctx, e.Status.History)
 	if err != nil {
 		return plan, err
 	}
@@ -93,7 +93,7 @@ func (x experimentExecutor) Observe(ctx context.Context, r *run, e *v1alpha1.Exp
 	plan = experimentPlan{target: t, action: action, answers: answers, step: trafficStep{before: before, after: before}}
 	if action != nil {
 		current := release.State{Weights: before.Weights, Phase: before.Phase, PausedPhase: string(e.Status.PausedPhase), Last: e.Status.LastStepTime}
-		res := release.Experiment(action, current, e.Spec.Subsets, r.now)
+		res := release.Experiment(action, current, e.Spec.Subsets, s.now)
 		if res.Refused == "" {
 			plan.direct = &res
 			return plan, nil
@@ -107,12 +107,12 @@ func (x experimentExecutor) Observe(ctx context.Context, r *run, e *v1alpha1.Exp
 		plan.final = true
 		return plan, nil
 	}
-	chain, err := r.chain()
+	chain, err := s.chain()
 	if err != nil {
 		return plan, err
 	}
-	mean, stddev, count := goalQueries(e.Spec.Goal, r.metricsWindow())
-	plan.metrics = r.gather(ctx, t, chain, e.Spec.Subsets, mean, stddev, count)
+	mean, stddev, count := goalQueries(e.Spec.Goal, s.metricsWindow())
+	plan.metrics = s.gather(ctx, t, chain, e.Spec.Subsets, mean, stddev, count)
 	plan.stats = goalStatistics(plan.metrics, e.Spec.Subsets, mean, stddev, count)
 	return plan, nil
 }
@@ -121,7 +121,7 @@ func (experimentExecutor) answers(plan experimentPlan) []actionAnswer { return p
 
 // Propose offers the split, with what the policies decided before
 // (winner, p-values) and the goal's figures, to the chain.
-func (experimentExecutor) Propose(_ *run, e *v1alpha1.Experiment, plan experimentPlan) (experimentPlan, *policies.Input) {
+func (experimentExecutor) Propose(_ *scope, e *v1alpha1.Experiment, plan experimentPlan) (experimentPlan, *policies.Input) {
 	if plan.direct != nil || plan.final {
 		return plan, nil
 	}
@@ -141,12 +141,12 @@ func (experimentExecutor) Propose(_ *run, e *v1alpha1.Experiment, plan experimen
 }
 
 // Apply decides the split and the winner: the Route applies the split.
-func (experimentExecutor) Apply(_ context.Context, r *run, _ *v1alpha1.Experiment, plan experimentPlan, decided *Decided) (experimentPlan, error) {
+func (experimentExecutor) Apply(_ context.Context, s *scope, _ *v1alpha1.Experiment, plan experimentPlan, decided *Decision) (experimentPlan, error) {
 	if plan.direct != nil || plan.final {
 		return plan, nil
 	}
 	var err error
-	if plan.step.after, plan.last, err = decideTraffic(r, plan.target, decided, plan.step.before); err != nil {
+	if plan.step.after, plan.last, err = decideTraffic(s, plan.target, decided, plan.step.before); err != nil {
 		return plan, err
 	}
 	if decided != nil {
@@ -162,11 +162,11 @@ func (experimentExecutor) Apply(_ context.Context, r *run, _ *v1alpha1.Experimen
 
 func (experimentExecutor) stepped(plan experimentPlan) trafficStep { return plan.step }
 
-func (experimentExecutor) Status(r *run, e *v1alpha1.Experiment, plan experimentPlan) (string, error) {
+func (experimentExecutor) Status(s *scope, e *v1alpha1.Experiment, plan experimentPlan) (string, error) {
 	switch {
 	case plan.direct != nil:
 		res := plan.direct
-		r.recordAction(&e.Status.History, plan.action, v1alpha1.ReleaseStep{Weights: res.State.Weights, Phase: res.State.Phase, Message: res.Message})
+		s.recordAction(&e.Status.History, plan.action, v1alpha1.ReleaseStep{Weights: res.State.Weights, Phase: res.State.Phase, Message: res.Message})
 		e.Status.Weights, e.Status.Phase, e.Status.LastStepTime = res.State.Weights, v1alpha1.ExperimentPhase(res.State.Phase), res.State.Last
 		e.Status.PausedPhase = v1alpha1.ExperimentPhase(res.State.PausedPhase)
 		if plan.action.Spec.Action == v1alpha1.ActionConclude {
@@ -175,36 +175,36 @@ func (experimentExecutor) Status(r *run, e *v1alpha1.Experiment, plan experiment
 		return experimentWeights(e), nil
 	case plan.final:
 		return experimentWeights(e), nil
-	case r.readOnly:
-		return readOnlyDecision(r, plan.step.before, plan.step.after), nil
+	case s.readOnly:
+		return readOnlyDecision(s, plan.step.before, plan.step.after), nil
 	}
 	after := plan.step.after
 	e.Status.Weights, e.Status.Phase, e.Status.LastStepTime = after.Weights, v1alpha1.ExperimentPhase(after.Phase), plan.last
 	e.Status.Winner = plan.winner
 	e.Status.Statistics = nil
-	for _, s := range e.Spec.Subsets {
-		st := v1alpha1.SubsetStatistics{Subset: s}
-		if g, ok := plan.stats[s]; ok {
+	for _, subset := range e.Spec.Subsets {
+		st := v1alpha1.SubsetStatistics{Subset: subset}
+		if g, ok := plan.stats[subset]; ok {
 			st.Mean, st.Stddev, st.N = formatFloat(g.mean), formatFloat(g.stddev), g.n
 		}
-		if p, ok := plan.pValues[s]; ok {
+		if p, ok := plan.pValues[subset]; ok {
 			st.PValue = formatFloat(p)
 		}
 		e.Status.Statistics = append(e.Status.Statistics, st)
 	}
 	if after.differs(plan.step.before) && plan.res != nil {
 		policy, message := responsible(plan.res, plan.step.before)
-		appendHistory(&e.Status.History, v1alpha1.ReleaseStep{Time: metav1.MicroTime{Time: r.now}, Policy: policy,
+		appendHistory(&e.Status.History, v1alpha1.ReleaseStep{Time: metav1.MicroTime{Time: s.now}, Policy: policy,
 			Weights: after.Weights, Phase: after.Phase, Message: message})
 	}
 	return experimentWeights(e), nil
 }
 
-func experimentKind(rc *Reconciler) *kind[*v1alpha1.Experiment] {
+func experimentKind(r *Reconciler) *kind[*v1alpha1.Experiment] {
 	return &kind[*v1alpha1.Experiment]{
 		name:      "Experiment",
 		newObject: func() *v1alpha1.Experiment { return &v1alpha1.Experiment{} },
-		executors: map[string]implementation[*v1alpha1.Experiment]{"ExperimentExecutor": phases(experimentExecutor{rc: rc})},
+		executors: map[string]implementation[*v1alpha1.Experiment]{"ExperimentExecutor": phases(experimentExecutor{r: r})},
 	}
 }
 

@@ -45,7 +45,7 @@ var istioCharts = []struct{ chart, release string }{
 // Helm SDK, or upgrades them when the wanted version differs from the
 // release's; it returns the releases as "istio-base 1.27.3, istiod 1.27.3".
 // It does not wait for istiod: the next verification reports it.
-func (rc *Reconciler) installIstio(ctx context.Context, r *run, t *Target, p clusterParameters) (string, error) {
+func (r *Reconciler) installIstio(ctx context.Context, s *scope, t *Target, p clusterParameters) (string, error) {
 	getter := &restClientGetter{config: t.Config, namespace: istioNamespace}
 	cfg := action.NewConfiguration()
 	cfg.SetLogger(logr.ToSlogHandler(log.FromContext(ctx).WithName("helm")))
@@ -74,7 +74,7 @@ func (rc *Reconciler) installIstio(ctx context.Context, r *run, t *Target, p clu
 			if _, err := install.RunWithContext(ctx, chart, values); err != nil {
 				return "", fmt.Errorf("helm install %s (chart %s %s) on %s: %w", name, c.chart, version, t, err)
 			}
-			writes.WithLabelValues(r.kind, "HelmRelease").Inc()
+			writes.WithLabelValues(s.kind, "HelmRelease").Inc()
 		case err != nil:
 			return "", fmt.Errorf("helm release %s on %s: %w", name, t, err)
 		case releaseVersion(current) != version:
@@ -83,7 +83,7 @@ func (rc *Reconciler) installIstio(ctx context.Context, r *run, t *Target, p clu
 			if _, err := upgrade.RunWithContext(ctx, name, chart, values); err != nil {
 				return "", fmt.Errorf("helm upgrade %s to chart %s %s on %s: %w", name, c.chart, version, t, err)
 			}
-			writes.WithLabelValues(r.kind, "HelmRelease").Inc()
+			writes.WithLabelValues(s.kind, "HelmRelease").Inc()
 		}
 		releases = append(releases, name+" "+version)
 	}

@@ -40,7 +40,7 @@ type hookParameters struct {
 // callHooks calls the hooks of a chain's webhook policies with what the
 // release is (hookSubject), and returns their answers by hook (its Secret
 // or Service); nil when the chain has none.
-func (r *run) callHooks(ctx context.Context, chain policies.Chain, in policies.Input) map[string]any {
+func (s *scope) callHooks(ctx context.Context, chain policies.Chain, in policies.Input) map[string]any {
 	var out map[string]any
 	var subject map[string]any
 	for _, step := range chain {
@@ -53,20 +53,20 @@ func (r *run) callHooks(ctx context.Context, chain policies.Chain, in policies.I
 		}
 		target := cmp.Or(p.SecretRef, p.Service)
 		if out == nil {
-			out, subject = map[string]any{}, hookSubject(r, in)
+			out, subject = map[string]any{}, hookSubject(s, in)
 		}
 		if _, called := out[target]; called {
 			continue
 		}
-		out[target] = r.callHook(ctx, p, subject)
+		out[target] = s.callHook(ctx, p, subject)
 	}
 	return out
 }
 
 // hookSubject is what a hook is told of the release: its kind and name,
 // and from the chain's input its phase, weights, canary and baseline.
-func hookSubject(r *run, in policies.Input) map[string]any {
-	out := map[string]any{"kind": r.kind, "namespace": r.obj.GetNamespace(), "name": r.obj.GetName()}
+func hookSubject(s *scope, in policies.Input) map[string]any {
+	out := map[string]any{"kind": s.kind, "namespace": s.obj.GetNamespace(), "name": s.obj.GetName()}
 	for _, k := range []string{"phase", "weights", "canary", "baseline"} {
 		if v, ok := in.State[k]; ok {
 			out[k] = v
@@ -78,8 +78,8 @@ func hookSubject(r *run, in policies.Input) map[string]any {
 // callHook posts the release to one hook and returns what the policies
 // see of the answer: statusCode, body (the first bytes), latencyMs, or an
 // error that names no secret.
-func (r *run) callHook(ctx context.Context, p hookParameters, release map[string]any) map[string]any {
-	url, token, err := r.hookURL(ctx, p)
+func (s *scope) callHook(ctx context.Context, p hookParameters, release map[string]any) map[string]any {
+	url, token, err := s.hookURL(ctx, p)
 	if err != nil {
 		hookCalls.WithLabelValues("error").Inc()
 		return map[string]any{"error": err.Error()}
@@ -127,16 +127,16 @@ func (r *run) callHook(ctx context.Context, p hookParameters, release map[string
 
 // hookURL is where a hook is: the url (and token) of a Secret in the
 // manager's namespace, or a cluster-local Service.
-func (r *run) hookURL(ctx context.Context, p hookParameters) (url, token string, err error) {
+func (s *scope) hookURL(ctx context.Context, p hookParameters) (url, token string, err error) {
 	switch {
 	case p.SecretRef != "":
 		var secret corev1.Secret
-		if err := r.Client.Get(ctx, types.NamespacedName{Namespace: r.Namespace, Name: p.SecretRef}, &secret); err != nil {
-			return "", "", fmt.Errorf("secretRef %s: Secret %s/%s: %w", p.SecretRef, r.Namespace, p.SecretRef, err)
+		if err := s.Client.Get(ctx, types.NamespacedName{Namespace: s.Namespace, Name: p.SecretRef}, &secret); err != nil {
+			return "", "", fmt.Errorf("secretRef %s: Secret %s/%s: %w", p.SecretRef, s.Namespace, p.SecretRef, err)
 		}
 		url = strings.TrimSpace(string(secret.Data["url"]))
 		if url == "" {
-			return "", "", fmt.Errorf("secretRef %s: Secret %s/%s has no key url", p.SecretRef, r.Namespace, p.SecretRef)
+			return "", "", fmt.Errorf("secretRef %s: Secret %s/%s has no key url", p.SecretRef, s.Namespace, p.SecretRef)
 		}
 		return url, strings.TrimSpace(string(secret.Data["token"])), nil
 	case p.Service != "":

@@ -73,9 +73,9 @@ func indexes() []struct {
 
 // childrenOf lists the resources of a kind that match the options, as
 // children to trigger.
-func (rc *Reconciler) childrenOf(ctx context.Context, kind string, list client.ObjectList, opts ...client.ListOption) ([]child, error) {
+func (r *Reconciler) childrenOf(ctx context.Context, kind string, list client.ObjectList, opts ...client.ListOption) ([]child, error) {
 	// Only the keys are read: the cache's own objects will do.
-	if err := rc.Client.List(ctx, list, append(opts, client.UnsafeDisableDeepCopy)...); err != nil {
+	if err := r.Client.List(ctx, list, append(opts, client.UnsafeDisableDeepCopy)...); err != nil {
 		return nil, err
 	}
 	var out []child

@@ -75,16 +75,16 @@ var (
 )
 
 type releaseCollector struct {
-	mu      sync.Mutex
-	rc      *Reconciler
-	elected <-chan struct{}
+	mu         sync.Mutex
+	reconciler *Reconciler
+	elected    <-chan struct{}
 }
 
-// export makes the collector read rc's releases once elected is closed.
-func (w *releaseCollector) export(rc *Reconciler, elected <-chan struct{}) {
+// export makes the collector read r's releases once elected is closed.
+func (w *releaseCollector) export(r *Reconciler, elected <-chan struct{}) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.rc, w.elected = rc, elected
+	w.reconciler, w.elected = r, elected
 }
 
 func (w *releaseCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -94,9 +94,9 @@ func (w *releaseCollector) Describe(ch chan<- *prometheus.Desc) {
 
 func (w *releaseCollector) Collect(ch chan<- prometheus.Metric) {
 	w.mu.Lock()
-	rc, elected := w.rc, w.elected
+	r, elected := w.reconciler, w.elected
 	w.mu.Unlock()
-	if rc == nil {
+	if r == nil {
 		return
 	}
 	select {
@@ -112,10 +112,10 @@ func (w *releaseCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	var canaries v1alpha1.CanaryReleaseList
-	if err := rc.Client.List(ctx, &canaries, client.UnsafeDisableDeepCopy); err == nil {
+	if err := r.Client.List(ctx, &canaries, client.UnsafeDisableDeepCopy); err == nil {
 		for i := range canaries.Items {
 			c := &canaries.Items[i]
-			if owned, _ := rc.owns(ctx, c); !owned {
+			if owned, _ := r.owns(ctx, c); !owned {
 				continue
 			}
 			send(canaryWeightDesc, c, c.Status.Weights)
@@ -125,9 +125,9 @@ func (w *releaseCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	var experiments v1alpha1.ExperimentList
-	if err := rc.Client.List(ctx, &experiments, client.UnsafeDisableDeepCopy); err == nil {
+	if err := r.Client.List(ctx, &experiments, client.UnsafeDisableDeepCopy); err == nil {
 		for i := range experiments.Items {
-			if owned, _ := rc.owns(ctx, &experiments.Items[i]); owned {
+			if owned, _ := r.owns(ctx, &experiments.Items[i]); owned {
 				send(canaryWeightDesc, &experiments.Items[i], experiments.Items[i].Status.Weights)
 			}
 		}

@@ -23,21 +23,21 @@ import (
 
 // notifyAfterWrite sends what a status write tells people, to the
 // receivers the release inherits.
-func (r *run) notifyAfterWrite(ctx context.Context, old, updated v1alpha1.Object) {
-	if r.Notifier == nil {
+func (s *scope) notifyAfterWrite(ctx context.Context, old, updated v1alpha1.Object) {
+	if s.Notifier == nil {
 		return
 	}
-	notes := notificationsOf(r.kind, old, updated)
+	notes := notificationsOf(s.kind, old, updated)
 	if len(notes) == 0 {
 		return
 	}
-	receivers, err := r.receiversOf(ctx, updated)
+	receivers, err := s.receiversOf(ctx, updated)
 	if err != nil {
 		// The others still hear of it.
 		log.FromContext(ctx).Error(err, "Cannot resolve some of the release's notification receivers", "release", client.ObjectKeyFromObject(updated))
 	}
 	for _, n := range notes {
-		r.Notifier.Send(receivers, n)
+		s.Notifier.Send(receivers, n)
 	}
 }
 
@@ -143,10 +143,10 @@ func stepReason(s v1alpha1.ReleaseStep) (string, notify.Level) {
 // Cluster's, its Project's; the first that has a notifications stanza
 // decides. The URLs and tokens are read from Secrets in the manager's
 // namespace.
-func (r *run) receiversOf(ctx context.Context, obj v1alpha1.Object) ([]notify.Receiver, error) {
+func (s *scope) receiversOf(ctx context.Context, obj v1alpha1.Object) ([]notify.Receiver, error) {
 	stanza := obj.GetStanzas().Notifications
 	if stanza == nil && obj.GetNamespace() != "" {
-		stanza = r.inheritedNotifications(ctx, obj.GetNamespace())
+		stanza = s.inheritedNotifications(ctx, obj.GetNamespace())
 	}
 	if stanza == nil {
 		return nil, nil
@@ -160,13 +160,13 @@ func (r *run) receiversOf(ctx context.Context, obj v1alpha1.Object) ([]notify.Re
 			continue
 		}
 		var secret corev1.Secret
-		if err := r.Client.Get(ctx, types.NamespacedName{Namespace: r.Namespace, Name: rc.SecretRef.Name}, &secret); err != nil {
-			problems = append(problems, fmt.Sprintf("receiver %s: Secret %s/%s: %v", rc.Name, r.Namespace, rc.SecretRef.Name, err))
+		if err := s.Client.Get(ctx, types.NamespacedName{Namespace: s.Namespace, Name: rc.SecretRef.Name}, &secret); err != nil {
+			problems = append(problems, fmt.Sprintf("receiver %s: Secret %s/%s: %v", rc.Name, s.Namespace, rc.SecretRef.Name, err))
 			continue
 		}
 		url := strings.TrimSpace(string(secret.Data["url"]))
 		if url == "" {
-			problems = append(problems, fmt.Sprintf("receiver %s: Secret %s/%s has no key url", rc.Name, r.Namespace, rc.SecretRef.Name))
+			problems = append(problems, fmt.Sprintf("receiver %s: Secret %s/%s has no key url", rc.Name, s.Namespace, rc.SecretRef.Name))
 			continue
 		}
 		out = append(out, notify.Receiver{Name: rc.Name, Type: rc.Type, URL: url,
@@ -180,23 +180,23 @@ func (r *run) receiversOf(ctx context.Context, obj v1alpha1.Object) ([]notify.Re
 
 // inheritedNotifications walks up from a management namespace: its
 // VirtualCluster, that one's Cluster, that one's Project.
-func (r *run) inheritedNotifications(ctx context.Context, namespace string) *v1alpha1.Notifications {
+func (s *scope) inheritedNotifications(ctx context.Context, namespace string) *v1alpha1.Notifications {
 	var vc v1alpha1.VirtualCluster
-	if err := r.Client.Get(ctx, types.NamespacedName{Name: namespace}, &vc, client.UnsafeDisableDeepCopy); err != nil {
+	if err := s.Client.Get(ctx, types.NamespacedName{Name: namespace}, &vc, client.UnsafeDisableDeepCopy); err != nil {
 		return nil
 	}
 	if vc.Spec.Notifications != nil {
 		return vc.Spec.Notifications
 	}
 	var cluster v1alpha1.Cluster
-	if err := r.Client.Get(ctx, types.NamespacedName{Name: vc.Spec.Cluster}, &cluster, client.UnsafeDisableDeepCopy); err != nil {
+	if err := s.Client.Get(ctx, types.NamespacedName{Name: vc.Spec.Cluster}, &cluster, client.UnsafeDisableDeepCopy); err != nil {
 		return nil
 	}
 	if cluster.Spec.Notifications != nil {
 		return cluster.Spec.Notifications
 	}
 	var project v1alpha1.Project
-	if err := r.Client.Get(ctx, types.NamespacedName{Name: cluster.Spec.Project}, &project, client.UnsafeDisableDeepCopy); err != nil {
+	if err := s.Client.Get(ctx, types.NamespacedName{Name: cluster.Spec.Project}, &project, client.UnsafeDisableDeepCopy); err != nil {
 		return nil
 	}
 	return project.Spec.Notifications

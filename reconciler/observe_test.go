@@ -52,9 +52,9 @@ func readOnlyClient(c client.WithWatch, writes *int) client.WithWatch {
 }
 
 // observeOnly runs an executor's Observe alone.
-func observeOnly[T v1alpha1.Object, P any](t *testing.T, rc *Reconciler, x Executor[T, P], kind, executor string, obj T) (P, error) {
+func observeOnly[T v1alpha1.Object, P any](t *testing.T, r *Reconciler, x Executor[T, P], kind, executor string, obj T) (P, error) {
 	t.Helper()
-	return x.Observe(context.Background(), phaseRun(t, rc, kind, executor, obj), obj)
+	return x.Observe(context.Background(), phaseRun(t, r, kind, executor, obj), obj)
 }
 
 // Observe only reads, for every executor: a client that fails any write
@@ -114,26 +114,26 @@ func TestObserveWritesNothing(t *testing.T) {
 			return err
 		},
 		"DestinationExecutor": func() error {
-			_, err := observeOnly(t, rc, destinationExecutor{rc: rc}, "Destination", "DestinationExecutor", get("web", shop(&v1alpha1.Destination{})).(*v1alpha1.Destination))
+			_, err := observeOnly(t, rc, destinationExecutor{r: rc}, "Destination", "DestinationExecutor", get("web", shop(&v1alpha1.Destination{})).(*v1alpha1.Destination))
 			return err
 		},
 		"RouteExecutor": func() error {
-			_, err := observeOnly(t, rc, routeExecutor{rc: rc, router: istioRouter{}}, "Route", "RouteExecutor", get("web", shop(&v1alpha1.Route{})).(*v1alpha1.Route))
+			_, err := observeOnly(t, rc, routeExecutor{r: rc, router: istioRouter{}}, "Route", "RouteExecutor", get("web", shop(&v1alpha1.Route{})).(*v1alpha1.Route))
 			return err
 		},
 		"GatewayAPIRouteExecutor": func() error {
-			_, err := observeOnly(t, rc, routeExecutor{rc: rc, router: gatewayAPIRouter{}}, "Route", "GatewayAPIRouteExecutor", get("web", shop(&v1alpha1.Route{})).(*v1alpha1.Route))
+			_, err := observeOnly(t, rc, routeExecutor{r: rc, router: gatewayAPIRouter{}}, "Route", "GatewayAPIRouteExecutor", get("web", shop(&v1alpha1.Route{})).(*v1alpha1.Route))
 			return err
 		},
 		"CanaryReleaseExecutor": func() error {
-			plan, err := observeOnly(t, rc, canaryExecutor{rc: rc}, "CanaryRelease", "CanaryReleaseExecutor", c)
+			plan, err := observeOnly(t, rc, canaryExecutor{r: rc}, "CanaryRelease", "CanaryReleaseExecutor", c)
 			if err == nil && (len(plan.answers) != 3 || plan.action != nil) {
 				t.Errorf("canary: answers %+v, action %v; want the three waiting actions answered and none applied", plan.answers, plan.action)
 			}
 			return err
 		},
 		"ExperimentExecutor": func() error {
-			plan, err := observeOnly(t, rc, experimentExecutor{rc: rc}, "Experiment", "ExperimentExecutor", e)
+			plan, err := observeOnly(t, rc, experimentExecutor{r: rc}, "Experiment", "ExperimentExecutor", e)
 			if err == nil && (len(plan.answers) != 3 || plan.action != nil) {
 				t.Errorf("experiment: answers %+v, action %v; want the three waiting actions answered and none applied", plan.answers, plan.action)
 			}
@@ -167,7 +167,7 @@ func TestPipelineAnswersActions(t *testing.T) {
 	rc := phaseReconciler(t, objs...)
 	c := get(t, rc, "web-v2", &v1alpha1.CanaryRelease{})
 	r := phaseRun(t, rc, "CanaryRelease", "CanaryReleaseExecutor", c)
-	if err := phases(canaryExecutor{rc: rc}).execute(context.Background(), r, c); err != nil {
+	if err := phases(canaryExecutor{r: rc}).execute(context.Background(), r, c); err != nil {
 		t.Fatal(err)
 	}
 	want := map[string]v1alpha1.ActionPhase{
@@ -187,7 +187,7 @@ func TestPipelineAnswersActions(t *testing.T) {
 	rc = phaseReconciler(t, objs...)
 	c = get(t, rc, "web-v2", &v1alpha1.CanaryRelease{})
 	r = phaseRun(t, rc, "CanaryRelease", "ReadOnlyCanaryReleaseExecutor", c)
-	if err := phases(canaryExecutor{rc: rc}).execute(context.Background(), r, c); err != nil {
+	if err := phases(canaryExecutor{r: rc}).execute(context.Background(), r, c); err != nil {
 		t.Fatal(err)
 	}
 	for name := range want {

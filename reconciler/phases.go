@@ -18,19 +18,19 @@ import (
 type Executor[T v1alpha1.Object, P any] interface {
 	// Observe reads the current state the run decides on: the resource's
 	// parents and targets from the cache, its target cluster, metrics.
-	Observe(ctx context.Context, r *run, obj T) (P, error)
+	Observe(ctx context.Context, s *scope, obj T) (P, error)
 	// Propose computes the desired state and returns it as the input of
 	// the policy chain; a nil input asks no policy (a release that is
 	// over, say).
-	Propose(r *run, obj T, plan P) (P, *policies.Input)
+	Propose(s *scope, obj T, plan P) (P, *policies.Input)
 	// Apply makes the decided state true where it belongs, idempotently:
 	// nothing is written when nothing differs. decided is nil when no
 	// chain ran. It returns what it applied.
-	Apply(ctx context.Context, r *run, obj T, plan P, decided *Decided) (P, error)
+	Apply(ctx context.Context, s *scope, obj T, plan P, decided *Decision) (P, error)
 	// Status writes what was applied into obj's status (obj is the run's
 	// working copy; the skeleton writes it when it changed) and returns
 	// the Ready message, or the problem that keeps obj from being Ready.
-	Status(r *run, obj T, plan P) (string, error)
+	Status(s *scope, obj T, plan P) (string, error)
 	// Children are the resources to trigger after the run.
 	Children(ctx context.Context, obj T) ([]child, error)
 }
@@ -55,21 +55,21 @@ type stepper[P any] interface {
 // cluster's Kubist resources: the resource then carries the Finalizer, and
 // deleting it calls Finalize, which removes them.
 type Cleaner[T v1alpha1.Object] interface {
-	Finalize(ctx context.Context, r *run, obj T) error
+	Finalize(ctx context.Context, s *scope, obj T) error
 }
 
-// Decided is what the policy chain decided, with the input it decided on.
-type Decided struct {
+// Decision is what the policy chain decided, with the input it decided on.
+type Decision struct {
 	Input policies.Input
 	*policies.Result
 }
 
 // implementation is an Executor as the skeleton holds it, whatever its P.
 type implementation[T v1alpha1.Object] interface {
-	execute(ctx context.Context, r *run, obj T) error
+	execute(ctx context.Context, s *scope, obj T) error
 	children(ctx context.Context, obj T) ([]child, error)
 	// finalizer is nil for an executor that is not a Cleaner.
-	finalizer() func(ctx context.Context, r *run, obj T) error
+	finalizer() func(ctx context.Context, s *scope, obj T) error
 	// leaf: the executor never has children to trigger.
 	leaf() bool
 }
@@ -83,7 +83,7 @@ func (x phased[T, P]) children(ctx context.Context, obj T) ([]child, error) {
 	return x.e.Children(ctx, obj)
 }
 
-func (x phased[T, P]) finalizer() func(ctx context.Context, r *run, obj T) error {
+func (x phased[T, P]) finalizer() func(ctx context.Context, s *scope, obj T) error {
 	if f, ok := x.e.(Cleaner[T]); ok {
 		return f.Finalize
 	}

@@ -77,23 +77,23 @@ func phaseReconciler(t *testing.T, objs ...client.Object) *Reconciler {
 
 // phaseRun is a run of the named executor on obj, with its parameters
 // defaulted as the skeleton does.
-func phaseRun(t *testing.T, rc *Reconciler, kind, executor string, obj v1alpha1.Object) *run {
+func phaseRun(t *testing.T, r *Reconciler, kind, executor string, obj v1alpha1.Object) *scope {
 	t.Helper()
 	ref := obj.GetStanzas().Executor
 	if ref == nil {
 		ref = &v1alpha1.ExecutorRef{Name: executor}
 	}
-	params, errs := rc.Executors.Parameters(kind, ref, field.NewPath("spec", "executor"))
+	params, errs := r.Executors.Parameters(kind, ref, field.NewPath("spec", "executor"))
 	if len(errs) > 0 {
 		t.Fatal(errs.ToAggregate())
 	}
-	e, _ := rc.Executors.Executor(executor)
-	return &run{Reconciler: rc, kind: kind, obj: obj, executor: executor, params: params, readOnly: e.ReadOnly, now: phaseNow, started: phaseNow}
+	e, _ := r.Executors.Executor(executor)
+	return &scope{Reconciler: r, kind: kind, obj: obj, executor: executor, params: params, readOnly: e.ReadOnly, now: phaseNow, started: phaseNow}
 }
 
-func get[T client.Object](t *testing.T, rc *Reconciler, name string, obj T) T {
+func get[T client.Object](t *testing.T, r *Reconciler, name string, obj T) T {
 	t.Helper()
-	if err := rc.Client.Get(context.Background(), types.NamespacedName{Namespace: "shop", Name: name}, obj); err != nil {
+	if err := r.Client.Get(context.Background(), types.NamespacedName{Namespace: "shop", Name: name}, obj); err != nil {
 		t.Fatal(err)
 	}
 	return obj
@@ -148,7 +148,7 @@ func TestRouteExecutorPhases(t *testing.T) {
 		Status: v1alpha1.CanaryReleaseStatus{Baseline: "v1", Weights: map[string]int32{"v1": 70, "v2": 30}, Phase: v1alpha1.CanaryProgressing}}
 	rc := phaseReconciler(t, append(phaseTree(), canary)...)
 	route := get(t, rc, "web", &v1alpha1.Route{})
-	x := routeExecutor{rc: rc, router: istioRouter{}}
+	x := routeExecutor{r: rc, router: istioRouter{}}
 	r := phaseRun(t, rc, "Route", "RouteExecutor", route)
 	plan, err := x.Observe(context.Background(), r, route)
 	if err != nil || len(plan.live) != 1 {
@@ -193,7 +193,7 @@ func TestGatewayRouteExecutorPhases(t *testing.T) {
 	route := get(t, rc, "web", &v1alpha1.Route{})
 	route.Spec.Executor = &v1alpha1.ExecutorRef{Name: "GatewayAPIRouteExecutor"}
 	route.Status.VirtualService = "shop/web"
-	x := routeExecutor{rc: rc, router: gatewayAPIRouter{}}
+	x := routeExecutor{r: rc, router: gatewayAPIRouter{}}
 	r := phaseRun(t, rc, "Route", "GatewayAPIRouteExecutor", route)
 	plan, err := x.Observe(context.Background(), r, route)
 	if err != nil || plan.destinations["web"] == nil {
@@ -320,7 +320,7 @@ func TestDestinationExecutorSubsetServices(t *testing.T) {
 	rc := phaseReconciler(t, phaseTree()...)
 	d := get(t, rc, "web", &v1alpha1.Destination{})
 	d.Spec.Executor = &v1alpha1.ExecutorRef{Name: "DestinationExecutor", Parameters: rawParams(map[string]string{"subsetServices": "true"})}
-	x := destinationExecutor{rc: rc}
+	x := destinationExecutor{r: rc}
 	r := phaseRun(t, rc, "Destination", "DestinationExecutor", d)
 	plan, err := x.Observe(context.Background(), r, d)
 	if err != nil || !plan.perSubset {
@@ -341,7 +341,7 @@ func TestDestinationExecutorSubsetServices(t *testing.T) {
 		t.Fatalf("status.subsetServices %v", d.Status.SubsetServices)
 	}
 	// The policies keep v1 only: web-v2 goes, web and web-v1 stay.
-	decided := &Decided{Result: &policies.Result{State: map[string]any{"subsets": []any{map[string]any{"name": "v1", "labels": map[string]any{"version": "v1"}}}}}}
+	decided := &Decision{Result: &policies.Result{State: map[string]any{"subsets": []any{map[string]any{"name": "v1", "labels": map[string]any{"version": "v1"}}}}}}
 	if plan, err = x.Apply(context.Background(), r, d, plan, decided); err != nil {
 		t.Fatal(err)
 	}
@@ -382,7 +382,7 @@ func TestCanaryExecutorPhases(t *testing.T) {
 		Status: v1alpha1.CanaryReleaseStatus{Baseline: "v1", Weights: map[string]int32{"v1": 80, "v2": 20}, Phase: v1alpha1.CanaryProgressing, LastStepTime: &last}}
 	rc := phaseReconciler(t, append(phaseTree(), canary)...)
 	c := get(t, rc, "web-v2", &v1alpha1.CanaryRelease{})
-	impl := phases(canaryExecutor{rc: rc})
+	impl := phases(canaryExecutor{r: rc})
 	r := phaseRun(t, rc, "CanaryRelease", "CanaryReleaseExecutor", c)
 	if err := impl.execute(context.Background(), r, c); err != nil {
 		t.Fatal(err)
@@ -398,7 +398,7 @@ func TestCanaryExecutorPhases(t *testing.T) {
 	}
 
 	c.Status.Phase = v1alpha1.CanaryPaused
-	x := canaryExecutor{rc: rc}
+	x := canaryExecutor{r: rc}
 	r = phaseRun(t, rc, "CanaryRelease", "CanaryReleaseExecutor", c)
 	plan, err := x.Observe(context.Background(), r, c)
 	if err != nil || !plan.final {

@@ -16,40 +16,40 @@ import (
 
 // projectExecutor (ProjectExecutor): a Project validates and reports, and
 // triggers its Clusters.
-type projectExecutor struct{ rc *Reconciler }
+type projectExecutor struct{ r *Reconciler }
 
 // projectPlan is what a Project's run found: its number of Clusters.
 type projectPlan struct{ clusters int }
 
-func (x projectExecutor) Observe(ctx context.Context, _ *run, p *v1alpha1.Project) (projectPlan, error) {
+func (x projectExecutor) Observe(ctx context.Context, _ *scope, p *v1alpha1.Project) (projectPlan, error) {
 	var clusters v1alpha1.ClusterList
-	if err := x.rc.Client.List(ctx, &clusters, client.MatchingFields{indexProject: p.Name}, client.UnsafeDisableDeepCopy); err != nil {
+	if err := x.r.Client.List(ctx, &clusters, client.MatchingFields{indexProject: p.Name}, client.UnsafeDisableDeepCopy); err != nil {
 		return projectPlan{}, err
 	}
 	return projectPlan{clusters: len(clusters.Items)}, nil
 }
 
-func (projectExecutor) Propose(_ *run, _ *v1alpha1.Project, plan projectPlan) (projectPlan, *policies.Input) {
+func (projectExecutor) Propose(_ *scope, _ *v1alpha1.Project, plan projectPlan) (projectPlan, *policies.Input) {
 	return plan, &policies.Input{State: map[string]any{"clusters": plan.clusters}}
 }
 
-func (projectExecutor) Apply(_ context.Context, _ *run, _ *v1alpha1.Project, plan projectPlan, _ *Decided) (projectPlan, error) {
+func (projectExecutor) Apply(_ context.Context, _ *scope, _ *v1alpha1.Project, plan projectPlan, _ *Decision) (projectPlan, error) {
 	return plan, nil
 }
 
-func (projectExecutor) Status(_ *run, p *v1alpha1.Project, plan projectPlan) (string, error) {
+func (projectExecutor) Status(_ *scope, p *v1alpha1.Project, plan projectPlan) (string, error) {
 	p.Status.Clusters = int32(plan.clusters)
 	return fmt.Sprintf("%d clusters", plan.clusters), nil
 }
 
 func (x projectExecutor) Children(ctx context.Context, p *v1alpha1.Project) ([]child, error) {
-	return x.rc.childrenOf(ctx, "Cluster", &v1alpha1.ClusterList{}, client.MatchingFields{indexProject: p.Name})
+	return x.r.childrenOf(ctx, "Cluster", &v1alpha1.ClusterList{}, client.MatchingFields{indexProject: p.Name})
 }
 
-func projectKind(rc *Reconciler) *kind[*v1alpha1.Project] {
+func projectKind(r *Reconciler) *kind[*v1alpha1.Project] {
 	return &kind[*v1alpha1.Project]{
 		name:      "Project",
 		newObject: func() *v1alpha1.Project { return &v1alpha1.Project{} },
-		executors: map[string]implementation[*v1alpha1.Project]{"ProjectExecutor": phases(projectExecutor{rc})},
+		executors: map[string]implementation[*v1alpha1.Project]{"ProjectExecutor": phases(projectExecutor{r})},
 	}
 }

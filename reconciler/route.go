@@ -27,7 +27,7 @@ type liveWeights struct {
 	baseline string
 	weights  map[string]int32
 	// canary is a CanaryRelease's canary subset; mirror, preview and
-	// sticky what it composes besides the weights (see extras.go).
+	// sticky what it composes besides the weights (see compose_extras.go).
 	canary  string
 	mirror  *v1alpha1.CanaryMirror
 	preview *v1alpha1.CanaryPreview
@@ -40,7 +40,7 @@ type liveWeights struct {
 // the composed spec, and has the router apply it; what another router
 // applied before goes. The Route itself is never written, only its status.
 type routeExecutor struct {
-	rc     *Reconciler
+	r      *Reconciler
 	router router
 	noChildren[*v1alpha1.Route]
 }
@@ -58,13 +58,13 @@ type router interface {
 	conditions() []string
 	// observe reads what the translation needs besides the Route and the
 	// live weights (the Destinations' ports, say).
-	observe(ctx context.Context, rc *Reconciler, route *v1alpha1.Route, plan *routePlan) error
+	observe(ctx context.Context, r *Reconciler, route *v1alpha1.Route, plan *routePlan) error
 	// apply translates plan.spec and makes the target cluster hold the
 	// object (ensure), noting in plan.notes what the object cannot carry.
-	apply(ctx context.Context, r *run, route *v1alpha1.Route, plan *routePlan) error
+	apply(ctx context.Context, s *scope, route *v1alpha1.Route, plan *routePlan) error
 	// verify reads, once the object is applied and what another router
 	// applied is gone, what the traffic API's implementation said of it.
-	verify(ctx context.Context, r *run, route *v1alpha1.Route, plan *routePlan) error
+	verify(ctx context.Context, s *scope, route *v1alpha1.Route, plan *routePlan) error
 }
 
 // routers are the Route's executors by name (their ReadOnly twins run the
@@ -90,21 +90,21 @@ type routePlan struct {
 	notes   []string
 }
 
-func (x routeExecutor) Observe(ctx context.Context, _ *run, route *v1alpha1.Route) (routePlan, error) {
-	p, err := x.rc.placementOf(ctx, route.Namespace)
+func (x routeExecutor) Observe(ctx context.Context, _ *scope, route *v1alpha1.Route) (routePlan, error) {
+	p, err := x.r.placementOf(ctx, route.Namespace)
 	if err != nil {
 		return routePlan{}, err
 	}
-	live, err := x.rc.liveWeightsOf(ctx, route)
+	live, err := x.r.liveWeightsOf(ctx, route)
 	if err != nil {
 		return routePlan{}, err
 	}
 	plan := routePlan{placement: p, live: live}
-	return plan, x.router.observe(ctx, x.rc, route, &plan)
+	return plan, x.router.observe(ctx, x.r, route, &plan)
 }
 
 // Propose composes the live weights into the Route's rules.
-func (routeExecutor) Propose(_ *run, route *v1alpha1.Route, plan routePlan) (routePlan, *policies.Input) {
+func (routeExecutor) Propose(_ *scope, route *v1alpha1.Route, plan routePlan) (routePlan, *policies.Input) {
 	plan.spec = route.Spec.DeepCopy()
 	plan.composed = compose(plan.spec, plan.live)
 	return plan, &policies.Input{State: map[string]any{
@@ -114,27 +114,27 @@ func (routeExecutor) Propose(_ *run, route *v1alpha1.Route, plan routePlan) (rou
 
 // Apply reads the policies' state back into the spec, has the router
 // apply it, and removes what another router applied before.
-func (x routeExecutor) Apply(ctx context.Context, r *run, route *v1alpha1.Route, plan routePlan, decided *Decided) (routePlan, error) {
+func (x routeExecutor) Apply(ctx context.Context, s *scope, route *v1alpha1.Route, plan routePlan, decided *Decision) (routePlan, error) {
 	if decided != nil {
 		if err := fromMap(decided.State, plan.spec); err != nil {
 			return plan, userError(ReasonPolicyError, "the policies' state is not a Route spec (hosts, gateways, http): %v", err)
 		}
 	}
-	if err := x.router.apply(ctx, r, route, &plan); err != nil {
+	if err := x.router.apply(ctx, s, route, &plan); err != nil {
 		return plan, err
 	}
 	for _, other := range x.others() {
 		kind, empty := other.object()
-		if err := removeStale(ctx, r, plan.placement, route, kind, *other.applied(&route.Status), empty); err != nil {
+		if err := removeStale(ctx, s, plan.placement, route, kind, *other.applied(&route.Status), empty); err != nil {
 			return plan, err
 		}
 	}
-	return plan, x.router.verify(ctx, r, route, &plan)
+	return plan, x.router.verify(ctx, s, route, &plan)
 }
 
 // Status names the object applied (and no other router's), and drops the
 // conditions only another router sets.
-func (x routeExecutor) Status(_ *run, route *v1alpha1.Route, plan routePlan) (string, error) {
+func (x routeExecutor) Status(_ *scope, route *v1alpha1.Route, plan routePlan) (string, error) {
 	for _, other := range x.others() {
 		*other.applied(&route.Status) = ""
 		for _, c := range other.conditions() {
@@ -168,8 +168,8 @@ func (x routeExecutor) others() []router {
 }
 
 // Finalize removes what any router applied.
-func (x routeExecutor) Finalize(ctx context.Context, r *run, route *v1alpha1.Route) error {
-	p, err := x.rc.placementOf(ctx, route.Namespace)
+func (x routeExecutor) Finalize(ctx context.Context, s *scope, route *v1alpha1.Route) error {
+	p, err := x.r.placementOf(ctx, route.Namespace)
 	if err != nil {
 		return ignoreUserError(err)
 	}
@@ -178,27 +178,27 @@ func (x routeExecutor) Finalize(ctx context.Context, r *run, route *v1alpha1.Rou
 		_, empty := routers[name].object()
 		objs = append(objs, empty)
 	}
-	return removeOwned(ctx, r, p.target, p.namespace, ownerLabels("Route", route, p.vc.Name), objs...)
+	return removeOwned(ctx, s, p.target, p.namespace, ownerLabels("Route", route, p.vc.Name), objs...)
 }
 
 // removeStale deletes the object a Route's other executor applied, which
 // the status names (nothing when it names none), once: the status no
 // longer names it after the run.
-func removeStale(ctx context.Context, r *run, p *placement, route *v1alpha1.Route, kind, named string, obj client.Object) error {
+func removeStale(ctx context.Context, s *scope, p *placement, route *v1alpha1.Route, kind, named string, obj client.Object) error {
 	switch {
 	case named == "":
 		return nil
-	case r.readOnly:
-		r.drift = append(r.drift, fmt.Sprintf("delete %s %s", kind, named))
+	case s.readOnly:
+		s.drift = append(s.drift, fmt.Sprintf("delete %s %s", kind, named))
 		return nil
 	}
-	return removeOwned(ctx, r, p.target, p.namespace, ownerLabels("Route", route, p.vc.Name), obj)
+	return removeOwned(ctx, s, p.target, p.namespace, ownerLabels("Route", route, p.vc.Name), obj)
 }
 
-func routeKind(rc *Reconciler) *kind[*v1alpha1.Route] {
+func routeKind(r *Reconciler) *kind[*v1alpha1.Route] {
 	executors := map[string]implementation[*v1alpha1.Route]{}
 	for name, rt := range routers {
-		executors[name] = phases(routeExecutor{rc: rc, router: rt})
+		executors[name] = phases(routeExecutor{r: r, router: rt})
 	}
 	return &kind[*v1alpha1.Route]{
 		name:      "Route",
@@ -209,12 +209,12 @@ func routeKind(rc *Reconciler) *kind[*v1alpha1.Route] {
 
 // liveWeightsOf gathers the weights of the CanaryReleases and Experiments
 // on a Route, in name order.
-func (rc *Reconciler) liveWeightsOf(ctx context.Context, route *v1alpha1.Route) ([]liveWeights, error) {
+func (r *Reconciler) liveWeightsOf(ctx context.Context, route *v1alpha1.Route) ([]liveWeights, error) {
 	var out []liveWeights
 	// The cache's own objects, read only: what is kept of them is copied,
 	// not the whole releases with their histories on every run.
 	var canaries v1alpha1.CanaryReleaseList
-	if err := rc.Client.List(ctx, &canaries, client.InNamespace(route.Namespace), client.MatchingFields{indexRoute: route.Name}, client.UnsafeDisableDeepCopy); err != nil {
+	if err := r.Client.List(ctx, &canaries, client.InNamespace(route.Namespace), client.MatchingFields{indexRoute: route.Name}, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, err
 	}
 	for _, c := range canaries.Items {
@@ -232,7 +232,7 @@ func (rc *Reconciler) liveWeightsOf(ctx context.Context, route *v1alpha1.Route) 
 		out = append(out, l)
 	}
 	var experiments v1alpha1.ExperimentList
-	if err := rc.Client.List(ctx, &experiments, client.InNamespace(route.Namespace), client.MatchingFields{indexRoute: route.Name}, client.UnsafeDisableDeepCopy); err != nil {
+	if err := r.Client.List(ctx, &experiments, client.InNamespace(route.Namespace), client.MatchingFields{indexRoute: route.Name}, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, err
 	}
 	for _, e := range experiments.Items {
@@ -257,7 +257,7 @@ func firstOf(s []string) string {
 // to its destination with one route per subset that carries weight. A
 // split applies to the rule its source names (httpRoute), or else to every
 // rule that routes to its baseline subset. A canary's mirror, preview and
-// sticky rules are composed with it (see extras.go). It returns the
+// sticky rules are composed with it (see compose_extras.go). It returns the
 // sources used.
 func compose(spec *v1alpha1.RouteSpec, live []liveWeights) []string {
 	var used []string

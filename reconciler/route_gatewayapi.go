@@ -65,11 +65,11 @@ func (gatewayAPIRouter) conditions() []string { return []string{ConditionRouteAc
 
 // observe reads the Destinations the Route's rules route and mirror to,
 // for their ports.
-func (gatewayAPIRouter) observe(ctx context.Context, rc *Reconciler, route *v1alpha1.Route, plan *routePlan) error {
+func (gatewayAPIRouter) observe(ctx context.Context, r *Reconciler, route *v1alpha1.Route, plan *routePlan) error {
 	plan.destinations = map[string]*v1alpha1.Destination{}
 	for _, ref := range route.References() {
 		dest := &v1alpha1.Destination{}
-		if err := rc.Client.Get(ctx, types.NamespacedName{Namespace: route.Namespace, Name: ref.Name}, dest, client.UnsafeDisableDeepCopy); err != nil {
+		if err := r.Client.Get(ctx, types.NamespacedName{Namespace: route.Namespace, Name: ref.Name}, dest, client.UnsafeDisableDeepCopy); err != nil {
 			if client.IgnoreNotFound(err) == nil {
 				return userError(ReasonDestinationMissing, "Destination %s (spec.%s) does not exist in namespace %s", ref.Name, ref.Field, route.Namespace)
 			}
@@ -81,7 +81,7 @@ func (gatewayAPIRouter) observe(ctx context.Context, rc *Reconciler, route *v1al
 }
 
 // apply applies the HTTPRoute.
-func (gatewayAPIRouter) apply(ctx context.Context, r *run, route *v1alpha1.Route, plan *routePlan) error {
+func (gatewayAPIRouter) apply(ctx context.Context, s *scope, route *v1alpha1.Route, plan *routePlan) error {
 	p := plan.placement
 	hr := &gatewayv1.HTTPRoute{ObjectMeta: metav1.ObjectMeta{
 		Name: route.Name, Namespace: p.namespace, Labels: ownerLabels("Route", route, p.vc.Name),
@@ -91,7 +91,7 @@ func (gatewayAPIRouter) apply(ctx context.Context, r *run, route *v1alpha1.Route
 		return err
 	}
 	plan.notes = notes
-	if err := ensure(ctx, r, p.target, httpRouteObject, hr); err != nil {
+	if err := ensure(ctx, s, p.target, httpRouteObject, hr); err != nil {
 		return err
 	}
 	plan.applied = p.namespace + "/" + route.Name
@@ -100,18 +100,18 @@ func (gatewayAPIRouter) apply(ctx context.Context, r *run, route *v1alpha1.Route
 
 // verify reads whether the HTTPRoute's implementation accepted it
 // (RouteAccepted).
-func (gatewayAPIRouter) verify(ctx context.Context, r *run, route *v1alpha1.Route, plan *routePlan) error {
-	if r.readOnly {
+func (gatewayAPIRouter) verify(ctx context.Context, s *scope, route *v1alpha1.Route, plan *routePlan) error {
+	if s.readOnly {
 		return nil
 	}
-	return acceptance(ctx, r, plan.placement.target, client.ObjectKey{Namespace: plan.placement.namespace, Name: route.Name})
+	return acceptance(ctx, s, plan.placement.target, client.ObjectKey{Namespace: plan.placement.namespace, Name: route.Name})
 }
 
 // acceptance reads what the Gateway API implementation said of the
 // HTTPRoute at its current generation into RouteAccepted: Unknown until it
 // says (looked at again soon), False with its reason when it refused a
 // parent or could not resolve a backend.
-func acceptance(ctx context.Context, r *run, t *Target, key client.ObjectKey) error {
+func acceptance(ctx context.Context, s *scope, t *Target, key client.ObjectKey) error {
 	hr := &gatewayv1.HTTPRoute{}
 	if err := t.Client.Get(ctx, key, hr); err != nil {
 		return applyError("HTTPRoute "+key.String(), err)
@@ -134,20 +134,20 @@ func acceptance(ctx context.Context, r *run, t *Target, key client.ObjectKey) er
 	switch {
 	case len(refused) > 0:
 		msg := fmt.Sprintf("HTTPRoute %s on %s: %s", key, t, strings.Join(refused, "; "))
-		r.condition(ConditionRouteAccepted, false, ReasonNotAccepted, msg)
-		r.requeueAfter(acceptanceRecheck)
+		s.condition(ConditionRouteAccepted, false, ReasonNotAccepted, msg)
+		s.requeueAfter(acceptanceRecheck)
 		return userError(ReasonNotAccepted, "%s", msg)
 	case accepted == 0 || accepted < len(hr.Spec.ParentRefs):
-		r.setCondition(ConditionRouteAccepted, metav1.ConditionUnknown, ReasonPending,
+		s.setCondition(ConditionRouteAccepted, metav1.ConditionUnknown, ReasonPending,
 			fmt.Sprintf("HTTPRoute %s on %s: waiting for the Gateway API implementation (istiod) to accept it at generation %d", key, t, hr.Generation))
-		r.requeueAfter(acceptanceRecheck)
+		s.requeueAfter(acceptanceRecheck)
 	default:
 		controllers := make([]string, 0, len(hr.Status.Parents))
 		for _, parent := range hr.Status.Parents {
 			controllers = append(controllers, string(parent.ControllerName))
 		}
 		slices.Sort(controllers)
-		r.condition(ConditionRouteAccepted, true, ReasonAccepted,
+		s.condition(ConditionRouteAccepted, true, ReasonAccepted,
 			fmt.Sprintf("HTTPRoute %s accepted by %s for %d parents", key, strings.Join(slices.Compact(controllers), ", "), accepted))
 	}
 	return nil

@@ -42,9 +42,9 @@ func (istioRouter) observe(context.Context, *Reconciler, *v1alpha1.Route, *route
 }
 
 // verify has nothing to read: istiod reports nothing on a VirtualService.
-func (istioRouter) verify(context.Context, *run, *v1alpha1.Route, *routePlan) error { return nil }
+func (istioRouter) verify(context.Context, *scope, *v1alpha1.Route, *routePlan) error { return nil }
 
-func (istioRouter) apply(ctx context.Context, r *run, route *v1alpha1.Route, plan *routePlan) error {
+func (istioRouter) apply(ctx context.Context, s *scope, route *v1alpha1.Route, plan *routePlan) error {
 	p := plan.placement
 	vs := &networkingv1.VirtualService{ObjectMeta: metav1.ObjectMeta{
 		Name: route.Name, Namespace: p.namespace, Labels: ownerLabels("Route", route, p.vc.Name),
@@ -52,7 +52,7 @@ func (istioRouter) apply(ctx context.Context, r *run, route *v1alpha1.Route, pla
 	if err := virtualServiceSpec(plan.spec, p.namespace, &vs.Spec); err != nil {
 		return err
 	}
-	if err := ensure(ctx, r, p.target, virtualServiceObject, vs); err != nil {
+	if err := ensure(ctx, s, p.target, virtualServiceObject, vs); err != nil {
 		return err
 	}
 	plan.applied = p.namespace + "/" + route.Name

@@ -102,22 +102,22 @@ func Setup(mgr ctrl.Manager, engine catalog.Engine, opts Options) (*Reconciler, 
 	if err := mgr.Add(clusters); err != nil {
 		return nil, err
 	}
-	rc := &Reconciler{
+	r := &Reconciler{
 		Client: c, Registry: engine.Registry, Executors: engine.Executors, Recorder: events.Recorder("kubist"),
 		Clusters: clusters, Metrics: opts.Metrics, triggers: map[string]chan event.GenericEvent{},
-		ImportGrace: opts.ImportGrace, leaves: map[string]bool{}, pass: make(chan struct{}, rootPassDepth),
+		ImportGrace: opts.ImportGrace, leaves: map[string]bool{}, passSlots: make(chan struct{}, rootPassDepth),
 	}
-	if rc.ImportGrace <= 0 {
-		rc.ImportGrace = DefaultImportGrace
+	if r.ImportGrace <= 0 {
+		r.ImportGrace = DefaultImportGrace
 	}
-	rc.Namespace = opts.Namespace
-	rc.Shard = opts.Shard
-	rc.Notifier = notify.New(opts.Notifications)
-	if err := mgr.Add(rc.Notifier); err != nil {
+	r.Namespace = opts.Namespace
+	r.Shard = opts.Shard
+	r.Notifier = notify.New(opts.Notifications)
+	if err := mgr.Add(r.Notifier); err != nil {
 		return nil, err
 	}
 	for _, k := range v1alpha1.TreeKindNames() {
-		rc.triggers[k] = make(chan event.GenericEvent, triggerBuffer)
+		r.triggers[k] = make(chan event.GenericEvent, triggerBuffer)
 	}
 	workers := max(opts.Workers, 1)
 	copts := controller.Options{MaxConcurrentReconciles: workers}
@@ -126,15 +126,15 @@ func Setup(mgr ctrl.Manager, engine catalog.Engine, opts Options) (*Reconciler, 
 		if o.GetNamespace() != opts.Namespace {
 			return nil
 		}
-		return rc.requests(ctx, &v1alpha1.ClusterList{}, client.MatchingFields{indexSecret: o.GetName()})
+		return r.requests(ctx, &v1alpha1.ClusterList{}, client.MatchingFields{indexSecret: o.GetName()})
 	})
 	deploymentToVCs := handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
-		return rc.requests(ctx, &v1alpha1.VirtualClusterList{}, client.MatchingFields{indexTargetNS: o.GetNamespace()})
+		return r.requests(ctx, &v1alpha1.VirtualClusterList{}, client.MatchingFields{indexTargetNS: o.GetNamespace()})
 	})
-	deploymentToApps := handler.EnqueueRequestsFromMapFunc(rc.applicationsOfDeployment)
+	deploymentToApps := handler.EnqueueRequestsFromMapFunc(r.applicationsOfDeployment)
 	routeToTraffic := func(list func() client.ObjectList) handler.EventHandler {
 		return handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
-			return rc.requests(ctx, list(), client.InNamespace(o.GetNamespace()), client.MatchingFields{indexRoute: o.GetName()})
+			return r.requests(ctx, list(), client.InNamespace(o.GetNamespace()), client.MatchingFields{indexRoute: o.GetName()})
 		})
 	}
 
@@ -186,32 +186,32 @@ func Setup(mgr ctrl.Manager, engine catalog.Engine, opts Options) (*Reconciler, 
 	// What the tree does not say of each kind's controller: its executors
 	// (the kind's implementations) and what else it watches.
 	controllers := map[string]func(kind string) error{
-		"Project": func(kind string) error { return register(mgr, rc, projectKind(rc), copts, children(kind)) },
+		"Project": func(kind string) error { return register(mgr, r, projectKind(r), copts, children(kind)) },
 		"Cluster": func(kind string) error {
-			return register(mgr, rc, clusterKind(rc), copts, children(kind), func(b *builder.Builder) *builder.Builder {
+			return register(mgr, r, clusterKind(r), copts, children(kind), func(b *builder.Builder) *builder.Builder {
 				return b.Watches(&corev1.Secret{}, toClusters)
 			})
 		},
 		"VirtualCluster": func(kind string) error {
-			return register(mgr, rc, virtualClusterKind(rc), copts, children(kind), func(b *builder.Builder) *builder.Builder {
+			return register(mgr, r, virtualClusterKind(r), copts, children(kind), func(b *builder.Builder) *builder.Builder {
 				return b.Watches(&appsv1.Deployment{}, deploymentToVCs, builder.WithPredicates(appLabelChanged))
 			})
 		},
 		"Application": func(kind string) error {
-			return register(mgr, rc, applicationKind(rc), copts, children(kind), func(b *builder.Builder) *builder.Builder {
+			return register(mgr, r, applicationKind(r), copts, children(kind), func(b *builder.Builder) *builder.Builder {
 				return b.Watches(&appsv1.Deployment{}, deploymentToApps)
 			})
 		},
-		"Destination": func(kind string) error { return register(mgr, rc, destinationKind(rc), copts, children(kind)) },
-		"Route":       func(kind string) error { return register(mgr, rc, routeKind(rc), copts, children(kind)) },
+		"Destination": func(kind string) error { return register(mgr, r, destinationKind(r), copts, children(kind)) },
+		"Route":       func(kind string) error { return register(mgr, r, routeKind(r), copts, children(kind)) },
 		"CanaryRelease": func(kind string) error {
-			return register(mgr, rc, canaryKind(rc), copts, children(kind), func(b *builder.Builder) *builder.Builder {
+			return register(mgr, r, canaryKind(r), copts, children(kind), func(b *builder.Builder) *builder.Builder {
 				return b.Watches(&v1alpha1.Route{}, routeToTraffic(func() client.ObjectList { return &v1alpha1.CanaryReleaseList{} })).
 					Watches(&v1alpha1.ReleaseAction{}, actionToRelease(kind))
 			})
 		},
 		"Experiment": func(kind string) error {
-			return register(mgr, rc, experimentKind(rc), copts, children(kind), func(b *builder.Builder) *builder.Builder {
+			return register(mgr, r, experimentKind(r), copts, children(kind), func(b *builder.Builder) *builder.Builder {
 				return b.Watches(&v1alpha1.Route{}, routeToTraffic(func() client.ObjectList { return &v1alpha1.ExperimentList{} })).
 					Watches(&v1alpha1.ReleaseAction{}, actionToRelease(kind))
 			})
@@ -230,12 +230,12 @@ func Setup(mgr ctrl.Manager, engine catalog.Engine, opts Options) (*Reconciler, 
 	if period <= 0 {
 		period = DefaultResyncPeriod
 	}
-	rc.resync = period
-	if err := mgr.Add(&rootRun{rc: rc, period: period}); err != nil {
+	r.resync = period
+	if err := mgr.Add(&rootRun{reconciler: r, period: period}); err != nil {
 		return nil, err
 	}
-	releaseMetrics.export(rc, mgr.Elected())
-	return rc, nil
+	releaseMetrics.export(r, mgr.Elected())
+	return r, nil
 }
 
 // changed lets through the updates an executor must see — spec
@@ -258,21 +258,21 @@ var appLabelChanged = predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool
 
 // register adds one kind's controller: its own objects (spec and metadata
 // changes), the triggers of its parents, and any further watches.
-func register[T v1alpha1.Object](mgr ctrl.Manager, rc *Reconciler, k *kind[T], opts controller.Options, watches ...func(*builder.Builder) *builder.Builder) error {
-	if err := k.implementsCatalog(rc.Executors); err != nil {
+func register[T v1alpha1.Object](mgr ctrl.Manager, r *Reconciler, k *kind[T], opts controller.Options, watches ...func(*builder.Builder) *builder.Builder) error {
+	if err := k.implementsCatalog(r.Executors); err != nil {
 		return err
 	}
-	rc.leaves[k.name] = k.implementation(rc.Executors.DefaultFor(k.name), rc.Executors).leaf()
+	r.leaves[k.name] = k.implementation(r.Executors.DefaultFor(k.name), r.Executors).leaf()
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(k.newObject(), builder.WithPredicates(changed)).
 		Named(strings.ToLower(k.name)).
 		WithOptions(opts).
-		WatchesRawSource(source.Channel(rc.triggers[k.name], cascaded))
+		WatchesRawSource(source.Channel(r.triggers[k.name], cascaded))
 	for _, w := range watches {
 		b = w(b)
 	}
 	err := b.Complete(reconcile.Func(func(ctx context.Context, req reconcile.Request) (ctrl.Result, error) {
-		return reconcileKind(ctx, rc, k, req)
+		return reconcileKind(ctx, r, k, req)
 	}))
 	if err != nil {
 		return fmt.Errorf("%s controller: %w", k.name, err)
@@ -295,8 +295,8 @@ var cascaded = handler.TypedFuncs[client.Object, reconcile.Request]{
 }
 
 // requests lists objects as reconcile requests.
-func (rc *Reconciler) requests(ctx context.Context, list client.ObjectList, opts ...client.ListOption) []reconcile.Request {
-	children, err := rc.childrenOf(ctx, "", list, opts...)
+func (r *Reconciler) requests(ctx context.Context, list client.ObjectList, opts ...client.ListOption) []reconcile.Request {
+	children, err := r.childrenOf(ctx, "", list, opts...)
 	if err != nil {
 		log.FromContext(ctx).Error(err, "list for a watch")
 		return nil
@@ -311,15 +311,15 @@ func (rc *Reconciler) requests(ctx context.Context, list client.ObjectList, opts
 // applicationsOfDeployment maps a Deployment to the Applications that
 // select it, in the management namespaces of the VirtualClusters whose
 // namespace it is in.
-func (rc *Reconciler) applicationsOfDeployment(ctx context.Context, o client.Object) []reconcile.Request {
+func (r *Reconciler) applicationsOfDeployment(ctx context.Context, o client.Object) []reconcile.Request {
 	var vcs v1alpha1.VirtualClusterList
-	if err := rc.Client.List(ctx, &vcs, client.MatchingFields{indexTargetNS: o.GetNamespace()}); err != nil {
+	if err := r.Client.List(ctx, &vcs, client.MatchingFields{indexTargetNS: o.GetNamespace()}); err != nil {
 		return nil
 	}
 	var out []reconcile.Request
 	for _, vc := range vcs.Items {
 		var apps v1alpha1.ApplicationList
-		if err := rc.Client.List(ctx, &apps, client.InNamespace(vc.Name)); err != nil {
+		if err := r.Client.List(ctx, &apps, client.InNamespace(vc.Name)); err != nil {
 			continue
 		}
 		for i := range apps.Items {
@@ -334,8 +334,8 @@ func (rc *Reconciler) applicationsOfDeployment(ctx context.Context, o client.Obj
 // rootRun triggers every Project periodically: the safety net under the
 // event-driven reconciliation.
 type rootRun struct {
-	rc     *Reconciler
-	period time.Duration
+	reconciler *Reconciler
+	period     time.Duration
 }
 
 func (r *rootRun) NeedLeaderElection() bool { return true }
@@ -348,7 +348,7 @@ func (r *rootRun) Start(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-ticker.C:
-			if err := r.rc.RootRun(ctx); err != nil {
+			if err := r.reconciler.RootRun(ctx); err != nil {
 				log.FromContext(ctx).Error(err, "root run")
 			}
 		}
@@ -357,17 +357,17 @@ func (r *rootRun) Start(ctx context.Context) error {
 
 // RootRun triggers every Project, whose executors trigger their children
 // in turn: one full pass over the tree.
-func (rc *Reconciler) RootRun(ctx context.Context) error {
-	projects, err := rc.childrenOf(ctx, "Project", &v1alpha1.ProjectList{})
+func (r *Reconciler) RootRun(ctx context.Context) error {
+	projects, err := r.childrenOf(ctx, "Project", &v1alpha1.ProjectList{})
 	if err != nil {
 		return err
 	}
 	owned := projects[:0]
 	for _, p := range projects {
-		if rc.ownsProject(ctx, p.key.Name) {
+		if r.ownsProject(ctx, p.key.Name) {
 			owned = append(owned, p)
 		}
 	}
-	rc.trigger(ctx, owned, true)
+	r.trigger(ctx, owned, true)
 	return nil
 }

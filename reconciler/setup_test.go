@@ -103,7 +103,7 @@ func TestRootPassKeepsLeavesInFlightBounded(t *testing.T) {
 	rc := &Reconciler{
 		triggers: map[string]chan event.GenericEvent{"VirtualCluster": make(chan event.GenericEvent, 4), "Route": make(chan event.GenericEvent, 4)},
 		leaves:   map[string]bool{"VirtualCluster": false, "Route": true},
-		pass:     make(chan struct{}, 1),
+		passSlots:     make(chan struct{}, 1),
 	}
 	key := func(name string) types.NamespacedName { return types.NamespacedName{Namespace: "ns", Name: name} }
 	done := make(chan struct{})
@@ -129,15 +129,15 @@ func TestRootPassKeepsLeavesInFlightBounded(t *testing.T) {
 		t.Fatalf("%s queued while r1 is in flight", r2)
 	}
 	// r1's run takes its slot (as reconcileKind does) and ends.
-	if _, paced := rc.paced.LoadAndDelete(cascadeKey("Route", key("r1"))); !paced {
+	if _, paced := rc.inPass.LoadAndDelete(cascadeKey("Route", key("r1"))); !paced {
 		t.Fatal("r1 holds no slot")
 	}
-	<-rc.pass
+	<-rc.passSlots
 	if r2 := next("Route"); r2 != "r2" {
 		t.Fatalf("after r1 finished, queued %q, want r2", r2)
 	}
 	<-done
-	if _, paced := rc.paced.Load(cascadeKey("VirtualCluster", key("a"))); paced {
+	if _, paced := rc.inPass.Load(cascadeKey("VirtualCluster", key("a"))); paced {
 		t.Error("a parent took a slot")
 	}
 }
@@ -148,9 +148,9 @@ func TestRootPassStopsWithTheManager(t *testing.T) {
 	rc := &Reconciler{
 		triggers: map[string]chan event.GenericEvent{"Route": make(chan event.GenericEvent, 4)},
 		leaves:   map[string]bool{"Route": true},
-		pass:     make(chan struct{}, 1),
+		passSlots:     make(chan struct{}, 1),
 	}
-	rc.pass <- struct{}{}
+	rc.passSlots <- struct{}{}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	r := types.NamespacedName{Namespace: "ns", Name: "r"}

@@ -25,62 +25,62 @@ func ShardOf(p *v1alpha1.Project) string {
 // is a Project this manager runs for the first time, so that its run
 // passes on to its whole tree, paced as a root run's pass (a Project
 // whose label moved it here).
-func (rc *Reconciler) owns(ctx context.Context, obj v1alpha1.Object) (owned, joined bool) {
-	if rc.Shard == "" {
+func (r *Reconciler) owns(ctx context.Context, obj v1alpha1.Object) (owned, joined bool) {
+	if r.Shard == "" {
 		return true, false
 	}
 	if p, ok := obj.(*v1alpha1.Project); ok {
-		owned = ShardOf(p) == rc.Shard
+		owned = ShardOf(p) == r.Shard
 		if !owned {
-			rc.ownedProjects.Delete(p.Name)
+			r.ownedProjects.Delete(p.Name)
 			return false, false
 		}
-		_, seen := rc.ownedProjects.LoadOrStore(p.Name, struct{}{})
+		_, seen := r.ownedProjects.LoadOrStore(p.Name, struct{}{})
 		return true, !seen
 	}
-	project, ok := rc.projectOf(ctx, obj)
+	project, ok := r.projectOf(ctx, obj)
 	if !ok {
-		return rc.Shard == DefaultShard, false
+		return r.Shard == DefaultShard, false
 	}
-	return rc.ownsProject(ctx, project), false
+	return r.ownsProject(ctx, project), false
 }
 
 // ownsProject says whether the named Project is this manager's; a Project
 // that does not exist is the default shard's.
-func (rc *Reconciler) ownsProject(ctx context.Context, name string) bool {
-	if rc.Shard == "" {
+func (r *Reconciler) ownsProject(ctx context.Context, name string) bool {
+	if r.Shard == "" {
 		return true
 	}
 	p := &v1alpha1.Project{}
-	if err := rc.Client.Get(ctx, types.NamespacedName{Name: name}, p, client.UnsafeDisableDeepCopy); err != nil {
-		return rc.Shard == DefaultShard
+	if err := r.Client.Get(ctx, types.NamespacedName{Name: name}, p, client.UnsafeDisableDeepCopy); err != nil {
+		return r.Shard == DefaultShard
 	}
-	return ShardOf(p) == rc.Shard
+	return ShardOf(p) == r.Shard
 }
 
 // projectOf finds the Project above obj through the cache: a Cluster
 // names it, a VirtualCluster names its Cluster, and the namespaced kinds
 // live in the namespace named after their VirtualCluster.
-func (rc *Reconciler) projectOf(ctx context.Context, obj v1alpha1.Object) (string, bool) {
+func (r *Reconciler) projectOf(ctx context.Context, obj v1alpha1.Object) (string, bool) {
 	switch o := obj.(type) {
 	case *v1alpha1.Cluster:
 		return o.Spec.Project, o.Spec.Project != ""
 	case *v1alpha1.VirtualCluster:
-		return rc.projectOfCluster(ctx, o.Spec.Cluster)
+		return r.projectOfCluster(ctx, o.Spec.Cluster)
 	}
 	if obj.GetNamespace() == "" {
 		return "", false
 	}
 	vc := &v1alpha1.VirtualCluster{}
-	if err := rc.Client.Get(ctx, types.NamespacedName{Name: obj.GetNamespace()}, vc, client.UnsafeDisableDeepCopy); err != nil {
+	if err := r.Client.Get(ctx, types.NamespacedName{Name: obj.GetNamespace()}, vc, client.UnsafeDisableDeepCopy); err != nil {
 		return "", false
 	}
-	return rc.projectOfCluster(ctx, vc.Spec.Cluster)
+	return r.projectOfCluster(ctx, vc.Spec.Cluster)
 }
 
-func (rc *Reconciler) projectOfCluster(ctx context.Context, name string) (string, bool) {
+func (r *Reconciler) projectOfCluster(ctx context.Context, name string) (string, bool) {
 	c := &v1alpha1.Cluster{}
-	if err := rc.Client.Get(ctx, types.NamespacedName{Name: name}, c, client.UnsafeDisableDeepCopy); err != nil {
+	if err := r.Client.Get(ctx, types.NamespacedName{Name: name}, c, client.UnsafeDisableDeepCopy); err != nil {
 		return "", false
 	}
 	return c.Spec.Project, c.Spec.Project != ""

@@ -40,7 +40,7 @@ const appLabel = "app"
 // ensures its namespace on its cluster, labelled for sidecar injection,
 // imports the Deployments that share an app label as Applications, and
 // triggers the namespaced kinds in the management namespace of its name.
-type virtualClusterExecutor struct{ rc *Reconciler }
+type virtualClusterExecutor struct{ r *Reconciler }
 
 // virtualClusterPlan is what a VirtualCluster's run found and applied.
 type virtualClusterPlan struct {
@@ -52,13 +52,13 @@ type virtualClusterPlan struct {
 	applications int
 }
 
-func (x virtualClusterExecutor) Observe(ctx context.Context, _ *run, vc *v1alpha1.VirtualCluster) (virtualClusterPlan, error) {
-	cluster, target, err := x.rc.clusterOf(ctx, vc)
+func (x virtualClusterExecutor) Observe(ctx context.Context, _ *scope, vc *v1alpha1.VirtualCluster) (virtualClusterPlan, error) {
+	cluster, target, err := x.r.clusterOf(ctx, vc)
 	if err != nil {
 		return virtualClusterPlan{}, err
 	}
 	plan := virtualClusterPlan{target: target, namespace: targetNamespace(vc), labels: map[string]string{v1alpha1.LabelManaged: "true"}}
-	if rev := x.rc.clusterRevision(cluster); rev != "" {
+	if rev := x.r.clusterRevision(cluster); rev != "" {
 		plan.labels[labelRevision] = rev
 	} else {
 		plan.labels[labelInjection] = "enabled"
@@ -66,11 +66,11 @@ func (x virtualClusterExecutor) Observe(ctx context.Context, _ *run, vc *v1alpha
 	return plan, nil
 }
 
-func (virtualClusterExecutor) Propose(_ *run, _ *v1alpha1.VirtualCluster, plan virtualClusterPlan) (virtualClusterPlan, *policies.Input) {
+func (virtualClusterExecutor) Propose(_ *scope, _ *v1alpha1.VirtualCluster, plan virtualClusterPlan) (virtualClusterPlan, *policies.Input) {
 	return plan, &policies.Input{State: map[string]any{"namespace": plan.namespace, "labels": plan.labels}}
 }
 
-func (x virtualClusterExecutor) Apply(ctx context.Context, r *run, vc *v1alpha1.VirtualCluster, plan virtualClusterPlan, decided *Decided) (virtualClusterPlan, error) {
+func (x virtualClusterExecutor) Apply(ctx context.Context, s *scope, vc *v1alpha1.VirtualCluster, plan virtualClusterPlan, decided *Decision) (virtualClusterPlan, error) {
 	if decided != nil {
 		var state struct {
 			Labels map[string]string `json:"labels"`
@@ -80,46 +80,46 @@ func (x virtualClusterExecutor) Apply(ctx context.Context, r *run, vc *v1alpha1.
 		}
 		plan.labels = state.Labels
 	}
-	if err := ensureNamespace(ctx, r, plan.target, plan.namespace, plan.labels); err != nil {
+	if err := ensureNamespace(ctx, s, plan.target, plan.namespace, plan.labels); err != nil {
 		return plan, err
 	}
-	imported, err := x.rc.importApplications(ctx, r, plan.target, vc, plan.namespace)
+	imported, err := x.r.importApplications(ctx, s, plan.target, vc, plan.namespace)
 	if err != nil {
 		return plan, err
 	}
 	var apps v1alpha1.ApplicationList
-	if err := x.rc.Client.List(ctx, &apps, client.InNamespace(vc.Name), client.UnsafeDisableDeepCopy); err != nil {
+	if err := x.r.Client.List(ctx, &apps, client.InNamespace(vc.Name), client.UnsafeDisableDeepCopy); err != nil {
 		return plan, err
 	}
 	plan.imported, plan.applications = imported, len(apps.Items)
 	return plan, nil
 }
 
-func (virtualClusterExecutor) Status(_ *run, vc *v1alpha1.VirtualCluster, plan virtualClusterPlan) (string, error) {
+func (virtualClusterExecutor) Status(_ *scope, vc *v1alpha1.VirtualCluster, plan virtualClusterPlan) (string, error) {
 	vc.Status.Namespace, vc.Status.Applications = plan.namespace, int32(plan.applications)
 	return fmt.Sprintf("namespace %s on %s; %d applications%s", plan.namespace, plan.target, plan.applications, plan.imported), nil
 }
 
-func (x virtualClusterExecutor) Finalize(ctx context.Context, r *run, vc *v1alpha1.VirtualCluster) error {
-	_, target, err := x.rc.clusterOf(ctx, vc)
+func (x virtualClusterExecutor) Finalize(ctx context.Context, s *scope, vc *v1alpha1.VirtualCluster) error {
+	_, target, err := x.r.clusterOf(ctx, vc)
 	if err != nil {
 		// Without its Cluster there is nowhere to clean up.
 		return client.IgnoreNotFound(ignoreUserError(err))
 	}
 	labels := map[string]string{v1alpha1.LabelManaged: "true", v1alpha1.LabelVirtualCluster: vc.Name}
-	if err := removeOwned(ctx, r, target, targetNamespace(vc), labels,
+	if err := removeOwned(ctx, s, target, targetNamespace(vc), labels,
 		&networkingv1.VirtualService{}, &gatewayv1.HTTPRoute{}, &networkingv1.DestinationRule{}, &corev1.Service{}); err != nil {
 		return err
 	}
 	// Applications it imported go too; those a user created stay.
-	return x.rc.Client.DeleteAllOf(ctx, &v1alpha1.Application{}, client.InNamespace(vc.Name),
+	return x.r.Client.DeleteAllOf(ctx, &v1alpha1.Application{}, client.InNamespace(vc.Name),
 		client.MatchingLabels{v1alpha1.LabelImported: "true"})
 }
 
 func (x virtualClusterExecutor) Children(ctx context.Context, vc *v1alpha1.VirtualCluster) ([]child, error) {
 	var all []child
 	for _, k := range v1alpha1.NamespacedKinds() {
-		children, err := x.rc.childrenOf(ctx, k.Kind, k.NewList(), client.InNamespace(vc.Name))
+		children, err := x.r.childrenOf(ctx, k.Kind, k.NewList(), client.InNamespace(vc.Name))
 		if err != nil {
 			return nil, err
 		}
@@ -128,11 +128,11 @@ func (x virtualClusterExecutor) Children(ctx context.Context, vc *v1alpha1.Virtu
 	return all, nil
 }
 
-func virtualClusterKind(rc *Reconciler) *kind[*v1alpha1.VirtualCluster] {
+func virtualClusterKind(r *Reconciler) *kind[*v1alpha1.VirtualCluster] {
 	return &kind[*v1alpha1.VirtualCluster]{
 		name:      "VirtualCluster",
 		newObject: func() *v1alpha1.VirtualCluster { return &v1alpha1.VirtualCluster{} },
-		executors: map[string]implementation[*v1alpha1.VirtualCluster]{"VirtualClusterExecutor": phases(virtualClusterExecutor{rc})},
+		executors: map[string]implementation[*v1alpha1.VirtualCluster]{"VirtualClusterExecutor": phases(virtualClusterExecutor{r})},
 	}
 }
 
@@ -147,12 +147,12 @@ func ignoreUserError(err error) error {
 }
 
 // clusterRevision is the Istio revision a Cluster's executor names.
-func (rc *Reconciler) clusterRevision(c *v1alpha1.Cluster) string {
+func (r *Reconciler) clusterRevision(c *v1alpha1.Cluster) string {
 	ref := c.Spec.Executor
 	if ref == nil {
 		return ""
 	}
-	params, errs := rc.Executors.Parameters("Cluster", ref, field.NewPath("spec", "executor"))
+	params, errs := r.Executors.Parameters("Cluster", ref, field.NewPath("spec", "executor"))
 	if len(errs) > 0 {
 		return ""
 	}
@@ -162,21 +162,21 @@ func (rc *Reconciler) clusterRevision(c *v1alpha1.Cluster) string {
 
 // ensureNamespace makes a namespace exist with the labels; other labels
 // stay. With a revision label, istio-injection goes (it would win).
-func ensureNamespace(ctx context.Context, r *run, t *Target, name string, labels map[string]string) error {
+func ensureNamespace(ctx context.Context, s *scope, t *Target, name string, labels map[string]string) error {
 	what := fmt.Sprintf("Namespace %s on %s", name, t)
 	var ns corev1.Namespace
 	err := t.Client.Get(ctx, types.NamespacedName{Name: name}, &ns)
 	switch {
 	case apierrors.IsNotFound(err):
-		if r.readOnly {
-			r.drift = append(r.drift, "create "+what)
+		if s.readOnly {
+			s.drift = append(s.drift, "create "+what)
 			return nil
 		}
 		ns = corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}}
 		if err := t.Client.Create(ctx, &ns); err != nil && !apierrors.IsAlreadyExists(err) {
 			return applyError(what, err)
 		}
-		writes.WithLabelValues(r.kind, "Namespace").Inc()
+		writes.WithLabelValues(s.kind, "Namespace").Inc()
 		return nil
 	case err != nil:
 		return applyError(what, err)
@@ -186,8 +186,8 @@ func ensureNamespace(ctx context.Context, r *run, t *Target, name string, labels
 	if hasLabels(&ns, labels) && (!revision || !injection) {
 		return nil
 	}
-	if r.readOnly {
-		r.drift = append(r.drift, "label "+what)
+	if s.readOnly {
+		s.drift = append(s.drift, "label "+what)
 		return nil
 	}
 	if ns.Labels == nil {
@@ -200,7 +200,7 @@ func ensureNamespace(ctx context.Context, r *run, t *Target, name string, labels
 	if err := t.Client.Update(ctx, &ns); err != nil {
 		return applyError(what, err)
 	}
-	writes.WithLabelValues(r.kind, "Namespace").Inc()
+	writes.WithLabelValues(s.kind, "Namespace").Inc()
 	return nil
 }
 
@@ -208,7 +208,7 @@ func ensureNamespace(ctx context.Context, r *run, t *Target, name string, labels
 // each app label of the namespace's Deployments that has none yet; an
 // existing Application, imported or the user's, is never touched. It
 // returns a note for the Ready message.
-func (rc *Reconciler) importApplications(ctx context.Context, r *run, t *Target, vc *v1alpha1.VirtualCluster, ns string) (string, error) {
+func (r *Reconciler) importApplications(ctx context.Context, s *scope, t *Target, vc *v1alpha1.VirtualCluster, ns string) (string, error) {
 	var deployments appsv1.DeploymentList
 	if err := t.Client.List(ctx, &deployments, client.InNamespace(ns), client.HasLabels{appLabel}, client.UnsafeDisableDeepCopy); err != nil {
 		return "", applyError("Deployments in "+ns, err)
@@ -218,9 +218,9 @@ func (rc *Reconciler) importApplications(ctx context.Context, r *run, t *Target,
 	// Application in it never races the import.
 	apps := map[string]bool{}
 	for _, d := range deployments.Items {
-		age := r.now.Sub(d.CreationTimestamp.Time)
-		if age < rc.ImportGrace {
-			r.requeueAfter(rc.ImportGrace - age + time.Second)
+		age := s.now.Sub(d.CreationTimestamp.Time)
+		if age < r.ImportGrace {
+			s.requeueAfter(r.ImportGrace - age + time.Second)
 			continue
 		}
 		apps[d.Labels[appLabel]] = true
@@ -232,22 +232,22 @@ func (rc *Reconciler) importApplications(ctx context.Context, r *run, t *Target,
 			continue
 		}
 		var existing v1alpha1.Application
-		err := rc.Client.Get(ctx, types.NamespacedName{Namespace: vc.Name, Name: app}, &existing, client.UnsafeDisableDeepCopy)
+		err := r.Client.Get(ctx, types.NamespacedName{Namespace: vc.Name, Name: app}, &existing, client.UnsafeDisableDeepCopy)
 		if err == nil {
 			continue
 		}
 		if !apierrors.IsNotFound(err) {
 			return "", err
 		}
-		if r.readOnly {
-			r.drift = append(r.drift, fmt.Sprintf("import Application %s/%s", vc.Name, app))
+		if s.readOnly {
+			s.drift = append(s.drift, fmt.Sprintf("import Application %s/%s", vc.Name, app))
 			continue
 		}
 		obj := &v1alpha1.Application{
 			ObjectMeta: metav1.ObjectMeta{Name: app, Namespace: vc.Name, Labels: map[string]string{v1alpha1.LabelImported: "true"}},
 			Spec:       v1alpha1.ApplicationSpec{Selector: map[string]string{appLabel: app}},
 		}
-		if err := rc.Client.Create(ctx, obj); err != nil {
+		if err := r.Client.Create(ctx, obj); err != nil {
 			if apierrors.IsAlreadyExists(err) {
 				continue
 			}
@@ -256,7 +256,7 @@ func (rc *Reconciler) importApplications(ctx context.Context, r *run, t *Target,
 			}
 			return "", fmt.Errorf("import Application %s/%s: %w", vc.Name, app, err)
 		}
-		writes.WithLabelValues(r.kind, "Application").Inc()
+		writes.WithLabelValues(s.kind, "Application").Inc()
 		created = append(created, app)
 	}
 	note := ""

@@ -34,24 +34,24 @@ type servedParameters struct {
 // traffic it says "no requests" and gives no verdict. A release that holds
 // writes nothing new. It returns the measurement the policies see as
 // input.observed.served.
-func (r *run) observeServed(ctx context.Context, t *trafficTarget, c *v1alpha1.CanaryRelease, weights map[string]int32) map[string]any {
-	if r.Metrics == nil || len(weights) == 0 {
+func (s *scope) observeServed(ctx context.Context, t *trafficTarget, c *v1alpha1.CanaryRelease, weights map[string]int32) map[string]any {
+	if s.Metrics == nil || len(weights) == 0 {
 		return servedInput(c.Status.Served, 0)
 	}
-	p, window, grace := r.servedParameters()
+	p, window, grace := s.servedParameters()
 	if c.Status.LastStepTime != nil {
-		if due := c.Status.LastStepTime.Add(grace + window); r.now.Before(due) {
+		if due := c.Status.LastStepTime.Add(grace + window); s.now.Before(due) {
 			// The window still holds requests from before the step.
-			r.requeueAfter(due.Sub(r.now))
+			s.requeueAfter(due.Sub(s.now))
 			return servedInput(c.Status.Served, p.ServedTolerance)
 		}
 	}
 	subsets := make([]string, 0, len(weights))
-	for s := range weights {
-		subsets = append(subsets, s)
+	for subset := range weights {
+		subsets = append(subsets, subset)
 	}
-	counts, err := r.Metrics.Requests(ctx, policies.MetricsQuery{
-		Namespace: t.placement.namespace, Service: t.destination.Name, Subsets: subsets, Window: window, Time: r.now,
+	counts, err := s.Metrics.Requests(ctx, policies.MetricsQuery{
+		Namespace: t.placement.namespace, Service: t.destination.Name, Subsets: subsets, Window: window, Time: s.now,
 	})
 	total := 0.0
 	for _, n := range counts {
@@ -78,11 +78,11 @@ func (r *run) observeServed(ctx context.Context, t *trafficTarget, c *v1alpha1.C
 		stored = measured
 	}
 	if matches(stored, p.ServedTolerance) {
-		r.condition(v1alpha1.ConditionTrafficShifted, true, ReasonServedMatches, fmt.Sprintf(
+		s.condition(v1alpha1.ConditionTrafficShifted, true, ReasonServedMatches, fmt.Sprintf(
 			"the mesh serves %s (%d requests over %s), within %d points of the weights %s",
 			stored.Summary, stored.Requests, window, p.ServedTolerance, v1alpha1.SplitString(stored.Weights)))
 	} else {
-		r.condition(v1alpha1.ConditionTrafficShifted, false, ReasonServedMismatch, fmt.Sprintf(
+		s.condition(v1alpha1.ConditionTrafficShifted, false, ReasonServedMismatch, fmt.Sprintf(
 			"the mesh serves %s (%d requests over %s) while the weights have been %s for more than %s: the mesh is not doing what was asked; check istiod's push status and the workloads' proxies",
 			stored.Summary, stored.Requests, window, v1alpha1.SplitString(stored.Weights), grace))
 	}
@@ -111,8 +111,8 @@ func percentages(counts map[string]float64, subsets []string, total float64) map
 
 // servedParameters are the executor's served-split parameters, with the
 // served window and the mesh's grace period parsed.
-func (r *run) servedParameters() (p servedParameters, window, grace time.Duration) {
-	_ = fromMap(r.params, &p)
+func (s *scope) servedParameters() (p servedParameters, window, grace time.Duration) {
+	_ = fromMap(s.params, &p)
 	window, err := time.ParseDuration(p.ServedWindow)
 	if err != nil || window <= 0 {
 		window = 30 * time.Second
@@ -127,11 +127,11 @@ func (r *run) servedParameters() (p servedParameters, window, grace time.Duratio
 // stepped forgets the served split of the weights a step replaced and asks
 // for the run that measures the new one, once the mesh has had its grace
 // period and a whole window has passed.
-func (r *run) stepped(c *v1alpha1.CanaryRelease) {
+func (s *scope) stepped(c *v1alpha1.CanaryRelease) {
 	c.Status.Served = nil
-	if r.Metrics != nil {
-		_, window, grace := r.servedParameters()
-		r.requeueAfter(grace + window)
+	if s.Metrics != nil {
+		_, window, grace := s.servedParameters()
+		s.requeueAfter(grace + window)
 	}
 }
 

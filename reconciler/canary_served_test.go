@@ -74,7 +74,7 @@ func TestObserveServed(t *testing.T) {
 			metrics := &countedRequests{counts: tc.counts}
 			last := metav1.NewMicroTime(now.Add(-tc.sinceStep))
 			c := &v1alpha1.CanaryRelease{Status: v1alpha1.CanaryReleaseStatus{Weights: weights, LastStepTime: &last, Served: tc.stored}}
-			r := &run{Reconciler: &Reconciler{Metrics: metrics}, obj: c, params: params, now: now, started: now}
+			r := &scope{Reconciler: &Reconciler{Metrics: metrics}, obj: c, params: params, now: now, started: now}
 			target := &trafficTarget{placement: &placement{namespace: "shop"}, destination: &v1alpha1.Destination{}}
 			target.destination.Name = "web"
 			in := r.observeServed(t.Context(), target, c, weights)

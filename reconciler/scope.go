@@ -40,8 +40,12 @@ func transientError(reason, format string, args ...any) error {
 	return &conditionError{reason: reason, message: fmt.Sprintf(format, args...), retry: true}
 }
 
-// run is one execution of a resource's executor.
-type run struct {
+// scope is what one run of a resource's executor sees and sets: the
+// resource and its working copy, the executor and its parameters, the
+// time it sees as now, and what it asks for besides the status (a
+// requeue, Events, the drift a ReadOnly executor reports). Every phase
+// gets it; the plan carries what a phase hands the next.
+type scope struct {
 	*Reconciler
 	kind     string
 	obj      v1alpha1.Object
@@ -74,35 +78,35 @@ type run struct {
 }
 
 // requeueAfter asks for the executor to run again within d.
-func (r *run) requeueAfter(d time.Duration) {
-	if d > 0 && (r.requeue == 0 || d < r.requeue) {
-		r.requeue = d
+func (s *scope) requeueAfter(d time.Duration) {
+	if d > 0 && (s.requeue == 0 || d < s.requeue) {
+		s.requeue = d
 	}
 }
 
 // requeueFromNow is the requeue the policies asked for, counted from the
 // time they saw as now: a step falls due when they said.
-func (r *run) requeueFromNow() time.Duration {
-	if r.requeue == 0 {
+func (s *scope) requeueFromNow() time.Duration {
+	if s.requeue == 0 {
 		return 0
 	}
-	return max(r.requeue-r.started.Sub(r.now), time.Millisecond)
+	return max(s.requeue-s.started.Sub(s.now), time.Millisecond)
 }
 
 // condition sets a kind-specific condition on the working copy.
-func (r *run) condition(conditionType string, ok bool, reason, message string) {
+func (s *scope) condition(conditionType string, ok bool, reason, message string) {
 	status := metav1.ConditionFalse
 	if ok {
 		status = metav1.ConditionTrue
 	}
-	r.setCondition(conditionType, status, reason, message)
+	s.setCondition(conditionType, status, reason, message)
 }
 
 // setCondition sets a condition, Unknown included, on the working copy.
-func (r *run) setCondition(conditionType string, status metav1.ConditionStatus, reason, message string) {
-	meta.SetStatusCondition(&r.obj.GetCommonStatus().Conditions, metav1.Condition{
+func (s *scope) setCondition(conditionType string, status metav1.ConditionStatus, reason, message string) {
+	meta.SetStatusCondition(&s.obj.GetCommonStatus().Conditions, metav1.Condition{
 		Type: conditionType, Status: status, Reason: reason, Message: message,
-		ObservedGeneration: r.obj.GetGeneration(),
+		ObservedGeneration: s.obj.GetGeneration(),
 	})
 }
 
