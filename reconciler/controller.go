@@ -137,8 +137,8 @@ type Reconciler struct {
 	leaves map[string]bool
 	// passSlots holds a slot for each resource of the root run's passSlots in
 	// flight (nil: unpaced); paced holds which resources took one.
-	passSlots  chan struct{}
-	inPass sync.Map
+	passSlots chan struct{}
+	inPass    sync.Map
 	// throttle holds back the policies' repeated Normal Events.
 	throttle eventThrottle
 	// ownedProjects are the Projects of the shard seen so far: one that

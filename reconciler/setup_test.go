@@ -101,9 +101,9 @@ func TestRootPassLeavesDueLeavesToTheirRun(t *testing.T) {
 // flight: the next waits until one finishes. Parents do not wait.
 func TestRootPassKeepsLeavesInFlightBounded(t *testing.T) {
 	rc := &Reconciler{
-		triggers: map[string]chan event.GenericEvent{"VirtualCluster": make(chan event.GenericEvent, 4), "Route": make(chan event.GenericEvent, 4)},
-		leaves:   map[string]bool{"VirtualCluster": false, "Route": true},
-		passSlots:     make(chan struct{}, 1),
+		triggers:  map[string]chan event.GenericEvent{"VirtualCluster": make(chan event.GenericEvent, 4), "Route": make(chan event.GenericEvent, 4)},
+		leaves:    map[string]bool{"VirtualCluster": false, "Route": true},
+		passSlots: make(chan struct{}, 1),
 	}
 	key := func(name string) types.NamespacedName { return types.NamespacedName{Namespace: "ns", Name: name} }
 	done := make(chan struct{})
@@ -146,9 +146,9 @@ func TestRootPassKeepsLeavesInFlightBounded(t *testing.T) {
 // mark behind.
 func TestRootPassStopsWithTheManager(t *testing.T) {
 	rc := &Reconciler{
-		triggers: map[string]chan event.GenericEvent{"Route": make(chan event.GenericEvent, 4)},
-		leaves:   map[string]bool{"Route": true},
-		passSlots:     make(chan struct{}, 1),
+		triggers:  map[string]chan event.GenericEvent{"Route": make(chan event.GenericEvent, 4)},
+		leaves:    map[string]bool{"Route": true},
+		passSlots: make(chan struct{}, 1),
 	}
 	rc.passSlots <- struct{}{}
 	ctx, cancel := context.WithCancel(context.Background())
