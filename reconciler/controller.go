@@ -135,8 +135,8 @@ type Reconciler struct {
 	resync time.Duration
 	// leaves are the kinds without children.
 	leaves map[string]bool
-	// passSlots holds a slot for each resource of the root run's passSlots in
-	// flight (nil: unpaced); paced holds which resources took one.
+	// passSlots holds a slot for each resource of the root run's pass in
+	// flight (nil: unpaced); inPass holds which resources took one.
 	passSlots chan struct{}
 	inPass    sync.Map
 	// throttle holds back the policies' repeated Normal Events.
