@@ -209,3 +209,33 @@ func TestSetExtrasClearsOnceOver(t *testing.T) {
 		t.Fatalf("promoted: %+v %+v", c.Status.Mirror, c.Status.Preview)
 	}
 }
+
+// A split that sends the rule's traffic where the rule already sends it —
+// a release's start (baseline 100, canary 0) or its rollback — leaves the
+// rule as the user wrote it, so the mesh's object is not written for a
+// split that moves no request; a step composes the weights.
+func TestComposeKeepsTheRuleUntilAStepMovesTraffic(t *testing.T) {
+	written := func() *v1alpha1.RouteSpec {
+		return &v1alpha1.RouteSpec{HTTP: []v1alpha1.HTTPRoute{{Name: "default", Route: []v1alpha1.RouteDestination{{Destination: "reviews", Subset: "v1"}}}}}
+	}
+	spec := written()
+	used := compose(spec, []liveWeights{{source: "CanaryRelease/c", destination: "reviews", baseline: "v1", canary: "v2", weights: map[string]int32{"v1": 100, "v2": 0}}})
+	if !reflect.DeepEqual(spec, written()) || !reflect.DeepEqual(used, []string{"CanaryRelease/c"}) {
+		t.Errorf("baseline 100, canary 0: %+v (used %v), want the rule as written, composed from the release", spec.HTTP[0].Route, used)
+	}
+	spec = written()
+	compose(spec, []liveWeights{{source: "CanaryRelease/c", destination: "reviews", baseline: "v1", canary: "v2", weights: map[string]int32{"v1": 80, "v2": 20}}})
+	want := []v1alpha1.RouteDestination{
+		{Destination: "reviews", Subset: "v1", Weight: ptr.To(int32(80))},
+		{Destination: "reviews", Subset: "v2", Weight: ptr.To(int32(20))},
+	}
+	if !reflect.DeepEqual(spec.HTTP[0].Route, want) {
+		t.Errorf("a step: %+v, want %+v", spec.HTTP[0].Route, want)
+	}
+	// Promoted to the canary: the rule routes elsewhere, so it is composed.
+	spec = written()
+	compose(spec, []liveWeights{{source: "CanaryRelease/c", destination: "reviews", baseline: "v1", canary: "v2", weights: map[string]int32{"v1": 0, "v2": 100}}})
+	if got := spec.HTTP[0].Route; len(got) != 1 || got[0].Subset != "v2" || *got[0].Weight != 100 {
+		t.Errorf("promoted: %+v", got)
+	}
+}

@@ -284,6 +284,12 @@ func compose(spec *v1alpha1.RouteSpec, live []liveWeights) []string {
 					kept = append(kept, v1alpha1.RouteDestination{Destination: l.destination, Subset: subset, Port: port, Weight: ptr.To(w)})
 				}
 			}
+			if routesAllTo(rule, kept) {
+				// The split sends the rule's traffic where the rule already
+				// does (a release's start, or its rollback): the rule stays
+				// as written, and the mesh's object with it.
+				kept = rule.Route
+			}
 			if extra := l.extras(rule, kept, port); len(extra) > 0 {
 				if ahead == nil {
 					ahead = map[int][]v1alpha1.HTTPRoute{}
@@ -305,6 +311,17 @@ func compose(spec *v1alpha1.RouteSpec, live []liveWeights) []string {
 		spec.HTTP = rules
 	}
 	return used
+}
+
+// routesAllTo says whether a rule routes, as written, to one destination
+// subset only — the one composed routes carry all its traffic to.
+func routesAllTo(rule *v1alpha1.HTTPRoute, composed []v1alpha1.RouteDestination) bool {
+	if len(rule.Route) != 1 || len(composed) != 1 {
+		return false
+	}
+	was, now := rule.Route[0], composed[0]
+	return was.Destination == now.Destination && was.Subset == now.Subset && was.Port == now.Port &&
+		(was.Weight == nil || *was.Weight == 100) && was.Headers == nil
 }
 
 func appliesTo(rule *v1alpha1.HTTPRoute, l liveWeights) bool {
