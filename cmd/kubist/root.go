@@ -7,18 +7,15 @@ import (
 	"github.com/spf13/cobra"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-
-	"github.com/kubist-io/kubist/internal/manager/lazylog"
 )
 
 // logOptions are the --zap-* flags; kubist dev reads them to send its log
 // to a file.
 var logOptions = zap.Options{Development: true}
 
-// newLogger is the process's logger: zap with the --zap-* options, values
-// attached when a line is written (lazylog), not at every reconcile.
+// newLogger is the process's logger: zap with the --zap-* options.
 func newLogger(opts *zap.Options) logr.Logger {
-	return lazylog.New(zap.New(zap.UseFlagOptions(opts)))
+	return zap.New(zap.UseFlagOptions(opts))
 }
 
 func newRootCommand() *cobra.Command {
