@@ -11,6 +11,16 @@
 // executors pace their Events already (one a minute per resource and
 // reason, see reconciler.EventInterval), so here an Event is built once,
 // queued and created; nothing is kept once it is written.
+//
+// Giving the stock recorder a reference without the resourceVersion
+// restores its series, but not what a person reads: its key for "the same
+// Event" (type, action, reason, reporting controller and instance,
+// regarding, related; client-go v0.37 tools/events getKey) leaves out the
+// note, and a repeat only counts into the series while the note stays the
+// first one's. A canary's successive Step Events ("v2 at 20%", "v2 at
+// 40%", …) would read as the first note ×N while the release is at 100%.
+// client-go's older recorder (tools/record) keys by message but is
+// deprecated in controller-runtime. So this writer stays.
 package eventwriter
 
 import (
