@@ -1,3 +1,7 @@
+// Package offline holds the kubist commands that need no manager: kubist
+// policy (list, test, eval), kubist executor list and kubist validate.
+// They check policies and manifests with the catalog, the policy engine
+// and the webhook's own code; a cluster, when given, is only read.
 package offline
 
 import (
@@ -15,6 +19,7 @@ import (
 	"github.com/kubist-io/kubist/policies"
 )
 
+// NewExecutorCommand is kubist executor.
 func NewExecutorCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "executor",
@@ -61,7 +66,7 @@ func parameterNames(s *policies.Schema) []string {
 	return names
 }
 
-// executorTable is the README's table of executors: each with its kinds,
+// ExecutorTable is the README's table of executors: each with its kinds,
 // properties, and parameters described with their defaults.
 func ExecutorTable(w io.Writer, executors []*catalog.Executor) error {
 	fmt.Fprintln(w, "| executor | kinds | default | read-only | parameters |")

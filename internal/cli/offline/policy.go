@@ -22,6 +22,7 @@ import (
 	"github.com/kubist-io/kubist/policies"
 )
 
+// NewPolicyCommand is kubist policy.
 func NewPolicyCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "policy",

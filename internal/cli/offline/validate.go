@@ -17,6 +17,7 @@ import (
 	"github.com/kubist-io/kubist/webhook"
 )
 
+// NewValidateCommand is kubist validate.
 func NewValidateCommand() *cobra.Command {
 	var paths []string
 	var kubeconfig string
