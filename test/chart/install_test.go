@@ -551,6 +551,15 @@ func startManager(t *testing.T, binary, kubeconfig string, d *appsv1.Deployment,
 	t.Logf("manager %s: %s %v", name, binary, container.Args)
 	probe := fmt.Sprintf("http://127.0.0.1:%d/readyz", probePort)
 	testenv.Eventually(t, 2*time.Minute, "manager "+name+" ready", func() error { return localmesh.Probe(probe) })
+	// Ready says nothing of the metrics server, a runnable of its own that
+	// may start after the probes answer (as a kubelet's scrape would find).
+	testenv.Eventually(t, time.Minute, "manager "+name+" serving metrics", func() error {
+		conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", m.metricsPort), time.Second)
+		if err == nil {
+			conn.Close()
+		}
+		return err
+	})
 	return m
 }
 
