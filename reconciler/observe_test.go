@@ -118,11 +118,11 @@ func TestObserveWritesNothing(t *testing.T) {
 			return err
 		},
 		"RouteExecutor": func() error {
-			_, err := observeOnly(t, rc, routeExecutor{r: rc, router: istioRouter{}}, "Route", "RouteExecutor", get("web", shop(&v1alpha1.Route{})).(*v1alpha1.Route))
+			_, err := observeOnly(t, rc, newRouteExecutor(rc, "RouteExecutor"), "Route", "RouteExecutor", get("web", shop(&v1alpha1.Route{})).(*v1alpha1.Route))
 			return err
 		},
 		"GatewayAPIRouteExecutor": func() error {
-			_, err := observeOnly(t, rc, routeExecutor{r: rc, router: gatewayAPIRouter{}}, "Route", "GatewayAPIRouteExecutor", get("web", shop(&v1alpha1.Route{})).(*v1alpha1.Route))
+			_, err := observeOnly(t, rc, newRouteExecutor(rc, "GatewayAPIRouteExecutor"), "Route", "GatewayAPIRouteExecutor", get("web", shop(&v1alpha1.Route{})).(*v1alpha1.Route))
 			return err
 		},
 		"CanaryReleaseExecutor": func() error {

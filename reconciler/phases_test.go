@@ -148,7 +148,7 @@ func TestRouteExecutorPhases(t *testing.T) {
 		Status: v1alpha1.CanaryReleaseStatus{Baseline: "v1", Weights: map[string]int32{"v1": 70, "v2": 30}, Phase: v1alpha1.CanaryProgressing}}
 	rc := phaseReconciler(t, append(phaseTree(), canary)...)
 	route := get(t, rc, "web", &v1alpha1.Route{})
-	x := routeExecutor{r: rc, router: istioRouter{}}
+	x := newRouteExecutor(rc, "RouteExecutor")
 	r := phaseRun(t, rc, "Route", "RouteExecutor", route)
 	plan, err := x.Observe(context.Background(), r, route)
 	if err != nil || len(plan.live) != 1 {
@@ -193,7 +193,7 @@ func TestGatewayRouteExecutorPhases(t *testing.T) {
 	route := get(t, rc, "web", &v1alpha1.Route{})
 	route.Spec.Executor = &v1alpha1.ExecutorRef{Name: "GatewayAPIRouteExecutor"}
 	route.Status.VirtualService = "shop/web"
-	x := routeExecutor{r: rc, router: gatewayAPIRouter{}}
+	x := newRouteExecutor(rc, "GatewayAPIRouteExecutor")
 	r := phaseRun(t, rc, "Route", "GatewayAPIRouteExecutor", route)
 	plan, err := x.Observe(context.Background(), r, route)
 	if err != nil || plan.destinations["web"] == nil {

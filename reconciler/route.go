@@ -42,16 +42,31 @@ type liveWeights struct {
 type routeExecutor struct {
 	r      *Reconciler
 	router router
+	// others are the other routers: what they applied goes when a Route
+	// switches to this one.
+	others []router
 	noChildren[*v1alpha1.Route]
+}
+
+// newRouteExecutor is the Route executor of the router routers names.
+func newRouteExecutor(r *Reconciler, name string) routeExecutor {
+	x := routeExecutor{r: r, router: routers[name]}
+	for _, other := range sortedKeys(routers) {
+		if other != name {
+			x.others = append(x.others, routers[other])
+		}
+	}
+	return x
 }
 
 // A router is how a Route reaches the data plane: it translates the
 // composed spec into the object of one traffic API and applies it. Adding
 // one is a file of its own and an entry in routers (docs/executors.md).
 type router interface {
-	// object is the kind of object the router applies, and an empty one
-	// (to remove it).
-	object() (kind string, empty client.Object)
+	// kind is the kind of object the router applies; empty returns an
+	// empty one (to remove it).
+	kind() string
+	empty() client.Object
 	// applied is the field of the Route's status that names the object.
 	applied(status *v1alpha1.RouteStatus) *string
 	// conditions are the Route's conditions the router sets.
@@ -123,9 +138,8 @@ func (x routeExecutor) Apply(ctx context.Context, s *scope, route *v1alpha1.Rout
 	if err := x.router.apply(ctx, s, route, &plan); err != nil {
 		return plan, err
 	}
-	for _, other := range x.others() {
-		kind, empty := other.object()
-		if err := removeStale(ctx, s, plan.placement, route, kind, *other.applied(&route.Status), empty); err != nil {
+	for _, other := range x.others {
+		if err := removeStale(ctx, s, plan.placement, route, other, *other.applied(&route.Status)); err != nil {
 			return plan, err
 		}
 	}
@@ -135,7 +149,7 @@ func (x routeExecutor) Apply(ctx context.Context, s *scope, route *v1alpha1.Rout
 // Status names the object applied (and no other router's), and drops the
 // conditions only another router sets.
 func (x routeExecutor) Status(_ *scope, route *v1alpha1.Route, plan routePlan) (string, error) {
-	for _, other := range x.others() {
+	for _, other := range x.others {
 		*other.applied(&route.Status) = ""
 		for _, c := range other.conditions() {
 			if !slices.Contains(x.router.conditions(), c) {
@@ -145,8 +159,7 @@ func (x routeExecutor) Status(_ *scope, route *v1alpha1.Route, plan routePlan) (
 	}
 	*x.router.applied(&route.Status) = plan.applied
 	route.Status.ComposedFrom = plan.composed
-	kind, _ := x.router.object()
-	msg := fmt.Sprintf("%s %s on %s", kind, plan.applied, plan.placement.target)
+	msg := fmt.Sprintf("%s %s on %s", x.router.kind(), plan.applied, plan.placement.target)
 	if len(plan.composed) > 0 {
 		msg += fmt.Sprintf(", composed with %v", plan.composed)
 	}
@@ -154,17 +167,6 @@ func (x routeExecutor) Status(_ *scope, route *v1alpha1.Route, plan routePlan) (
 		msg += "; " + strings.Join(plan.notes, "; ")
 	}
 	return msg, nil
-}
-
-// others are the routers other than the executor's own, in name order.
-func (x routeExecutor) others() []router {
-	var out []router
-	for _, name := range sortedKeys(routers) {
-		if routers[name] != x.router {
-			out = append(out, routers[name])
-		}
-	}
-	return out
 }
 
 // Finalize removes what any router applied.
@@ -175,8 +177,7 @@ func (x routeExecutor) Finalize(ctx context.Context, s *scope, route *v1alpha1.R
 	}
 	objs := make([]client.Object, 0, len(routers))
 	for _, name := range sortedKeys(routers) {
-		_, empty := routers[name].object()
-		objs = append(objs, empty)
+		objs = append(objs, routers[name].empty())
 	}
 	return removeOwned(ctx, s, p.target, p.namespace, ownerLabels("Route", route, p.vc.Name), objs...)
 }
@@ -184,21 +185,21 @@ func (x routeExecutor) Finalize(ctx context.Context, s *scope, route *v1alpha1.R
 // removeStale deletes the object a Route's other executor applied, which
 // the status names (nothing when it names none), once: the status no
 // longer names it after the run.
-func removeStale(ctx context.Context, s *scope, p *placement, route *v1alpha1.Route, kind, named string, obj client.Object) error {
+func removeStale(ctx context.Context, s *scope, p *placement, route *v1alpha1.Route, other router, named string) error {
 	switch {
 	case named == "":
 		return nil
 	case s.readOnly:
-		s.drift = append(s.drift, fmt.Sprintf("delete %s %s", kind, named))
+		s.drift = append(s.drift, fmt.Sprintf("delete %s %s", other.kind(), named))
 		return nil
 	}
-	return removeOwned(ctx, s, p.target, p.namespace, ownerLabels("Route", route, p.vc.Name), obj)
+	return removeOwned(ctx, s, p.target, p.namespace, ownerLabels("Route", route, p.vc.Name), other.empty())
 }
 
 func routeKind(r *Reconciler) *kind[*v1alpha1.Route] {
 	executors := map[string]implementation[*v1alpha1.Route]{}
-	for name, rt := range routers {
-		executors[name] = phases(routeExecutor{r: r, router: rt})
+	for name := range routers {
+		executors[name] = phases(newRouteExecutor(r, name))
 	}
 	return &kind[*v1alpha1.Route]{
 		name:      "Route",

@@ -57,7 +57,9 @@ var httpRouteObject = managedObject[*gatewayv1.HTTPRoute]{
 // executor parameter subsetServices.
 type gatewayAPIRouter struct{}
 
-func (gatewayAPIRouter) object() (string, client.Object) { return "HTTPRoute", &gatewayv1.HTTPRoute{} }
+func (gatewayAPIRouter) kind() string { return "HTTPRoute" }
+
+func (gatewayAPIRouter) empty() client.Object { return &gatewayv1.HTTPRoute{} }
 
 func (gatewayAPIRouter) applied(status *v1alpha1.RouteStatus) *string { return &status.HTTPRoute }
 

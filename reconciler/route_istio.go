@@ -28,9 +28,9 @@ var virtualServiceObject = managedObject[*networkingv1.VirtualService]{
 // Route's name in its VirtualCluster's namespace.
 type istioRouter struct{}
 
-func (istioRouter) object() (string, client.Object) {
-	return "VirtualService", &networkingv1.VirtualService{}
-}
+func (istioRouter) kind() string { return "VirtualService" }
+
+func (istioRouter) empty() client.Object { return &networkingv1.VirtualService{} }
 
 func (istioRouter) applied(status *v1alpha1.RouteStatus) *string { return &status.VirtualService }
 

@@ -168,14 +168,15 @@ func Setup(mgr ctrl.Manager, engine catalog.Engine, opts Options) (*Reconciler, 
 		return []reconcile.Request{{NamespacedName: client.ObjectKey{Namespace: namespace, Name: parent.Name}}}
 	})
 	arrivals := builder.WithPredicates(predicate.Funcs{UpdateFunc: func(event.UpdateEvent) bool { return false }})
-	// Each kind's children (v1alpha1.Tree): their arrivals and departures,
-	// and every change of those whose status their parent reads.
+	// Each kind's children (v1alpha1.Tree): the arrivals and departures of
+	// those it counts, and every change of those whose status it reads.
 	children := func(kind string) func(*builder.Builder) *builder.Builder {
 		return func(b *builder.Builder) *builder.Builder {
 			for _, child := range v1alpha1.ChildKinds(kind) {
-				if child.ParentReadsStatus {
+				switch {
+				case child.ParentReadsStatus:
 					b = b.Watches(child.New(), toParent)
-				} else {
+				case child.ParentCounts:
 					b = b.Watches(child.New(), toParent, arrivals)
 				}
 			}

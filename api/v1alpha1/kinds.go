@@ -50,9 +50,12 @@ type KindInfo struct {
 	// Protected kinds may not be deleted while they have children,
 	// unless annotated with AnnotationDeleteChildren.
 	Protected bool
+	// ParentCounts marks a kind its parent counts in its status (a
+	// Project its Clusters, …): the parent runs when one comes or goes.
+	ParentCounts bool
 	// ParentReadsStatus marks a kind whose status its parent's run reads
 	// (a Route composes its releases' weights): the parent runs on every
-	// change of it, not only when one comes or goes.
+	// change of it.
 	ParentReadsStatus bool
 	New               func() Object
 	NewList           func() ObjectList
@@ -61,9 +64,9 @@ type KindInfo struct {
 // Tree lists the kinds that executors reconcile, parents before children.
 var Tree = []KindInfo{
 	{Kind: "Project", Protected: true, New: func() Object { return &Project{} }, NewList: func() ObjectList { return &ProjectList{} }},
-	{Kind: "Cluster", Parent: "Project", Protected: true, New: func() Object { return &Cluster{} }, NewList: func() ObjectList { return &ClusterList{} }},
-	{Kind: "VirtualCluster", Parent: "Cluster", Protected: true, New: func() Object { return &VirtualCluster{} }, NewList: func() ObjectList { return &VirtualClusterList{} }},
-	{Kind: "Application", Namespaced: true, Parent: "VirtualCluster", New: func() Object { return &Application{} }, NewList: func() ObjectList { return &ApplicationList{} }},
+	{Kind: "Cluster", Parent: "Project", Protected: true, ParentCounts: true, New: func() Object { return &Cluster{} }, NewList: func() ObjectList { return &ClusterList{} }},
+	{Kind: "VirtualCluster", Parent: "Cluster", Protected: true, ParentCounts: true, New: func() Object { return &VirtualCluster{} }, NewList: func() ObjectList { return &VirtualClusterList{} }},
+	{Kind: "Application", Namespaced: true, Parent: "VirtualCluster", ParentCounts: true, New: func() Object { return &Application{} }, NewList: func() ObjectList { return &ApplicationList{} }},
 	{Kind: "Destination", Namespaced: true, Parent: "VirtualCluster", New: func() Object { return &Destination{} }, NewList: func() ObjectList { return &DestinationList{} }},
 	{Kind: "Route", Namespaced: true, Parent: "VirtualCluster", New: func() Object { return &Route{} }, NewList: func() ObjectList { return &RouteList{} }},
 	{Kind: "CanaryRelease", Namespaced: true, Parent: "Route", ParentReadsStatus: true, New: func() Object { return &CanaryRelease{} }, NewList: func() ObjectList { return &CanaryReleaseList{} }},
