@@ -57,7 +57,7 @@ type actionAnswer struct {
 // none) and the answers to those before it — Applied for those the
 // history records already (a run applied them and stopped before saying
 // so), Refused for those meant for an earlier release of the same name.
-func (s *scope) pendingActions(ctx context.Context, history []v1alpha1.ReleaseStep) (*v1alpha1.ReleaseAction, []actionAnswer, error) {
+func (s *scope) pendingActions(ctx context.Context, steps *v1alpha1.Steps) (*v1alpha1.ReleaseAction, []actionAnswer, error) {
 	if s.readOnly {
 		// A ReadOnly executor changes nothing, a person's action included.
 		return nil, nil, nil
@@ -80,8 +80,15 @@ func (s *scope) pendingActions(ctx context.Context, history []v1alpha1.ReleaseSt
 	})
 	var answers []actionAnswer
 	for _, a := range pending {
-		if i := slices.IndexFunc(history, func(h v1alpha1.ReleaseStep) bool { return h.ActionName == a.Name }); i >= 0 {
-			answers = append(answers, actionAnswer{action: a, phase: v1alpha1.ActionApplied, message: history[i].Message})
+		if i := slices.IndexFunc(steps.History, func(h v1alpha1.ReleaseStep) bool { return h.ActionName == a.Name }); i >= 0 {
+			answers = append(answers, actionAnswer{action: a, phase: v1alpha1.ActionApplied, message: steps.History[i].Message})
+			continue
+		}
+		if step, err := s.archivedStep(ctx, a.Name); err != nil || step != nil {
+			if err != nil {
+				return nil, nil, err
+			}
+			answers = append(answers, actionAnswer{action: a, phase: v1alpha1.ActionApplied, message: step.Message})
 			continue
 		}
 		if !ownedBy(a, s.obj) {

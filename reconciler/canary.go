@@ -383,7 +383,7 @@ func (x canaryExecutor) Observe(ctx context.Context, s *scope, c *v1alpha1.Canar
 	if err := t.requireSubsets("spec.baseline", baseline); err != nil {
 		return plan, err
 	}
-	action, answers, err := s.pendingActions(ctx, c.Status.History)
+	action, answers, err := s.pendingActions(ctx, &c.Status.Steps)
 	if err != nil {
 		return plan, err
 	}

@@ -261,6 +261,14 @@ func run[T v1alpha1.Object](ctx context.Context, k *kind[T], impl implementation
 	// status change.
 	changed := !equality.Semantic.DeepEqual(statusOf(obj), statusOf(working))
 	if changed {
+		if rel, ok := any(working).(v1alpha1.Release); ok {
+			if aerr := s.archiveHistory(ctx, rel); aerr != nil {
+				if apierrors.IsConflict(aerr) || apierrors.IsAlreadyExists(aerr) {
+					return ctrl.Result{RequeueAfter: time.Millisecond}, nil
+				}
+				return ctrl.Result{}, aerr
+			}
+		}
 		if uerr := s.Client.Status().Update(ctx, working); uerr != nil {
 			if apierrors.IsConflict(uerr) || apierrors.IsNotFound(uerr) {
 				// A newer version exists: run again on it; nothing of this

@@ -82,7 +82,7 @@ func (x experimentExecutor) Observe(ctx context.Context, s *scope, e *v1alpha1.E
 	if err := t.requireSubsets("spec.subsets", e.Spec.Subsets...); err != nil {
 		return plan, err
 	}
-	action, answers, err := s.pendingActions(ctx, e.Status.History)
+	action, answers, err := s.pendingActions(ctx, &e.Status.Steps)
 	if err != nil {
 		return plan, err
 	}

@@ -10,7 +10,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/kubist-io/kubist/api/v1alpha1"
-	"github.com/kubist-io/kubist/internal/release"
 )
 
 // The manager's Prometheus metrics, served on its metrics endpoint.
@@ -137,16 +136,12 @@ func (w *releaseCollector) Collect(ch chan<- prometheus.Metric) {
 // countSteps counts the steps a status write added to a release's
 // history: the ones after the last step the release had before.
 func countSteps(old, updated v1alpha1.Object) {
-	kind := ""
-	switch updated.(type) {
-	case *v1alpha1.CanaryRelease:
-		kind = "CanaryRelease"
-	case *v1alpha1.Experiment:
-		kind = "Experiment"
-	default:
+	rel, ok := updated.(v1alpha1.Release)
+	if !ok {
 		return
 	}
-	before, after := release.History(old), release.History(updated)
+	kind := rel.ReleaseKind()
+	before, after := old.(v1alpha1.Release).GetSteps().History, rel.GetSteps().History
 	for _, step := range after {
 		if len(before) == 0 || step.Time.After(before[len(before)-1].Time.Time) {
 			releaseSteps.WithLabelValues(kind, step.Phase).Inc()

@@ -162,7 +162,7 @@ func TestPipelineAnswersActions(t *testing.T) {
 	canary := &v1alpha1.CanaryRelease{ObjectMeta: metav1.ObjectMeta{Name: "web-v2", Namespace: "shop", UID: "canary", Generation: 1},
 		Spec: v1alpha1.CanaryReleaseSpec{Route: "web", Destination: "web", Subset: "v2"},
 		Status: v1alpha1.CanaryReleaseStatus{Baseline: "v1", Weights: map[string]int32{"v1": 80, "v2": 20}, Phase: v1alpha1.CanaryProgressing, LastStepTime: &last,
-			History: []v1alpha1.ReleaseStep{{ActionName: "canaryrelease-recorded", Message: "rolled back"}}}}
+			Steps: v1alpha1.Steps{History: []v1alpha1.ReleaseStep{{ActionName: "canaryrelease-recorded", Message: "rolled back"}}}}}
 	objs := append(append(phaseTree(), canary), waitingActions("CanaryRelease", canary, v1alpha1.ActionRetry)...)
 	rc := phaseReconciler(t, objs...)
 	c := get(t, rc, "web-v2", &v1alpha1.CanaryRelease{})

@@ -67,6 +67,11 @@ func phaseReconciler(t *testing.T, objs ...client.Object) *Reconciler {
 	for _, ix := range indexes() {
 		b = b.WithIndex(ix.obj, ix.field, ix.extract)
 	}
+	// The API server selects a release's ReleaseHistory pages by this
+	// field (the CRD's selectableFields); the fake client by an index.
+	b = b.WithIndex(&v1alpha1.ReleaseHistory{}, v1alpha1.HistoryField, func(o client.Object) []string {
+		return []string{o.(*v1alpha1.ReleaseHistory).Release.Name}
+	})
 	c := b.Build()
 	engine, err := catalog.NewEngine(context.Background(), policies.DefaultLimits)
 	if err != nil {

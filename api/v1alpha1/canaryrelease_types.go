@@ -27,9 +27,25 @@ const (
 	CanaryAborted CanaryPhase = "Aborted"
 )
 
-// HistoryLimit is how many steps a CanaryRelease or an Experiment keeps
-// in its status.
+// HistoryLimit is how many steps of a CanaryRelease or an Experiment its
+// ReleaseHistory keeps, besides the last ones in its status.
 const HistoryLimit = 50
+
+// Steps is the part of a release's status that records its steps and the
+// actions people asked of it: the last ones, the older ones being in the
+// release's ReleaseHistory.
+type Steps struct {
+	// History of the last steps and actions, oldest first; the older ones
+	// are in the ReleaseHistory named after the release.
+	// +optional
+	// +kubebuilder:validation:MaxItems=50
+	History []ReleaseStep `json:"history,omitempty"`
+
+	// HistoryArchived counts the steps moved from History into the
+	// release's ReleaseHistory.
+	// +optional
+	HistoryArchived int32 `json:"historyArchived,omitempty"`
+}
 
 // CanaryReleaseSpec is the desired state of a CanaryRelease.
 type CanaryReleaseSpec struct {
@@ -218,10 +234,7 @@ type CanaryReleaseStatus struct {
 	// +optional
 	LastStepTime *metav1.MicroTime `json:"lastStepTime,omitempty"`
 
-	// History of the last steps, oldest first.
-	// +optional
-	// +kubebuilder:validation:MaxItems=50
-	History []ReleaseStep `json:"history,omitempty"`
+	Steps `json:",inline"`
 
 	// Served is the split the mesh reported serving, beside Weights: the
 	// condition TrafficShifted says whether the two agree.

@@ -133,10 +133,7 @@ type ExperimentStatus struct {
 	// +optional
 	LastStepTime *metav1.MicroTime `json:"lastStepTime,omitempty"`
 
-	// History of the last steps and actions, oldest first.
-	// +optional
-	// +kubebuilder:validation:MaxItems=50
-	History []ReleaseStep `json:"history,omitempty"`
+	Steps `json:",inline"`
 
 	// PausedPhase is the phase a paused experiment resumes in.
 	// +optional

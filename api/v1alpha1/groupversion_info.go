@@ -27,6 +27,7 @@ func addKnownTypes(scheme *runtime.Scheme) error {
 		&Experiment{}, &ExperimentList{},
 		&Policy{}, &PolicyList{},
 		&ReleaseAction{}, &ReleaseActionList{},
+		&ReleaseHistory{}, &ReleaseHistoryList{},
 	)
 	metav1.AddToGroupVersion(scheme, GroupVersion)
 	return nil

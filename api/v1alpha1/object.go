@@ -11,6 +11,9 @@ var (
 	_ Object = &CanaryRelease{}
 	_ Object = &Experiment{}
 	_ Object = &Policy{}
+
+	_ Release = &CanaryRelease{}
+	_ Release = &Experiment{}
 )
 
 // GetStanzas returns the executor and policies stanzas.
@@ -66,3 +69,26 @@ func (o *Policy) GetStanzas() *Stanzas { return &o.Spec.Stanzas }
 
 // GetCommonStatus returns the status part every kind shares.
 func (o *Policy) GetCommonStatus() *CommonStatus { return &o.Status.CommonStatus }
+
+// Release is a kind whose status records steps: a CanaryRelease or an
+// Experiment.
+// +kubebuilder:object:generate=false
+type Release interface {
+	Object
+	GetSteps() *Steps
+	// ReleaseKind is the kind's name, which a typed object read from the
+	// API may not carry in its TypeMeta.
+	ReleaseKind() string
+}
+
+// ReleaseKind is "CanaryRelease".
+func (o *CanaryRelease) ReleaseKind() string { return "CanaryRelease" }
+
+// ReleaseKind is "Experiment".
+func (o *Experiment) ReleaseKind() string { return "Experiment" }
+
+// GetSteps returns the steps the status records.
+func (o *CanaryRelease) GetSteps() *Steps { return &o.Status.Steps }
+
+// GetSteps returns the steps the status records.
+func (o *Experiment) GetSteps() *Steps { return &o.Status.Steps }

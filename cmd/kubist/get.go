@@ -88,6 +88,12 @@ func renderRelease(ctx context.Context, c client.Reader, kind string, key types.
 	default:
 		return "", fmt.Errorf("unknown output format %q: json or yaml", output)
 	}
+	var pages v1alpha1.ReleaseHistoryList
+	archived := ""
+	if err := c.List(ctx, &pages, client.InNamespace(key.Namespace), client.MatchingFields{v1alpha1.HistoryField: key.Name}); err != nil {
+		// The rest of the view is still worth showing.
+		archived = fmt.Sprintf("  the older steps are not shown: %v\n", err)
+	}
 	var events eventsv1.EventList
 	if err := c.List(ctx, &events, client.InNamespace(key.Namespace)); err != nil {
 		return "", fmt.Errorf("list the events of %s %s: %w", kind, key, err)
@@ -98,15 +104,16 @@ func renderRelease(ctx context.Context, c client.Reader, kind string, key types.
 			mine = append(mine, e)
 		}
 	}
-	return describeRelease(obj, mine), nil
+	return describeRelease(obj, release.History(obj, pages.Items), archived, mine), nil
 }
 
-// describeRelease is the view of a release for people.
-func describeRelease(obj v1alpha1.Object, events []eventsv1.Event) string {
+// describeRelease is the view of a release for people: the release, its
+// whole history (and a line on what of it could not be read) and its
+// Events.
+func describeRelease(obj v1alpha1.Object, history []v1alpha1.ReleaseStep, archived string, events []eventsv1.Event) string {
 	var b strings.Builder
 	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
 	status := obj.GetCommonStatus()
-	var history []v1alpha1.ReleaseStep
 	switch o := obj.(type) {
 	case *v1alpha1.CanaryRelease:
 		fmt.Fprintf(tw, "CanaryRelease:\t%s/%s\n", o.Namespace, o.Name)
@@ -119,7 +126,6 @@ func describeRelease(obj v1alpha1.Object, events []eventsv1.Event) string {
 		if o.Status.ApprovedWeight != nil {
 			fmt.Fprintf(tw, "Approved:\tup to %d%%\n", *o.Status.ApprovedWeight)
 		}
-		history = o.Status.History
 	case *v1alpha1.Experiment:
 		fmt.Fprintf(tw, "Experiment:\t%s/%s\n", o.Namespace, o.Name)
 		fmt.Fprintf(tw, "Route:\t%s (destination %s, subsets %s)\n", o.Spec.Route, o.Spec.Destination, strings.Join(o.Spec.Subsets, ", "))
@@ -128,7 +134,6 @@ func describeRelease(obj v1alpha1.Object, events []eventsv1.Event) string {
 		if o.Status.Winner != "" {
 			fmt.Fprintf(tw, "Winner:\t%s\n", o.Status.Winner)
 		}
-		history = o.Status.History
 	}
 	var chain []string
 	for _, p := range obj.GetStanzas().Policies {
@@ -140,6 +145,7 @@ func describeRelease(obj v1alpha1.Object, events []eventsv1.Event) string {
 	_ = tw.Flush()
 
 	b.WriteString("\nHistory:\n")
+	b.WriteString(archived)
 	if len(history) == 0 {
 		b.WriteString("  no steps yet\n")
 	} else {

@@ -49,15 +49,15 @@ func DecidedBy(h v1alpha1.ReleaseStep) string {
 	return cmp.Or(h.Policy, "-")
 }
 
-// History is a release's steps, oldest first.
-func History(obj v1alpha1.Object) []v1alpha1.ReleaseStep {
-	switch o := obj.(type) {
-	case *v1alpha1.CanaryRelease:
-		return o.Status.History
-	case *v1alpha1.Experiment:
-		return o.Status.History
+// History is a release's whole history, oldest first: the steps of its
+// ReleaseHistory pages (any pages: those of other releases are left out),
+// then its status's.
+func History(obj v1alpha1.Object, pages []v1alpha1.ReleaseHistory) []v1alpha1.ReleaseStep {
+	rel, ok := obj.(v1alpha1.Release)
+	if !ok {
+		return nil
 	}
-	return nil
+	return v1alpha1.MergeHistory(v1alpha1.PagesOf(rel, pages), rel.GetSteps())
 }
 
 // StepFigures renders the metrics a decision saw, one subset after another.

@@ -247,7 +247,7 @@ subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: bob}]
 		Eventually(func(g Gomega) {
 			g.Expect(points(g)).To(BeNumerically(">", before))
 			c := canaryOf(g)
-			g.Expect(points(g)).To(BeNumerically("<=", len(c.Status.History)))
+			g.Expect(points(g)).To(BeNumerically("<=", len(historyOf(g, &c))))
 			g.Expect(weights(g)).NotTo(BeEmpty())
 		}).WithTimeout(30 * time.Second).Should(Succeed())
 		// The figures the decisions saw are drawn for both subsets.
@@ -308,7 +308,8 @@ subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: bob}]
 
 	It("shows each step on the chart soon after it is decided", func() {
 		Eventually(func(g Gomega) v1alpha1.CanaryPhase { return canaryOf(g).Status.Phase }).WithTimeout(60 * time.Second).Should(Equal(v1alpha1.CanaryPromoted))
-		history := canaryOf(Default).Status.History
+		promoted := canaryOf(Default)
+		history := historyOf(Default, &promoted)
 		Eventually(func(g Gomega) int { return points(g) }).Should(Equal(len(history)))
 		type render struct {
 			ID     string  `json:"id"`

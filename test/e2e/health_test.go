@@ -37,6 +37,14 @@ func canaryStatus(g Gomega, ns string) v1alpha1.CanaryRelease {
 	return c
 }
 
+// historyOf is a release's whole history, as kubist get shows it: its
+// ReleaseHistory pages' steps, then its status's.
+func historyOf(g Gomega, rel v1alpha1.Release) []v1alpha1.ReleaseStep {
+	h, err := testenv.History(ctx(), env.Client, rel)
+	g.Expect(err).NotTo(HaveOccurred())
+	return h
+}
+
 var _ = Describe("HealthBasedCanaryRelease on a real Prometheus", func() {
 	It("promotes a healthy canary", func() {
 		healthCanary("healthy", map[string]int{"200": 100})

@@ -245,9 +245,16 @@ subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: bob}]
 		Expect(json.Unmarshal([]byte(operates("bob", "get", "canary", "web-v2", "-n", ns, "-o", "json")), &c)).To(Succeed())
 		Expect(c.Status.Phase).To(Equal(v1alpha1.CanaryPromoted))
 
-		By("every action was applied once, in order, and says so")
+		By("every action was applied once, in order, and says so, the older ones moved from the status into its ReleaseHistory")
+		var page v1alpha1.ReleaseHistory
+		Expect(env.Client.Get(ctx(), types.NamespacedName{Namespace: ns, Name: "canaryrelease.web-v2.0"}, &page)).To(Succeed())
+		Expect(page.Steps).To(HaveLen(v1alpha1.HistoryInStatus - v1alpha1.HistoryKept))
+		Expect(c.Status.HistoryArchived).To(BeNumerically(">=", len(page.Steps)))
+		Expect(len(c.Status.History)).To(BeNumerically("<", v1alpha1.HistoryInStatus))
+		history, err := testenv.History(ctx(), env.Client, &c)
+		Expect(err).NotTo(HaveOccurred())
 		var actions []string
-		for _, h := range c.Status.History {
+		for _, h := range history {
 			if h.Action != "" {
 				actions = append(actions, h.Action)
 			}

@@ -259,7 +259,7 @@ var _ = Describe("Real requests through istiod", Ordered, func() {
 		By("between two changes of the VirtualService, the requests split as its weights")
 		cs := changes()
 		Expect(len(cs)).To(BeNumerically(">=", 11), "the rule before the canary and one change per step: %v", cs)
-		history := promoted.Status.History
+		history := historyOf(Default, &promoted)
 		Expect(history).To(HaveLen(10))
 		var report []string
 		var dueToMoved, writtenToMoved []time.Duration

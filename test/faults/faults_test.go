@@ -82,6 +82,16 @@ func canary(t *testing.T, c client.Client, ns string) *v1alpha1.CanaryRelease {
 	return cr
 }
 
+// history is a canary's whole history, as kubist get shows it.
+func history(t *testing.T, c client.Client, cr *v1alpha1.CanaryRelease) []v1alpha1.ReleaseStep {
+	t.Helper()
+	h, err := testenv.History(t.Context(), c, cr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
 func condition(conds []metav1.Condition, typ string) metav1.Condition {
 	if c := meta.FindStatusCondition(conds, typ); c != nil {
 		return *c
@@ -184,26 +194,27 @@ func TestPrometheusStoppedMidCanary(t *testing.T) {
 		}
 		return nil
 	})
-	checkHistory(t, canary(t, c, "prom"), 20)
+	checkHistory(t, c, canary(t, c, "prom"), 20)
 }
 
 // checkHistory: the canary's weight rose by step at each step of its
 // history, none skipped, none twice.
-func checkHistory(t *testing.T, cr *v1alpha1.CanaryRelease, step int32) {
+func checkHistory(t *testing.T, c client.Client, cr *v1alpha1.CanaryRelease, step int32) {
 	t.Helper()
 	want := step
-	for _, h := range cr.Status.History {
+	steps := history(t, c, cr)
+	for _, h := range steps {
 		w, ok := h.Weights[cr.Spec.Subset]
 		if !ok || h.Phase == string(v1alpha1.CanaryPromoted) && w == 100 && want > 100 {
 			continue
 		}
 		if w != min(want, 100) {
-			t.Fatalf("history of %s/%s: weight %d where %d was next: %+v", cr.Namespace, cr.Name, w, want, cr.Status.History)
+			t.Fatalf("history of %s/%s: weight %d where %d was next: %+v", cr.Namespace, cr.Name, w, want, steps)
 		}
 		want += step
 	}
 	if want <= 100 {
-		t.Fatalf("history of %s/%s ends below 100%%: %+v", cr.Namespace, cr.Name, cr.Status.History)
+		t.Fatalf("history of %s/%s ends below 100%%: %+v", cr.Namespace, cr.Name, steps)
 	}
 }
 
@@ -268,7 +279,7 @@ spec:
 		}
 		return nil
 	})
-	checkHistory(t, canary(t, c, "alive"), 25)
+	checkHistory(t, c, canary(t, c, "alive"), 25)
 	var cl v1alpha1.Cluster
 	if err := c.Get(t.Context(), types.NamespacedName{Name: "gone"}, &cl); err != nil {
 		t.Fatal(err)

@@ -79,7 +79,7 @@ func checkCanariesFinished(t *testing.T, c client.Client, namespaces []string, t
 		return nil
 	})
 	for _, ns := range namespaces {
-		checkHistory(t, canary(t, c, ns), 10)
+		checkHistory(t, c, canary(t, c, ns), 10)
 	}
 }
 
@@ -345,7 +345,7 @@ func TestActionsUnderKills(t *testing.T) {
 		cr := canary(t, env.Client, ns)
 		var weights []int32
 		var applied []string
-		for _, h := range cr.Status.History {
+		for _, h := range history(t, env.Client, cr) {
 			weights = append(weights, h.Weights["v2"])
 			if h.Action != "" {
 				applied = append(applied, h.ActionName)

@@ -92,7 +92,7 @@ func TestShards(t *testing.T) {
 	}
 	checkCanariesFinished(t, env.Client, shards["a"], 2*time.Minute)
 	for _, ns := range shards["a"] {
-		checkOnTime(t, canary(t, env.Client, ns), period, killed)
+		checkOnTime(t, env.Client, canary(t, env.Client, ns), period, killed)
 	}
 	for _, ns := range shards["b"] {
 		if w := canary(t, env.Client, ns).Status.CanaryWeight; w != frozen[ns] {
@@ -105,11 +105,11 @@ func TestShards(t *testing.T) {
 
 // checkOnTime: each step of the history after since came within a second
 // of its period after the one before.
-func checkOnTime(t *testing.T, cr *v1alpha1.CanaryRelease, period time.Duration, since time.Time) {
+func checkOnTime(t *testing.T, c client.Client, cr *v1alpha1.CanaryRelease, period time.Duration, since time.Time) {
 	t.Helper()
 	var late []string
 	var longest time.Duration
-	h := cr.Status.History
+	h := history(t, c, cr)
 	for i := 1; i < len(h); i++ {
 		if h[i].Time.Time.Before(since) {
 			continue

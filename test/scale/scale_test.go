@@ -602,12 +602,16 @@ func stepLatency(ctx context.Context, b *testing.B, c client.WithWatch, metricsU
 		if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "latency"}, &cr); err != nil {
 			b.Fatal(err)
 		}
+		history, err := testenv.History(ctx, c, &cr)
+		if err != nil {
+			b.Fatal(err)
+		}
 		mu.Lock()
 		obs := observed[ns]
 		mu.Unlock()
-		for i := 1; i < len(cr.Status.History); i++ {
-			due := cr.Status.History[i-1].Time.Add(latencyPeriod)
-			weight := cr.Status.History[i].Weights["v2"]
+		for i := 1; i < len(history); i++ {
+			due := history[i-1].Time.Add(latencyPeriod)
+			weight := history[i].Weights["v2"]
 			// Under load a Route may compose two steps at once: a step is
 			// carried when the VirtualService reaches its weight or beyond.
 			j := slices.IndexFunc(obs, func(s seen) bool { return s.weight >= weight })

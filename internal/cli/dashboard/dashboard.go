@@ -89,6 +89,7 @@ func newServer(c client.WithWatch, namespace string) *Server {
 		add(k.Kind+"s", k.New(), k.NewList(), k.Namespaced)
 	}
 	add("Events", &eventsv1.Event{}, &eventsv1.EventList{}, true)
+	add("ReleaseHistories", &v1alpha1.ReleaseHistory{}, &v1alpha1.ReleaseHistoryList{}, true)
 	return s
 }
 

@@ -124,6 +124,11 @@ func (s *Server) snapshot() *Snapshot {
 		key := e.Regarding.Kind + "/" + e.Regarding.Namespace + "/" + e.Regarding.Name + "/" + string(e.Regarding.UID)
 		events[key] = append(events[key], e)
 	}
+	pages := map[string][]v1alpha1.ReleaseHistory{}
+	for _, p := range items[v1alpha1.ReleaseHistory](s.byKind["ReleaseHistories"]) {
+		key := p.Namespace + "/" + p.Release.Name
+		pages[key] = append(pages[key], p)
+	}
 	namespaces := map[string]bool{}
 	var walk func(n *tree.Node, project string) Node
 	walk = func(n *tree.Node, project string) Node {
@@ -141,7 +146,7 @@ func (s *Server) snapshot() *Snapshot {
 				out.Ready, out.Reason, out.Message = string(c.Status), c.Reason, c.Message
 			}
 			if n.Kind == "CanaryRelease" || n.Kind == "Experiment" {
-				r := releaseOf(n.Kind, obj, project, now)
+				r := releaseOf(n.Kind, obj, pages[obj.GetNamespace()+"/"+obj.GetName()], project, now)
 				r.Events = eventsOf(events[n.Kind+"/"+obj.GetNamespace()+"/"+obj.GetName()+"/"+string(obj.GetUID())])
 				out.Release = r.ID
 				snap.Releases = append(snap.Releases, r)
@@ -182,8 +187,9 @@ var actionsOf = map[string][]v1alpha1.ActionName{
 	"Experiment":    {v1alpha1.ActionPause, v1alpha1.ActionResume, v1alpha1.ActionConclude, v1alpha1.ActionAbort},
 }
 
-// releaseOf is the page's view of a release.
-func releaseOf(kind string, obj v1alpha1.Object, project string, now time.Time) Release {
+// releaseOf is the page's view of a release; pages are the
+// ReleaseHistories that may be its.
+func releaseOf(kind string, obj v1alpha1.Object, pages []v1alpha1.ReleaseHistory, project string, now time.Time) Release {
 	r := Release{
 		ID: kind + "/" + obj.GetNamespace() + "/" + obj.GetName(), Kind: kind, Namespace: obj.GetNamespace(), Name: obj.GetName(),
 		Project: project, Gates: release.GatesWaiting(obj), Steps: []Step{}, Policies: []string{},
@@ -210,7 +216,7 @@ func releaseOf(kind string, obj v1alpha1.Object, project string, now time.Time) 
 	for _, c := range obj.GetCommonStatus().Conditions {
 		r.Conditions = append(r.Conditions, Condition{Type: c.Type, Status: string(c.Status), Reason: c.Reason, Message: c.Message})
 	}
-	history := release.History(obj)
+	history := release.History(obj, pages)
 	for _, h := range history {
 		st := Step{Time: h.Time.Time, Weights: v1alpha1.SplitString(h.Weights), Phase: h.Phase, By: release.DecidedBy(h), Message: h.Message}
 		st.Requests, st.ErrorRate, st.P99 = release.StepFigures(h.Metrics)

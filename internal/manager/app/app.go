@@ -137,6 +137,7 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (*Manager, error) 
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme: scheme.New(),
 		Cache:  reconciler.CacheOptions(opts.Namespace),
+		Client: client.Options{Cache: &client.CacheOptions{DisableFor: reconciler.UncachedObjects()}},
 		// Controller names are unique per manager; tests run several
 		// managers in one process.
 		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
