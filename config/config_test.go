@@ -12,9 +12,9 @@ func TestEmbeddedManifests(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// One per kind of the tree, and ReleaseAction.
-	if want := len(v1alpha1.Kinds) + 1; len(kubist) != want {
-		t.Fatalf("got %d Kubist CRDs, want %d (one per kind and ReleaseAction)", len(kubist), want)
+	// One per kind of the tree, ReleaseAction and ReleaseHistory.
+	if want := len(v1alpha1.Kinds) + 2; len(kubist) != want {
+		t.Fatalf("got %d Kubist CRDs, want %d (one per kind, ReleaseAction and ReleaseHistory)", len(kubist), want)
 	}
 	for _, crd := range kubist {
 		if crd.Spec.Group != v1alpha1.GroupVersion.Group {
