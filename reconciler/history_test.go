@@ -72,9 +72,9 @@ func steps(first, n int) []v1alpha1.ReleaseStep {
 	return out
 }
 
-// upTo is 0, 1, … n-1.
-func upTo(n int) []int {
-	out := make([]int, n)
+// firstSteps are the numbers of a release's first HistoryInStatus steps.
+func firstSteps() []int {
+	out := make([]int, v1alpha1.HistoryInStatus)
 	for i := range out {
 		out[i] = i
 	}
@@ -123,7 +123,7 @@ func TestArchiveHistory(t *testing.T) {
 	if err := s.archiveHistory(ctx, c); err != nil {
 		t.Fatal(err)
 	}
-	if got := numbers(c.Status.History); !slices.Equal(got, upTo(v1alpha1.HistoryInStatus)[moved:]) || c.Status.HistoryArchived != moved {
+	if got := numbers(c.Status.History); !slices.Equal(got, firstSteps()[moved:]) || c.Status.HistoryArchived != moved {
 		t.Fatalf("status after the move: steps %v, archived %d", got, c.Status.HistoryArchived)
 	}
 	page := get(t, rc, "canaryrelease.web-v2.0", &v1alpha1.ReleaseHistory{})
@@ -134,7 +134,7 @@ func TestArchiveHistory(t *testing.T) {
 	// A run stopped after writing the page: the status still holds the
 	// moved steps, readers show each once, the next run moves them again
 	// onto the page already there.
-	if got := merged(stopped); !slices.Equal(got, upTo(v1alpha1.HistoryInStatus)) {
+	if got := merged(stopped); !slices.Equal(got, firstSteps()) {
 		t.Fatalf("history between the two writes: %v", got)
 	}
 	if err := s.archiveHistory(ctx, stopped); err != nil || stopped.Status.HistoryArchived != moved || len(stopped.Status.History) != v1alpha1.HistoryKept {
@@ -178,7 +178,7 @@ func TestArchiveHistory(t *testing.T) {
 		t.Fatal(err)
 	}
 	again.Status.History = steps(0, v1alpha1.HistoryInStatus)
-	if got := merged(again); !slices.Equal(got, upTo(v1alpha1.HistoryInStatus)) {
+	if got := merged(again); !slices.Equal(got, firstSteps()) {
 		t.Fatalf("an earlier release's page is shown: %v", got)
 	}
 	s.obj = again
@@ -188,7 +188,7 @@ func TestArchiveHistory(t *testing.T) {
 	if err := s.archiveHistory(ctx, again); err != nil || again.Status.HistoryArchived != moved {
 		t.Fatalf("the run after: archived %d, %v", again.Status.HistoryArchived, err)
 	}
-	if got := merged(again); !slices.Equal(got, upTo(v1alpha1.HistoryInStatus)) {
+	if got := merged(again); !slices.Equal(got, firstSteps()) {
 		t.Fatalf("history of the new release: %v", got)
 	}
 }
