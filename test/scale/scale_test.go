@@ -707,6 +707,21 @@ func lateAfterRoot(b *testing.B, dues []time.Time, latencies []time.Duration, ro
 // processCPU snapshots the CPU time of the manager, the control plane's
 // processes and this one; the function it returns reports what each used
 // since.
+// parentOf is a process's parent's pid; 0 when it cannot be read.
+func parentOf(pid int) int {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The fields after the command's closing parenthesis: state, ppid, …
+	fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+2:]))
+	if len(fields) < 2 {
+		return 0
+	}
+	ppid, _ := strconv.Atoi(fields[1])
+	return ppid
+}
+
 func processCPU(b *testing.B, pids map[string]int) func() cpuUse {
 	pids["bench"] = os.Getpid()
 	entries, err := os.ReadDir("/proc")
@@ -722,7 +737,9 @@ func processCPU(b *testing.B, pids map[string]int) func() cpuUse {
 		if err != nil {
 			continue
 		}
-		if name := strings.TrimSpace(string(comm)); name == "kube-apiserver" || name == "etcd" {
+		// The bench's own control plane: its children, not another
+		// test's processes left running.
+		if name := strings.TrimSpace(string(comm)); (name == "kube-apiserver" || name == "etcd") && parentOf(pid) == os.Getpid() {
 			pids[name] = pid
 		}
 	}
