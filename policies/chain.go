@@ -32,6 +32,22 @@ type Input struct {
 	// policies name, called before the chain runs, by hook: {"statusCode":
 	// 200, "body": "…", "latencyMs": 12.5, "error": "…"}.
 	Hooks map[string]any `json:"hooks,omitempty"`
+
+	// resource is Resource as a Rego value, when SetResource converted it:
+	// a run that evaluates its chain twice converts the resource once.
+	resource ast.Value
+}
+
+// SetResource sets the input's resource and converts it for the chains
+// that run on this input or on a copy of it (which must not set Resource
+// to another object).
+func (in *Input) SetResource(resource map[string]any) error {
+	v, err := objectValue(resource)
+	if err != nil {
+		return fmt.Errorf("input.resource: %w", err)
+	}
+	in.Resource, in.resource = resource, v
+	return nil
 }
 
 // Step is one policy of a chain with its (defaulted) parameters.
@@ -145,6 +161,10 @@ func fixedInput(in Input) ([][2]*ast.Term, error) {
 	}{{"resource", in.Resource, false}, {"observed", in.Observed, false}, {"metrics", in.Metrics, false},
 		{"action", in.Action, true}, {"hooks", in.Hooks, true}} {
 		if part.optional && part.value == nil {
+			continue
+		}
+		if part.key == "resource" && in.resource != nil {
+			fixed = append(fixed, [2]*ast.Term{ast.StringTerm(part.key), ast.NewTerm(in.resource)})
 			continue
 		}
 		v, err := objectValue(part.value)

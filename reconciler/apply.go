@@ -162,7 +162,7 @@ func ensure[T client.Object](ctx context.Context, s *scope, t *Target, m managed
 	}
 	current.SetLabels(labels)
 	m.update(current, desired)
-	if err := t.Client.Update(ctx, current); err != nil {
+	if err := t.Client.Update(ctx, current, metadataReply); err != nil {
 		return applyError(what, err)
 	}
 	writes.WithLabelValues(s.kind, m.kind).Inc()

@@ -180,7 +180,7 @@ func (c *Clusters) For(ctx context.Context, cl *v1alpha1.Cluster) (*Target, erro
 	}
 	r := &remote{
 		secretVersion: secret.ResourceVersion + "/" + key,
-		target:        &Target{Client: remoteCluster.GetClient(), Config: cfg, Name: cl.Name},
+		target:        &Target{Client: withMetadataReplies(remoteCluster.GetClient(), cfg, remoteCluster.GetHTTPClient()), Config: cfg, Name: cl.Name},
 		stop:          stop,
 	}
 	c.remotes[cl.Name] = r

@@ -269,7 +269,7 @@ func run[T v1alpha1.Object](ctx context.Context, k *kind[T], impl implementation
 				return ctrl.Result{}, aerr
 			}
 		}
-		if uerr := s.Client.Status().Update(ctx, working); uerr != nil {
+		if uerr := s.Client.Status().Update(ctx, working, metadataReply); uerr != nil {
 			if apierrors.IsConflict(uerr) || apierrors.IsNotFound(uerr) {
 				// A newer version exists: run again on it; nothing of this
 				// run is kept, so no step is applied twice.

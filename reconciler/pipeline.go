@@ -175,7 +175,7 @@ func (s *scope) complete(in *policies.Input) error {
 		if err != nil {
 			return err
 		}
-		in.Resource = resource
+		return in.SetResource(resource)
 	}
 	return nil
 }

@@ -94,7 +94,7 @@ func Setup(mgr ctrl.Manager, engine catalog.Engine, opts Options) (*Reconciler, 
 		}
 	}
 
-	c := mgr.GetClient()
+	c := withMetadataReplies(mgr.GetClient(), mgr.GetConfig(), mgr.GetHTTPClient())
 	if opts.WrapClient != nil {
 		c = opts.WrapClient(c)
 	}

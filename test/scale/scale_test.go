@@ -159,7 +159,7 @@ func runScale(b *testing.B) {
 
 	// Steady state: the next root run, from the first Project it runs to
 	// the last executor run it causes, and the writes it makes.
-	steady, writes, runs := steadyPass(b, metricsURL)
+	steady, writes, runs, firstRoot := steadyPass(b, metricsURL)
 	b.ReportMetric(steady.Seconds(), "steady-pass-s")
 	b.ReportMetric(writes, "steady-pass-writes")
 	b.ReportMetric(runs, "steady-pass-runs")
@@ -182,7 +182,7 @@ func runScale(b *testing.B) {
 		b.Fatal(err)
 	}
 	apiBefore := scrape(b, apiClient, strings.TrimSuffix(env.Config.Host, "/")+"/metrics", apiServerWatched)
-	p50, p99, samples := stepLatency(ctx, b, watcher, metricsURL)
+	p50, p99, samples := stepLatency(ctx, b, watcher, firstRoot)
 	stopProfile()
 	phase := cpu()
 	b.Logf("CPU seconds during the step-latency phase: %s", phase)
@@ -447,8 +447,9 @@ func countRuns(s snapshot) (runs, projectRuns, writes float64) {
 var steadyWatched = map[string]bool{"kubist_executor_runs_total": true, "kubist_writes_total": true, "kubist_policy_decisions_total": true}
 
 // steadyPass waits for quiet, then for the next root run, and measures it
-// from the first Project run to the last executor run it causes.
-func steadyPass(b *testing.B, url string) (time.Duration, float64, float64) {
+// from the first Project run to the last executor run it causes; it
+// returns when that root run started, too.
+func steadyPass(b *testing.B, url string) (time.Duration, float64, float64, time.Time) {
 	// Quiet: no executor run for 3 s.
 	runs, projects0, writes0 := managerMetrics(b, url)
 	for quietSince := time.Now(); time.Since(quietSince) < 3*time.Second; {
@@ -480,7 +481,7 @@ func steadyPass(b *testing.B, url string) (time.Duration, float64, float64) {
 	}
 	_, _, writes := managerMetrics(b, url)
 	b.Logf("steady pass, counters that grew:\n%s", strings.Join(scrape(b, http.DefaultClient, url, steadyWatched).since(before), "\n"))
-	return last.Sub(start), writes - writes0, runs - runs0
+	return last.Sub(start), writes - writes0, runs - runs0, start
 }
 
 // stepLatency starts 1,000 TimedCanaryReleases at once (one new Route and
@@ -488,8 +489,8 @@ func steadyPass(b *testing.B, url string) (time.Duration, float64, float64) {
 // for every step after the first, the time from the step falling due
 // (the previous step's time plus the period) to a watch on the
 // VirtualServices seeing the new weight.
-func stepLatency(ctx context.Context, b *testing.B, c client.WithWatch, metricsURL string) (time.Duration, time.Duration, int) {
-	roots := rootRuns(ctx, b, metricsURL)
+func stepLatency(ctx context.Context, b *testing.B, c client.WithWatch, firstRoot time.Time) (time.Duration, time.Duration, int) {
+	phaseStart := time.Now()
 	w, err := c.Watch(ctx, &networkingv1.VirtualServiceList{}, client.MatchingLabels{v1alpha1.LabelOwnerName: "latency"})
 	if err != nil {
 		b.Fatal(err)
@@ -631,7 +632,7 @@ func stepLatency(ctx context.Context, b *testing.B, c client.WithWatch, metricsU
 			}
 		}
 	}
-	lateAfterRoot(b, dues, latencies, roots())
+	lateAfterRoot(b, dues, latencies, rootRuns(firstRoot, phaseStart, time.Now()))
 	slices.Sort(stepLatencies)
 	if n := len(stepLatencies); n > 0 {
 		b.Logf("due to the canary's status: p50 %s p99 %s", stepLatencies[n/2], stepLatencies[n*99/100])
@@ -644,31 +645,19 @@ func stepLatency(ctx context.Context, b *testing.B, c client.WithWatch, metricsU
 	return pct(0.50), pct(0.99), len(latencies)
 }
 
-// rootRuns watches the manager's Project runs, twice a second, for when
-// root runs start; the function it returns stops and gives their times.
-func rootRuns(ctx context.Context, b *testing.B, url string) func() []time.Time {
-	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan []time.Time)
-	go func() {
-		var starts []time.Time
-		defer func() { done <- starts }()
-		last := -1.0
-		for ; ctx.Err() == nil; time.Sleep(2 * time.Second) {
-			s, err := fetchMetrics(http.DefaultClient, url, steadyWatched)
-			if err != nil {
-				b.Errorf("watch for root runs: %v", err)
-				return
-			}
-			// A Project's own change runs it too, but in this phase only
-			// the root run does.
-			_, p, _ := countRuns(s)
-			if last >= 0 && p > last {
-				starts = append(starts, time.Now())
-			}
-			last = p
+// rootRuns are the root runs between from and to: the manager's root run
+// is a ticker of period resyncPeriod, so they follow the one the steady
+// pass saw (first) a period apart. (Scraping the manager's /metrics every
+// few seconds to see them would load it far more than a Prometheus does,
+// every 30 s with the chart's ServiceMonitor.)
+func rootRuns(first, from, to time.Time) []time.Time {
+	var out []time.Time
+	for t := first; !t.After(to); t = t.Add(resyncPeriod) {
+		if !t.Before(from) {
+			out = append(out, t)
 		}
-	}()
-	return func() []time.Time { cancel(); return <-done }
+	}
+	return out
 }
 
 // lateAfterRoot logs how many of the steps later than the target fell due
