@@ -44,7 +44,7 @@ const partialMetadataJSON = "application/json;as=PartialObjectMetadata;g=meta.k8
 // httpClient are the client's own.
 func withMetadataReplies(c client.Client, config *rest.Config, httpClient *http.Client) client.Client {
 	return &metadataReplies{Client: c, config: config, httpClient: httpClient,
-		codecs: serializer.NewCodecFactory(c.Scheme()), clients: map[schema.GroupVersionKind]rest.Interface{}}
+		codecs: serializer.NewCodecFactory(c.Scheme()), kinds: map[schema.GroupVersionKind]replyKind{}}
 }
 
 type metadataReplies struct {
@@ -53,8 +53,8 @@ type metadataReplies struct {
 	httpClient *http.Client
 	codecs     serializer.CodecFactory
 
-	mu      sync.Mutex
-	clients map[schema.GroupVersionKind]rest.Interface
+	mu    sync.Mutex
+	kinds map[schema.GroupVersionKind]replyKind
 }
 
 func (c *metadataReplies) Update(ctx context.Context, obj client.Object, opts ...client.UpdateOption) error {
@@ -96,17 +96,13 @@ func (c *metadataReplies) put(ctx context.Context, obj client.Object, subresourc
 	if err != nil {
 		return err
 	}
-	mapping, err := c.RESTMapper().RESTMapping(gvk.GroupKind(), gvk.Version)
+	k, err := c.kind(gvk)
 	if err != nil {
 		return err
 	}
-	rc, err := c.restClient(gvk)
-	if err != nil {
-		return err
-	}
-	req := rc.Put().
-		NamespaceIfScoped(obj.GetNamespace(), mapping.Scope.Name() == meta.RESTScopeNameNamespace).
-		Resource(mapping.Resource.Resource).
+	req := k.client.Put().
+		NamespaceIfScoped(obj.GetNamespace(), k.namespaced).
+		Resource(k.resource).
 		Name(obj.GetName()).
 		Body(obj).
 		SetHeader("Accept", partialMetadataJSON)
@@ -136,17 +132,30 @@ func (c *metadataReplies) put(ctx context.Context, obj client.Object, subresourc
 	return nil
 }
 
-// restClient is the REST client of one kind, made once.
-func (c *metadataReplies) restClient(gvk schema.GroupVersionKind) (rest.Interface, error) {
+// replyKind is how to write one kind: its REST client and resource.
+type replyKind struct {
+	client     rest.Interface
+	resource   string
+	namespaced bool
+}
+
+// kind is the REST client and mapping of one kind, looked up once (a
+// RESTMapper's lookup is costly to make at every write).
+func (c *metadataReplies) kind(gvk schema.GroupVersionKind) (replyKind, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if rc, ok := c.clients[gvk]; ok {
-		return rc, nil
+	if k, ok := c.kinds[gvk]; ok {
+		return k, nil
+	}
+	mapping, err := c.RESTMapper().RESTMapping(gvk.GroupKind(), gvk.Version)
+	if err != nil {
+		return replyKind{}, err
 	}
 	rc, err := apiutil.RESTClientForGVK(gvk, false, false, c.config, c.codecs, c.httpClient)
 	if err != nil {
-		return nil, err
+		return replyKind{}, err
 	}
-	c.clients[gvk] = rc
-	return rc, nil
+	k := replyKind{client: rc, resource: mapping.Resource.Resource, namespaced: mapping.Scope.Name() == meta.RESTScopeNameNamespace}
+	c.kinds[gvk] = k
+	return k, nil
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-logr/logr"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -264,10 +265,22 @@ func register[T v1alpha1.Object](mgr ctrl.Manager, r *Reconciler, k *kind[T], op
 		return err
 	}
 	r.leaves[k.name] = k.implementation(r.Executors.DefaultFor(k.name), r.Executors).leaf()
+	name := strings.ToLower(k.name)
+	logger := mgr.GetLogger().WithValues("controller", name, "controllerKind", k.name)
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(k.newObject(), builder.WithPredicates(changed)).
-		Named(strings.ToLower(k.name)).
+		Named(name).
 		WithOptions(opts).
+		WithLogConstructor(func(req *reconcile.Request) logr.Logger {
+			// The resource's namespace and name, in one call and as
+			// strings: each call makes zap copy and encode the logger's
+			// fields, and controller-runtime's own constructor makes
+			// two, one of them encoded by reflection, at every run.
+			if req == nil {
+				return logger
+			}
+			return logger.WithValues("namespace", req.Namespace, "name", req.Name)
+		}).
 		WatchesRawSource(source.Channel(r.triggers[k.name], cascaded))
 	for _, w := range watches {
 		b = w(b)
