@@ -234,9 +234,10 @@ bench: envtest ## Run every Go benchmark in the repository.
 	go test -run '^$$' -bench . -benchmem $(GO_PACKAGES)
 
 .PHONY: bench-scale
-bench-scale: envtest ## Benchmark the manager on 11,110 Kubist resources (first pass, steady pass, peak RSS, step latency of 1,000 canaries) and what each API write of a release costs.
+bench-scale: envtest ## Benchmark the manager on 11,110 Kubist resources (first pass, steady pass, peak RSS, step latency of 1,000 canaries), what each API write of a release costs, and the floor of a step's CPU.
 	KUBIST_BENCH_SCALE=1 go test ./test/scale -run '^$$' -bench BenchmarkAPIWrite -benchtime 1000x -timeout 10m
 	KUBIST_BENCH_SCALE=1 go test ./test/scale -run '^$$' -bench BenchmarkScale -benchtime 1x -timeout 60m -v
+	KUBIST_BENCH_SCALE=1 go test ./test/scale -run '^$$' -bench BenchmarkStepFloor -benchtime 1x -timeout 30m -v
 
 .PHONY: clean
 clean: ## Remove built binaries (keeps the cached control plane, istiod and Prometheus under bin/).

@@ -35,9 +35,11 @@ type metadataReplyOption struct{}
 func (metadataReplyOption) ApplyToUpdate(*client.UpdateOptions)                       {}
 func (metadataReplyOption) ApplyToSubResourceUpdate(*client.SubResourceUpdateOptions) {}
 
-// partialMetadataJSON asks the API server for an object's metadata only
-// (what client-go's metadata client asks for).
-const partialMetadataJSON = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
+// partialMetadataJSON asks the API server for an object's metadata only,
+// or else for JSON, as client-go's metadata client does: a refusal is a
+// Status, which the API server sends as plain JSON only, and the client
+// then reads its reason and message.
+const partialMetadataJSON = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json"
 
 // withMetadataReplies wraps a client so that the writes given the option
 // metadataReply are answered with the metadata only; config and
@@ -109,10 +111,12 @@ func (c *metadataReplies) put(ctx context.Context, obj client.Object, subresourc
 	if subresource != "" {
 		req = req.SubResource(subresource)
 	}
-	raw, err := req.Do(ctx).Raw()
-	if err != nil {
+	result := req.Do(ctx)
+	// Error, not Raw's error: it reads a refusal's Status (reason, message).
+	if err := result.Error(); err != nil {
 		return err
 	}
+	raw, _ := result.Raw()
 	// Of the PartialObjectMetadata, only what the next write needs.
 	var reply struct {
 		Metadata struct {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 
 	istioapi "istio.io/api/networking/v1"
@@ -107,12 +108,19 @@ func TestMetadataReplies(t *testing.T) {
 		t.Fatalf("a write after a metadata reply: %v", err)
 	}
 	stale.Status.Weights = map[string]int32{"v1": 0, "v2": 100}
-	if err := c.Status().Update(ctx, stale, metadataReply); !apierrors.IsConflict(err) {
+	if err := c.Status().Update(ctx, stale, metadataReply); !apierrors.IsConflict(err) || !strings.Contains(err.Error(), "the object has been modified") {
 		t.Fatalf("a stale write: %v, want a conflict", err)
+	}
+	// A refusal keeps the API server's reason and message.
+	invalid := cr.DeepCopy()
+	invalid.Status.Phase = "Sideways"
+	err = c.Status().Update(ctx, invalid, metadataReply)
+	if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), `status.phase: Unsupported value: "Sideways"`) {
+		t.Fatalf("a write the API server refuses: %v, want its message", err)
 	}
 	gone := cr.DeepCopy()
 	gone.Name = "gone"
-	if err := c.Status().Update(ctx, gone, metadataReply); !apierrors.IsNotFound(err) {
+	if err := c.Status().Update(ctx, gone, metadataReply); !apierrors.IsNotFound(err) || !strings.Contains(err.Error(), `"gone" not found`) {
 		t.Fatalf("a write of a missing object: %v, want not found", err)
 	}
 
