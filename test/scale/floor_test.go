@@ -11,9 +11,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/kubist-io/kubist/api/v1alpha1"
 	"github.com/kubist-io/kubist/internal/localenv/controlplane"
@@ -38,6 +40,7 @@ func BenchmarkStepFloor(b *testing.B) {
 }
 
 func runFloor(b *testing.B) {
+	log.SetLogger(logr.Discard())
 	dir := b.TempDir()
 	env, err := testenv.Start(controlplane.Options{APIServerArgs: map[string][]string{
 		"max-requests-inflight": {"1600"}, "max-mutating-requests-inflight": {"800"},
@@ -79,12 +82,25 @@ func runFloor(b *testing.B) {
 	if err := floor.Start(); err != nil {
 		b.Fatal(err)
 	}
-	defer func() { _ = floor.Process.Kill(); _ = floor.Wait() }()
+	exited := make(chan error, 1)
+	go func() { exited <- floor.Wait() }()
+	defer func() { _ = floor.Process.Kill(); <-exited }()
+	alive := func() {
+		select {
+		case err := <-exited:
+			exited <- err
+			out, _ := os.ReadFile(logFile.Name())
+			b.Fatalf("the floor exited: %v\n%s", err, out)
+		default:
+		}
+	}
 	pids := map[string]int{"manager": floor.Process.Pid}
 	time.Sleep(5 * time.Second) // its caches
+	alive()
 	resting := processCPU(b, pids)
 	time.Sleep(20 * time.Second)
 	atRest := resting()
+	alive()
 
 	w, err := envWatch(env)
 	if err != nil {
@@ -119,6 +135,7 @@ func runFloor(b *testing.B) {
 		}
 	}
 	waitFor(b, 2*latencyPeriod*10+5*time.Minute, func() (bool, string) {
+		alive()
 		mu.Lock()
 		defer mu.Unlock()
 		return len(promoted) == n, fmt.Sprintf("%d/%d floor canaries promoted", len(promoted), n)

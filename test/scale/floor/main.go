@@ -17,11 +17,11 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/go-logr/logr"
 	istioapi "istio.io/api/networking/v1"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -36,19 +36,20 @@ import (
 )
 
 func main() {
-	kubeconfig := flag.String("kubeconfig", "", "kubeconfig of the API server")
+	// --kubeconfig is controller-runtime's flag (ctrl.GetConfig).
 	period := flag.Duration("period", 30*time.Second, "time between two steps of a canary")
 	step := flag.Int("step", 10, "percent of the traffic a step moves")
 	workers := flag.Int("workers", 4, "concurrent runs per controller")
 	flag.Parse()
-	if err := run(*kubeconfig, *period, int32(*step), *workers); err != nil {
+	ctrl.SetLogger(logr.Discard())
+	if err := run(*period, int32(*step), *workers); err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
 		os.Exit(1)
 	}
 }
 
-func run(kubeconfig string, period time.Duration, step int32, workers int) error {
-	config, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+func run(period time.Duration, step int32, workers int) error {
+	config, err := ctrl.GetConfig()
 	if err != nil {
 		return err
 	}
