@@ -84,7 +84,7 @@ func runFloor(b *testing.B) {
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- floor.Wait() }()
-	defer func() { _ = floor.Process.Kill(); <-exited }()
+	defer func() { _ = floor.Process.Kill(); b.Logf("the floor, stopped: %v", <-exited) }()
 	alive := func() {
 		select {
 		case err := <-exited:
