@@ -11,14 +11,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/kubist-io/kubist/api/v1alpha1"
-	"github.com/kubist-io/kubist/internal/localenv/controlplane"
 	"github.com/kubist-io/kubist/test/testenv"
 )
 
@@ -30,24 +27,11 @@ import (
 // stepping as often, on a control plane started the same way; its CPU per
 // step is counted as BenchmarkScale counts the manager's (beyond its rate
 // at rest, over the steps after each canary's first).
-func BenchmarkStepFloor(b *testing.B) {
-	if os.Getenv("KUBIST_BENCH_SCALE") != "1" {
-		b.Skip("minutes long: make bench-scale runs it (KUBIST_BENCH_SCALE=1)")
-	}
-	for b.Loop() {
-		runFloor(b)
-	}
-}
+func BenchmarkStepFloor(b *testing.B) { minutesLong(b, runFloor) }
 
 func runFloor(b *testing.B) {
-	log.SetLogger(logr.Discard())
 	dir := b.TempDir()
-	env, err := testenv.Start(controlplane.Options{APIServerArgs: map[string][]string{
-		"max-requests-inflight": {"1600"}, "max-mutating-requests-inflight": {"800"},
-	}}, dir)
-	if err != nil {
-		b.Fatal(err)
-	}
+	env := startControlPlane(b, dir)
 	defer func() { _ = env.Stop() }()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

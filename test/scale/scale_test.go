@@ -73,18 +73,22 @@ var projects = func() int {
 	return 10
 }()
 
-func BenchmarkScale(b *testing.B) {
+func BenchmarkScale(b *testing.B) { minutesLong(b, runScale) }
+
+// minutesLong runs a bench that takes minutes, when make bench-scale
+// runs it (KUBIST_BENCH_SCALE=1).
+func minutesLong(b *testing.B, run func(*testing.B)) {
 	if os.Getenv("KUBIST_BENCH_SCALE") != "1" {
 		b.Skip("minutes long: make bench-scale runs it (KUBIST_BENCH_SCALE=1)")
 	}
 	for b.Loop() {
-		runScale(b)
+		run(b)
 	}
 }
 
-func runScale(b *testing.B) {
+// startControlPlane starts the bench's control plane, sized for the tree.
+func startControlPlane(b *testing.B, dir string) *testenv.Env {
 	log.SetLogger(logr.Discard())
-	dir := b.TempDir()
 	env, err := testenv.Start(controlplane.Options{APIServerArgs: map[string][]string{
 		"max-requests-inflight": {"1600"}, "max-mutating-requests-inflight": {"800"},
 		// 3,000 Services need more addresses than envtest's default /24.
@@ -95,6 +99,12 @@ func runScale(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	return env
+}
+
+func runScale(b *testing.B) {
+	dir := b.TempDir()
+	env := startControlPlane(b, dir)
 	defer func() { _ = env.Stop() }()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
