@@ -192,7 +192,7 @@ func runScale(b *testing.B) {
 		b.Fatal(err)
 	}
 	apiBefore := scrape(b, apiClient, strings.TrimSuffix(env.Config.Host, "/")+"/metrics", apiServerWatched)
-	p50, p99, samples := stepLatency(ctx, b, watcher, firstRoot)
+	p50, p99, samples := stepLatency(ctx, b, watcher, firstRoot, mgr.Process.Pid)
 	stopProfile()
 	phase := cpu()
 	b.Logf("CPU seconds during the step-latency phase: %s", phase)
@@ -499,8 +499,10 @@ func steadyPass(b *testing.B, url string) (time.Duration, float64, float64, time
 // for every step after the first, the time from the step falling due
 // (the previous step's time plus the period) to a watch on the
 // VirtualServices seeing the new weight.
-func stepLatency(ctx context.Context, b *testing.B, c client.WithWatch, firstRoot time.Time) (time.Duration, time.Duration, int) {
+func stepLatency(ctx context.Context, b *testing.B, c client.WithWatch, firstRoot time.Time, manager int) (time.Duration, time.Duration, int) {
 	phaseStart := time.Now()
+	timelineCtx, stopTimeline := context.WithCancel(ctx)
+	timeline := cpuTimeline(timelineCtx, b, manager)
 	w, err := c.Watch(ctx, &networkingv1.VirtualServiceList{}, client.MatchingLabels{v1alpha1.LabelOwnerName: "latency"})
 	if err != nil {
 		b.Fatal(err)
@@ -642,7 +644,8 @@ func stepLatency(ctx context.Context, b *testing.B, c client.WithWatch, firstRoo
 			}
 		}
 	}
-	lateAfterRoot(b, dues, latencies, rootRuns(firstRoot, phaseStart, time.Now()))
+	stopTimeline()
+	lateAfterRoot(b, dues, latencies, rootRuns(firstRoot, phaseStart, time.Now()), timeline())
 	slices.Sort(stepLatencies)
 	if n := len(stepLatencies); n > 0 {
 		b.Logf("due to the canary's status: p50 %s p99 %s", stepLatencies[n/2], stepLatencies[n*99/100])
@@ -673,7 +676,7 @@ func rootRuns(first, from, to time.Time) []time.Time {
 // lateAfterRoot logs how many of the steps later than the target fell due
 // in the seconds after a root run started, and when in the phase the late
 // steps fell due (counts per 10 s): where the tail comes from.
-func lateAfterRoot(b *testing.B, dues []time.Time, latencies []time.Duration, roots []time.Time) {
+func lateAfterRoot(b *testing.B, dues []time.Time, latencies []time.Duration, roots []time.Time, cpu []cpuSample) {
 	const target, window = 250 * time.Millisecond, 5 * time.Second
 	if len(dues) == 0 {
 		return
@@ -695,6 +698,27 @@ func lateAfterRoot(b *testing.B, dues []time.Time, latencies []time.Duration, ro
 	for _, k := range slices.Sorted(maps.Keys(byTime)) {
 		when = append(when, fmt.Sprintf("%ds:%d", k*10, byTime[k]))
 	}
+	// Each process's CPU per 10 s of the phase, beside its late steps.
+	busy := map[int]cpuUse{}
+	for _, s := range cpu {
+		k := int(s.at.Sub(first) / (10 * time.Second))
+		u, ok := busy[k]
+		if !ok {
+			u = cpuUse{seconds: map[string]float64{}}
+		}
+		u.wall += s.use.wall
+		for name, v := range s.use.seconds {
+			u.seconds[name] += v
+		}
+		busy[k] = u
+	}
+	var rows []string
+	for _, k := range slices.Sorted(maps.Keys(busy)) {
+		u := busy[k]
+		rows = append(rows, fmt.Sprintf("\n    %4ds %4d late; CPU %%: manager %3.0f, kube-apiserver %3.0f, etcd %3.0f, bench %3.0f",
+			k*10, byTime[k], 100*u.seconds["manager"]/u.wall, 100*u.seconds["kube-apiserver"]/u.wall, 100*u.seconds["etcd"]/u.wall, 100*u.seconds["bench"]/u.wall))
+	}
+	defer b.Logf("the phase by 10 s (by when steps fell due):%s", strings.Join(rows, ""))
 	var rootAt []string
 	for _, r := range roots {
 		rootAt = append(rootAt, fmt.Sprintf("%.0fs", r.Sub(first).Seconds()))
@@ -767,6 +791,32 @@ func processCPU(b *testing.B, pids map[string]int) func() cpuUse {
 		}
 		return use
 	}
+}
+
+// cpuSample is what each process used in one second of a phase.
+type cpuSample struct {
+	at  time.Time
+	use cpuUse
+}
+
+// cpuTimeline samples the processes' CPU every second until ctx is done;
+// the function it returns gives the samples (after ctx is done).
+func cpuTimeline(ctx context.Context, b *testing.B, manager int) func() []cpuSample {
+	var samples []cpuSample
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			at, since := time.Now(), processCPU(b, map[string]int{"manager": manager})
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Second):
+			}
+			samples = append(samples, cpuSample{at: at, use: since()})
+		}
+	}()
+	return func() []cpuSample { <-done; return samples }
 }
 
 // cpuUse is the CPU seconds each process used over wall seconds.
