@@ -135,10 +135,10 @@ type Reconciler struct {
 	resync time.Duration
 	// leaves are the kinds without children.
 	leaves map[string]bool
-	// passSlots holds a slot for each resource of the root run's pass in
-	// flight (nil: unpaced); inPass holds which resources took one.
-	passSlots chan struct{}
-	inPass    sync.Map
+	// pass feeds the root run's pass to the work queues (nil: unpaced);
+	// inPass holds which resources took one of its slots.
+	pass   *rootPass
+	inPass sync.Map
 	// throttle holds back the policies' repeated Normal Events.
 	throttle eventThrottle
 	// ownedProjects are the Projects of the shard seen so far: one that
@@ -155,16 +155,13 @@ func reconcileKind[T v1alpha1.Object](ctx context.Context, r *Reconciler, k *kin
 	if timeout == 0 {
 		timeout = runTimeout
 	}
-	// Triggering the children may wait for the root pass's slots longer
-	// than the run's own time: only the manager's end stops it.
-	base := ctx
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	key := cascadeKey(k.name, req.NamespacedName)
 	// Taken first, so that the mark of a resource gone meanwhile goes too.
 	mark, cascade := r.cascade.LoadAndDelete(key)
 	if _, paced := r.inPass.LoadAndDelete(key); paced {
-		defer func() { <-r.passSlots }()
+		defer r.pass.done()
 	}
 	// The cache's own object, read only: a run writes its working copy,
 	// and copies the object before it changes its finalizers.
@@ -196,7 +193,7 @@ func reconcileKind[T v1alpha1.Object](ctx context.Context, r *Reconciler, k *kin
 	e, known := r.Executors.Executor(executor)
 	started := r.clock()
 	s := &scope{Reconciler: r, kind: k.name, executor: executor, now: started.Truncate(time.Microsecond), started: started,
-		readOnly: known && e.ReadOnly, cascade: cascade, fromRoot: cascade && mark.(cascadeMark).fromRoot, base: base}
+		readOnly: known && e.ReadOnly, cascade: cascade, fromRoot: cascade && mark.(cascadeMark).fromRoot}
 	impl := k.implementation(executor, r.Executors)
 
 	start := time.Now()
@@ -288,7 +285,7 @@ func run[T v1alpha1.Object](ctx context.Context, k *kind[T], impl implementation
 			return ctrl.Result{}, cerr
 		}
 		// A parent that changed passes the change on, at once.
-		s.trigger(s.base, children, s.fromRoot && !changed)
+		s.trigger(children, s.fromRoot && !changed)
 	}
 	switch {
 	case err == nil:

@@ -5,7 +5,6 @@
 package reconciler
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -56,8 +55,6 @@ type scope struct {
 	// root run's pass did, through unchanged parents.
 	cascade  bool
 	fromRoot bool
-	// base is the controller's context, without the run's timeout.
-	base context.Context
 	// now is when the run started, to the microsecond that status times
 	// keep; started is exact.
 	now     time.Time

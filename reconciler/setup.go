@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
@@ -106,7 +107,7 @@ func Setup(mgr ctrl.Manager, engine catalog.Engine, opts Options) (*Reconciler, 
 	r := &Reconciler{
 		Client: c, Registry: engine.Registry, Executors: engine.Executors, Recorder: events.Recorder("kubist"),
 		Clusters: clusters, Metrics: opts.Metrics, triggers: map[string]chan event.GenericEvent{},
-		ImportGrace: opts.ImportGrace, leaves: map[string]bool{}, passSlots: make(chan struct{}, rootPassDepth),
+		ImportGrace: opts.ImportGrace, leaves: map[string]bool{}, pass: newRootPass(rootPassDepth),
 	}
 	if r.ImportGrace <= 0 {
 		r.ImportGrace = DefaultImportGrace
@@ -234,6 +235,9 @@ func Setup(mgr ctrl.Manager, engine catalog.Engine, opts Options) (*Reconciler, 
 	}
 	r.resync = period
 	if err := mgr.Add(&rootRun{reconciler: r, period: period}); err != nil {
+		return nil, err
+	}
+	if err := mgr.Add(manager.RunnableFunc(r.feedPass)); err != nil {
 		return nil, err
 	}
 	releaseMetrics.export(r, mgr.Elected())
@@ -382,6 +386,6 @@ func (r *Reconciler) RootRun(ctx context.Context) error {
 			owned = append(owned, p)
 		}
 	}
-	r.trigger(ctx, owned, true)
+	r.trigger(owned, true)
 	return nil
 }

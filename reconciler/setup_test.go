@@ -59,7 +59,7 @@ func TestRootPassLeavesDueLeavesToTheirRun(t *testing.T) {
 	idle := child{kind: "CanaryRelease", key: key("idle")}
 	rechecking := due("Cluster", "rechecking", 10*time.Second)
 
-	rc.trigger(context.Background(), []child{stepping, gated, overdue, idle, rechecking}, true)
+	rc.trigger([]child{stepping, gated, overdue, idle, rechecking}, true)
 	enqueued := func(kind string) []string {
 		var names []string
 		for {
@@ -87,8 +87,8 @@ func TestRootPassLeavesDueLeavesToTheirRun(t *testing.T) {
 
 	// A parent that changed: its children run now, and a root pass that
 	// follows keeps the change's mark.
-	rc.trigger(context.Background(), []child{stepping}, false)
-	rc.trigger(context.Background(), []child{stepping}, true)
+	rc.trigger([]child{stepping}, false)
+	rc.trigger([]child{stepping}, true)
 	if got := enqueued("CanaryRelease"); !slices.Equal(got, []string{"stepping"}) {
 		t.Errorf("a change and a root pass enqueued %v, want the stepping canary once (by the change)", got)
 	}
@@ -97,23 +97,20 @@ func TestRootPassLeavesDueLeavesToTheirRun(t *testing.T) {
 	}
 }
 
-// The root pass keeps at most its depth of resources without children in
-// flight: the next waits until one finishes. Parents do not wait.
-func TestRootPassKeepsLeavesInFlightBounded(t *testing.T) {
+// The root pass keeps at most its depth of runs in flight: the next waits
+// until one finishes, in the order the pass reached them. The run that
+// triggers them returns at once: no worker waits for a slot.
+func TestRootPassKeepsRunsInFlightBounded(t *testing.T) {
 	rc := &Reconciler{
-		triggers:  map[string]chan event.GenericEvent{"VirtualCluster": make(chan event.GenericEvent, 4), "Route": make(chan event.GenericEvent, 4)},
-		leaves:    map[string]bool{"VirtualCluster": false, "Route": true},
-		passSlots: make(chan struct{}, 1),
+		triggers: map[string]chan event.GenericEvent{"VirtualCluster": make(chan event.GenericEvent, 4), "Route": make(chan event.GenericEvent, 4)},
+		leaves:   map[string]bool{"VirtualCluster": false, "Route": true},
+		pass:     newRootPass(2),
 	}
 	key := func(name string) types.NamespacedName { return types.NamespacedName{Namespace: "ns", Name: name} }
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		rc.trigger(context.Background(), []child{
-			{kind: "VirtualCluster", key: key("a")}, {kind: "VirtualCluster", key: key("b")},
-			{kind: "Route", key: key("r1")}, {kind: "Route", key: key("r2")},
-		}, true)
-	}()
+	rc.trigger([]child{
+		{kind: "VirtualCluster", key: key("a")}, {kind: "VirtualCluster", key: key("b")},
+		{kind: "Route", key: key("r1")}, {kind: "Route", key: key("r2")},
+	}, true)
 	next := func(kind string) string {
 		select {
 		case e := <-rc.triggers[kind]:
@@ -122,23 +119,53 @@ func TestRootPassKeepsLeavesInFlightBounded(t *testing.T) {
 			return ""
 		}
 	}
-	if a, b, r1 := next("VirtualCluster"), next("VirtualCluster"), next("Route"); a != "a" || b != "b" || r1 != "r1" {
-		t.Fatalf("queued %q %q %q, want both parents and the first Route", a, b, r1)
+	if a := next("VirtualCluster"); a != "" {
+		t.Fatalf("%s queued before the pass's feeder runs", a)
 	}
-	if r2 := next("Route"); r2 != "" {
-		t.Fatalf("%s queued while r1 is in flight", r2)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	fed := make(chan error, 1)
+	go func() { fed <- rc.feedPass(ctx) }()
+	if a, b := next("VirtualCluster"), next("VirtualCluster"); a != "a" || b != "b" {
+		t.Fatalf("the feeder queued %q %q, want a and b", a, b)
 	}
-	// r1's run takes its slot (as reconcileKind does) and ends.
-	if _, paced := rc.inPass.LoadAndDelete(cascadeKey("Route", key("r1"))); !paced {
-		t.Fatal("r1 holds no slot")
+	if r := next("Route"); r != "" {
+		t.Fatalf("%s queued while a and b are in flight", r)
 	}
-	<-rc.passSlots
+	// The pass reaches another while the slots are taken: the run that
+	// triggers it returns at once.
+	returned := make(chan struct{})
+	go func() { rc.trigger([]child{{kind: "Route", key: key("r3")}}, true); close(returned) }()
+	select {
+	case <-returned:
+	case <-time.After(time.Second):
+		t.Fatal("a run triggering its children waited for a slot")
+	}
+	// a's run takes its slot (as reconcileKind does) and ends.
+	finish := func(kind, name string) {
+		t.Helper()
+		if _, paced := rc.inPass.LoadAndDelete(cascadeKey(kind, key(name))); !paced {
+			t.Fatalf("%s holds no slot", name)
+		}
+		rc.pass.done()
+	}
+	finish("VirtualCluster", "a")
+	if r1 := next("Route"); r1 != "r1" {
+		t.Fatalf("after a finished, queued %q, want r1", r1)
+	}
+	if r := next("Route"); r != "" {
+		t.Fatalf("%s queued while b and r1 are in flight", r)
+	}
+	finish("Route", "r1")
 	if r2 := next("Route"); r2 != "r2" {
 		t.Fatalf("after r1 finished, queued %q, want r2", r2)
 	}
-	<-done
-	if _, paced := rc.inPass.Load(cascadeKey("VirtualCluster", key("a"))); paced {
-		t.Error("a parent took a slot")
+	cancel()
+	if err := <-fed; err != nil {
+		t.Fatal(err)
+	}
+	if _, marked := rc.cascade.Load(cascadeKey("Route", key("r3"))); marked {
+		t.Error("r3, never queued, kept its mark after the manager stopped")
 	}
 }
 
@@ -146,15 +173,18 @@ func TestRootPassKeepsLeavesInFlightBounded(t *testing.T) {
 // mark behind.
 func TestRootPassStopsWithTheManager(t *testing.T) {
 	rc := &Reconciler{
-		triggers:  map[string]chan event.GenericEvent{"Route": make(chan event.GenericEvent, 4)},
-		leaves:    map[string]bool{"Route": true},
-		passSlots: make(chan struct{}, 1),
+		triggers: map[string]chan event.GenericEvent{"Route": make(chan event.GenericEvent, 4)},
+		leaves:   map[string]bool{"Route": true},
+		pass:     newRootPass(1),
 	}
-	rc.passSlots <- struct{}{}
+	rc.pass.slots <- struct{}{}
+	r := types.NamespacedName{Namespace: "ns", Name: "r"}
+	rc.trigger([]child{{kind: "Route", key: r}}, true)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	r := types.NamespacedName{Namespace: "ns", Name: "r"}
-	rc.trigger(ctx, []child{{kind: "Route", key: r}}, true)
+	if err := rc.feedPass(ctx); err != nil {
+		t.Fatal(err)
+	}
 	if len(rc.triggers["Route"]) != 0 {
 		t.Error("a Route was queued without a slot")
 	}

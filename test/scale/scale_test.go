@@ -508,10 +508,6 @@ func stepLatency(ctx context.Context, b *testing.B, c client.WithWatch, firstRoo
 		b.Fatal(err)
 	}
 	defer w.Stop()
-	type seen struct {
-		weight int32
-		at     time.Time
-	}
 	var mu sync.Mutex
 	observed := map[string][]seen{}
 	// When the canary's status carried each weight: the step's own part
@@ -610,6 +606,7 @@ func stepLatency(ctx context.Context, b *testing.B, c client.WithWatch, firstRoo
 
 	var latencies, stepLatencies []time.Duration
 	var dues []time.Time
+	lateSteps, lateAtStatus := 0, 0
 	for _, ns := range namespaces {
 		var cr v1alpha1.CanaryRelease
 		if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "latency"}, &cr); err != nil {
@@ -641,14 +638,28 @@ func stepLatency(ctx context.Context, b *testing.B, c client.WithWatch, firstRoo
 			mu.Unlock()
 			if k := slices.IndexFunc(st, func(s seen) bool { return s.weight >= weight }); k >= 0 {
 				stepLatencies = append(stepLatencies, st[k].at.Sub(due))
+				if late := obs[j].at.Sub(due); late > lateStep {
+					lateSteps++
+					if st[k].at.Sub(due) > lateStep {
+						lateAtStatus++
+					}
+				}
 			}
 		}
 	}
 	stopTimeline()
 	lateAfterRoot(b, dues, latencies, rootRuns(firstRoot, phaseStart, time.Now()), timeline())
+	if len(dues) > 0 {
+		first := slices.MinFunc(dues, func(a, b time.Time) int { return a.Compare(b) })
+		mu.Lock()
+		b.Logf("the longest silences of the bench's watches (no new weight seen; after the first step fell due): VirtualServices %s; canaries' status %s",
+			silences(observed, first), silences(stepped, first))
+		mu.Unlock()
+	}
 	slices.Sort(stepLatencies)
 	if n := len(stepLatencies); n > 0 {
-		b.Logf("due to the canary's status: p50 %s p99 %s", stepLatencies[n/2], stepLatencies[n*99/100])
+		b.Logf("due to the canary's status: p50 %s p99 %s; of the %d steps on the mesh later than %s, %d were late at the canary's status already (the step's run), the others only at the VirtualService (the Route's run)",
+			stepLatencies[n/2], stepLatencies[n*99/100], lateSteps, lateStep, lateAtStatus)
 	}
 	slices.Sort(latencies)
 	if len(latencies) == 0 {
@@ -657,6 +668,42 @@ func stepLatency(ctx context.Context, b *testing.B, c client.WithWatch, firstRoo
 	pct := func(p float64) time.Duration { return latencies[int(p*float64(len(latencies)-1))] }
 	return pct(0.50), pct(0.99), len(latencies)
 }
+
+// seen is when a watch saw a weight.
+type seen struct {
+	weight int32
+	at     time.Time
+}
+
+// silences are the three longest gaps between the changes a watch saw,
+// with when they began (seconds after from): the same gap in both of the
+// bench's watches says that the steps stalled before their status writes.
+func silences(changes map[string][]seen, from time.Time) string {
+	var times []time.Time
+	for _, list := range changes {
+		for _, e := range list {
+			times = append(times, e.at)
+		}
+	}
+	slices.SortFunc(times, func(a, b time.Time) int { return a.Compare(b) })
+	type gap struct {
+		at  time.Time
+		len time.Duration
+	}
+	var gaps []gap
+	for i := 1; i < len(times); i++ {
+		gaps = append(gaps, gap{times[i-1], times[i].Sub(times[i-1])})
+	}
+	slices.SortFunc(gaps, func(a, b gap) int { return cmp.Compare(b.len, a.len) })
+	var out []string
+	for _, g := range gaps[:min(3, len(gaps))] {
+		out = append(out, fmt.Sprintf("%s at %.0fs", g.len.Round(time.Millisecond), g.at.Sub(from).Seconds()))
+	}
+	return strings.Join(out, ", ")
+}
+
+// lateStep is the step latency target: a step later than this is late.
+const lateStep = 250 * time.Millisecond
 
 // rootRuns are the root runs between from and to: the manager's root run
 // is a ticker of period resyncPeriod, so they follow the one the steady
@@ -677,7 +724,7 @@ func rootRuns(first, from, to time.Time) []time.Time {
 // in the seconds after a root run started, and when in the phase the late
 // steps fell due (counts per 10 s): where the tail comes from.
 func lateAfterRoot(b *testing.B, dues []time.Time, latencies []time.Duration, roots []time.Time, cpu []cpuSample) {
-	const target, window = 250 * time.Millisecond, 5 * time.Second
+	const target, window = lateStep, 5 * time.Second
 	if len(dues) == 0 {
 		return
 	}
