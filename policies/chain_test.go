@@ -135,7 +135,7 @@ func TestRegistryChainErrors(t *testing.T) {
 		`spec.policies[1].parameters.speed: Invalid value: "(unknown)": unknown parameter; declared parameters: period, step`,
 		`spec.policies[1].parameters.step: Invalid value: 150: should be less than or equal to 100`,
 		`spec.policies[2].name: Invalid value: "SubsetDetector": policy SubsetDetector applies to Destination, not CanaryRelease`,
-		`spec.policies[3].parameters.maxErrorRate: Invalid value: "string": must be of type number: "string"`,
+		`spec.policies[3].parameters.maxErrorRate: Invalid value: "string": must be of type number`,
 		`spec.policies[3].parameters.rollback: Unsupported value: "sometimes": supported values: "immediate", "gradual"`,
 	}
 	got := map[string]bool{}

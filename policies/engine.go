@@ -48,8 +48,17 @@ type Metadata struct {
 	// Webhook marks a predefined policy whose executor calls an outside
 	// HTTP hook before the chain runs (custom.webhook: true): its
 	// parameters name the hook (secretRef or service), its timeout and
-	// when it applies (on); the answer is the policy's input.hooks.
+	// when it applies (when); the answer is the policy's input.hooks.
 	Webhook bool
+	// AfterSteps, for a policy that acts on the shifts the policies
+	// before it propose without being a gate, says what it does when no
+	// step policy comes before it (custom.afterSteps), for admission's
+	// ordering warning.
+	AfterSteps string
+	// Renamed maps parameters' old names to their names now
+	// (custom.renamed): stanzas may still use an old name, with a
+	// deprecation warning, and admission writes the name now.
+	Renamed map[string]string
 }
 
 // Policy is a compiled policy: its declaration and its prepared query.
@@ -69,6 +78,10 @@ type Policy struct {
 	module *ast.Module
 	limits Limits
 }
+
+// Steps says whether the policy proposes steps of its own: it is neither a
+// gate nor a policy that acts on the steps before it.
+func (p *Policy) Steps() bool { return !p.Gate && p.AfterSteps == "" }
 
 // AppliesTo reports whether the policy may be used on a kind.
 func (p *Policy) AppliesTo(kind string) bool { return slices.Contains(p.Kinds, kind) }
@@ -113,6 +126,9 @@ func NewCompiler(limits Limits) (*Compiler, error) {
 		return nil, err
 	}
 	for _, file := range libs {
+		if strings.HasSuffix(file, "_test.rego") {
+			continue
+		}
 		data, err := fs.ReadFile(predefined.FS, file)
 		if err != nil {
 			return nil, err
@@ -185,6 +201,9 @@ func (c *Compiler) compile(ctx context.Context, src Source) (*Policy, error) {
 	schema, err := SchemaFromValue(params)
 	if err != nil {
 		return nil, fmt.Errorf("%s: METADATA custom.parameters: %w", src.File, err)
+	}
+	if err := schema.setRenamed(meta.Renamed); err != nil {
+		return nil, fmt.Errorf("%s: METADATA custom.renamed: %w", src.File, err)
 	}
 	if err := checkQueries(meta.Queries, schema, src.File); err != nil {
 		return nil, err
@@ -305,11 +324,28 @@ func metadataOf(m *ast.Module, file string) (Metadata, any, error) {
 			return meta, nil, fmt.Errorf("%s: METADATA custom.webhook must be true or false", file)
 		}
 	}
+	if after, ok := a.Custom["afterSteps"]; ok {
+		if meta.AfterSteps, ok = after.(string); !ok || meta.AfterSteps == "" {
+			return meta, nil, fmt.Errorf("%s: METADATA custom.afterSteps must say what the policy does when no step policy comes before it", file)
+		}
+	}
+	if renamed, ok := a.Custom["renamed"]; ok {
+		m, ok := renamed.(map[string]any)
+		if !ok {
+			return meta, nil, fmt.Errorf("%s: METADATA custom.renamed must map old parameter names to new ones", file)
+		}
+		meta.Renamed = make(map[string]string, len(m))
+		for old, now := range m {
+			if meta.Renamed[old], ok = now.(string); !ok {
+				return meta, nil, fmt.Errorf("%s: METADATA custom.renamed.%s must be the parameter's name now", file, old)
+			}
+		}
+	}
 	for key := range a.Custom {
 		switch key {
-		case "kinds", "parameters", "queries", "gate", "webhook":
+		case "kinds", "parameters", "queries", "gate", "webhook", "afterSteps", "renamed":
 		default:
-			return meta, nil, fmt.Errorf("%s: METADATA custom.%s is not known; custom holds kinds, parameters, queries, gate and webhook", file, key)
+			return meta, nil, fmt.Errorf("%s: METADATA custom.%s is not known; custom holds kinds, parameters, queries, gate, webhook, afterSteps and renamed", file, key)
 		}
 	}
 	return meta, a.Custom["parameters"], nil

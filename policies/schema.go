@@ -33,6 +33,9 @@ type Schema struct {
 	validator  validation.SchemaValidator
 	// defaults are the top-level parameters' defaults as JSON.
 	defaults map[string][]byte
+	// renamed maps a parameter's old name to its name now (METADATA
+	// custom.renamed): the old name is still read, with a warning.
+	renamed map[string]string
 
 	// resolved remembers the outcome of Resolve for parameter sets seen
 	// before: most resources share a handful of them, and admission and
@@ -98,6 +101,21 @@ func SchemaFromValue(v any) (*Schema, error) {
 	return NewSchema(props)
 }
 
+// setRenamed declares parameters' old names (old → now): each name now
+// must be declared, and no old name may be.
+func (s *Schema) setRenamed(renamed map[string]string) error {
+	for old, now := range renamed {
+		if _, ok := s.structural.Properties[now]; !ok {
+			return fmt.Errorf("%s: %s is not a declared parameter", old, now)
+		}
+		if _, ok := s.structural.Properties[old]; ok {
+			return fmt.Errorf("%s is declared: an old name cannot be a parameter too", old)
+		}
+	}
+	s.renamed = renamed
+	return nil
+}
+
 // Resolve decodes a stanza's parameters, fills defaults and checks them
 // against the schema (see Apply). The result may be shared with other
 // callers: read it, never change it.
@@ -145,6 +163,14 @@ func (s *Schema) resolve(raw v1alpha1.Parameters, path *field.Path) (resolvedPar
 	if err != nil {
 		return resolvedParameters{}, field.ErrorList{field.InternalError(path, err)}
 	}
+	// Defaulting keeps the name a stanza used: an object in Git stays as
+	// it is written (validation warns about the old name).
+	for old, now := range s.renamed {
+		if _, ok := raw[old]; ok {
+			encoded[old] = encoded[now]
+			delete(encoded, now)
+		}
+	}
 	r := resolvedParameters{params: params, encoded: encoded}
 	s.mu.Lock()
 	if s.resolved == nil || len(s.resolved) >= maxResolved {
@@ -161,6 +187,12 @@ func (s *Schema) resolve(raw v1alpha1.Parameters, path *field.Path) (resolvedPar
 // documentation and diffs show, so each one gets a warning naming it.
 func (s *Schema) DeprecatedForms(raw v1alpha1.Parameters, path *field.Path) []string {
 	var warnings []string
+	for old, now := range s.renamed {
+		if _, ok := raw[old]; ok {
+			warnings = append(warnings, fmt.Sprintf("%s: %s is the old name of %s, still read but deprecated: write %s", path.Child(old), old, now, now)+
+				yamlTrap(old))
+		}
+	}
 	for name := range raw {
 		canonical, ok := s.defaults[name]
 		if !ok || bytes.Equal(raw[name].Raw, canonical) {
@@ -177,6 +209,17 @@ func (s *Schema) DeprecatedForms(raw v1alpha1.Parameters, path *field.Path) []st
 	}
 	slices.Sort(warnings)
 	return warnings
+}
+
+// yamlTrap says why a parameter was renamed when its old name is a word
+// YAML 1.1 reads as a boolean.
+func yamlTrap(name string) string {
+	for b, words := range yamlBooleans {
+		if slices.Contains(words, name) {
+			return fmt.Sprintf(" (YAML 1.1 reads a bare %s: as %s:, so it works only quoted)", name, b)
+		}
+	}
+	return ""
 }
 
 // sameValue says whether two parameter values mean the same: durations
@@ -236,20 +279,105 @@ func parametersKey(raw v1alpha1.Parameters) string {
 // when there are no errors; numbers must be decoded as the API server does
 // (int64 for integers), as k8s.io/apimachinery/pkg/util/json does.
 func (s *Schema) Apply(params map[string]any, path *field.Path) field.ErrorList {
-	var errs field.ErrorList
+	errs := s.rename(params, path)
+	// The values of the keys YAML made of bare words, for the errors.
+	booleans := map[string]any{"true": params["true"], "false": params["false"]}
 	unknown := pruning.PruneWithOptions(params, s.structural, false, structuralschema.UnknownFieldPathOptions{TrackUnknownFieldPaths: true})
 	for _, p := range unknown {
-		errs = append(errs, field.Invalid(childPath(path, p), "(unknown)",
-			"unknown parameter; "+s.declaredNames(p)))
+		if s.insideScalar(p) {
+			// Fields inside a value of the wrong type (an object where a
+			// string belongs): the type error says it once.
+			continue
+		}
+		errs = append(errs, field.Invalid(childPath(path, p), unknownValue(booleans, p), s.unknownDetail(p)))
 	}
 	defaulting.Default(params, s.structural)
-	for _, e := range validation.ValidateCustomResource(path, params, s.validator) {
-		// The validator repeats the field's name ("step in body should be
-		// ..."); the path already says it.
-		e.Detail = strings.TrimPrefix(e.Detail, lastSegment(e.Field)+" in body ")
-		errs = append(errs, e)
+	errs = append(errs, readable(validation.ValidateCustomResource(path, params, s.validator))...)
+	return errs
+}
+
+// rename moves parameters set under an old name (METADATA custom.renamed)
+// to their name now; setting both is an error.
+func (s *Schema) rename(params map[string]any, path *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	for old, now := range s.renamed {
+		v, ok := params[old]
+		if !ok {
+			continue
+		}
+		if _, both := params[now]; both {
+			errs = append(errs, field.Invalid(path.Child(old), v,
+				fmt.Sprintf("%s is the old name of %s, and both are set: keep %s only", old, now, now)))
+			delete(params, old)
+			continue
+		}
+		params[now] = v
+		delete(params, old)
 	}
 	return errs
+}
+
+// insideScalar says whether an unknown field is inside a parameter that
+// is not an object (secretRef: {name: x} where a string belongs): the
+// validator reports that parameter's type.
+func (s *Schema) insideScalar(dotted string) bool {
+	top, _, nested := strings.Cut(dotted, ".")
+	prop, declared := s.structural.Properties[top]
+	return nested && declared && prop.Type != "object"
+}
+
+// readable words the validator's errors for people: without the field's
+// name or the value repeated ("step in body should be ...", "must be of
+// type integer: \"number\""), and without the second
+// error it reports for a number of the wrong type ("Checked value must be
+// of type integer (default format) in percent") beside the first.
+func readable(errs field.ErrorList) field.ErrorList {
+	out := errs[:0]
+	for _, e := range errs {
+		if strings.HasPrefix(e.Detail, "Checked value must be of type ") {
+			name := e.Detail[strings.LastIndex(e.Detail, " in ")+len(" in "):]
+			if slices.ContainsFunc(errs, func(o *field.Error) bool { return o.Field == e.Field+"."+name && o != e }) {
+				continue
+			}
+		}
+		e.Detail = strings.TrimPrefix(e.Detail, lastSegment(e.Field)+" in body ")
+		// "must be of type integer: \"number\"" repeats the value shown.
+		e.Detail = strings.TrimSuffix(e.Detail, fmt.Sprintf(": %q", e.BadValue))
+		out = append(out, e)
+	}
+	return out
+}
+
+// yamlBooleans are the words YAML 1.1 (which kubectl and sigs.k8s.io/yaml
+// speak) reads as booleans when they stand bare, as a key too.
+var yamlBooleans = map[string][]string{
+	"true":  {"on", "yes", "y"},
+	"false": {"off", "no", "n"},
+}
+
+// unknownValue is what an error shows of an unknown parameter's value:
+// the value of a key true or false when it is a string, else "(unknown)".
+func unknownValue(booleans map[string]any, dotted string) any {
+	if v, ok := booleans[dotted].(string); ok {
+		return v
+	}
+	return "(unknown)"
+}
+
+// unknownDetail says why a parameter is unknown and what is declared; for
+// a key true or false, which word YAML turned into it.
+func (s *Schema) unknownDetail(dotted string) string {
+	words, boolean := yamlBooleans[dotted]
+	if !boolean {
+		return "unknown parameter; " + s.declaredNames(dotted)
+	}
+	for _, w := range words {
+		if now, ok := s.renamed[w]; ok {
+			return fmt.Sprintf("YAML 1.1 reads the bare key %s as %s: this parameter is now called %s; write %s: instead of %s:", w, dotted, now, now, w)
+		}
+	}
+	return fmt.Sprintf("YAML 1.1 reads the bare keys %s as %s: quote the key (\"%s\": ...); %s",
+		strings.Join(words, ", "), dotted, words[0], s.declaredNames(dotted))
 }
 
 // lastSegment is the last name of a field path such as a.b[0].c.
@@ -261,7 +389,7 @@ func lastSegment(path string) string {
 func (s *Schema) declaredNames(unknownPath string) string {
 	props := s.structural.Properties
 	if i := strings.LastIndex(unknownPath, "."); i >= 0 {
-		// Nested: name the parent's fields only when it is a plain object.
+		// Nested: the parent's fields.
 		if parent, ok := props[strings.SplitN(unknownPath, ".", 2)[0]]; ok {
 			props = parent.Properties
 		}

@@ -87,3 +87,60 @@ func TestResolveRemembersOnlyValidParameters(t *testing.T) {
 		}
 	}
 }
+
+// TestRenamedParameters: an old name is read as the name now (defaulting
+// keeps the name the stanza used), warned about, and refused beside the
+// new one; a key YAML made of a bare word says which.
+func TestRenamedParameters(t *testing.T) {
+	s := testSchema(t)
+	if err := s.setRenamed(map[string]string{"on": "mode"}); err != nil {
+		t.Fatal(err)
+	}
+	path := field.NewPath("spec", "policies").Index(1).Child("parameters")
+
+	params, errs := s.Resolve(parameters(t, `{"on": "gradual"}`), path)
+	if len(errs) > 0 || params["mode"] != "gradual" || params["on"] != nil {
+		t.Fatalf("old name: params %v, errors %v; want mode=gradual", params, errs)
+	}
+	if encoded, ok := s.Defaulted(parameters(t, `{"on": "gradual"}`)); !ok || string(encoded["on"].Raw) != `"gradual"` || encoded["mode"].Raw != nil {
+		t.Errorf("defaulted = %v, want the old name kept", encoded)
+	}
+	want := `spec.policies[1].parameters.on: on is the old name of mode, still read but deprecated: write mode (YAML 1.1 reads a bare on: as true:, so it works only quoted)`
+	if got := s.DeprecatedForms(parameters(t, `{"on": "gradual"}`), path); !slices.Equal(got, []string{want}) {
+		t.Errorf("warnings = %q, want %q", got, want)
+	}
+
+	for params, want := range map[string]string{
+		`{"on": "gradual", "mode": "x"}`: `spec.policies[1].parameters.on: Invalid value: "gradual": on is the old name of mode, and both are set: keep mode only`,
+		`{"true": "gradual"}`:            `spec.policies[1].parameters.true: Invalid value: "gradual": YAML 1.1 reads the bare key on as true: this parameter is now called mode; write mode: instead of on:`,
+		`{"false": 1}`:                   `spec.policies[1].parameters.false: Invalid value: "(unknown)": YAML 1.1 reads the bare keys off, no, n as false: quote the key ("off": ...); declared parameters: limit, mode, period, rate, step`,
+	} {
+		_, errs := s.Resolve(parameters(t, params), path)
+		if len(errs) != 1 || errs[0].Error() != want {
+			t.Errorf("%s: errors %v, want %q", params, errs, want)
+		}
+	}
+
+	if err := s.setRenamed(map[string]string{"old": "missing"}); err == nil {
+		t.Error("a rename to an undeclared parameter must be refused")
+	}
+	if err := s.setRenamed(map[string]string{"step": "mode"}); err == nil {
+		t.Error("a declared parameter cannot be an old name")
+	}
+}
+
+// TestOneErrorPerMistake: a number where an integer belongs and an object
+// where a string belongs are one error each, in the user's words.
+func TestOneErrorPerMistake(t *testing.T) {
+	s := testSchema(t)
+	path := field.NewPath("parameters")
+	for params, want := range map[string]string{
+		`{"step": 12.5}`:            `parameters.step: Invalid value: "number": must be of type integer`,
+		`{"period": {"name": "x"}}`: `parameters.period: Invalid value: "object": must be of type string`,
+	} {
+		_, errs := s.Resolve(parameters(t, params), path)
+		if len(errs) != 1 || errs[0].Error() != want {
+			t.Errorf("%s: errors %v, want one: %q", params, errs, want)
+		}
+	}
+}

@@ -38,6 +38,8 @@ type applicationPlan struct {
 	deployments int
 	versions    []v1alpha1.ApplicationVersion
 	summary     []string
+	// columns is the status's summary: "v1 2/2, v2 1/2".
+	columns []string
 }
 
 func (x applicationExecutor) Observe(ctx context.Context, _ *scope, a *v1alpha1.Application) (applicationPlan, error) {
@@ -67,11 +69,13 @@ func (x applicationExecutor) Observe(ctx context.Context, _ *scope, a *v1alpha1.
 		v.ReadyReplicas += d.Status.ReadyReplicas
 	}
 	plan := applicationPlan{placement: p, deployments: len(deployments),
-		versions: make([]v1alpha1.ApplicationVersion, 0, len(byVersion)), summary: make([]string, 0, len(byVersion))}
+		versions: make([]v1alpha1.ApplicationVersion, 0, len(byVersion)), summary: make([]string, 0, len(byVersion)),
+		columns: make([]string, 0, len(byVersion))}
 	for _, name := range sortedKeys(byVersion) {
 		v := byVersion[name]
 		plan.versions = append(plan.versions, *v)
 		plan.summary = append(plan.summary, fmt.Sprintf("%s %d/%d ready", cmp.Or(name, "(no "+label+" label)"), v.ReadyReplicas, v.Replicas))
+		plan.columns = append(plan.columns, fmt.Sprintf("%s %d/%d", cmp.Or(name, "-"), v.ReadyReplicas, v.Replicas))
 	}
 	return plan, nil
 }
@@ -86,7 +90,7 @@ func (applicationExecutor) Apply(_ context.Context, _ *scope, _ *v1alpha1.Applic
 }
 
 func (applicationExecutor) Status(_ *scope, a *v1alpha1.Application, plan applicationPlan) (string, error) {
-	a.Status.Versions = plan.versions
+	a.Status.Versions, a.Status.Summary = plan.versions, strings.Join(plan.columns, ", ")
 	if plan.deployments == 0 {
 		return "", userError(ReasonNoDeployments, "no Deployment in namespace %s on %s matches the selector %s",
 			plan.placement.namespace, plan.placement.target, selectorString(applicationSelector(a)))

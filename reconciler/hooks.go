@@ -34,7 +34,7 @@ type hookParameters struct {
 	SecretRef string `json:"secretRef"`
 	Service   string `json:"service"`
 	Timeout   string `json:"timeout"`
-	On        string `json:"on"`
+	When      string `json:"when"`
 }
 
 // callHooks calls the hooks of a chain's webhook policies with what the
@@ -88,11 +88,12 @@ func (s *scope) callHook(ctx context.Context, p hookParameters, release map[stri
 	if err != nil || timeout <= 0 {
 		timeout = 10 * time.Second
 	}
-	payload := make(map[string]any, len(release)+1)
+	payload := make(map[string]any, len(release)+2)
 	for k, v := range release {
 		payload[k] = v
 	}
-	payload["on"] = p.On
+	// "on" is the parameter's old name, kept for receivers that read it.
+	payload["when"], payload["on"] = p.When, p.When
 	body, err := json.Marshal(payload)
 	if err != nil {
 		return map[string]any{"error": err.Error()}

@@ -35,6 +35,7 @@
 package kubist.policies.blue_green_release
 
 import data.kubist.lib.canary
+import data.kubist.lib.format
 
 params := input.parameters
 
@@ -85,7 +86,11 @@ left := params.previewWindow if not live
 
 switch_at := time.format([time.parse_rfc3339_ns(since) + time.parse_duration_ns(params.previewWindow), "UTC", "2006-01-02T15:04:05Z07:00"])
 
-figures := sprintf("%v preview requests, error rate %v, p99 %v ms", [canary_metrics.requests, canary_metrics.errorRate, object.get(canary_metrics, "latencyP99Ms", "n/a")])
+figures := sprintf("%v preview requests, error rate %s, p99 %s", [round(canary_metrics.requests), format.percent(canary_metrics.errorRate), p99])
+
+p99 := format.ms(canary_metrics.latencyP99Ms) if {
+	is_number(canary_metrics.latencyP99Ms)
+} else := "n/a"
 
 unhealthy_message := sprintf("canary %s unhealthy in preview (%s; maxErrorRate %v, maxLatencyP99Ms %v)", [state.canary, figures, params.maxErrorRate, params.maxLatencyP99Ms])
 

@@ -36,6 +36,7 @@
 package kubist.policies.health_based_canary_release
 
 import data.kubist.lib.canary
+import data.kubist.lib.format
 
 # The first step of a release that has not started yet sends no traffic to
 # judge; it goes ahead like a timed step.
@@ -64,7 +65,7 @@ no_data_message := sprintf("holding: no metrics for subset %s", [input.state.can
 	not enough_data
 }
 
-unhealthy_message := sprintf("canary %s error rate %v is above maxErrorRate %v", [input.state.canary, input.metrics[input.state.canary].errorRate, input.parameters.maxErrorRate])
+unhealthy_message := sprintf("canary %s error rate %s is above maxErrorRate %v (%s)", [input.state.canary, format.percent(input.metrics[input.state.canary].errorRate), input.parameters.maxErrorRate, format.percent(input.parameters.maxErrorRate)])
 
 # Whether the next step is due, once for every branch below.
 due if canary.step_due(input.parameters.period)

@@ -51,7 +51,7 @@ test_unhealthy_rolls_back_immediately if {
 	d.state.phase == "RolledBack"
 	d.outcome == "RollBack"
 	d.events[0].type == "Warning"
-	contains(d.message, "error rate 0.5 is above maxErrorRate 0.3")
+	contains(d.message, "error rate 50% is above maxErrorRate 0.3 (30%)")
 }
 
 test_unhealthy_gradual_steps_back_when_due if {

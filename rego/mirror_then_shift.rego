@@ -1,8 +1,9 @@
 # METADATA
 # title: MirrorThenShift
-# description: Mirrors `percent` of the requests to the canary (their responses dropped) for `duration` before the policies before it shift any traffic, so that they judge the canary on real requests that no user depends on; with `whileShifting`, mirrors until the release ends. Put it last in the chain, after the canary policy and before gates.
+# description: Mirrors `percent` of the requests to the canary (their responses dropped) for `duration` before the policies before it shift any traffic, so that they judge the canary on real requests that no user depends on; with `whileShifting`, mirrors until the release ends. Put it after the canary policy (gates may follow it).
 # custom:
 #   kinds: [CanaryRelease]
+#   afterSteps: it mirrors, but the first shift does not wait for the mirroring (the policies after it shift at once)
 #   parameters:
 #     type: object
 #     properties:

@@ -1,10 +1,13 @@
 # METADATA
 # title: WebhookGate
-# description: Holds the release until an outside system's HTTP hook answers 2xx, before each step (on step) or before the promotion (on promotion); with on rollback, rolls the release back when the hook answers 2xx. The executor calls the hook before the chain runs.
+# description: Holds the release until an outside system's HTTP hook answers 2xx, before each step (when step) or before the promotion (when promotion); with when rollback, rolls the release back when the hook answers 2xx, wherever it sits in the chain. The executor calls the hook before the chain runs.
 # custom:
 #   kinds: [CanaryRelease]
 #   gate: true
 #   webhook: true
+#   # YAML 1.1 reads a bare key on as true: the parameter is when now.
+#   renamed:
+#     "on": when
 #   parameters:
 #     type: object
 #     properties:
@@ -21,7 +24,7 @@
 #         type: string
 #         pattern: '^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$'
 #         default: 10s
-#       on:
+#       when:
 #         description: "What the hook gates: each step, the promotion, or (2xx rolls back) the rollback."
 #         type: string
 #         enum: [step, promotion, rollback]
@@ -73,16 +76,16 @@ promoting if {
 }
 
 gated if {
-	params.on == "step"
+	params.when == "step"
 	stepping
 }
 
 gated if {
-	params.on == "promotion"
+	params.when == "promotion"
 	promoting
 }
 
-hold_message := sprintf("waiting for hook %s (on %s): it %s%s", [target, params.on, answer, reason])
+hold_message := sprintf("waiting for hook %s (on %s): it %s%s", [target, params.when, answer, reason])
 
 decision := {
 	"state": canary.revert(state, observed),
@@ -99,20 +102,20 @@ decision := {
 	"message": message,
 	"events": [canary.warning("RollBack", message)],
 } if {
-	params.on == "rollback"
+	params.when == "rollback"
 	canary.active(state)
 	passed
 	message := sprintf("the rollback hook %s %s", [target, answer])
 } else := {
 	"state": state,
 	"outcome": "Pass",
-	"message": sprintf("hook %s (on %s) %s", [target, params.on, answer]),
+	"message": sprintf("hook %s (on %s) %s", [target, params.when, answer]),
 	"requeueAfter": params.retry,
 } if {
-	params.on == "rollback"
+	params.when == "rollback"
 	canary.active(state)
 } else := {
 	"state": state,
 	"outcome": "Pass",
-	"message": sprintf("hook %s (on %s) %s", [target, params.on, answer]),
+	"message": sprintf("hook %s (on %s) %s", [target, params.when, answer]),
 }

@@ -11,7 +11,7 @@ proposal := {
 	"lastStepTime": "2026-11-24T12:00:30Z",
 }
 
-params(on) := {"secretRef": "load-test", "timeout": "10s", "on": on, "retry": "10s"}
+params(when) := {"secretRef": "load-test", "timeout": "10s", "when": when, "retry": "10s"}
 
 ok := {"load-test": {"statusCode": 200, "body": "", "latencyMs": 12.4}}
 

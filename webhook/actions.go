@@ -122,6 +122,10 @@ func (a *Admission) actionTarget(ctx context.Context, act *v1alpha1.ReleaseActio
 // applies the action: what is refused here would be refused there.
 func (a *Admission) ValidateAction(ctx context.Context, act *v1alpha1.ReleaseAction) field.ErrorList {
 	spec := field.NewPath("spec")
+	// What no release's state changes is checked without a cluster too.
+	if name, refused := release.Applicable(act.Spec.Target.Kind, act.Spec); refused != "" {
+		return field.ErrorList{field.Invalid(fieldPath(spec, name), specValue(act.Spec, name), refused)}
+	}
 	if a.Reader == nil {
 		return nil
 	}
@@ -138,6 +142,21 @@ func (a *Admission) ValidateAction(ctx context.Context, act *v1alpha1.ReleaseAct
 			fmt.Sprintf("%s %s: %s", act.Spec.Target.Kind, act.Spec.Target.Name, res.Refused))}
 	}
 	return nil
+}
+
+// specValue is the value of one of an action's fields, for an error.
+func specValue(spec v1alpha1.ReleaseActionSpec, name string) any {
+	switch name {
+	case "target.kind":
+		return spec.Target.Kind
+	case "full":
+		return spec.Full
+	case "weight":
+		return *spec.Weight
+	case "winner":
+		return spec.Winner
+	}
+	return string(spec.Action)
 }
 
 // unknownRelease says that a release does not exist, with the closest of

@@ -112,14 +112,14 @@ func (a *Admission) Validate(ctx context.Context, old, obj v1alpha1.Object) (fie
 			warnings = append(warnings, e.Schema.DeprecatedForms(st.Executor.Parameters, spec.Child("executor", "parameters"))...)
 		}
 	}
-	resolved, _, perrs := a.Registry.ResolvePolicies(kind, st.Policies, spec.Child("policies"))
+	resolved, params, perrs := a.Registry.ResolvePolicies(kind, st.Policies, spec.Child("policies"))
 	errs = append(errs, perrs...)
 	for i, p := range resolved {
 		if p != nil {
 			warnings = append(warnings, p.Schema.DeprecatedForms(st.Policies[i].Parameters, spec.Child("policies").Index(i).Child("parameters"))...)
 		}
 	}
-	warnings = append(warnings, a.gateWarnings(st.Policies, spec.Child("policies"))...)
+	warnings = append(warnings, orderWarnings(resolved, params, spec.Child("policies"))...)
 
 	switch o := obj.(type) {
 	case *v1alpha1.Route:
@@ -133,25 +133,26 @@ func (a *Admission) Validate(ctx context.Context, old, obj v1alpha1.Object) (fie
 	return errs, warnings
 }
 
-// gateWarnings warns about gates that come before any step policy: a gate
-// limits only what the policies before it proposed.
-func (a *Admission) gateWarnings(refs []v1alpha1.PolicyRef, path *field.Path) []string {
+// orderWarnings warns about policies placed where they cannot do what
+// they are for: a gate, or a policy that acts on the steps before it
+// (custom.afterSteps), with no step policy before it. A WebhookGate that
+// rolls back (when: rollback) acts wherever it sits.
+func orderWarnings(resolved []*policies.Policy, params []map[string]any, path *field.Path) []string {
 	var warnings []string
-	for i, ref := range refs {
-		p, ok := a.Registry.Policy(ref.Name)
-		if !ok || !p.Gate {
+	for i, p := range resolved {
+		switch {
+		case p == nil:
 			continue
-		}
-		stepsBefore := false
-		for _, prev := range refs[:i] {
-			if q, ok := a.Registry.Policy(prev.Name); ok && !q.Gate {
-				stepsBefore = true
-			}
-		}
-		if !stepsBefore {
+		case p.Steps():
+			return warnings
+		case p.Webhook && params[i]["when"] == "rollback":
+		case p.Gate:
 			warnings = append(warnings, fmt.Sprintf(
-				"%s: the gate %s comes before any step policy; a gate limits only the policies before it, so it gates nothing here",
-				path.Index(i), ref.Name))
+				"%s: the gate %s comes before any step policy: a gate holds only the steps of the policies before it, so here it holds nothing (the policies after it step without it); put it after the step policy",
+				path.Index(i), p.Name))
+		default:
+			warnings = append(warnings, fmt.Sprintf("%s: %s comes before any step policy: %s; put it after the step policy",
+				path.Index(i), p.Name, p.AfterSteps))
 		}
 	}
 	return warnings

@@ -99,7 +99,7 @@ func TestValidate(t *testing.T) {
 			obj: &v1alpha1.Cluster{Spec: v1alpha1.ClusterSpec{Stanzas: v1alpha1.Stanzas{Executor: &v1alpha1.ExecutorRef{
 				Name: "ClusterExecutor", Parameters: testenv.Parameters(t, `{"installIstio": "yes", "istioVersion": "latest"}`)}}}},
 			wantErrs: []string{
-				`spec.executor.parameters.installIstio: Invalid value: "string": must be of type boolean: "string"`,
+				`spec.executor.parameters.installIstio: Invalid value: "string": must be of type boolean`,
 				`spec.executor.parameters.istioVersion: Invalid value: "latest": should match`,
 			},
 		},
@@ -117,7 +117,54 @@ func TestValidate(t *testing.T) {
 			obj: &v1alpha1.CanaryRelease{Spec: v1alpha1.CanaryReleaseSpec{Stanzas: v1alpha1.Stanzas{Policies: []v1alpha1.PolicyRef{
 				{Name: "ManualGate"}, {Name: "TimedCanaryRelease"},
 			}}}},
-			wantWarnings: []string{"spec.policies[0]: the gate ManualGate comes before any step policy"},
+			wantWarnings: []string{"spec.policies[0]: the gate ManualGate comes before any step policy: a gate holds only the steps of the policies before it, so here it holds nothing (the policies after it step without it); put it after the step policy"},
+		},
+		"a rollback hook acts wherever it sits": {
+			obj: &v1alpha1.CanaryRelease{Spec: v1alpha1.CanaryReleaseSpec{Stanzas: v1alpha1.Stanzas{Policies: []v1alpha1.PolicyRef{
+				{Name: "WebhookGate", Parameters: testenv.Parameters(t, `{"secretRef": "smoke", "when": "rollback"}`)}, {Name: "TimedCanaryRelease"},
+			}}}},
+		},
+		"a hook on steps first holds nothing": {
+			obj: &v1alpha1.CanaryRelease{Spec: v1alpha1.CanaryReleaseSpec{Stanzas: v1alpha1.Stanzas{Policies: []v1alpha1.PolicyRef{
+				{Name: "WebhookGate", Parameters: testenv.Parameters(t, `{"secretRef": "smoke"}`)}, {Name: "TimedCanaryRelease"},
+			}}}},
+			wantWarnings: []string{"spec.policies[0]: the gate WebhookGate comes before any step policy"},
+		},
+		"mirroring first does not hold the first shift": {
+			obj: &v1alpha1.CanaryRelease{Spec: v1alpha1.CanaryReleaseSpec{Stanzas: v1alpha1.Stanzas{Policies: []v1alpha1.PolicyRef{
+				{Name: "MirrorThenShift"}, {Name: "TimedCanaryRelease"},
+			}}}},
+			wantWarnings: []string{"spec.policies[0]: MirrorThenShift comes before any step policy: it mirrors, but the first shift does not wait for the mirroring (the policies after it shift at once); put it after the step policy"},
+		},
+		"the old name of a parameter is read, with a warning": {
+			obj: &v1alpha1.CanaryRelease{Spec: v1alpha1.CanaryReleaseSpec{Stanzas: v1alpha1.Stanzas{Policies: []v1alpha1.PolicyRef{
+				{Name: "TimedCanaryRelease"}, {Name: "WebhookGate", Parameters: testenv.Parameters(t, `{"secretRef": "smoke", "on": "promotion"}`)},
+			}}}},
+			wantWarnings: []string{`spec.policies[1].parameters.on: on is the old name of when, still read but deprecated: write when (YAML 1.1 reads a bare on: as true:, so it works only quoted)`},
+		},
+		"a bare on is refused, saying what YAML made of it": {
+			obj: &v1alpha1.CanaryRelease{Spec: v1alpha1.CanaryReleaseSpec{Stanzas: v1alpha1.Stanzas{Policies: []v1alpha1.PolicyRef{
+				{Name: "TimedCanaryRelease"}, {Name: "WebhookGate", Parameters: testenv.Parameters(t, `{"secretRef": "smoke", "true": "step"}`)},
+			}}}},
+			wantErrs: []string{`spec.policies[1].parameters.true: Invalid value: "step": YAML 1.1 reads the bare key on as true: this parameter is now called when; write when: instead of on:`},
+		},
+		"both names of a parameter": {
+			obj: &v1alpha1.CanaryRelease{Spec: v1alpha1.CanaryReleaseSpec{Stanzas: v1alpha1.Stanzas{Policies: []v1alpha1.PolicyRef{
+				{Name: "TimedCanaryRelease"}, {Name: "WebhookGate", Parameters: testenv.Parameters(t, `{"secretRef": "smoke", "on": "step", "when": "promotion"}`)},
+			}}}},
+			wantErrs: []string{`spec.policies[1].parameters.on: Invalid value: "step": on is the old name of when, and both are set: keep when only`},
+		},
+		"a fractional integer is one error": {
+			obj: &v1alpha1.CanaryRelease{Spec: v1alpha1.CanaryReleaseSpec{Stanzas: v1alpha1.Stanzas{Policies: []v1alpha1.PolicyRef{
+				{Name: "TimedCanaryRelease"}, {Name: "MirrorThenShift", Parameters: testenv.Parameters(t, `{"percent": 12.5}`)},
+			}}}},
+			wantErrs: []string{`spec.policies[1].parameters.percent: Invalid value: "number": must be of type integer`},
+		},
+		"an object where a string belongs is one error": {
+			obj: &v1alpha1.CanaryRelease{Spec: v1alpha1.CanaryReleaseSpec{Stanzas: v1alpha1.Stanzas{Policies: []v1alpha1.PolicyRef{
+				{Name: "TimedCanaryRelease"}, {Name: "WebhookGate", Parameters: testenv.Parameters(t, `{"secretRef": {"name": "smoke"}}`)},
+			}}}},
+			wantErrs: []string{`spec.policies[1].parameters.secretRef: Invalid value: "object": must be of type string`},
 		},
 		"a default in a deprecated form": {
 			obj: &v1alpha1.CanaryRelease{Spec: v1alpha1.CanaryReleaseSpec{Stanzas: v1alpha1.Stanzas{Policies: []v1alpha1.PolicyRef{

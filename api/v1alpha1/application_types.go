@@ -45,6 +45,11 @@ type ApplicationStatus struct {
 	// +listType=map
 	// +listMapKey=name
 	Versions []ApplicationVersion `json:"versions,omitempty"`
+
+	// Summary of the versions for kubectl get, ready replicas of desired,
+	// e.g. "v1 2/2, v2 1/2".
+	// +optional
+	Summary string `json:"summary,omitempty"`
 }
 
 // Application is a set of Deployments that share an `app` label, one per
@@ -52,7 +57,7 @@ type ApplicationStatus struct {
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=kapp,categories=kubist
-// +kubebuilder:printcolumn:name="Versions",type=string,JSONPath=`.status.versions[*].name`
+// +kubebuilder:printcolumn:name="Versions",type=string,JSONPath=`.status.summary`
 // +kubebuilder:printcolumn:name="Executor",type=string,JSONPath=`.spec.executor.name`,priority=1
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`

@@ -91,6 +91,7 @@ func newDevCommand() *cobra.Command {
 	fs.BoolVar(&opts.samples, "samples", opts.samples, "Apply the sample tree (config/samples) once the manager runs.")
 	fs.BoolVar(&opts.tree, "tree", opts.tree, "Show the Kubist tree (as `kubist tree --watch`) once the samples are applied, redrawn as it changes.")
 	opts.manager.addFlags(fs)
+	addLogFlags(fs)
 	return cmd
 }
 

@@ -23,7 +23,7 @@ import (
 
 func main() {
 	if err := startup(); err != nil {
-		fmt.Fprintln(os.Stderr, "Error:", err)
+		fmt.Fprintln(os.Stderr, "error:", err)
 		os.Exit(1)
 	}
 	// SIGHUP too: a closed terminal ends kubist dev as Ctrl-C does, with
@@ -37,8 +37,9 @@ func main() {
 	err := root.ExecuteContext(ctx)
 	stop()
 	if err != nil {
+		// As kubectl prints it.
 		if err.Error() != "" {
-			fmt.Fprintln(os.Stderr, "Error:", err)
+			fmt.Fprintln(os.Stderr, "error:", err)
 		}
 		os.Exit(1)
 	}

@@ -89,6 +89,7 @@ func newManagerCommand() *cobra.Command {
 	cmd.Flags().StringVar(&opts.kubeconfig, "kubeconfig", "", "Path to a kubeconfig; defaults to $KUBECONFIG or the in-cluster configuration.")
 	cmd.Flags().StringVar(&memoryLimit, "memory-limit", "", "The container's memory limit, e.g. 384Mi: unless GOMEMLIMIT is set, Go's soft memory limit is set 128Mi below it (at least half of it), the room the executable's own pages take.")
 	opts.addFlags(cmd.Flags())
+	addLogFlags(cmd.Flags())
 	return cmd
 }
 

@@ -3,23 +3,26 @@
 package kubeconfig
 
 import (
+	"errors"
 	"fmt"
 
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
-	ctrl "sigs.k8s.io/controller-runtime/pkg/client/config"
 )
 
-// Load reads the client configuration from a kubeconfig path, or from the
-// standard places (KUBECONFIG, in-cluster, ~/.kube/config) when it is
-// empty.
+// Load reads the client configuration as kubectl does: from a kubeconfig
+// path, or when it is empty from $KUBECONFIG or ~/.kube/config, and in a
+// pod from its service account. It logs nothing: what is missing is in
+// the error, in one line.
 func Load(path string) (*rest.Config, error) {
-	if path == "" {
-		return ctrl.GetConfig()
-	}
-	cfg, err := clientcmd.BuildConfigFromFlags("", path)
-	if err != nil {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = path
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
+	switch {
+	case clientcmd.IsEmptyConfig(err):
+		return nil, errors.New("no configuration has been provided: pass --kubeconfig, set KUBECONFIG, or write ~/.kube/config")
+	case err != nil && path != "":
 		return nil, fmt.Errorf("load kubeconfig %s: %w", path, err)
 	}
-	return cfg, nil
+	return cfg, err
 }

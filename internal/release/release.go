@@ -36,6 +36,54 @@ type Result struct {
 	Chain   bool
 }
 
+// actionsOf are the actions each kind of release takes.
+var actionsOf = map[string][]v1alpha1.ActionName{
+	"CanaryRelease": {v1alpha1.ActionPromote, v1alpha1.ActionAbort, v1alpha1.ActionPause, v1alpha1.ActionResume, v1alpha1.ActionApprove, v1alpha1.ActionRetry},
+	"Experiment":    {v1alpha1.ActionAbort, v1alpha1.ActionPause, v1alpha1.ActionResume, v1alpha1.ActionConclude},
+}
+
+// Applicable says why an action can apply to no release of a kind,
+// whatever the release's state: an action the kind does not take, or a
+// field of another action (full is Promote's, weight Approve's, winner
+// Conclude's). It returns the field at fault and why, or "" when the
+// action may apply; the rest depends on the release as it stands (Decide).
+// It needs no cluster: kubist validate checks it offline.
+func Applicable(kind string, spec v1alpha1.ReleaseActionSpec) (fieldName, refused string) {
+	actions, ok := actionsOf[kind]
+	if !ok {
+		return "target.kind", fmt.Sprintf("%q is not a kind of release: CanaryRelease or Experiment", kind)
+	}
+	if !slices.Contains(actions, spec.Action) {
+		names := make([]string, len(actions))
+		for i, a := range actions {
+			names[i] = string(a)
+		}
+		return "action", fmt.Sprintf("%s does not apply to a%s %s; it takes %s", spec.Action, article(kind), kind, strings.Join(names, ", "))
+	}
+	for _, f := range []struct {
+		name   string
+		set    bool
+		action v1alpha1.ActionName
+	}{
+		{"full", spec.Full, v1alpha1.ActionPromote},
+		{"weight", spec.Weight != nil, v1alpha1.ActionApprove},
+		{"winner", spec.Winner != "", v1alpha1.ActionConclude},
+	} {
+		if f.set && spec.Action != f.action {
+			return f.name, fmt.Sprintf("%s is for %s, not %s: leave it out", f.name, f.action, spec.Action)
+		}
+	}
+	return "", ""
+}
+
+// article is "n" before a kind that starts with a vowel.
+func article(kind string) string {
+	if strings.ContainsRune("AEIOU", rune(kind[0])) {
+		return "n"
+	}
+	return ""
+}
+
 // Gated says whether a chain has a ManualGate, which an Approve opens.
 func Gated(chain []v1alpha1.PolicyRef) bool {
 	return slices.ContainsFunc(chain, func(p v1alpha1.PolicyRef) bool { return p.Name == "ManualGate" })
@@ -146,6 +194,13 @@ func pauseOrResume(action v1alpha1.ActionName, s State, active bool, what, activ
 // Experiment) as it stands: admission refuses what it refuses, and the
 // dashboard offers only the actions it would not refuse.
 func Decide(a *v1alpha1.ReleaseAction, target v1alpha1.Object, now time.Time) Result {
+	kind := "CanaryRelease"
+	if _, ok := target.(*v1alpha1.Experiment); ok {
+		kind = "Experiment"
+	}
+	if _, refused := Applicable(kind, a.Spec); refused != "" {
+		return Result{Refused: refused}
+	}
 	switch t := target.(type) {
 	case *v1alpha1.CanaryRelease:
 		s := State{Weights: t.Status.Weights, Phase: string(t.Status.Phase), PausedPhase: string(t.Status.PausedPhase)}

@@ -110,3 +110,63 @@ func TestExperiment(t *testing.T) {
 }
 
 func with(s State, phase string) State { s.Phase = phase; return s }
+
+// TestApplicable: what no release's state changes is refused with the
+// field at fault, offline as in admission.
+func TestApplicable(t *testing.T) {
+	for name, tc := range map[string]struct {
+		kind    string
+		action  *v1alpha1.ReleaseAction
+		field   string
+		refused string
+	}{
+		"promote a canary":       {kind: "CanaryRelease", action: action(v1alpha1.ActionPromote, func(s *v1alpha1.ReleaseActionSpec) { s.Full = true })},
+		"conclude an experiment": {kind: "Experiment", action: action(v1alpha1.ActionConclude, func(s *v1alpha1.ReleaseActionSpec) { s.Winner = "v2" })},
+		"conclude a canary": {kind: "CanaryRelease", action: action(v1alpha1.ActionConclude), field: "action",
+			refused: "Conclude does not apply to a CanaryRelease; it takes Promote, Abort, Pause, Resume, Approve, Retry"},
+		"promote an experiment": {kind: "Experiment", action: action(v1alpha1.ActionPromote), field: "action",
+			refused: "Promote does not apply to an Experiment; it takes Abort, Pause, Resume, Conclude"},
+		"full is Promote's": {kind: "CanaryRelease", action: action(v1alpha1.ActionAbort, func(s *v1alpha1.ReleaseActionSpec) { s.Full = true }), field: "full",
+			refused: "full is for Promote, not Abort: leave it out"},
+		"weight is Approve's": {kind: "CanaryRelease", action: action(v1alpha1.ActionPromote, func(s *v1alpha1.ReleaseActionSpec) { s.Weight = ptr.To[int32](40) }), field: "weight",
+			refused: "weight is for Approve, not Promote: leave it out"},
+		"winner is Conclude's": {kind: "Experiment", action: action(v1alpha1.ActionAbort, func(s *v1alpha1.ReleaseActionSpec) { s.Winner = "v2" }), field: "winner",
+			refused: "winner is for Conclude, not Abort: leave it out"},
+		"no such kind": {kind: "Route", action: action(v1alpha1.ActionAbort), field: "target.kind",
+			refused: `"Route" is not a kind of release: CanaryRelease or Experiment`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			f, refused := Applicable(tc.kind, tc.action.Spec)
+			if f != tc.field || refused != tc.refused {
+				t.Errorf("Applicable = %q, %q; want %q, %q", f, refused, tc.field, tc.refused)
+			}
+		})
+	}
+}
+
+// TestReadableFigures: figures read by people have at most three
+// significant digits, as rego/lib/format.rego renders them.
+func TestReadableFigures(t *testing.T) {
+	for _, tc := range []struct{ got, want string }{
+		{Percent(0.2015703567431595), "20.2%"},
+		{Percent(0.026), "2.6%"},
+		{Percent(0.0945), "9.45%"},
+		{Percent(1), "100%"},
+		{Percent(0), "0%"},
+		{Percent(0.000123), "0.012%"},
+		{Millis(245.37), "245ms"},
+		{Millis(3.6249), "3.62ms"},
+		{Millis(12.25), "12.3ms"},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("got %q, want %q", tc.got, tc.want)
+		}
+	}
+	requests, errorRate, p99 := StepFigures([]v1alpha1.StepMetrics{
+		{Subset: "v1", Requests: "412", ErrorRate: "0", LatencyP99Ms: "87.4"},
+		{Subset: "v2", Requests: "48", ErrorRate: "0.0208333", LatencyP99Ms: ""},
+	})
+	if requests != "v1 412, v2 48" || errorRate != "v1 0%, v2 2.08%" || p99 != "v1 87.4ms, v2 -" {
+		t.Errorf("StepFigures = %q, %q, %q", requests, errorRate, p99)
+	}
+}

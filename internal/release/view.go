@@ -3,7 +3,9 @@ package release
 import (
 	"cmp"
 	"fmt"
+	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -60,19 +62,50 @@ func History(obj v1alpha1.Object, pages []v1alpha1.ReleaseHistory) []v1alpha1.Re
 	return v1alpha1.MergeHistory(v1alpha1.PagesOf(rel, pages), rel.GetSteps())
 }
 
-// StepFigures renders the metrics a decision saw, one subset after another.
+// StepFigures renders the metrics a decision saw, one subset after
+// another, for people: requests, error rates as percentages, p99 in ms.
 func StepFigures(metrics []v1alpha1.StepMetrics) (requests, errorRate, p99 string) {
 	var r, e, p []string
 	for _, m := range metrics {
 		r = append(r, m.Subset+" "+cmp.Or(m.Requests, "-"))
-		e = append(e, m.Subset+" "+cmp.Or(m.ErrorRate, "-"))
-		if m.LatencyP99Ms != "" {
-			p = append(p, m.Subset+" "+m.LatencyP99Ms+"ms")
-		} else {
-			p = append(p, m.Subset+" -")
-		}
+		e = append(e, m.Subset+" "+readable(m.ErrorRate, Percent))
+		p = append(p, m.Subset+" "+readable(m.LatencyP99Ms, Millis))
 	}
 	return cmp.Or(strings.Join(r, ", "), "-"), cmp.Or(strings.Join(e, ", "), "-"), cmp.Or(strings.Join(p, ", "), "-")
+}
+
+// readable renders a figure of the history (kept at full precision) with
+// format, or "-" when there is none.
+func readable(figure string, format func(float64) string) string {
+	f, err := strconv.ParseFloat(figure, 64)
+	if err != nil {
+		return cmp.Or(figure, "-")
+	}
+	return format(f)
+}
+
+// Percent renders a rate such as 0.2016 for people: "20.2%". Messages,
+// the CLI and the dashboard read figures this way, as the policies'
+// library does (rego/lib/format.rego); machine-readable fields keep full
+// precision.
+func Percent(rate float64) string { return significant(rate*100) + "%" }
+
+// Millis renders a latency in milliseconds for people: "245ms", "3.62ms".
+func Millis(ms float64) string { return significant(ms) + "ms" }
+
+// significant rounds a figure to three significant digits (to a
+// thousandth below 1).
+func significant(x float64) string {
+	scale := 1000.0
+	switch a := math.Abs(x); {
+	case a >= 100:
+		scale = 1
+	case a >= 10:
+		scale = 10
+	case a >= 1:
+		scale = 100
+	}
+	return strconv.FormatFloat(math.Round(x*scale)/scale, 'f', -1, 64)
 }
 
 // EventTime is when an Event last happened.

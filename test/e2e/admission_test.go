@@ -73,6 +73,21 @@ spec: {route: reviews, destination: reviews, subset: v2}
 		Expect(strings.Count(res.Stderr, "deprecated form")).To(Equal(1), res.Stderr)
 	})
 
+	It("refuses a bare on: as YAML reads it, and reads a quoted one as when, with a Warning line", func() {
+		stderr := kubectlFails(reviewsCanary("bare-on", "[{name: TimedCanaryRelease}, {name: WebhookGate, parameters: {secretRef: smoke, on: step}}]"), "apply", "-f", "-")
+		Expect(stderr).To(ContainSubstring(`spec.policies[1].parameters.true: Invalid value: "step": YAML 1.1 reads the bare key on as true: this parameter is now called when; write when: instead of on:`))
+
+		res := kubectl(reviewsCanary("quoted-on", `[{name: TimedCanaryRelease}, {name: WebhookGate, parameters: {secretRef: smoke, "on": promotion}}]`), "apply", "-f", "-")
+		Expect(res.Stderr).To(ContainSubstring(`Warning: spec.policies[1].parameters.on: on is the old name of when, still read but deprecated: write when`))
+		canary := &v1alpha1.CanaryRelease{}
+		Expect(env.Client.Get(ctx(), types.NamespacedName{Namespace: "admission", Name: "quoted-on"}, canary)).To(Succeed())
+		// Defaulted under the name it was written with, so that Git and the
+		// cluster agree.
+		Expect(canary.Spec.Policies[1].Parameters).NotTo(HaveKey("when"))
+		Expect(string(canary.Spec.Policies[1].Parameters["on"].Raw)).To(Equal(`"promotion"`))
+		Expect(string(canary.Spec.Policies[1].Parameters["timeout"].Raw)).To(Equal(`"10s"`))
+	})
+
 	It("refuses an invalid object on a server-side dry run, and writes nothing for a valid one", func() {
 		stderr := kubectlFails([]byte(`apiVersion: kubist.io/v1alpha1
 kind: CanaryRelease

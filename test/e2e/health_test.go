@@ -66,7 +66,7 @@ var _ = Describe("HealthBasedCanaryRelease on a real Prometheus", func() {
 			g.Expect(c.Status.Weights).To(Equal(map[string]int32{"v1": 100, "v2": 0}))
 			last := c.Status.History[len(c.Status.History)-1]
 			g.Expect(last.Policy).To(Equal("HealthBasedCanaryRelease"))
-			g.Expect(last.Message).To(ContainSubstring("error rate 0.5 is above maxErrorRate 0.1"))
+			g.Expect(last.Message).To(ContainSubstring("error rate 50% is above maxErrorRate 0.1 (10%)"))
 		}).WithTimeout(60 * time.Second).Should(Succeed())
 		Eventually(func() map[string]int32 { return servedWeights("unhealthy") }).Should(Equal(map[string]int32{"v1": 100}))
 	})

@@ -77,6 +77,12 @@ var _ = Describe("Reconciler", func() {
 			g.Expect(a.Status.Versions[0].Name).To(Equal("v1"))
 			g.Expect(a.Status.Versions[0].Replicas).To(BeEquivalentTo(2))
 		}).Should(Succeed())
+		By("kubectl get shows every version, its ready replicas of the desired")
+		Eventually(func(g Gomega) {
+			res := kubectl(nil, "get", "application", "reviews", "-n", "bookinfo")
+			g.Expect(res.Stdout).To(MatchRegexp(`(?m)^NAME\s+VERSIONS\s+READY\s+AGE$`))
+			g.Expect(res.Stdout).To(MatchRegexp(`(?m)^reviews\s+v1 \d/2, v2 \d/\d\s+`))
+		}).Should(Succeed())
 
 		By("the Destination applies a Service and a DestinationRule with one subset per version")
 		Eventually(func(g Gomega) {

@@ -129,8 +129,8 @@ func Chart(history []v1alpha1.ReleaseStep, subsets []string, served *v1alpha1.Se
 		fmt.Fprintf(&b, `<rect x="%d" y="%d" width="12" height="4" fill="%s"/><text x="%d" y="%d" class="label">%s</text>`, plotRight+46, y-4, color(subset), plotRight+62, y, esc(subset))
 	}
 	// The figures each decision saw.
-	metricPanel(&b, history, subsets, color, x, errorTop, errorBase, "error rate", 0.01, func(m v1alpha1.StepMetrics) string { return m.ErrorRate }, func(v float64) string { return strconv.FormatFloat(v*100, 'f', 1, 64) + "%" })
-	metricPanel(&b, history, subsets, color, x, latencyTop, latencyBase, "p99 latency", 10, func(m v1alpha1.StepMetrics) string { return m.LatencyP99Ms }, func(v float64) string { return strconv.FormatFloat(v, 'f', 0, 64) + "ms" })
+	metricPanel(&b, history, subsets, color, x, errorTop, errorBase, "error rate", 0.01, func(m v1alpha1.StepMetrics) string { return m.ErrorRate }, release.Percent)
+	metricPanel(&b, history, subsets, color, x, latencyTop, latencyBase, "p99 latency", 10, func(m v1alpha1.StepMetrics) string { return m.LatencyP99Ms }, release.Millis)
 	fmt.Fprintf(&b, `<text x="%d" y="%d" class="axis">%s</text><text x="%d" y="%d" class="axis" text-anchor="end">%s</text>`,
 		plotLeft, chartHeight-4, t0.UTC().Format(time.TimeOnly), plotRight, chartHeight-4, history[len(history)-1].Time.UTC().Format(time.TimeOnly))
 	b.WriteString(`</svg>`)
