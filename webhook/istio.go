@@ -24,13 +24,24 @@ var istioRetryOn = []string{
 	"cancelled", "deadline-exceeded", "internal", "resource-exhausted", "unavailable",
 }
 
+// istioHeaderName is what Istio accepts as the name of a header a route
+// matches: an RFC 7230 token (its tchars), an HTTP/2 pseudo-header, or a
+// JWT claim (@request.auth.claims.NAME or @request.auth.claims[NAME]).
+var (
+	istioHeaderName   = regexp.MustCompile("^[!#$%&'*+\\-.^_`|~A-Za-z0-9]+$")
+	istioPseudoHeader = []string{":method", ":scheme", ":authority", ":path", ":status"}
+	istioJWTClaim     = regexp.MustCompile(`^(?i:@request\.auth\.claims)(\..+|\[.+\])$`)
+)
+
 // validateRouteForIstio refuses, up front, the rules of a Route that
 // Istio's own validation would refuse in the VirtualService composed from
-// it: retry conditions Envoy does not know, a retry policy with no
-// attempts, durations under a millisecond or finer than one, and regular
-// expressions that are not RE2.
+// it: the mesh's wildcard host and a host twice (or covered by a wildcard
+// beside it), retry conditions Envoy does not know, a retry policy with
+// no attempts, durations under a millisecond or finer than one, header
+// names that are not HTTP tokens, and regular expressions that are not
+// RE2.
 func validateRouteForIstio(r *v1alpha1.Route, spec *field.Path) field.ErrorList {
-	var errs field.ErrorList
+	errs := istioHosts(r, spec)
 	for i, rule := range r.Spec.HTTP {
 		path := spec.Child("http").Index(i)
 		if rule.Timeout != "" {
@@ -62,7 +73,12 @@ func validateRouteForIstio(r *v1alpha1.Route, spec *field.Path) field.ErrorList 
 			errs = append(errs, istioRegex(mpath.Child("method"), m.Method)...)
 			for _, name := range slices.Sorted(maps.Keys(m.Headers)) {
 				v := m.Headers[name]
-				errs = append(errs, istioRegex(mpath.Child("headers").Key(name), &v)...)
+				hpath := mpath.Child("headers").Key(name)
+				if !istioHeaderName.MatchString(name) && !slices.Contains(istioPseudoHeader, name) && !istioJWTClaim.MatchString(name) {
+					errs = append(errs, field.Invalid(hpath, name,
+						"not a header name Istio accepts: an HTTP token (letters, digits and !#$%&'*+-.^_`|~, no spaces), a pseudo-header such as :authority, or @request.auth.claims.NAME"))
+				}
+				errs = append(errs, istioRegex(hpath, &v)...)
 			}
 			for _, name := range slices.Sorted(maps.Keys(m.QueryParams)) {
 				v := m.QueryParams[name]
@@ -74,6 +90,47 @@ func validateRouteForIstio(r *v1alpha1.Route, spec *field.Path) field.ErrorList 
 		}
 	}
 	return errs
+}
+
+// istioHosts refuses what Istio refuses of a VirtualService's hosts: *
+// on a route of the mesh (no gateways, or the gateway mesh), and two
+// hosts of which one covers the other (the same host twice, or a wildcard
+// and a host it matches).
+func istioHosts(r *v1alpha1.Route, spec *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	mesh := len(r.Spec.Gateways) == 0 || slices.Contains(r.Spec.Gateways, "mesh")
+	for i, h := range r.Spec.Hosts {
+		path := spec.Child("hosts").Index(i)
+		if h == "*" && mesh {
+			errs = append(errs, field.Invalid(path, h,
+				"Istio refuses the wildcard host * on a route of the mesh (no gateways): name the hosts, or bind the route to a gateway"))
+			continue
+		}
+		for j := range i {
+			if hostsOverlap(r.Spec.Hosts[j], h) {
+				errs = append(errs, field.Duplicate(path, h))
+				errs[len(errs)-1].Detail = fmt.Sprintf("Istio refuses hosts that overlap: %s and hosts[%d] %s; keep one", h, j, r.Spec.Hosts[j])
+				break
+			}
+		}
+	}
+	return errs
+}
+
+// hostsOverlap says whether one host matches the other, as Istio compares
+// a VirtualService's hosts: equal, or a wildcard (*.example.com) and a
+// host or narrower wildcard under it.
+func hostsOverlap(a, b string) bool {
+	aw, bw := strings.HasPrefix(a, "*"), strings.HasPrefix(b, "*")
+	switch {
+	case aw && bw:
+		return strings.HasSuffix(a[1:], b[1:]) || strings.HasSuffix(b[1:], a[1:])
+	case aw:
+		return strings.HasSuffix(b, a[1:])
+	case bw:
+		return strings.HasSuffix(a, b[1:])
+	}
+	return a == b
 }
 
 // istioDuration refuses what Istio refuses of a duration: under 1ms, or
