@@ -332,7 +332,7 @@ func (s *Schema) insideScalar(dotted string) bool {
 // error it reports for a number of the wrong type ("Checked value must be
 // of type integer (default format) in percent") beside the first.
 func readable(errs field.ErrorList) field.ErrorList {
-	out := errs[:0]
+	out := make(field.ErrorList, 0, len(errs))
 	for _, e := range errs {
 		if strings.HasPrefix(e.Detail, "Checked value must be of type ") {
 			name := e.Detail[strings.LastIndex(e.Detail, " in ")+len(" in "):]
