@@ -9,11 +9,13 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/api"
 	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/common/model"
+	"sigs.k8s.io/yaml"
 )
 
 // MetricsQuery says which metrics the executor needs before a chain runs:
@@ -54,11 +56,79 @@ type MetricsProvider interface {
 	// Requests counts each subset's requests over q.Window (its Custom
 	// queries aside): the split the mesh served.
 	Requests(ctx context.Context, q MetricsQuery) (map[string]float64, error)
+	// ScrapeInterval is how often the metrics are sampled: a window shorter
+	// than two samples holds no increase.
+	ScrapeInterval(ctx context.Context) (time.Duration, error)
 }
 
 // Prometheus gathers metrics through the Prometheus HTTP API.
 type Prometheus struct {
 	api promv1.API
+
+	mu       sync.Mutex
+	interval time.Duration
+	readAt   time.Time
+}
+
+// scrapeIntervalKept is how long a scrape interval read from Prometheus's
+// configuration is used before it is read again (a reload may change it).
+const scrapeIntervalKept = 5 * time.Minute
+
+// ScrapeInterval is the longest scrape interval in Prometheus's
+// configuration (the global one and every job's), read through its API
+// (/api/v1/status/config) and kept for a few minutes.
+func (p *Prometheus) ScrapeInterval(ctx context.Context) (time.Duration, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.readAt.IsZero() && time.Since(p.readAt) < scrapeIntervalKept {
+		return p.interval, nil
+	}
+	cfg, err := p.api.Config(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("prometheus configuration: %w", err)
+	}
+	interval, err := longestScrapeInterval(cfg.YAML)
+	if err != nil {
+		return 0, err
+	}
+	p.interval, p.readAt = interval, time.Now()
+	return interval, nil
+}
+
+// longestScrapeInterval reads the longest scrape_interval of a Prometheus
+// configuration, global or per job (Prometheus writes each job's out when
+// it serves its configuration); Prometheus's default, 1m, without one.
+func longestScrapeInterval(config string) (time.Duration, error) {
+	var cfg struct {
+		Global struct {
+			ScrapeInterval string `json:"scrape_interval"`
+		} `json:"global"`
+		ScrapeConfigs []struct {
+			ScrapeInterval string `json:"scrape_interval"`
+		} `json:"scrape_configs"`
+	}
+	if err := yaml.Unmarshal([]byte(config), &cfg); err != nil {
+		return 0, fmt.Errorf("prometheus configuration: %w", err)
+	}
+	intervals := []string{cfg.Global.ScrapeInterval}
+	for _, job := range cfg.ScrapeConfigs {
+		intervals = append(intervals, job.ScrapeInterval)
+	}
+	longest := time.Duration(0)
+	for _, s := range intervals {
+		if s == "" {
+			continue
+		}
+		d, err := model.ParseDuration(s)
+		if err != nil {
+			return 0, fmt.Errorf("prometheus configuration: scrape_interval %q: %w", s, err)
+		}
+		longest = max(longest, time.Duration(d))
+	}
+	if longest == 0 {
+		longest = time.Minute
+	}
+	return longest, nil
 }
 
 // NewPrometheus returns a provider for the Prometheus at address

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -59,6 +60,9 @@ func TestPrometheusGather(t *testing.T) {
 	provider, err := NewPrometheus(prom.URL, nil)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if interval, err := provider.ScrapeInterval(ctx); err != nil || interval != 200*time.Millisecond {
+		t.Errorf("ScrapeInterval = %v, %v; want the 200ms Prometheus was started with", interval, err)
 	}
 	errorRateQuery := `sum(increase(istio_requests_total{reporter="destination",destination_service_name="{{service}}",destination_version="{{subset}}",response_code=~"5.."}[1m])) / sum(increase(istio_requests_total{reporter="destination",destination_service_name="{{service}}",destination_version="{{subset}}"}[1m]))`
 	got, err := provider.Gather(ctx, MetricsQuery{
@@ -156,4 +160,23 @@ func deref(f *float64) any {
 
 func describe(m SubsetMetrics) map[string]any {
 	return map[string]any{"requests": m.Requests, "errorRate": deref(m.ErrorRate), "p99": deref(m.LatencyP99Ms)}
+}
+
+func TestLongestScrapeInterval(t *testing.T) {
+	for _, c := range []struct {
+		config string
+		want   time.Duration
+	}{
+		{"global:\n  scrape_interval: 15s\nscrape_configs:\n- job_name: a\n  scrape_interval: 15s\n- job_name: b\n  scrape_interval: 1m30s\n", 90 * time.Second},
+		{"global:\n  scrape_interval: 200ms\n", 200 * time.Millisecond},
+		{"scrape_configs: []\n", time.Minute},
+	} {
+		got, err := longestScrapeInterval(c.config)
+		if err != nil || got != c.want {
+			t.Errorf("longestScrapeInterval(%q) = %v, %v; want %v", c.config, got, err, c.want)
+		}
+	}
+	if _, err := longestScrapeInterval("global:\n  scrape_interval: soon\n"); err == nil || !strings.Contains(err.Error(), `scrape_interval "soon"`) {
+		t.Errorf("a bad interval gave %v; want an error naming it", err)
+	}
 }

@@ -30,8 +30,10 @@ const (
 	ReasonDestinationMissing    = "DestinationMissing"
 	ReasonSubsetMissing         = "SubsetMissing"
 	ReasonBaselineUnknown       = "BaselineUnknown"
+	ReasonAlreadyStable         = "AlreadyStable"
 	ReasonInvalidDecision       = "InvalidDecision"
 	ReasonMetricsReady          = "Gathered"
+	ReasonCollecting            = "Collecting"
 	ReasonPrometheusUnavailable = "PrometheusUnavailable"
 )
 
@@ -100,26 +102,68 @@ func (t *trafficTarget) requireSubsets(field string, subsets ...string) error {
 	return nil
 }
 
-// gather reads the metrics of the subsets for a chain; without a
-// configured Prometheus it returns none, and the policies hold.
-func (s *scope) gather(ctx context.Context, t *trafficTarget, chain policies.Chain, subsets []string, extra ...string) map[string]any {
-	if s.Metrics == nil || chain == nil {
+// gather reads the metrics of the subsets for a chain over window (see
+// metricsSpan); without a configured Prometheus, or a window, it returns
+// none, and the policies hold.
+func (s *scope) gather(ctx context.Context, t *trafficTarget, chain policies.Chain, window time.Duration, subsets []string, extra ...string) map[string]any {
+	if s.Metrics == nil || chain == nil || window <= 0 {
 		return nil
 	}
-	window := s.metricsWindow()
 	q := policies.MetricsQuery{
 		Namespace: t.placement.namespace, Service: t.destination.Name, Subsets: subsets,
 		Window: window, Custom: append(chain.Queries(), extra...), Time: s.now,
 	}
 	metrics, err := s.Metrics.Gather(ctx, q)
 	if err != nil {
-		s.condition(ConditionMetricsAvailable, false, ReasonPrometheusUnavailable,
-			fmt.Sprintf("metrics are unavailable, so the policies hold: %v", err))
+		s.metricsUnavailable(err)
 		return nil
 	}
+	over := "over the last " + window.String()
+	if window < s.metricsWindow() {
+		// Said by the start, which stays put until the next step: a
+		// message that counted the span would change at every run.
+		over = fmt.Sprintf("since %s (the last step plus the mesh's grace period)", s.now.Add(-window).UTC().Format(time.RFC3339))
+	}
 	s.condition(ConditionMetricsAvailable, true, ReasonMetricsReady,
-		fmt.Sprintf("metrics of %d of %d subsets over %s", len(metrics), len(subsets), window))
+		fmt.Sprintf("metrics of %d of %d subsets %s", len(metrics), len(subsets), over))
 	return policies.AsInput(metrics)
+}
+
+// metricsUnavailable says on MetricsAvailable why there are no metrics.
+func (s *scope) metricsUnavailable(err error) {
+	s.condition(ConditionMetricsAvailable, false, ReasonPrometheusUnavailable,
+		fmt.Sprintf("metrics are unavailable, so the policies hold: %v", err))
+}
+
+// metricsSpan is the window of the metrics a decision sees: it ends now
+// and starts at the last step plus the mesh's grace period, so that no
+// request served before the step counts, or metricsWindow ago, whichever
+// is later. While that span is shorter than two Prometheus scrapes, the
+// fewest an increase is computed from, there are no metrics yet: it
+// returns 0, MetricsAvailable says until when the policies hold, and the
+// run is asked for again then.
+func (s *scope) metricsSpan(ctx context.Context, last *metav1.MicroTime) time.Duration {
+	window := s.metricsWindow()
+	if s.Metrics == nil || last == nil {
+		return window
+	}
+	_, _, grace := s.servedParameters()
+	start := last.Add(grace)
+	window = min(window, s.now.Sub(start).Truncate(time.Millisecond))
+	scrape, err := s.Metrics.ScrapeInterval(ctx)
+	if err != nil {
+		s.metricsUnavailable(err)
+		return 0
+	}
+	if least := 2 * scrape; window < least {
+		ready := start.Add(least)
+		s.setCondition(ConditionMetricsAvailable, metav1.ConditionUnknown, ReasonCollecting, fmt.Sprintf(
+			"the policies hold until %s: the metrics start at the last step plus the mesh's grace period (meshGracePeriod %s) and need %s, two Prometheus scrapes",
+			ready.UTC().Format(time.RFC3339), grace, least))
+		s.requeueAfter(ready.Sub(s.now))
+		return 0
+	}
+	return window
 }
 
 // checkWeights refuses a decided split that does not send all traffic to
@@ -306,11 +350,27 @@ func weightsValue(w map[string]int32) map[string]any {
 }
 
 // baselineOf finds a canary's baseline in its Route: in the rule it names
-// (or else the first rule that routes to its Destination), the subset
-// other than the canary with the largest weight.
-func baselineOf(route *v1alpha1.Route, destination, canary, httpRoute string) string {
-	for _, rule := range route.Spec.HTTP {
+// (or else the first rule that routes to its Destination), the stable
+// subset (stable.go) where the Route records one other than the canary,
+// or else the subset other than the canary with the largest weight.
+// stable says that the canary is already the stable subset of every rule
+// that could be its baseline's.
+func baselineOf(route *v1alpha1.Route, destination, canary, httpRoute string) (baseline string, stable bool) {
+	recorded := map[string]string{}
+	for _, e := range route.Status.Stable {
+		if e.Destination == destination {
+			recorded[e.Rule] = e.Subset
+		}
+	}
+	for i, rule := range route.Spec.HTTP {
 		if httpRoute != "" && rule.Name != httpRoute {
+			continue
+		}
+		if s, ok := recorded[ruleKey(&route.Spec, i)]; ok {
+			if s != canary {
+				return s, false
+			}
+			stable = true
 			continue
 		}
 		best, bestWeight := "", int32(-1)
@@ -327,10 +387,10 @@ func baselineOf(route *v1alpha1.Route, destination, canary, httpRoute string) st
 			}
 		}
 		if best != "" {
-			return best
+			return best, false
 		}
 	}
-	return ""
+	return "", stable
 }
 
 // canaryExecutor (CanaryReleaseExecutor): a CanaryRelease gathers
@@ -373,8 +433,12 @@ func (x canaryExecutor) Observe(ctx context.Context, s *scope, c *v1alpha1.Canar
 		return plan, err
 	}
 	canary := c.Spec.Subset
-	baseline := cmp.Or(c.Spec.Baseline, c.Status.Baseline, baselineOf(t.route, c.Spec.Destination, canary, c.Spec.HTTPRoute))
-	if baseline == "" {
+	found, stable := baselineOf(t.route, c.Spec.Destination, canary, c.Spec.HTTPRoute)
+	baseline := cmp.Or(c.Spec.Baseline, c.Status.Baseline, found)
+	switch {
+	case baseline == "" && stable:
+		return plan, userError(ReasonAlreadyStable, "subset %s (spec.subset) is already the stable subset of Route %s for Destination %s: there is nothing to release; name a newer subset", canary, t.route.Name, c.Spec.Destination)
+	case baseline == "":
 		return plan, userError(ReasonBaselineUnknown, "Route %s sends no traffic to another subset of Destination %s: set spec.baseline", t.route.Name, c.Spec.Destination)
 	}
 	if err := t.requireSubsets("spec.subset", canary); err != nil {
@@ -426,7 +490,8 @@ func (x canaryExecutor) Observe(ctx context.Context, s *scope, c *v1alpha1.Canar
 	}
 	// The split the mesh reported serving, measured after the last step.
 	plan.served = s.observeServed(ctx, t, c, before.Weights)
-	plan.metrics = s.gather(ctx, t, chain, []string{baseline, canary})
+	last, _ := parseTime(before.LastStepTime)
+	plan.metrics = s.gather(ctx, t, chain, s.metricsSpan(ctx, last), []string{baseline, canary})
 	return plan, nil
 }
 
@@ -510,6 +575,33 @@ func (canaryExecutor) Status(s *scope, c *v1alpha1.CanaryRelease, plan canaryPla
 	return msg, nil
 }
 
+// Finalize holds the deletion of a release that promoted its canary until
+// its Route has recorded the canary as the stable subset of the rules it
+// released (route_stable.go): then deleting it moves no traffic,
+// whichever ran first and whatever stopped between. A release that ended
+// on its baseline changes no stable subset, and one still shifting traffic
+// goes at once (its Route sends the traffic to the stable subset, as the
+// webhook warned).
+func (x canaryExecutor) Finalize(ctx context.Context, _ *scope, c *v1alpha1.CanaryRelease) error {
+	baseline := c.Status.Baseline
+	if !releaseEnded(c.Status.Phase) || c.Status.Weights[c.Spec.Subset] != 100 || baseline == "" {
+		return nil
+	}
+	route := &v1alpha1.Route{}
+	if err := x.r.Client.Get(ctx, types.NamespacedName{Namespace: c.Namespace, Name: c.Spec.Route}, route, client.UnsafeDisableDeepCopy); err != nil || !route.DeletionTimestamp.IsZero() {
+		return client.IgnoreNotFound(err)
+	}
+	for _, e := range route.Status.Stable {
+		// (An entry recorded after the release ended is a person's change
+		// of the spec, which wins.)
+		later := e.Since != nil && c.Status.LastStepTime != nil && e.Since.After(c.Status.LastStepTime.Time)
+		if e.Destination == c.Spec.Destination && (c.Spec.HTTPRoute == "" || e.Rule == c.Spec.HTTPRoute) && e.Subset == baseline && !later {
+			return fmt.Errorf("waiting for Route %s to record %s, which the release promoted, as the stable subset of rule %s", route.Name, c.Spec.Subset, e.Rule)
+		}
+	}
+	return nil
+}
+
 func canaryKind(r *Reconciler) *kind[*v1alpha1.CanaryRelease] {
 	return &kind[*v1alpha1.CanaryRelease]{
 		name:      "CanaryRelease",
@@ -566,8 +658,7 @@ func stepMetrics(metrics map[string]any, subsets ...string) []v1alpha1.StepMetri
 // or Aborted at the current generation of its spec, against the same
 // baseline.
 func finished(c *v1alpha1.CanaryRelease, baseline string) bool {
-	return (c.Status.Phase == v1alpha1.CanaryPromoted || c.Status.Phase == v1alpha1.CanaryRolledBack || c.Status.Phase == v1alpha1.CanaryAborted) &&
-		c.Status.ObservedGeneration == c.Generation && c.Status.Baseline == baseline
+	return releaseEnded(c.Status.Phase) && c.Status.ObservedGeneration == c.Generation && c.Status.Baseline == baseline
 }
 
 // splitMessage is a canary's Ready message: its phase and split.

@@ -19,8 +19,80 @@ type countedRequests struct {
 	queries []policies.MetricsQuery
 }
 
-func (c *countedRequests) Gather(context.Context, policies.MetricsQuery) (map[string]policies.SubsetMetrics, error) {
-	return nil, nil
+func (c *countedRequests) Gather(_ context.Context, q policies.MetricsQuery) (map[string]policies.SubsetMetrics, error) {
+	c.queries = append(c.queries, q)
+	out := map[string]policies.SubsetMetrics{}
+	for subset, n := range c.counts {
+		out[subset] = policies.SubsetMetrics{Requests: n}
+	}
+	return out, nil
+}
+
+// ScrapeInterval is a second, as make run's Prometheus scrapes.
+func (c *countedRequests) ScrapeInterval(context.Context) (time.Duration, error) {
+	return time.Second, nil
+}
+
+// TestMetricsSpan checks the window a canary's decision is judged on: from
+// the last step plus the mesh's grace period, capped at metricsWindow, and
+// no metrics at all (the policies hold, saying until when) while that span
+// is shorter than two scrapes.
+func TestMetricsSpan(t *testing.T) {
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	params := map[string]any{"metricsWindow": "1m", "meshGracePeriod": "10s"}
+	for name, tc := range map[string]struct {
+		sinceStep   time.Duration // 0: no step yet
+		wantWindow  time.Duration
+		wantStatus  metav1.ConditionStatus
+		wantMessage string
+		wantRequeue time.Duration
+	}{
+		"a release that has not stepped sees the whole window": {
+			wantWindow: time.Minute, wantStatus: metav1.ConditionTrue, wantMessage: "metrics of 2 of 2 subsets over the last 1m0s",
+		},
+		"within the grace period and two scrapes after it, the policies hold": {
+			sinceStep: 5 * time.Second, wantStatus: metav1.ConditionUnknown, wantRequeue: 7 * time.Second,
+			wantMessage: "the policies hold until 2026-12-01T12:00:07Z: the metrics start at the last step plus the mesh's grace period (meshGracePeriod 10s) and need 2s, two Prometheus scrapes",
+		},
+		"after it, the window starts at the step plus the grace period": {
+			sinceStep: 30 * time.Second, wantWindow: 20 * time.Second, wantStatus: metav1.ConditionTrue,
+			wantMessage: "metrics of 2 of 2 subsets since 2026-12-01T11:59:40Z (the last step plus the mesh's grace period)",
+		},
+		"long after it, the window is metricsWindow": {
+			sinceStep: 5 * time.Minute, wantWindow: time.Minute, wantStatus: metav1.ConditionTrue, wantMessage: "metrics of 2 of 2 subsets over the last 1m0s",
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			metrics := &countedRequests{counts: map[string]float64{"v1": 100, "v2": 20}}
+			c := &v1alpha1.CanaryRelease{}
+			var last *metav1.MicroTime
+			if tc.sinceStep > 0 {
+				l := metav1.NewMicroTime(now.Add(-tc.sinceStep))
+				last = &l
+			}
+			s := &scope{Reconciler: &Reconciler{Metrics: metrics}, obj: c, params: params, now: now, started: now}
+			target := &trafficTarget{placement: &placement{namespace: "shop"}, destination: &v1alpha1.Destination{}}
+			window := s.metricsSpan(t.Context(), last)
+			got := s.gather(t.Context(), target, policies.Chain{}, window, []string{"v1", "v2"})
+			if window != tc.wantWindow {
+				t.Errorf("window %v, want %v", window, tc.wantWindow)
+			}
+			if tc.wantWindow == 0 {
+				if len(metrics.queries) != 0 || got != nil {
+					t.Errorf("queried %v and gave %v before the span held two scrapes", metrics.queries, got)
+				}
+			} else if len(metrics.queries) != 1 || metrics.queries[0].Window != tc.wantWindow || got["v2"] == nil {
+				t.Errorf("queries %+v gave %v; want one over %v", metrics.queries, got, tc.wantWindow)
+			}
+			cond := meta.FindStatusCondition(c.Status.Conditions, ConditionMetricsAvailable)
+			if cond == nil || cond.Status != tc.wantStatus || cond.Message != tc.wantMessage {
+				t.Errorf("MetricsAvailable %+v, want %s %q", cond, tc.wantStatus, tc.wantMessage)
+			}
+			if s.requeue != tc.wantRequeue {
+				t.Errorf("requeue %v, want %v", s.requeue, tc.wantRequeue)
+			}
+		})
+	}
 }
 
 func (c *countedRequests) Requests(_ context.Context, q policies.MetricsQuery) (map[string]float64, error) {

@@ -74,8 +74,28 @@ func TestBaselineOf(t *testing.T) {
 		{"v1", "default", "v0"},
 		{"v2", "other", ""},
 	} {
-		if got := baselineOf(r, "reviews", tc.canary, tc.rule); got != tc.want {
+		if got, _ := baselineOf(r, "reviews", tc.canary, tc.rule); got != tc.want {
 			t.Errorf("baselineOf(canary %s, rule %q) = %q, want %q", tc.canary, tc.rule, got, tc.want)
+		}
+	}
+	// Once the Route records v2 as the default rule's stable subset (a
+	// release promoted it), v2 is the baseline of the next release, and a
+	// release of v2 itself has nothing to do.
+	r.Status.Stable = []v1alpha1.StableSubset{
+		{Rule: "testers", Destination: "reviews", Subset: "v2", SpecSubset: "v2"},
+		{Rule: "default", Destination: "reviews", Subset: "v2", SpecSubset: "v1"},
+	}
+	for _, tc := range []struct {
+		canary, rule, want string
+		stable             bool
+	}{
+		{"v3", "default", "v2", false},
+		{"v3", "", "v2", false},
+		{"v2", "default", "", true},
+		{"v2", "", "", true},
+	} {
+		if got, stable := baselineOf(r, "reviews", tc.canary, tc.rule); got != tc.want || stable != tc.stable {
+			t.Errorf("with v2 stable, baselineOf(canary %s, rule %q) = %q, %v; want %q, %v", tc.canary, tc.rule, got, stable, tc.want, tc.stable)
 		}
 	}
 }

@@ -111,8 +111,12 @@ func (x experimentExecutor) Observe(ctx context.Context, s *scope, e *v1alpha1.E
 	if err != nil {
 		return plan, err
 	}
-	mean, stddev, count := goalQueries(e.Spec.Goal, s.metricsWindow())
-	plan.metrics = s.gather(ctx, t, chain, e.Spec.Subsets, mean, stddev, count)
+	// The whole metricsWindow: an experiment's policy stamps each
+	// evaluation as a step, weights moved or not, and its statistics want
+	// every sample the window holds.
+	window := s.metricsWindow()
+	mean, stddev, count := goalQueries(e.Spec.Goal, window)
+	plan.metrics = s.gather(ctx, t, chain, window, e.Spec.Subsets, mean, stddev, count)
 	plan.stats = goalStatistics(plan.metrics, e.Spec.Subsets, mean, stddev, count)
 	return plan, nil
 }

@@ -1,6 +1,7 @@
 package reconciler
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
@@ -9,6 +10,7 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -32,6 +34,10 @@ type liveWeights struct {
 	mirror  *v1alpha1.CanaryMirror
 	preview *v1alpha1.CanaryPreview
 	sticky  *v1alpha1.SessionAffinity
+	// end is when a release's split ended (its last step), and phase how;
+	// nil while it may still move traffic.
+	end   *metav1.MicroTime
+	phase string
 }
 
 // routeExecutor runs a Route through one router (route_istio.go,
@@ -97,6 +103,9 @@ type routePlan struct {
 	// policies decided it; composed names the releases composed.
 	spec     *v1alpha1.RouteSpec
 	composed []string
+	// stable are the subsets the rules send their traffic to where no
+	// release shifts it (route_stable.go).
+	stable []v1alpha1.StableSubset
 	// destinations are the Destinations the rules route to (for the
 	// routers that need their ports).
 	destinations map[string]*v1alpha1.Destination
@@ -118,10 +127,19 @@ func (x routeExecutor) Observe(ctx context.Context, _ *scope, route *v1alpha1.Ro
 	return plan, x.router.observe(ctx, x.r, route, &plan)
 }
 
-// Propose composes the live weights into the Route's rules.
-func (routeExecutor) Propose(_ *scope, route *v1alpha1.Route, plan routePlan) (routePlan, *policies.Input) {
+// Propose sends each rule's traffic to its stable subsets and composes
+// the live weights of the releases still shifting it into the rules.
+func (routeExecutor) Propose(s *scope, route *v1alpha1.Route, plan routePlan) (routePlan, *policies.Input) {
 	plan.spec = route.Spec.DeepCopy()
-	plan.composed = compose(plan.spec, plan.live)
+	plan.stable = stableSubsets(route, plan.live, metav1.NewMicroTime(s.now))
+	withStable(plan.spec, plan.stable)
+	shifting := make([]liveWeights, 0, len(plan.live))
+	for _, l := range plan.live {
+		if at, _ := l.ended(); at == nil {
+			shifting = append(shifting, l)
+		}
+	}
+	plan.composed = compose(plan.spec, shifting)
 	return plan, &policies.Input{State: map[string]any{
 		"hosts": plan.spec.Hosts, "gateways": plan.spec.Gateways, "http": plan.spec.HTTP,
 	}}
@@ -146,9 +164,11 @@ func (x routeExecutor) Apply(ctx context.Context, s *scope, route *v1alpha1.Rout
 	return plan, x.router.verify(ctx, s, route, &plan)
 }
 
-// Status names the object applied (and no other router's), and drops the
-// conditions only another router sets.
-func (x routeExecutor) Status(_ *scope, route *v1alpha1.Route, plan routePlan) (string, error) {
+// Status names the object applied (and no other router's), records the
+// stable subsets, and drops the conditions only another router sets.
+func (x routeExecutor) Status(s *scope, route *v1alpha1.Route, plan routePlan) (string, error) {
+	route.Status.Stable = plan.stable
+	stableCondition(s, route, plan.stable)
 	for _, other := range x.others {
 		*other.applied(&route.Status) = ""
 		for _, c := range other.conditions() {
@@ -225,6 +245,10 @@ func (r *Reconciler) liveWeightsOf(ctx context.Context, route *v1alpha1.Route) (
 		l := liveWeights{source: "CanaryRelease/" + c.Name, destination: c.Spec.Destination,
 			httpRoute: c.Spec.HTTPRoute, baseline: c.Status.Baseline, weights: maps.Clone(c.Status.Weights),
 			canary: c.Spec.Subset, mirror: c.Status.Mirror.DeepCopy(), preview: c.Status.Preview.DeepCopy()}
+		if releaseEnded(c.Status.Phase) {
+			// Its last step, or else when it was created (ended at once).
+			l.end, l.phase = cmp.Or(c.Status.LastStepTime, ptr.To(metav1.NewMicroTime(c.CreationTimestamp.Time))).DeepCopy(), string(c.Status.Phase)
+		}
 		// Sticky while the canary shares the traffic, a pause included.
 		shifting := c.Status.Phase == v1alpha1.CanaryProgressing || c.Status.Phase == v1alpha1.CanaryPaused
 		if w := c.Status.Weights[c.Spec.Subset]; c.Spec.SessionAffinity != nil && shifting && w > 0 && w < 100 {

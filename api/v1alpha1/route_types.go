@@ -220,6 +220,49 @@ type RouteStatus struct {
 	// weights are composed into the VirtualService.
 	// +optional
 	ComposedFrom []string `json:"composedFrom,omitempty"`
+
+	// Stable is, for each rule and Destination to which the rule sends
+	// one subset, the subset that gets the rule's traffic when no release
+	// shifts it: first what the spec names, then the subset a release
+	// ended on (the canary once promoted, the baseline after a rollback
+	// or an abort). Deleting a finished release moves no traffic.
+	// +optional
+	// +listType=map
+	// +listMapKey=rule
+	// +listMapKey=destination
+	// +kubebuilder:validation:MaxItems=256
+	Stable []StableSubset `json:"stable,omitempty"`
+}
+
+// StableSubset is the subset a rule of a Route sends a Destination's
+// traffic to while no release shifts it.
+type StableSubset struct {
+	// Rule is the rule's name, or http[i] for the i-th rule without one.
+	// +kubebuilder:validation:MaxLength=63
+	Rule string `json:"rule"`
+	// Destination the rule routes to.
+	// +kubebuilder:validation:MaxLength=253
+	Destination string `json:"destination"`
+	// Subset that is stable.
+	// +kubebuilder:validation:MaxLength=63
+	Subset string `json:"subset"`
+	// SpecSubset is the subset the Route's spec named when Subset was
+	// recorded: a spec that names another one since was changed by a
+	// person, and that change wins.
+	// +kubebuilder:validation:MaxLength=63
+	SpecSubset string `json:"specSubset"`
+	// Release that ended on Subset (kind/name), and how it ended
+	// (Promoted, RolledBack, Aborted); empty when the spec named it.
+	// +optional
+	// +kubebuilder:validation:MaxLength=320
+	Release string `json:"release,omitempty"`
+	// +optional
+	// +kubebuilder:validation:MaxLength=32
+	Outcome string `json:"outcome,omitempty"`
+	// Since is when Subset became stable: the release's last step, or
+	// when the spec's change was seen.
+	// +optional
+	Since *metav1.MicroTime `json:"since,omitempty"`
 }
 
 // Route is the user's traffic intent for a set of hosts: HTTP rules with

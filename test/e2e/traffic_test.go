@@ -14,6 +14,7 @@ import (
 	. "github.com/onsi/gomega"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kubist-io/kubist/api/v1alpha1"
@@ -310,7 +311,7 @@ var _ = Describe("Real requests through istiod", Ordered, func() {
 		}
 	})
 
-	It("rolls back a canary that fails real requests: the health-based policy sees the errors through Prometheus, and at least 99% of the requests go back to v1", func() {
+	It("rolls back a canary that fails real requests at the first decision after its first step, with the executor's defaults: the health-based policy sees only the errors since the step, and at least 99% of the requests go back to v1", func() {
 		changes, stopWatch := watchDefaultRule(ns)
 		defer stopWatch()
 		Eventually(func() map[string]int32 {
@@ -323,11 +324,10 @@ var _ = Describe("Real requests through istiod", Ordered, func() {
 		backends["v2"].SetErrorRate(0.5)
 		DeferCleanup(func() { backends["v2"].SetErrorRate(0) })
 		plain := generate(c, 400, 8, nil)
+		// The README's walkthrough, as a user copies it: no executor
+		// parameters, so metricsWindow is 1m and meshGracePeriod 10s.
 		kubectl([]byte(CanaryManifest(ns, `    - name: HealthBasedCanaryRelease
-      parameters: {step: 20, period: 3s, maxErrorRate: 0.1, minRequests: 20}
-  executor:
-    name: CanaryReleaseExecutor
-    parameters: {metricsWindow: 5s}`)), "apply", "-f", "-")
+      parameters: {step: 20, period: 10s, maxErrorRate: 0.1}`)), "apply", "-f", "-")
 		DeferCleanup(func() { kubectl(nil, "delete", "canaryrelease", "web-v2", "-n", ns, "--ignore-not-found") })
 
 		var rolledBack v1alpha1.CanaryRelease
@@ -344,10 +344,25 @@ var _ = Describe("Real requests through istiod", Ordered, func() {
 			g.Expect(cs[len(cs)-1].weights).To(Equal(map[string]int32{"v1": 100}))
 			back = cs[len(cs)-1].at
 		}).Should(Succeed())
-		last := rolledBack.Status.History[len(rolledBack.Status.History)-1]
+		history := rolledBack.Status.History
+		Expect(history).To(HaveLen(2), "the first step, then the rollback: %+v", history)
+		Expect(history[0].Weights).To(Equal(map[string]int32{"v1": 80, "v2": 20}))
+		last := history[1]
 		Expect(last.Policy).To(Equal("HealthBasedCanaryRelease"))
 		Expect(last.Weights).To(Equal(map[string]int32{"v1": 100, "v2": 0}))
-		time.Sleep(4 * time.Second)
+		Expect(last.Message).To(ContainSubstring("error rate"))
+		// The served split is measured once the rollback has had the
+		// mesh's grace period and a whole served window, on requests served
+		// after it only: it matches (no false alarm from the requests v2
+		// served before).
+		Eventually(func(g Gomega) {
+			cr := canaryStatus(g, ns)
+			g.Expect(cr.Status.Served).NotTo(BeNil())
+			g.Expect(cr.Status.Served.Weights).To(Equal(map[string]int32{"v1": 100, "v2": 0}))
+			shifted := meta.FindStatusCondition(cr.Status.Conditions, v1alpha1.ConditionTrafficShifted)
+			g.Expect(shifted).NotTo(BeNil())
+			g.Expect(shifted.Status).To(Equal(metav1.ConditionTrue), shifted.Message)
+		}).WithTimeout(90 * time.Second).WithPolling(time.Second).Should(Succeed())
 		plain.Stop()
 
 		// The mesh gets a second to apply the rollback (the step spec
