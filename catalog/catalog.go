@@ -84,7 +84,7 @@ properties:
 type: object
 properties:
   metricsWindow:
-    description: Window of the Prometheus rates the policies see, e.g. 1m.
+    description: Longest window of the Prometheus figures the policies see, e.g. 1m; a decision sees only the requests since the last step plus meshGracePeriod.
     type: string
     pattern: '^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$'
     default: 1m
@@ -100,7 +100,7 @@ properties:
     maximum: 100
     default: 10
   meshGracePeriod:
-    description: Time the mesh gets to apply a step before the split it serves is compared with the weights.
+    description: Time the mesh gets to apply a step; the metrics the policies see, and the split the mesh served, are counted from this long after it.
     type: string
     pattern: '^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$'
     default: 10s

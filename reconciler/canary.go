@@ -138,32 +138,44 @@ func (s *scope) metricsUnavailable(err error) {
 // metricsSpan is the window of the metrics a decision sees: it ends now
 // and starts at the last step plus the mesh's grace period, so that no
 // request served before the step counts, or metricsWindow ago, whichever
-// is later. While that span is shorter than two Prometheus scrapes, the
-// fewest an increase is computed from, there are no metrics yet: it
-// returns 0, MetricsAvailable says until when the policies hold, and the
-// run is asked for again then.
-func (s *scope) metricsSpan(ctx context.Context, last *metav1.MicroTime) time.Duration {
-	window := s.metricsWindow()
-	if s.Metrics == nil || last == nil {
-		return window
+// is later. While that span is shorter than least, two Prometheus scrapes
+// (the fewest an increase is computed from), there are no metrics yet: it
+// returns a window of 0, and MetricsAvailable says until when the
+// policies hold (collecting).
+func (s *scope) metricsSpan(ctx context.Context, last *metav1.MicroTime) (window, least time.Duration) {
+	window = s.metricsWindow()
+	if s.Metrics == nil {
+		return window, 0
 	}
-	_, _, grace := s.servedParameters()
-	start := last.Add(grace)
-	window = min(window, s.now.Sub(start).Truncate(time.Millisecond))
 	scrape, err := s.Metrics.ScrapeInterval(ctx)
 	if err != nil {
 		s.metricsUnavailable(err)
-		return 0
+		return 0, 0
 	}
-	if least := 2 * scrape; window < least {
-		ready := start.Add(least)
-		s.setCondition(ConditionMetricsAvailable, metav1.ConditionUnknown, ReasonCollecting, fmt.Sprintf(
-			"the policies hold until %s: the metrics start at the last step plus the mesh's grace period (meshGracePeriod %s) and need %s, two Prometheus scrapes",
-			ready.UTC().Format(time.RFC3339), grace, least))
-		s.requeueAfter(ready.Sub(s.now))
-		return 0
+	least = 2 * scrape
+	if last == nil {
+		return window, least
 	}
-	return window
+	_, _, grace := s.servedParameters()
+	window = min(window, s.now.Sub(last.Add(grace)).Truncate(time.Millisecond))
+	if window < least {
+		s.collecting(last, least)
+		return 0, least
+	}
+	return window, least
+}
+
+// collecting says on MetricsAvailable until when the policies hold after
+// the step at last, for want of metrics since, and asks for the run then.
+// A run that steps says it at once, so that the runs until then find
+// nothing new to write.
+func (s *scope) collecting(last *metav1.MicroTime, least time.Duration) {
+	_, _, grace := s.servedParameters()
+	ready := last.Add(grace + least)
+	s.setCondition(ConditionMetricsAvailable, metav1.ConditionUnknown, ReasonCollecting, fmt.Sprintf(
+		"the policies hold until %s: the metrics start at the last step plus the mesh's grace period (meshGracePeriod %s) and need %s, two Prometheus scrapes",
+		ready.UTC().Format(time.RFC3339), grace, least))
+	s.requeueAfter(ready.Sub(s.now))
 }
 
 // checkWeights refuses a decided split that does not send all traffic to
@@ -418,6 +430,9 @@ type canaryPlan struct {
 	// served and metrics are what the mesh served and what Prometheus
 	// measured, for the chain.
 	served, metrics map[string]any
+	// least is the shortest span of metrics since a step (metricsSpan); 0
+	// without metrics.
+	least time.Duration
 	// step is the split before and after the chain, res the chain's result.
 	step trafficStep
 	res  *policies.Result
@@ -491,7 +506,9 @@ func (x canaryExecutor) Observe(ctx context.Context, s *scope, c *v1alpha1.Canar
 	// The split the mesh reported serving, measured after the last step.
 	plan.served = s.observeServed(ctx, t, c, before.Weights)
 	last, _ := parseTime(before.LastStepTime)
-	plan.metrics = s.gather(ctx, t, chain, s.metricsSpan(ctx, last), []string{baseline, canary})
+	var window time.Duration
+	window, plan.least = s.metricsSpan(ctx, last)
+	plan.metrics = s.gather(ctx, t, chain, window, []string{baseline, canary})
 	return plan, nil
 }
 
@@ -568,6 +585,9 @@ func (canaryExecutor) Status(s *scope, c *v1alpha1.CanaryRelease, plan canaryPla
 			s.recordAction(&c.Status.History, plan.action, step)
 		}
 	}
+	if plan.least > 0 && plan.last != nil && after.differs(before) && !v1alpha1.CanaryPhase(after.Phase).Ended() {
+		s.collecting(plan.last, plan.least)
+	}
 	current := plan.current
 	current.Weights, current.Phase, current.Last = after.Weights, after.Phase, plan.last
 	msg := setCanaryState(s, c, before.Weights, current, canary, baseline)
@@ -575,29 +595,23 @@ func (canaryExecutor) Status(s *scope, c *v1alpha1.CanaryRelease, plan canaryPla
 	return msg, nil
 }
 
-// Finalize holds the deletion of a release that promoted its canary until
-// its Route has recorded the canary as the stable subset of the rules it
-// released (route_stable.go): then deleting it moves no traffic,
-// whichever ran first and whatever stopped between. A release that ended
-// on its baseline changes no stable subset, and one still shifting traffic
+// Finalize holds the deletion of a release that ended until its Route has
+// recorded the end (route_stable.go): the release in its history and,
+// for a promotion, the canary as its stable subset, written together.
+// Deleting it then moves no traffic and loses nothing of it, whichever ran
+// first and whatever stopped between. A release still shifting traffic
 // goes at once (its Route sends the traffic to the stable subset, as the
 // webhook warned).
 func (x canaryExecutor) Finalize(ctx context.Context, _ *scope, c *v1alpha1.CanaryRelease) error {
-	baseline := c.Status.Baseline
-	if !releaseEnded(c.Status.Phase) || c.Status.Weights[c.Spec.Subset] != 100 || baseline == "" {
+	if !c.Status.Phase.Ended() || c.Status.LastStepTime == nil {
 		return nil
 	}
 	route := &v1alpha1.Route{}
 	if err := x.r.Client.Get(ctx, types.NamespacedName{Namespace: c.Namespace, Name: c.Spec.Route}, route, client.UnsafeDisableDeepCopy); err != nil || !route.DeletionTimestamp.IsZero() {
 		return client.IgnoreNotFound(err)
 	}
-	for _, e := range route.Status.Stable {
-		// (An entry recorded after the release ended is a person's change
-		// of the spec, which wins.)
-		later := e.Since != nil && c.Status.LastStepTime != nil && e.Since.After(c.Status.LastStepTime.Time)
-		if e.Destination == c.Spec.Destination && (c.Spec.HTTPRoute == "" || e.Rule == c.Spec.HTTPRoute) && e.Subset == baseline && !later {
-			return fmt.Errorf("waiting for Route %s to record %s, which the release promoted, as the stable subset of rule %s", route.Name, c.Spec.Subset, e.Rule)
-		}
+	if !recorded(route.Status.Releases, endOf(c, *c.Status.LastStepTime)) {
+		return fmt.Errorf("waiting for Route %s to record the end of the release (%s), as its Ready condition says", route.Name, c.Status.Phase)
 	}
 	return nil
 }
@@ -658,7 +672,7 @@ func stepMetrics(metrics map[string]any, subsets ...string) []v1alpha1.StepMetri
 // or Aborted at the current generation of its spec, against the same
 // baseline.
 func finished(c *v1alpha1.CanaryRelease, baseline string) bool {
-	return releaseEnded(c.Status.Phase) && c.Status.ObservedGeneration == c.Generation && c.Status.Baseline == baseline
+	return c.Status.Phase.Ended() && c.Status.ObservedGeneration == c.Generation && c.Status.Baseline == baseline
 }
 
 // splitMessage is a canary's Ready message: its phase and split.

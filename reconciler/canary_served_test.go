@@ -72,7 +72,7 @@ func TestMetricsSpan(t *testing.T) {
 			}
 			s := &scope{Reconciler: &Reconciler{Metrics: metrics}, obj: c, params: params, now: now, started: now}
 			target := &trafficTarget{placement: &placement{namespace: "shop"}, destination: &v1alpha1.Destination{}}
-			window := s.metricsSpan(t.Context(), last)
+			window, _ := s.metricsSpan(t.Context(), last)
 			got := s.gather(t.Context(), target, policies.Chain{}, window, []string{"v1", "v2"})
 			if window != tc.wantWindow {
 				t.Errorf("window %v, want %v", window, tc.wantWindow)

@@ -35,9 +35,11 @@ type liveWeights struct {
 	preview *v1alpha1.CanaryPreview
 	sticky  *v1alpha1.SessionAffinity
 	// end is when a release's split ended (its last step), and phase how;
-	// nil while it may still move traffic.
+	// nil while it may still move traffic. What the Route's history keeps
+	// of it: when it started, and who or what took its last step.
 	end   *metav1.MicroTime
 	phase string
+	last  v1alpha1.RouteRelease
 }
 
 // routeExecutor runs a Route through one router (route_istio.go,
@@ -104,8 +106,9 @@ type routePlan struct {
 	spec     *v1alpha1.RouteSpec
 	composed []string
 	// stable are the subsets the rules send their traffic to where no
-	// release shifts it (route_stable.go).
-	stable []v1alpha1.StableSubset
+	// release shifts it, releases those that ended (route_stable.go).
+	stable   []v1alpha1.StableSubset
+	releases []v1alpha1.RouteRelease
 	// destinations are the Destinations the rules route to (for the
 	// routers that need their ports).
 	destinations map[string]*v1alpha1.Destination
@@ -132,6 +135,7 @@ func (x routeExecutor) Observe(ctx context.Context, _ *scope, route *v1alpha1.Ro
 func (routeExecutor) Propose(s *scope, route *v1alpha1.Route, plan routePlan) (routePlan, *policies.Input) {
 	plan.spec = route.Spec.DeepCopy()
 	plan.stable = stableSubsets(route, plan.live, metav1.NewMicroTime(s.now))
+	plan.releases = releaseHistory(route.Status.Releases, plan.live)
 	withStable(plan.spec, plan.stable)
 	shifting := make([]liveWeights, 0, len(plan.live))
 	for _, l := range plan.live {
@@ -167,7 +171,7 @@ func (x routeExecutor) Apply(ctx context.Context, s *scope, route *v1alpha1.Rout
 // Status names the object applied (and no other router's), records the
 // stable subsets, and drops the conditions only another router sets.
 func (x routeExecutor) Status(s *scope, route *v1alpha1.Route, plan routePlan) (string, error) {
-	route.Status.Stable = plan.stable
+	route.Status.Stable, route.Status.Releases = plan.stable, plan.releases
 	stableCondition(s, route, plan.stable)
 	for _, other := range x.others {
 		*other.applied(&route.Status) = ""
@@ -245,9 +249,10 @@ func (r *Reconciler) liveWeightsOf(ctx context.Context, route *v1alpha1.Route) (
 		l := liveWeights{source: "CanaryRelease/" + c.Name, destination: c.Spec.Destination,
 			httpRoute: c.Spec.HTTPRoute, baseline: c.Status.Baseline, weights: maps.Clone(c.Status.Weights),
 			canary: c.Spec.Subset, mirror: c.Status.Mirror.DeepCopy(), preview: c.Status.Preview.DeepCopy()}
-		if releaseEnded(c.Status.Phase) {
+		if c.Status.Phase.Ended() {
 			// Its last step, or else when it was created (ended at once).
 			l.end, l.phase = cmp.Or(c.Status.LastStepTime, ptr.To(metav1.NewMicroTime(c.CreationTimestamp.Time))).DeepCopy(), string(c.Status.Phase)
+			l.last = endOf(&c, *l.end)
 		}
 		// Sticky while the canary shares the traffic, a pause included.
 		shifting := c.Status.Phase == v1alpha1.CanaryProgressing || c.Status.Phase == v1alpha1.CanaryPaused

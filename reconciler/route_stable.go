@@ -7,8 +7,10 @@ import (
 	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	"github.com/kubist-io/kubist/api/v1alpha1"
+	"github.com/kubist-io/kubist/internal/release"
 )
 
 // Condition and reasons of a Route's stable subsets.
@@ -39,11 +41,6 @@ func specSubsets(rule *v1alpha1.HTTPRoute) map[string]string {
 		delete(out, d)
 	}
 	return out
-}
-
-// releaseEnded says whether a CanaryRelease's phase is one it ended in.
-func releaseEnded(phase v1alpha1.CanaryPhase) bool {
-	return phase == v1alpha1.CanaryPromoted || phase == v1alpha1.CanaryRolledBack || phase == v1alpha1.CanaryAborted
 }
 
 // ended is when a release's split ended, and on which subset: nil for a
@@ -183,4 +180,45 @@ func stableCondition(s *scope, route *v1alpha1.Route, stable []v1alpha1.StableSu
 		return
 	}
 	s.condition(ConditionStableInSpec, false, ReasonSpecBehind, strings.Join(behind, "; "))
+}
+
+// endOf is what a Route's history keeps of a release that ended at end.
+func endOf(c *v1alpha1.CanaryRelease, end metav1.MicroTime) v1alpha1.RouteRelease {
+	r := v1alpha1.RouteRelease{Release: "CanaryRelease/" + c.Name, Destination: c.Spec.Destination, Baseline: c.Status.Baseline,
+		Subset: c.Spec.Subset, Started: ptr.To(metav1.NewMicroTime(c.CreationTimestamp.Time)), Ended: end, Outcome: string(c.Status.Phase)}
+	if h := c.Status.History; len(h) > 0 {
+		step := h[len(h)-1]
+		r.DecidedBy, r.Message = release.DecidedBy(step), step.Message
+		if len(r.Message) > 1024 {
+			r.Message = r.Message[:1021] + "..."
+		}
+	}
+	return r
+}
+
+// releaseHistory adds the releases that ended and are not in a Route's
+// history yet, in the order they ended, and keeps the last
+// RouteHistoryLimit. Run again, it adds nothing.
+func releaseHistory(kept []v1alpha1.RouteRelease, live []liveWeights) []v1alpha1.RouteRelease {
+	out := slices.Clone(kept)
+	for _, l := range live {
+		if l.end == nil || recorded(kept, l.last) {
+			continue
+		}
+		out = append(out, l.last)
+	}
+	if len(out) == len(kept) {
+		return kept
+	}
+	slices.SortStableFunc(out, func(a, b v1alpha1.RouteRelease) int { return a.Ended.Compare(b.Ended.Time) })
+	return out[max(0, len(out)-v1alpha1.RouteHistoryLimit):]
+}
+
+// recorded says whether a Route's history holds a release's end, or has
+// already let older ends go.
+func recorded(history []v1alpha1.RouteRelease, r v1alpha1.RouteRelease) bool {
+	if len(history) == v1alpha1.RouteHistoryLimit && r.Ended.Before(&history[0].Ended) {
+		return true
+	}
+	return slices.ContainsFunc(history, func(h v1alpha1.RouteRelease) bool { return h.Release == r.Release && h.Ended.Equal(&r.Ended) })
 }

@@ -1,6 +1,7 @@
 package reconciler
 
 import (
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -122,5 +123,40 @@ func TestStableSubsetsSplitRule(t *testing.T) {
 		if e.Rule == "default" {
 			t.Fatalf("a split rule got a stable subset: %+v", e)
 		}
+	}
+}
+
+// TestReleaseHistory: a Route's history adds each release that ended once,
+// in the order they ended, keeps the last RouteHistoryLimit, and does not
+// add back one it let go.
+func TestReleaseHistory(t *testing.T) {
+	t0 := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	release := func(name string, phase v1alpha1.CanaryPhase, end time.Duration, last v1alpha1.ReleaseStep) liveWeights {
+		c := &v1alpha1.CanaryRelease{Spec: v1alpha1.CanaryReleaseSpec{Destination: "reviews", Subset: "v2"},
+			Status: v1alpha1.CanaryReleaseStatus{Phase: phase, Baseline: "v1"}}
+		c.Name = name
+		c.Status.History = []v1alpha1.ReleaseStep{last}
+		e := metav1.NewMicroTime(t0.Add(end))
+		return liveWeights{end: &e, phase: string(phase), last: endOf(c, e)}
+	}
+	promoted := release("reviews-v2", v1alpha1.CanaryPromoted, 2*time.Minute, v1alpha1.ReleaseStep{Policy: "TimedCanaryRelease", Message: "canary v2 at 100%"})
+	aborted := release("reviews-v3", v1alpha1.CanaryAborted, time.Minute, v1alpha1.ReleaseStep{Action: "Abort", User: "alice", Message: "aborted"})
+	h := releaseHistory(nil, []liveWeights{promoted, aborted, {}})
+	if len(h) != 2 || h[0].Release != "CanaryRelease/reviews-v3" || h[0].DecidedBy != "Abort by alice" || h[1].DecidedBy != "TimedCanaryRelease" || h[1].Outcome != "Promoted" {
+		t.Fatalf("history %+v", h)
+	}
+	if again := releaseHistory(h, []liveWeights{aborted, promoted}); !reflect.DeepEqual(again, h) {
+		t.Fatalf("a second run changed the history: %+v", again)
+	}
+	var many []liveWeights
+	for i := range 25 {
+		many = append(many, release(fmt.Sprintf("r%d", i), v1alpha1.CanaryRolledBack, time.Duration(10+i)*time.Minute, v1alpha1.ReleaseStep{Policy: "HealthBasedCanaryRelease"}))
+	}
+	h = releaseHistory(h, many)
+	if len(h) != v1alpha1.RouteHistoryLimit || h[0].Release != "CanaryRelease/r5" || h[len(h)-1].Release != "CanaryRelease/r24" {
+		t.Fatalf("kept %d, first %s, last %s", len(h), h[0].Release, h[len(h)-1].Release)
+	}
+	if again := releaseHistory(h, append(many, promoted)); !reflect.DeepEqual(again, h) {
+		t.Fatal("a release older than the history's first came back")
 	}
 }

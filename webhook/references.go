@@ -62,21 +62,26 @@ func (a *Admission) referenceWarnings(ctx context.Context, obj v1alpha1.Object) 
 }
 
 // ValidateDelete refuses to delete a Project, Cluster or VirtualCluster
-// (the kinds v1alpha1.Tree marks Protected) that still has children, naming them, unless the object carries the
-// annotation kubist.io/delete-children: "true".
-func (a *Admission) ValidateDelete(ctx context.Context, obj v1alpha1.Object) error {
+// (the kinds v1alpha1.Tree marks Protected) that still has children,
+// naming them, unless the object carries the annotation
+// kubist.io/delete-children: "true"; and warns of deleting a CanaryRelease
+// that still shifts traffic.
+func (a *Admission) ValidateDelete(ctx context.Context, obj v1alpha1.Object) ([]string, error) {
+	if c, ok := obj.(*v1alpha1.CanaryRelease); ok {
+		return shiftingWarning(c), nil
+	}
 	if a.Reader == nil || obj.GetAnnotations()[v1alpha1.AnnotationDeleteChildren] == "true" {
-		return nil
+		return nil, nil
 	}
 	if k, ok := v1alpha1.TreeKind(KindOf(obj)); !ok || !k.Protected {
-		return nil
+		return nil, nil
 	}
 	children, err := a.children(ctx, obj)
 	if err != nil {
-		return fmt.Errorf("list the children of %s %q: %w", KindOf(obj), obj.GetName(), err)
+		return nil, fmt.Errorf("list the children of %s %q: %w", KindOf(obj), obj.GetName(), err)
 	}
 	if len(children) == 0 {
-		return nil
+		return nil, nil
 	}
 	const shown = 10
 	list := children
@@ -87,8 +92,19 @@ func (a *Admission) ValidateDelete(ctx context.Context, obj v1alpha1.Object) err
 	if len(children) == 1 {
 		noun = "child"
 	}
-	return fmt.Errorf("%s %q still has %d %s: %s; delete them first, or annotate it with %s=true to delete it anyway",
+	return nil, fmt.Errorf("%s %q still has %d %s: %s; delete them first, or annotate it with %s=true to delete it anyway",
 		KindOf(obj), obj.GetName(), len(children), noun, strings.Join(list, ", "), v1alpha1.AnnotationDeleteChildren)
+}
+
+// shiftingWarning warns of deleting a release whose canary still gets
+// traffic: its Route sends all of it to the stable subset at once.
+func shiftingWarning(c *v1alpha1.CanaryRelease) []string {
+	canary := c.Status.Weights[c.Spec.Subset]
+	if c.Status.Baseline == "" || canary == 0 || c.Status.Phase.Ended() {
+		return nil
+	}
+	return []string{fmt.Sprintf("CanaryRelease %s is %s with %s: deleting it sends all of that traffic to Route %s's stable subset %s at once; to end it first, kubist canary promote or abort %s",
+		c.Name, c.Status.Phase, v1alpha1.SplitString(c.Status.Weights), c.Spec.Route, c.Status.Baseline, c.Name)}
 }
 
 // children lists an object's children as Kind/name: the resources of the

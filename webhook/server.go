@@ -40,7 +40,7 @@ import (
 // +kubebuilder:webhook:path=/mutate-kubist-io-v1alpha1-route,mutating=true,failurePolicy=fail,sideEffects=None,groups=kubist.io,resources=routes,verbs=create;update,versions=v1alpha1,name=mroute.kubist.io,admissionReviewVersions=v1,timeoutSeconds=5
 // +kubebuilder:webhook:path=/validate-kubist-io-v1alpha1-route,mutating=false,failurePolicy=fail,sideEffects=None,groups=kubist.io,resources=routes,verbs=create;update,versions=v1alpha1,name=vroute.kubist.io,admissionReviewVersions=v1,timeoutSeconds=5
 // +kubebuilder:webhook:path=/mutate-kubist-io-v1alpha1-canaryrelease,mutating=true,failurePolicy=fail,sideEffects=None,groups=kubist.io,resources=canaryreleases,verbs=create;update,versions=v1alpha1,name=mcanaryrelease.kubist.io,admissionReviewVersions=v1,timeoutSeconds=5
-// +kubebuilder:webhook:path=/validate-kubist-io-v1alpha1-canaryrelease,mutating=false,failurePolicy=fail,sideEffects=None,groups=kubist.io,resources=canaryreleases,verbs=create;update,versions=v1alpha1,name=vcanaryrelease.kubist.io,admissionReviewVersions=v1,timeoutSeconds=5
+// +kubebuilder:webhook:path=/validate-kubist-io-v1alpha1-canaryrelease,mutating=false,failurePolicy=fail,sideEffects=None,groups=kubist.io,resources=canaryreleases,verbs=create;update;delete,versions=v1alpha1,name=vcanaryrelease.kubist.io,admissionReviewVersions=v1,timeoutSeconds=5
 // +kubebuilder:webhook:path=/mutate-kubist-io-v1alpha1-experiment,mutating=true,failurePolicy=fail,sideEffects=None,groups=kubist.io,resources=experiments,verbs=create;update,versions=v1alpha1,name=mexperiment.kubist.io,admissionReviewVersions=v1,timeoutSeconds=5
 // +kubebuilder:webhook:path=/validate-kubist-io-v1alpha1-experiment,mutating=false,failurePolicy=fail,sideEffects=None,groups=kubist.io,resources=experiments,verbs=create;update,versions=v1alpha1,name=vexperiment.kubist.io,admissionReviewVersions=v1,timeoutSeconds=5
 // +kubebuilder:webhook:path=/mutate-kubist-io-v1alpha1-policy,mutating=true,failurePolicy=fail,sideEffects=None,groups=kubist.io,resources=policies,verbs=create;update,versions=v1alpha1,name=mpolicy.kubist.io,admissionReviewVersions=v1,timeoutSeconds=5
@@ -230,10 +230,11 @@ func (v *validator) Handle(ctx context.Context, req admission.Request) admission
 		if err := decode(req.OldObject, obj); err != nil {
 			return admission.Errored(http.StatusBadRequest, err)
 		}
-		if err := v.admission.ValidateDelete(ctx, obj); err != nil {
+		warnings, err := v.admission.ValidateDelete(ctx, obj)
+		if err != nil {
 			return admission.Denied(err.Error())
 		}
-		return admission.Allowed("")
+		return admission.Allowed("").WithWarnings(warnings...)
 	default:
 		return admission.Errored(http.StatusBadRequest, fmt.Errorf("operation %s is not validated", req.Operation))
 	}

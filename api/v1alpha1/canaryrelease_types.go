@@ -27,6 +27,12 @@ const (
 	CanaryAborted CanaryPhase = "Aborted"
 )
 
+// Ended says whether a release in this phase has ended: its split moves
+// no more (Promoted, RolledBack or Aborted).
+func (p CanaryPhase) Ended() bool {
+	return p == CanaryPromoted || p == CanaryRolledBack || p == CanaryAborted
+}
+
 // HistoryLimit is how many steps of a CanaryRelease or an Experiment its
 // ReleaseHistory keeps, besides the last ones in its status.
 const HistoryLimit = 50

@@ -232,6 +232,46 @@ type RouteStatus struct {
 	// +listMapKey=destination
 	// +kubebuilder:validation:MaxItems=256
 	Stable []StableSubset `json:"stable,omitempty"`
+
+	// Releases are the Route's releases that ended, oldest first: the last
+	// RouteHistoryLimit of them, kept when the releases are deleted.
+	// +optional
+	// +kubebuilder:validation:MaxItems=20
+	Releases []RouteRelease `json:"releases,omitempty"`
+}
+
+// RouteHistoryLimit is how many ended releases a Route's status keeps.
+const RouteHistoryLimit = 20
+
+// RouteRelease is a release of a Route that ended.
+type RouteRelease struct {
+	// Release is kind/name, e.g. CanaryRelease/reviews-v2.
+	// +kubebuilder:validation:MaxLength=320
+	Release string `json:"release"`
+	// Destination, and the subsets released: from Baseline to Subset.
+	// +kubebuilder:validation:MaxLength=253
+	Destination string `json:"destination"`
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	Baseline string `json:"baseline,omitempty"`
+	// +kubebuilder:validation:MaxLength=63
+	Subset string `json:"subset"`
+	// Started is when the release was created, Ended its last step.
+	// +optional
+	Started *metav1.MicroTime `json:"started,omitempty"`
+	Ended   metav1.MicroTime  `json:"ended"`
+	// Outcome is the phase it ended in: Promoted, RolledBack or Aborted.
+	// +kubebuilder:validation:MaxLength=32
+	Outcome string `json:"outcome"`
+	// DecidedBy is the policy that took the last step, or the action
+	// and the person who asked for it ("Abort by alice").
+	// +optional
+	// +kubebuilder:validation:MaxLength=320
+	DecidedBy string `json:"decidedBy,omitempty"`
+	// Message of the last step.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	Message string `json:"message,omitempty"`
 }
 
 // StableSubset is the subset a rule of a Route sends a Destination's
@@ -273,6 +313,8 @@ type StableSubset struct {
 // +kubebuilder:printcolumn:name="Hosts",type=string,JSONPath=`.spec.hosts`
 // +kubebuilder:printcolumn:name="VirtualService",type=string,JSONPath=`.status.virtualService`,priority=1
 // +kubebuilder:printcolumn:name="HTTPRoute",type=string,JSONPath=`.status.httpRoute`,priority=1
+// +kubebuilder:printcolumn:name="Stable",type=string,JSONPath=`.status.stable[*].subset`
+// +kubebuilder:printcolumn:name="Spec",type=string,JSONPath=`.status.conditions[?(@.type=="StableInSpec")].reason`
 // +kubebuilder:printcolumn:name="Executor",type=string,JSONPath=`.spec.executor.name`,priority=1
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`

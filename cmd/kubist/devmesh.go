@@ -10,18 +10,22 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
+	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	appsv1 "k8s.io/api/apps/v1"
-	"k8s.io/apimachinery/pkg/types"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kubist-io/kubist/internal/localenv/localmesh"
 )
 
-// DemoErrorRateAnnotation on a demo Deployment (reviews-v1, reviews-v2)
-// makes its backend fail that share of its requests, from 0 to 1.
+// DemoErrorRateAnnotation on a demo Deployment (reviews-v1, reviews-v2, or
+// one of your own) makes its backend fail that share of its requests, from
+// 0 to 1.
 const DemoErrorRateAnnotation = "kubist.io/demo-error-rate"
 
 // The demo's service, as the samples declare it.
@@ -34,14 +38,13 @@ const (
 	demoRate = 100
 )
 
-var demoVersions = []string{"v1", "v2"}
-
 // demoMesh is what stands in for the sample's pods and their sidecars:
 // istiod as its Deployment's pod, one gRPC backend per version registered
 // with Istio, the telemetry their sidecars would export, and a client
 // calling the sample Route through istiod's xDS.
 type demoMesh struct {
 	istiod    *localmesh.Istiod
+	mu        sync.Mutex
 	backends  map[string]*localmesh.Backend
 	client    *localmesh.Client
 	generator *localmesh.Generator
@@ -64,22 +67,10 @@ func startDemoMesh(ctx context.Context, log logr.Logger, istio *localmesh.Istio,
 		return m, err
 	}
 	log.Info("istiod is ready", "xds", m.istiod.XDSAddress, "log", m.istiod.LogPath)
-	for _, v := range demoVersions {
-		b, err := localmesh.StartBackend(demoNamespace, demoApp, v, telemetry)
-		if err != nil {
-			return m, err
-		}
-		m.backends[v] = b
-		if err := b.Register(ctx, c, demoApp, demoPortName); err != nil {
-			return m, err
-		}
-		// The backend stands in for the Deployment's pods.
-		d := &appsv1.Deployment{}
-		if err := c.Get(ctx, types.NamespacedName{Namespace: demoNamespace, Name: demoApp + "-" + v}, d); err == nil {
-			if err := localmesh.MarkAvailable(ctx, c, d); err != nil {
-				return m, err
-			}
-		}
+	// The backends follow the namespace's Deployments of the app: one per
+	// version label, ready before the client starts.
+	if err := m.followDeployments(ctx, c, telemetry); err != nil {
+		return m, err
 	}
 	if m.client, err = localmesh.DialXDS(m.istiod.XDSAddress, demoNamespace, demoTarget); err != nil {
 		return m, err
@@ -89,29 +80,75 @@ func startDemoMesh(ctx context.Context, log logr.Logger, istio *localmesh.Istio,
 	}
 	// The backends' telemetry is what Prometheus and Kubist read.
 	m.generator.Discard()
-	go m.followErrorRates(ctx, c)
+	go func() {
+		for ctx.Err() == nil {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Second):
+			}
+			if err := m.followDeployments(ctx, c, telemetry); err != nil && ctx.Err() == nil {
+				log.Error(err, "The demo's backends do not follow the Deployments")
+			}
+		}
+	}()
 	return m, nil
 }
 
-// followErrorRates applies each demo Deployment's DemoErrorRateAnnotation
-// to its backend, every second.
-func (m *demoMesh) followErrorRates(ctx context.Context, c client.Client) {
-	for ctx.Err() == nil {
-		for v, b := range m.backends {
-			d := &appsv1.Deployment{}
-			rate := 0.0
-			if c.Get(ctx, types.NamespacedName{Namespace: demoNamespace, Name: demoApp + "-" + v}, d) == nil {
-				if f, err := strconv.ParseFloat(d.Annotations[DemoErrorRateAnnotation], 64); err == nil && f >= 0 && f <= 1 {
-					rate = f
-				}
-			}
-			b.SetErrorRate(rate)
+// followDeployments stands in for the kubelet and the pods of the demo
+// namespace's Deployments of the app: a backend per version label,
+// started (registered with Istio as a WorkloadEntry, the Deployment
+// marked available) when its Deployment appears, stopped when it goes, and
+// failing the share of requests its DemoErrorRateAnnotation says.
+func (m *demoMesh) followDeployments(ctx context.Context, c client.Client, telemetry *localmesh.Telemetry) error {
+	var list appsv1.DeploymentList
+	if err := c.List(ctx, &list, client.InNamespace(demoNamespace), client.MatchingLabels{"app": demoApp}); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	seen := map[string]bool{}
+	for i := range list.Items {
+		d := &list.Items[i]
+		v := d.Spec.Template.Labels["version"]
+		if v == "" || !d.DeletionTimestamp.IsZero() {
+			continue
 		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(time.Second):
+		seen[v] = true
+		b, ok := m.backends[v]
+		if !ok {
+			var err error
+			if b, err = localmesh.StartBackend(demoNamespace, demoApp, v, telemetry); err != nil {
+				return err
+			}
+			m.backends[v] = b
+			if err := b.Register(ctx, c, demoApp, demoPortName); err != nil {
+				return err
+			}
+		}
+		if d.Status.ObservedGeneration != d.Generation || d.Status.AvailableReplicas != ptr.Deref(d.Spec.Replicas, 1) {
+			if err := localmesh.MarkAvailable(ctx, c, d); err != nil {
+				return err
+			}
+		}
+		rate := 0.0
+		if f, err := strconv.ParseFloat(d.Annotations[DemoErrorRateAnnotation], 64); err == nil && f >= 0 && f <= 1 {
+			rate = f
+		}
+		b.SetErrorRate(rate)
+	}
+	for v, b := range m.backends {
+		if seen[v] {
+			continue
+		}
+		b.Stop()
+		delete(m.backends, v)
+		we := &networkingv1.WorkloadEntry{ObjectMeta: metav1.ObjectMeta{Namespace: demoNamespace, Name: demoApp + "-" + v}}
+		if err := c.Delete(ctx, we); client.IgnoreNotFound(err) != nil {
+			return err
 		}
 	}
+	return nil
 }
 
 func (m *demoMesh) stop() error {
@@ -121,9 +158,11 @@ func (m *demoMesh) stop() error {
 	if m.client != nil {
 		_ = m.client.Close()
 	}
+	m.mu.Lock()
 	for _, b := range m.backends {
 		b.Stop()
 	}
+	m.mu.Unlock()
 	if m.istiod != nil {
 		return m.istiod.Stop()
 	}

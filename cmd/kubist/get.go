@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 	eventsv1 "k8s.io/api/events/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
@@ -29,7 +30,7 @@ const eventsShown = 8
 func newGetCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "get",
-		Short: "Show one release's whole story: phase, weights, served split, history, gates, conditions, events",
+		Short: "Show one release's whole story (phase, weights, served split, history, gates, conditions, events), or a Route's releases",
 	}
 	flags := clientFlags(cmd)
 	var output string
@@ -62,6 +63,37 @@ func newGetCommand() *cobra.Command {
 		}
 		cmd.AddCommand(sub)
 	}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "route NAME",
+		Short: "Show a Route: its stable subsets, whether its spec names them, and the releases that ended on it",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, namespace, err := clientOf(flags)
+			if err != nil {
+				return err
+			}
+			key := types.NamespacedName{Namespace: namespace, Name: args[0]}
+			render := func(ctx context.Context) (string, error) {
+				var route v1alpha1.Route
+				if err := c.Get(ctx, key, &route); err != nil {
+					return "", fmt.Errorf("Route %s: %w", key, err)
+				}
+				if output != "" {
+					return marshalled(&route, output)
+				}
+				return describeRoute(&route), nil
+			}
+			if !watch {
+				text, err := render(cmd.Context())
+				if err != nil {
+					return err
+				}
+				_, err = fmt.Fprint(cmd.OutOrStdout(), text)
+				return err
+			}
+			return watchRendered(cmd.Context(), cmd.OutOrStdout(), interval, isTerminal(cmd.OutOrStdout()), fmt.Sprintf("(kubist get route %s --watch)", args[0]), render)
+		},
+	})
 	cmd.PersistentFlags().StringVarP(&output, "output", "o", "", "Output format: json or yaml (the object as stored); the default is the view for people.")
 	cmd.PersistentFlags().BoolVarP(&watch, "watch", "w", false, "Redraw whenever the release changes, until interrupted: in place on a terminal, appended elsewhere.")
 	cmd.PersistentFlags().DurationVar(&interval, "interval", time.Second, "How often --watch reads the release.")
@@ -77,16 +109,8 @@ func renderRelease(ctx context.Context, c client.Reader, kind string, key types.
 	if err := c.Get(ctx, key, obj); err != nil {
 		return "", fmt.Errorf("%s %s: %w", kind, key, err)
 	}
-	switch output {
-	case "json":
-		raw, err := json.MarshalIndent(obj, "", "  ")
-		return string(raw) + "\n", err
-	case "yaml":
-		raw, err := yaml.Marshal(obj)
-		return string(raw), err
-	case "":
-	default:
-		return "", fmt.Errorf("unknown output format %q: json or yaml", output)
+	if output != "" {
+		return marshalled(obj, output)
 	}
 	var pages v1alpha1.ReleaseHistoryList
 	archived := ""
@@ -184,6 +208,79 @@ func describeRelease(obj v1alpha1.Object, history []v1alpha1.ReleaseStep, archiv
 			count = fmt.Sprintf(" (x%d)", e.DeprecatedCount)
 		}
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s%s\n", release.EventTime(&e).UTC().Format(time.TimeOnly), e.Type, e.Reason, e.Note, count)
+	}
+	_ = tw.Flush()
+	return b.String()
+}
+
+// marshalled is an object as stored, in json or yaml.
+func marshalled(obj any, output string) (string, error) {
+	switch output {
+	case "json":
+		raw, err := json.MarshalIndent(obj, "", "  ")
+		return string(raw) + "\n", err
+	case "yaml":
+		raw, err := yaml.Marshal(obj)
+		return string(raw), err
+	}
+	return "", fmt.Errorf("unknown output format %q: json or yaml", output)
+}
+
+// describeRoute is the view of a Route for people: what it applied, its
+// stable subsets (and what its spec names), the releases that ended on it
+// and its conditions.
+func describeRoute(r *v1alpha1.Route) string {
+	var b strings.Builder
+	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "Route:\t%s/%s\n", r.Namespace, r.Name)
+	fmt.Fprintf(tw, "Hosts:\t%s\n", strings.Join(r.Spec.Hosts, ", "))
+	applied := "VirtualService " + cmp.Or(r.Status.VirtualService, "-")
+	if r.Status.HTTPRoute != "" {
+		applied = "HTTPRoute " + r.Status.HTTPRoute
+	}
+	fmt.Fprintf(tw, "Applied:\t%s\n", applied)
+	fmt.Fprintf(tw, "Releasing:\t%s\n", cmp.Or(strings.Join(r.Status.ComposedFrom, ", "), "nothing"))
+	_ = tw.Flush()
+	when := func(t *metav1.MicroTime) string {
+		if t == nil {
+			return "-"
+		}
+		return t.UTC().Format(time.DateTime)
+	}
+
+	b.WriteString("\nStable:\n")
+	if len(r.Status.Stable) == 0 {
+		b.WriteString("  no rule sends a Destination one subset\n")
+	} else {
+		tw = tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "  RULE\tDESTINATION\tSTABLE\tSPEC\tSINCE\tBY")
+		for _, e := range r.Status.Stable {
+			by := "the spec"
+			if e.Release != "" {
+				by = e.Release + " " + e.Outcome
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", e.Rule, e.Destination, e.Subset, e.SpecSubset, when(e.Since), by)
+		}
+		_ = tw.Flush()
+	}
+
+	b.WriteString("\nReleases:\n")
+	if len(r.Status.Releases) == 0 {
+		b.WriteString("  none ended yet\n")
+	} else {
+		tw = tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "  RELEASE\tFROM\tTO\tSTARTED\tENDED\tOUTCOME\tBY\tMESSAGE")
+		for _, h := range r.Status.Releases {
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", h.Release, cmp.Or(h.Baseline, "-"), h.Subset,
+				when(h.Started), when(&h.Ended), h.Outcome, cmp.Or(h.DecidedBy, "-"), h.Message)
+		}
+		_ = tw.Flush()
+	}
+
+	b.WriteString("\nConditions:\n")
+	tw = tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+	for _, c := range r.Status.Conditions {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", c.Type, c.Status, c.Reason, c.Message)
 	}
 	_ = tw.Flush()
 	return b.String()

@@ -238,7 +238,7 @@ subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: bob}]
       parameters: {step: 10, period: `+dashboardPeriod.String()+`, maxErrorRate: 0.1, minRequests: 20}
   executor:
     name: CanaryReleaseExecutor
-    parameters: {metricsWindow: 10s}`)), "apply", "-f", "-")
+    parameters: {metricsWindow: 10s, meshGracePeriod: 1s}`)), "apply", "-f", "-")
 		Eventually(func(g Gomega) {
 			g.Expect(evaluate[bool](g, page, `document.querySelector('#tree li[data-kind="CanaryRelease"][data-name="web-v2"]') !== null`)).To(BeTrue())
 			g.Expect(points(g)).To(BeNumerically(">=", 1))

@@ -169,7 +169,11 @@ var _ = Describe("GatewayAPIRouteExecutor through istiod", Ordered, func() {
 		Expect(sample(Default, c, 200, nil)).To(Equal(map[string]int{"v2": 200}))
 		var r v1alpha1.Route
 		Expect(env.Client.Get(ctx(), types.NamespacedName{Namespace: ns, Name: "web"}, &r)).To(Succeed())
-		Expect(r.Status.ComposedFrom).To(Equal([]string{"CanaryRelease/web-v2"}))
+		// The release ended: the Route sends the rule's traffic to its
+		// stable subset, which the promotion made v2.
+		Expect(r.Status.ComposedFrom).To(BeEmpty())
+		Expect(r.Status.Stable).To(ContainElement(And(HaveField("Destination", "web"), HaveField("Subset", "v2"),
+			HaveField("Release", "CanaryRelease/web-v2"), HaveField("Outcome", "Promoted"))))
 	})
 
 	It("switches the Route back to RouteExecutor: a VirtualService replaces the HTTPRoute", func() {

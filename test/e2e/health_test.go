@@ -28,7 +28,7 @@ func healthCanary(ns string, codes map[string]int) {
       parameters: {step: 40, period: 1s, maxErrorRate: 0.1, minRequests: 20}
   executor:
     name: CanaryReleaseExecutor
-    parameters: {metricsWindow: 10s}`)), "apply", "-f", "-")
+    parameters: {metricsWindow: 10s, meshGracePeriod: 1s}`)), "apply", "-f", "-")
 }
 
 func canaryStatus(g Gomega, ns string) v1alpha1.CanaryRelease {
@@ -109,7 +109,7 @@ spec:
   httpRoute: default
   executor:
     name: ExperimentExecutor
-    parameters: {metricsWindow: 10s}
+    parameters: {metricsWindow: 10s, meshGracePeriod: 1s}
   policies:
     - name: WelchExperiment
       parameters: {step: 50, period: 1s}

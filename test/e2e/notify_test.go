@@ -233,6 +233,7 @@ spec:
 		By("a resource's own stanza overrides what it inherits: an empty one silences it")
 		before := len(slackHook.texts())
 		kubectl(nil, "delete", "canaryrelease", "web-v2", "-n", ns, "--wait")
+		specWins(ns)
 		kubectl([]byte(CanaryManifest(ns, "    - name: TimedCanaryRelease\n      parameters: {step: 50, period: 1s}\n  notifications: {receivers: []}\n")), "apply", "-f", "-")
 		Eventually(func(g Gomega) {
 			g.Expect(env.Client.Get(ctx(), types.NamespacedName{Namespace: ns, Name: "web-v2"}, &c)).To(Succeed())

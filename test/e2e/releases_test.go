@@ -103,7 +103,7 @@ var _ = Describe("BlueGreenRelease", func() {
       parameters: {previewWindow: 8s, minRequests: 10, maxErrorRate: 0.05}
   executor:
     name: CanaryReleaseExecutor
-    parameters: {metricsWindow: 10s}`)), "apply", "-f", "-")
+    parameters: {metricsWindow: 10s, meshGracePeriod: 1s}`)), "apply", "-f", "-")
 
 		By("the preview rule goes ahead of the default rule, which keeps everything on v1; Istio admits it")
 		var opened time.Time

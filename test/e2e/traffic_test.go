@@ -20,6 +20,7 @@ import (
 	"github.com/kubist-io/kubist/api/v1alpha1"
 	"github.com/kubist-io/kubist/internal/localenv/localmesh"
 	"github.com/kubist-io/kubist/internal/scheme"
+	"github.com/kubist-io/kubist/reconciler"
 )
 
 // meshRoute is the Route of the traffic specs: requests with the header
@@ -188,7 +189,10 @@ var _ = Describe("Real requests through istiod", Ordered, func() {
   executor:
     name: CanaryReleaseExecutor
     parameters: {servedWindow: 4s, meshGracePeriod: 2s, servedTolerance: 15}`)), "apply", "-f", "-")
-		DeferCleanup(func() { kubectl(nil, "delete", "canaryrelease", "web-v2", "-n", ns, "--ignore-not-found") })
+		DeferCleanup(func() {
+			kubectl(nil, "delete", "canaryrelease", "web-v2", "-n", ns, "--ignore-not-found")
+			specWins(ns)
+		})
 		// What the release's status says the mesh served, per weight.
 		servedAt := map[int32]v1alpha1.ServedSplit{}
 		shifted := map[int32]string{}
@@ -309,6 +313,47 @@ var _ = Describe("Real requests through istiod", Ordered, func() {
 		for _, line := range report {
 			AddReportEntry("traffic", line)
 		}
+	})
+
+	It("keeps every request on the promoted subset when the finished release is deleted, warns of deleting one still shifting traffic, and says which change would commit the stable subset", func() {
+		kubectl([]byte(CanaryManifest(ns, `    - name: TimedCanaryRelease
+      parameters: {step: 50, period: 5s}`)), "apply", "-f", "-")
+		DeferCleanup(func() {
+			kubectl(nil, "delete", "canaryrelease", "web-v2", "-n", ns, "--ignore-not-found")
+			specWins(ns)
+		})
+		Eventually(func(g Gomega) {
+			g.Expect(canaryStatus(g, ns).Status.Weights).To(Equal(map[string]int32{"v1": 50, "v2": 50}))
+		}).Should(Succeed())
+		warned := kubectl(nil, "delete", "canaryrelease", "web-v2", "-n", ns, "--dry-run=server")
+		Expect(warned.Stderr).To(ContainSubstring("Warning: CanaryRelease web-v2 is Progressing with v1 50% / v2 50%: deleting it sends all of that traffic to Route web's stable subset v1 at once"))
+
+		Eventually(func(g Gomega) {
+			g.Expect(canaryStatus(g, ns).Status.Phase).To(Equal(v1alpha1.CanaryPromoted))
+			var route v1alpha1.Route
+			g.Expect(env.Client.Get(ctx(), client.ObjectKey{Namespace: ns, Name: "web"}, &route)).To(Succeed())
+			g.Expect(route.Status.Stable).To(ContainElement(And(HaveField("Rule", "default"), HaveField("Subset", "v2"),
+				HaveField("SpecSubset", "v1"), HaveField("Release", "CanaryRelease/web-v2"), HaveField("Outcome", "Promoted"))))
+			behind := meta.FindStatusCondition(route.Status.Conditions, reconciler.ConditionStableInSpec)
+			g.Expect(behind).NotTo(BeNil())
+			g.Expect(behind.Status).To(Equal(metav1.ConditionFalse))
+			g.Expect(behind.Message).To(ContainSubstring("set spec.http[1].route[0].subset to v2 to commit it"))
+		}).WithTimeout(time.Minute).Should(Succeed())
+		changes, stopWatch := watchDefaultRule(ns)
+		defer stopWatch()
+		plain := generate(c, 400, 8, nil)
+		time.Sleep(time.Second)
+		deleted := time.Now()
+		kubectl(nil, "delete", "canaryrelease", "web-v2", "-n", ns)
+		time.Sleep(4 * time.Second)
+		plain.Stop()
+		got, n := shares(plain.Take(), deleted, time.Now())
+		Expect(n).To(BeNumerically(">=", 1000))
+		Expect(got).To(Equal(map[string]int{"v2": n}), "every request after the delete on the promoted v2")
+		cs := changes()
+		Expect(cs).To(HaveLen(1), "the VirtualService's default rule did not change: %v", cs)
+		Expect(cs[0].weights).To(Equal(map[string]int32{"v2": 100}))
+		AddReportEntry("traffic", fmt.Sprintf("after deleting the promoted release: v2 served %d of %d requests", got["v2"], n))
 	})
 
 	It("rolls back a canary that fails real requests at the first decision after its first step, with the executor's defaults: the health-based policy sees only the errors since the step, and at least 99% of the requests go back to v1", func() {

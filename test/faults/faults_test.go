@@ -149,7 +149,7 @@ func TestPrometheusStoppedMidCanary(t *testing.T) {
       parameters: {step: 20, period: 2s, maxErrorRate: 0.1, minRequests: 20}
   executor:
     name: CanaryReleaseExecutor
-    parameters: {metricsWindow: 10s}`))
+    parameters: {metricsWindow: 10s, meshGracePeriod: 1s}`))
 	testenv.Eventually(t, time.Minute, "the canary's first steps on real metrics", func() error {
 		cr := canary(t, c, "prom")
 		if cr.Status.CanaryWeight < 40 {

@@ -110,10 +110,7 @@ func detail(obj v1alpha1.Object) string {
 	case *v1alpha1.Destination:
 		return "subsets " + strings.Join(o.Status.Subsets, ", ")
 	case *v1alpha1.Route:
-		if o.Status.HTTPRoute != "" {
-			return "HTTPRoute " + o.Status.HTTPRoute
-		}
-		return "VirtualService " + o.Status.VirtualService
+		return routeDetail(o)
 	case *v1alpha1.CanaryRelease:
 		return canaryDetail(o)
 	case *v1alpha1.Experiment:
@@ -130,6 +127,27 @@ func parentName(obj v1alpha1.Object) string {
 		return parent.Name
 	}
 	return obj.GetNamespace()
+}
+
+// routeDetail names the object a Route applied and its stable subsets,
+// marking those its spec does not name yet ("stable v2, spec v1").
+func routeDetail(r *v1alpha1.Route) string {
+	detail := "VirtualService " + r.Status.VirtualService
+	if r.Status.HTTPRoute != "" {
+		detail = "HTTPRoute " + r.Status.HTTPRoute
+	}
+	var stable []string
+	for _, e := range r.Status.Stable {
+		s := fmt.Sprintf("%s %s: %s", e.Rule, e.Destination, e.Subset)
+		if e.Subset != e.SpecSubset {
+			s += fmt.Sprintf(" (spec %s)", e.SpecSubset)
+		}
+		stable = append(stable, s)
+	}
+	if len(stable) > 0 {
+		detail += "  stable " + strings.Join(stable, ", ")
+	}
+	return detail
 }
 
 func canaryDetail(c *v1alpha1.CanaryRelease) string {
