@@ -616,6 +616,10 @@ func (x canaryExecutor) Finalize(ctx context.Context, _ *scope, c *v1alpha1.Cana
 	return nil
 }
 
+// NeedsFinalizer: only a release that ended has something to wait for
+// when it is deleted; one still shifting traffic carries no finalizer.
+func (canaryExecutor) NeedsFinalizer(c *v1alpha1.CanaryRelease) bool { return c.Status.Phase.Ended() }
+
 func canaryKind(r *Reconciler) *kind[*v1alpha1.CanaryRelease] {
 	return &kind[*v1alpha1.CanaryRelease]{
 		name:      "CanaryRelease",

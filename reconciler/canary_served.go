@@ -9,14 +9,18 @@ import (
 	"slices"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/kubist-io/kubist/api/v1alpha1"
 	"github.com/kubist-io/kubist/policies"
 )
 
 // Reasons of the TrafficShifted condition.
 const (
-	ReasonServedMatches  = "Matched"
-	ReasonServedMismatch = "Mismatch"
+	ReasonServedMatches   = "Matched"
+	ReasonServedMismatch  = "Mismatch"
+	ReasonServedMeasuring = "Measuring"
 )
 
 // servedParameters are the CanaryRelease executor's parameters about the
@@ -132,6 +136,12 @@ func (s *scope) stepped(c *v1alpha1.CanaryRelease) {
 	if s.Metrics != nil {
 		_, window, grace := s.servedParameters()
 		s.requeueAfter(grace + window)
+		// No verdict on a split it has not measured: the last one was of
+		// the weights the step replaced.
+		if meta.FindStatusCondition(c.Status.Conditions, v1alpha1.ConditionTrafficShifted) != nil {
+			s.setCondition(v1alpha1.ConditionTrafficShifted, metav1.ConditionUnknown, ReasonServedMeasuring, fmt.Sprintf(
+				"the split the mesh serves is measured once the step has had the mesh's grace period (%s) and a served window (%s)", grace, window))
+		}
 	}
 }
 

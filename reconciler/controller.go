@@ -227,7 +227,7 @@ func run[T v1alpha1.Object](ctx context.Context, k *kind[T], impl implementation
 	}
 	// A finalizer first, so that nothing is created on a target cluster
 	// that deleting the resource would leave behind.
-	if impl.finalizer() != nil && !s.readOnly && !controllerutil.ContainsFinalizer(obj, Finalizer) {
+	if impl.needsFinalizer(obj) && !s.readOnly && !controllerutil.ContainsFinalizer(obj, Finalizer) {
 		obj = obj.DeepCopyObject().(T)
 		controllerutil.AddFinalizer(obj, Finalizer)
 		if err := s.Client.Update(ctx, obj); err != nil {
@@ -277,6 +277,16 @@ func run[T v1alpha1.Object](ctx context.Context, k *kind[T], impl implementation
 		writes.WithLabelValues(k.name, "status").Inc()
 		s.emit(obj, working)
 		s.notifyAfterWrite(ctx, obj, working)
+		if !s.readOnly && !impl.needsFinalizer(obj) && impl.needsFinalizer(working) && !controllerutil.ContainsFinalizer(working, Finalizer) {
+			// Entering a state that needs the Finalizer: added now, on the
+			// status just written (the run its event brings finds nothing
+			// to do).
+			controllerutil.AddFinalizer(working, Finalizer)
+			if err := s.Client.Update(ctx, working); err != nil {
+				return ctrl.Result{}, client.IgnoreNotFound(err)
+			}
+			writes.WithLabelValues(k.name, "finalizer").Inc()
+		}
 	}
 
 	if !s.leaves[k.name] && err == nil && (s.cascade || changed) {

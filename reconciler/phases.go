@@ -68,8 +68,10 @@ type Decision struct {
 type implementation[T v1alpha1.Object] interface {
 	execute(ctx context.Context, s *scope, obj T) error
 	children(ctx context.Context, obj T) ([]child, error)
-	// finalizer is nil for an executor that is not a Cleaner.
+	// finalizer is nil for an executor that is not a Cleaner;
+	// needsFinalizer says whether obj should carry it yet.
 	finalizer() func(ctx context.Context, s *scope, obj T) error
+	needsFinalizer(obj T) bool
 	// leaf: the executor never has children to trigger.
 	leaf() bool
 }
@@ -88,6 +90,20 @@ func (x phased[T, P]) finalizer() func(ctx context.Context, s *scope, obj T) err
 		return f.Finalize
 	}
 	return nil
+}
+
+// A lateCleaner is a Cleaner whose resources need the Finalizer only
+// in some states (a CanaryRelease once it has ended): the skeleton adds it
+// with the status write that enters one, not on the first run.
+type lateCleaner[T v1alpha1.Object] interface {
+	NeedsFinalizer(obj T) bool
+}
+
+func (x phased[T, P]) needsFinalizer(obj T) bool {
+	if l, ok := x.e.(lateCleaner[T]); ok {
+		return l.NeedsFinalizer(obj)
+	}
+	return x.finalizer() != nil
 }
 
 func (x phased[T, P]) leaf() bool {

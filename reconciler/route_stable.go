@@ -138,17 +138,6 @@ func withStable(spec *v1alpha1.RouteSpec, stable []v1alpha1.StableSubset) {
 	}
 }
 
-// stableOf is the stable subset of a Destination in a Route's rule named
-// httpRoute (or else the first rule that records one for it); "" without.
-func stableOf(route *v1alpha1.Route, destination, httpRoute string) string {
-	for _, e := range route.Status.Stable {
-		if e.Destination == destination && (httpRoute == "" || e.Rule == httpRoute) {
-			return e.Subset
-		}
-	}
-	return ""
-}
-
 // stableCondition says on the Route whether its spec names its stable
 // subsets and, where it does not, the change that would make it.
 func stableCondition(s *scope, route *v1alpha1.Route, stable []v1alpha1.StableSubset) {

@@ -76,7 +76,7 @@ func newGetCommand() *cobra.Command {
 			render := func(ctx context.Context) (string, error) {
 				var route v1alpha1.Route
 				if err := c.Get(ctx, key, &route); err != nil {
-					return "", fmt.Errorf("Route %s: %w", key, err)
+					return "", fmt.Errorf("route %s: %w", key, err)
 				}
 				if output != "" {
 					return marshalled(&route, output)

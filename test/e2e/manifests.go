@@ -1,15 +1,6 @@
 package e2e
 
-import (
-	"fmt"
-	"slices"
-
-	. "github.com/onsi/ginkgo/v2"
-	. "github.com/onsi/gomega"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-
-	"github.com/kubist-io/kubist/api/v1alpha1"
-)
+import "fmt"
 
 // TreeManifest is a VirtualCluster's tree: a project, a cluster, the
 // virtual cluster with its namespace, two versions of an app, and the
@@ -92,25 +83,4 @@ spec:
   subset: v2
   policies:
 %s`, namespace, policies)
-}
-
-// specWins brings the default rule of the Route web back to v1 after a
-// release promoted v2, as a person does in Git: commit v2 to the spec,
-// then revert it to v1; a change of the spec wins over the stable subset
-// a release left.
-func specWins(namespace string) {
-	GinkgoHelper()
-	var route v1alpha1.Route
-	Expect(env.Client.Get(ctx(), client.ObjectKey{Namespace: namespace, Name: "web"}, &route)).To(Succeed())
-	rule := slices.IndexFunc(route.Spec.HTTP, func(r v1alpha1.HTTPRoute) bool { return r.Name == "default" })
-	Expect(rule).To(BeNumerically(">=", 0), "the Route web has a rule named default")
-	for _, subset := range []string{"v2", "v1"} {
-		kubectl(nil, "patch", "route", "web", "-n", namespace, "--type=json",
-			"-p", fmt.Sprintf(`[{"op": "replace", "path": "/spec/http/%d/route/0/subset", "value": %q}]`, rule, subset))
-		Eventually(func(g Gomega) {
-			g.Expect(env.Client.Get(ctx(), client.ObjectKey{Namespace: namespace, Name: "web"}, &route)).To(Succeed())
-			g.Expect(route.Status.Stable).To(ContainElement(And(
-				HaveField("Rule", "default"), HaveField("Subset", subset), HaveField("SpecSubset", subset))))
-		}).Should(Succeed())
-	}
 }
