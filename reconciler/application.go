@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -67,6 +68,9 @@ func (x applicationExecutor) Observe(ctx context.Context, _ *scope, a *v1alpha1.
 			v.Replicas += *d.Spec.Replicas
 		}
 		v.ReadyReplicas += d.Status.ReadyReplicas
+		if v.Created == nil || v.Created.Before(&d.CreationTimestamp) {
+			v.Created = d.CreationTimestamp.DeepCopy()
+		}
 	}
 	plan := applicationPlan{placement: p, deployments: len(deployments),
 		versions: make([]v1alpha1.ApplicationVersion, 0, len(byVersion)), summary: make([]string, 0, len(byVersion)),
@@ -100,8 +104,22 @@ func (applicationExecutor) Status(_ *scope, a *v1alpha1.Application, plan applic
 
 func (x applicationExecutor) Children(ctx context.Context, a *v1alpha1.Application) ([]child, error) {
 	// Destinations derive their subsets from the versions.
-	return x.r.childrenOf(ctx, "Destination", &v1alpha1.DestinationList{},
+	children, err := x.r.childrenOf(ctx, "Destination", &v1alpha1.DestinationList{},
 		client.InNamespace(a.Namespace), client.MatchingFields{indexApplication: a.Name})
+	if err != nil || len(children) == 0 {
+		return children, err
+	}
+	// Routes whose release template releases their new versions.
+	var routes v1alpha1.RouteList
+	if err := x.r.Client.List(ctx, &routes, client.InNamespace(a.Namespace), client.UnsafeDisableDeepCopy); err != nil {
+		return nil, err
+	}
+	for _, route := range routes.Items {
+		if t := route.Spec.Release; t != nil && slices.ContainsFunc(children, func(c child) bool { return c.kind == "Destination" && c.key.Name == t.Destination }) {
+			children = append(children, child{kind: "Route", key: client.ObjectKeyFromObject(&route)})
+		}
+	}
+	return children, nil
 }
 
 func applicationKind(r *Reconciler) *kind[*v1alpha1.Application] {

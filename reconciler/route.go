@@ -40,6 +40,13 @@ type liveWeights struct {
 	end   *metav1.MicroTime
 	phase string
 	last  v1alpha1.RouteRelease
+	// name and created are the release's; startedByTemplate says that the
+	// Route's release template started it.
+	name              string
+	created           metav1.MicroTime
+	startedByTemplate bool
+	// failed: a release that could not run (Failed), with no weights.
+	failed bool
 }
 
 // routeExecutor runs a Route through one router (route_istio.go,
@@ -109,6 +116,10 @@ type routePlan struct {
 	// release shifts it, releases those that ended (route_stable.go).
 	stable   []v1alpha1.StableSubset
 	releases []v1alpha1.RouteRelease
+	// template is what the release template read, and decided
+	// (route_release.go); nil without one.
+	template *templateView
+	decided  templateDecision
 	// destinations are the Destinations the rules route to (for the
 	// routers that need their ports).
 	destinations map[string]*v1alpha1.Destination
@@ -127,6 +138,9 @@ func (x routeExecutor) Observe(ctx context.Context, _ *scope, route *v1alpha1.Ro
 		return routePlan{}, err
 	}
 	plan := routePlan{placement: p, live: live}
+	if plan.template, err = x.r.observeTemplate(ctx, route); err != nil {
+		return plan, err
+	}
 	return plan, x.router.observe(ctx, x.r, route, &plan)
 }
 
@@ -139,11 +153,14 @@ func (routeExecutor) Propose(s *scope, route *v1alpha1.Route, plan routePlan) (r
 	withStable(plan.spec, plan.stable)
 	shifting := make([]liveWeights, 0, len(plan.live))
 	for _, l := range plan.live {
-		if at, _ := l.ended(); at == nil {
+		if at, _ := l.ended(); at == nil && len(l.weights) > 0 {
 			shifting = append(shifting, l)
 		}
 	}
 	plan.composed = compose(plan.spec, shifting)
+	if plan.template != nil {
+		plan.decided = decideTemplate(route, plan.template, plan.stable, plan.live, metav1.NewMicroTime(s.now))
+	}
 	return plan, &policies.Input{State: map[string]any{
 		"hosts": plan.spec.Hosts, "gateways": plan.spec.Gateways, "http": plan.spec.HTTP,
 	}}
@@ -160,6 +177,11 @@ func (x routeExecutor) Apply(ctx context.Context, s *scope, route *v1alpha1.Rout
 	if err := x.router.apply(ctx, s, route, &plan); err != nil {
 		return plan, err
 	}
+	if plan.template != nil {
+		if err := applyTemplate(ctx, s, route, plan.decided); err != nil {
+			return plan, err
+		}
+	}
 	for _, other := range x.others {
 		if err := removeStale(ctx, s, plan.placement, route, other, *other.applied(&route.Status)); err != nil {
 			return plan, err
@@ -173,6 +195,7 @@ func (x routeExecutor) Apply(ctx context.Context, s *scope, route *v1alpha1.Rout
 func (x routeExecutor) Status(s *scope, route *v1alpha1.Route, plan routePlan) (string, error) {
 	route.Status.Stable, route.Status.Releases = plan.stable, plan.releases
 	stableCondition(s, route, plan.stable)
+	templateStatus(s, route, plan)
 	for _, other := range x.others {
 		*other.applied(&route.Status) = ""
 		for _, c := range other.conditions() {
@@ -244,9 +267,15 @@ func (r *Reconciler) liveWeightsOf(ctx context.Context, route *v1alpha1.Route) (
 	}
 	for _, c := range canaries.Items {
 		if len(c.Status.Weights) == 0 || c.Status.Phase == v1alpha1.CanaryFailed {
+			// Nothing to compose, yet or at all; the release template
+			// still counts it.
+			out = append(out, liveWeights{source: "CanaryRelease/" + c.Name, name: c.Name, created: metav1.NewMicroTime(c.CreationTimestamp.Time),
+				startedByTemplate: c.Labels[LabelStartedBy] == StartedByTemplate && metav1.IsControlledBy(&c, route),
+				destination:       c.Spec.Destination, httpRoute: c.Spec.HTTPRoute, canary: c.Spec.Subset, failed: c.Status.Phase == v1alpha1.CanaryFailed})
 			continue
 		}
-		l := liveWeights{source: "CanaryRelease/" + c.Name, destination: c.Spec.Destination,
+		l := liveWeights{source: "CanaryRelease/" + c.Name, name: c.Name, created: metav1.NewMicroTime(c.CreationTimestamp.Time),
+			startedByTemplate: c.Labels[LabelStartedBy] == StartedByTemplate && metav1.IsControlledBy(&c, route), destination: c.Spec.Destination,
 			httpRoute: c.Spec.HTTPRoute, baseline: c.Status.Baseline, weights: maps.Clone(c.Status.Weights),
 			canary: c.Spec.Subset, mirror: c.Status.Mirror.DeepCopy(), preview: c.Status.Preview.DeepCopy()}
 		if c.Status.Phase.Ended() {

@@ -100,36 +100,69 @@ func sameParameters(a, b v1alpha1.Parameters) bool {
 // things that are allowed but probably not meant.
 func (a *Admission) Validate(ctx context.Context, old, obj v1alpha1.Object) (field.ErrorList, []string) {
 	kind := KindOf(obj)
-	st := obj.GetStanzas()
 	spec := field.NewPath("spec")
-	var errs field.ErrorList
-	var warnings []string
-
-	if st.Executor != nil {
-		_, eerrs := a.Executors.Parameters(kind, st.Executor, spec.Child("executor"))
-		errs = append(errs, eerrs...)
-		if e, ok := a.Executors.Executor(st.Executor.Name); ok && len(eerrs) == 0 {
-			warnings = append(warnings, e.Schema.DeprecatedForms(st.Executor.Parameters, spec.Child("executor", "parameters"))...)
-		}
-	}
-	resolved, params, perrs := a.Registry.ResolvePolicies(kind, st.Policies, spec.Child("policies"))
-	errs = append(errs, perrs...)
-	for i, p := range resolved {
-		if p != nil {
-			warnings = append(warnings, p.Schema.DeprecatedForms(st.Policies[i].Parameters, spec.Child("policies").Index(i).Child("parameters"))...)
-		}
-	}
-	warnings = append(warnings, orderWarnings(resolved, params, spec.Child("policies"))...)
+	errs, warnings := a.validateStanzas(kind, obj.GetStanzas(), spec)
 
 	switch o := obj.(type) {
 	case *v1alpha1.Route:
 		errs = append(errs, validateRouteForIstio(o, spec)...)
+		if t := o.Spec.Release; t != nil {
+			terrs, twarnings := a.validateTemplate(o, t, spec.Child("release"))
+			errs, warnings = append(errs, terrs...), append(warnings, twarnings...)
+		}
 	case *v1alpha1.Policy:
 		if _, err := a.Compiler.CompilePolicyObject(ctx, o); err != nil {
 			errs = append(errs, field.Invalid(spec.Child("rego"), "(module)", err.Error()))
 		}
 	}
 	warnings = append(warnings, a.referenceWarnings(ctx, obj)...)
+	return errs, warnings
+}
+
+// validateStanzas checks a kind's executor parameters and policy chain,
+// at path, and warns of deprecated forms and of policies out of order.
+func (a *Admission) validateStanzas(kind string, st *v1alpha1.Stanzas, path *field.Path) (field.ErrorList, []string) {
+	var errs field.ErrorList
+	var warnings []string
+	if st.Executor != nil {
+		_, eerrs := a.Executors.Parameters(kind, st.Executor, path.Child("executor"))
+		errs = append(errs, eerrs...)
+		if e, ok := a.Executors.Executor(st.Executor.Name); ok && len(eerrs) == 0 {
+			warnings = append(warnings, e.Schema.DeprecatedForms(st.Executor.Parameters, path.Child("executor", "parameters"))...)
+		}
+	}
+	resolved, params, perrs := a.Registry.ResolvePolicies(kind, st.Policies, path.Child("policies"))
+	errs = append(errs, perrs...)
+	for i, p := range resolved {
+		if p != nil {
+			warnings = append(warnings, p.Schema.DeprecatedForms(st.Policies[i].Parameters, path.Child("policies").Index(i).Child("parameters"))...)
+		}
+	}
+	return errs, append(warnings, orderWarnings(resolved, params, path.Child("policies"))...)
+}
+
+// validateTemplate checks a Route's release template as the CanaryRelease
+// it makes will be checked (its executor and policies), and that it names
+// a rule of the Route that sends its Destination one subset.
+func (a *Admission) validateTemplate(route *v1alpha1.Route, t *v1alpha1.ReleaseTemplate, path *field.Path) (field.ErrorList, []string) {
+	errs, warnings := a.validateStanzas("CanaryRelease", &v1alpha1.Stanzas{Executor: t.Executor, Policies: t.Policies}, path)
+	found := false
+	for _, rule := range route.Spec.HTTP {
+		if t.HTTPRoute != "" && rule.Name != t.HTTPRoute {
+			continue
+		}
+		for _, d := range rule.Route {
+			found = found || d.Destination == t.Destination
+		}
+	}
+	switch {
+	case !found && t.HTTPRoute != "":
+		errs = append(errs, field.Invalid(path.Child("httpRoute"), t.HTTPRoute,
+			fmt.Sprintf("no rule of this name routes to Destination %s; name a rule of spec.http that does", t.Destination)))
+	case !found:
+		errs = append(errs, field.Invalid(path.Child("destination"), t.Destination,
+			"no rule of spec.http routes to this Destination: the releases would shift nothing; name one the rules route to"))
+	}
 	return errs, warnings
 }
 

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
@@ -230,6 +231,39 @@ func TestFieldPath(t *testing.T) {
 	} {
 		if got := fieldPath(field.NewPath("spec"), dotted).String(); got != want {
 			t.Errorf("fieldPath(%q) = %q, want %q", dotted, got, want)
+		}
+	}
+}
+
+// A Route's release template is checked as the CanaryReleases it makes
+// will be, at spec.release, and must name a rule that routes to its
+// Destination.
+func TestValidateReleaseTemplate(t *testing.T) {
+	a := newAdmission(t)
+	route := func(t *v1alpha1.ReleaseTemplate) *v1alpha1.Route {
+		return &v1alpha1.Route{Spec: v1alpha1.RouteSpec{Hosts: []string{"reviews"}, Release: t,
+			HTTP: []v1alpha1.HTTPRoute{{Name: "default", Route: []v1alpha1.RouteDestination{{Destination: "reviews", Subset: "v1"}}}}}}
+	}
+	for _, tc := range []struct {
+		template *v1alpha1.ReleaseTemplate
+		want     string
+	}{
+		{&v1alpha1.ReleaseTemplate{Destination: "reviews", HTTPRoute: "default",
+			Policies: []v1alpha1.PolicyRef{{Name: "HealthBasedCanaryRelease"}}}, ""},
+		{&v1alpha1.ReleaseTemplate{Destination: "reviews", Policies: []v1alpha1.PolicyRef{{Name: "NoSuchPolicy"}}}, "spec.release.policies[0].name"},
+		{&v1alpha1.ReleaseTemplate{Destination: "reviews", Policies: []v1alpha1.PolicyRef{{Name: "SubsetDetector"}}}, "spec.release.policies[0]"},
+		{&v1alpha1.ReleaseTemplate{Destination: "reviews", Executor: &v1alpha1.ExecutorRef{Name: "CanaryReleaseExecutor",
+			Parameters: map[string]apiextensionsv1.JSON{"metricsWindow": {Raw: []byte(`"soon"`)}}}}, "spec.release.executor.parameters.metricsWindow"},
+		{&v1alpha1.ReleaseTemplate{Destination: "reviews", HTTPRoute: "testers"}, "spec.release.httpRoute: Invalid value: \"testers\": no rule of this name routes to Destination reviews"},
+		{&v1alpha1.ReleaseTemplate{Destination: "ratings"}, "spec.release.destination: Invalid value: \"ratings\": no rule of spec.http routes to this Destination"},
+	} {
+		errs, _ := a.Validate(context.Background(), nil, route(tc.template))
+		got := errs.ToAggregate()
+		switch {
+		case tc.want == "" && got != nil:
+			t.Errorf("template %+v refused: %v", tc.template, got)
+		case tc.want != "" && (got == nil || !strings.Contains(got.Error(), tc.want)):
+			t.Errorf("template %+v: %v, want %q", tc.template, got, tc.want)
 		}
 	}
 }

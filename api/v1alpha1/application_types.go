@@ -34,6 +34,10 @@ type ApplicationVersion struct {
 	// ReadyReplicas observed.
 	// +optional
 	ReadyReplicas int32 `json:"readyReplicas,omitempty"`
+	// Created is when the version's newest Deployment was created: a
+	// Route's release template releases versions newer than its stable one.
+	// +optional
+	Created *metav1.Time `json:"created,omitempty"`
 }
 
 // ApplicationStatus is the observed state of an Application.

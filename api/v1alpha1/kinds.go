@@ -175,6 +175,9 @@ func (o *Route) References() []Reference {
 			add(fmt.Sprintf("http[%d].mirror.destination", i), rule.Mirror.Destination)
 		}
 	}
+	if t := o.Spec.Release; t != nil {
+		add("release.destination", t.Destination)
+	}
 	return out
 }
 

@@ -73,12 +73,17 @@ const HistoryField = "release.name"
 // ("canaryrelease.reviews-v2.8"), shortened by a hash where that would be
 // longer than a name may be.
 func HistoryPageName(kind, release string, first int32) string {
-	name := strings.ToLower(kind) + "." + release + "." + strconv.Itoa(int(first))
-	if len(name) <= 253 {
+	return ShortName(strings.ToLower(kind)+"."+release+"."+strconv.Itoa(int(first)), 253)
+}
+
+// ShortName is name, or, where it is longer than limit, its first
+// characters and a hash of the whole that make it limit long.
+func ShortName(name string, limit int) string {
+	if len(name) <= limit {
 		return name
 	}
 	sum := sha256.Sum256([]byte(name))
-	return name[:253-17] + "-" + hex.EncodeToString(sum[:8])
+	return name[:limit-17] + "-" + hex.EncodeToString(sum[:8])
 }
 
 // PagesOf are those of pages that belong to release, in the order of

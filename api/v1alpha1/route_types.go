@@ -202,7 +202,60 @@ type RouteSpec struct {
 	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=32
 	HTTP []HTTPRoute `json:"http"`
+
+	// Release is the template of the releases Kubist starts on this Route
+	// by itself: when the Destination gains a subset whose Deployments are
+	// newer than the stable subset's and ready, a CanaryRelease from the
+	// stable subset to it, owned by the Route and named <route>-<subset>.
+	// +optional
+	Release *ReleaseTemplate `json:"release,omitempty"`
 }
+
+// ReleaseTemplate is what a Route's automatic releases are made of.
+type ReleaseTemplate struct {
+	// Destination whose new subsets are released.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Destination string `json:"destination"`
+
+	// HTTPRoute names the rule the releases shift; empty shifts every rule
+	// whose stable subset is the baseline.
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	HTTPRoute string `json:"httpRoute,omitempty"`
+
+	// Executor and policies of the releases, as a CanaryRelease's.
+	// +optional
+	Executor *ExecutorRef `json:"executor,omitempty"`
+	// +optional
+	// +kubebuilder:validation:MaxItems=16
+	Policies []PolicyRef `json:"policies,omitempty"`
+
+	// OnNewer says what a subset newer than a release's canary does while
+	// the release runs: Wait (the default) until it ends, then start; or
+	// Replace the canary (the release is deleted, its traffic goes back
+	// to the stable subset, and the newer subset's starts).
+	// +optional
+	// +kubebuilder:validation:Enum=Wait;Replace
+	OnNewer string `json:"onNewer,omitempty"`
+
+	// Keep is how many of the releases the template started that ended
+	// are kept; older ones are deleted (the Route's history keeps them).
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
+	Keep *int32 `json:"keep,omitempty"`
+}
+
+// DefaultReleasesKept is how many ended releases a template keeps when
+// its keep is not set.
+const DefaultReleasesKept = 5
+
+// The values of a release template's onNewer.
+const (
+	OnNewerWait    = "Wait"
+	OnNewerReplace = "Replace"
+)
 
 // RouteStatus is the observed state of a Route.
 type RouteStatus struct {
@@ -233,11 +286,34 @@ type RouteStatus struct {
 	// +kubebuilder:validation:MaxItems=256
 	Stable []StableSubset `json:"stable,omitempty"`
 
+	// Started are the subsets the release template started a release of,
+	// the last one last: each is started once.
+	// +optional
+	// +kubebuilder:validation:MaxItems=20
+	Started []StartedRelease `json:"started,omitempty"`
+
+	// Waiting names a newer subset that waits for the release running on
+	// the template's rule to end.
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	Waiting string `json:"waiting,omitempty"`
+
 	// Releases are the Route's releases that ended, oldest first: the last
 	// RouteHistoryLimit of them, kept when the releases are deleted.
 	// +optional
 	// +kubebuilder:validation:MaxItems=20
 	Releases []RouteRelease `json:"releases,omitempty"`
+}
+
+// StartedRelease is a release a Route's template started.
+type StartedRelease struct {
+	// Subset released, and the CanaryRelease started for it.
+	// +kubebuilder:validation:MaxLength=63
+	Subset string `json:"subset"`
+	// +kubebuilder:validation:MaxLength=253
+	Release string `json:"release"`
+	// At is when it was started.
+	At metav1.MicroTime `json:"at"`
 }
 
 // RouteHistoryLimit is how many ended releases a Route's status keeps.

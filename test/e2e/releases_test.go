@@ -268,8 +268,7 @@ func specWins(namespace string) {
 		kubectl(nil, "patch", "route", "web", "-n", namespace, "--type=json",
 			"-p", fmt.Sprintf(`[{"op": "replace", "path": "/spec/http/%d/route/0/subset", "value": %q}]`, rule, subset))
 		Eventually(func(g Gomega) {
-			g.Expect(env.Client.Get(ctx(), client.ObjectKey{Namespace: namespace, Name: "web"}, &route)).To(Succeed())
-			g.Expect(route.Status.Stable).To(ContainElement(And(
+			g.Expect(routeOf(g, namespace).Status.Stable).To(ContainElement(And(
 				HaveField("Rule", "default"), HaveField("Subset", subset), HaveField("SpecSubset", subset))))
 		}).Should(Succeed())
 	}
