@@ -270,12 +270,12 @@ func (r *Reconciler) liveWeightsOf(ctx context.Context, route *v1alpha1.Route) (
 			// Nothing to compose, yet or at all; the release template
 			// still counts it.
 			out = append(out, liveWeights{source: "CanaryRelease/" + c.Name, name: c.Name, created: metav1.NewMicroTime(c.CreationTimestamp.Time),
-				startedByTemplate: c.Labels[LabelStartedBy] == StartedByTemplate && metav1.IsControlledBy(&c, route),
+				startedByTemplate: c.Labels[v1alpha1.LabelStartedBy] == v1alpha1.StartedByTemplate && metav1.IsControlledBy(&c, route),
 				destination:       c.Spec.Destination, httpRoute: c.Spec.HTTPRoute, canary: c.Spec.Subset, failed: c.Status.Phase == v1alpha1.CanaryFailed})
 			continue
 		}
 		l := liveWeights{source: "CanaryRelease/" + c.Name, name: c.Name, created: metav1.NewMicroTime(c.CreationTimestamp.Time),
-			startedByTemplate: c.Labels[LabelStartedBy] == StartedByTemplate && metav1.IsControlledBy(&c, route), destination: c.Spec.Destination,
+			startedByTemplate: c.Labels[v1alpha1.LabelStartedBy] == v1alpha1.StartedByTemplate && metav1.IsControlledBy(&c, route), destination: c.Spec.Destination,
 			httpRoute: c.Spec.HTTPRoute, baseline: c.Status.Baseline, weights: maps.Clone(c.Status.Weights),
 			canary: c.Spec.Subset, mirror: c.Status.Mirror.DeepCopy(), preview: c.Status.Preview.DeepCopy()}
 		if c.Status.Phase.Ended() {

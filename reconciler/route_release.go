@@ -1,7 +1,6 @@
 package reconciler
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -14,19 +13,12 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kubist-io/kubist/api/v1alpha1"
+	"github.com/kubist-io/kubist/internal/release"
 )
 
 // A Route's release template creates the releases it starts, and deletes
 // those it started once they have ended beyond its keep.
 // +kubebuilder:rbac:groups=kubist.io,resources=canaryreleases,verbs=create;delete
-
-// Labels of the releases a Route's template starts.
-const (
-	LabelRoute     = "kubist.io/route"
-	LabelStartedBy = "kubist.io/started-by"
-	// StartedByTemplate is LabelStartedBy's value on them.
-	StartedByTemplate = "release-template"
-)
 
 // Condition and reasons of a Route's release template.
 const (
@@ -51,7 +43,7 @@ func (r *Reconciler) observeTemplate(ctx context.Context, route *v1alpha1.Route)
 	if t == nil {
 		return nil, nil
 	}
-	view := &templateView{versions: map[string]v1alpha1.ApplicationVersion{}}
+	view := &templateView{}
 	var d v1alpha1.Destination
 	if err := r.Client.Get(ctx, types.NamespacedName{Namespace: route.Namespace, Name: t.Destination}, &d, client.UnsafeDisableDeepCopy); err != nil {
 		if apierrors.IsNotFound(err) {
@@ -68,24 +60,7 @@ func (r *Reconciler) observeTemplate(ctx context.Context, route *v1alpha1.Route)
 		}
 		return nil, err
 	}
-	label := cmp.Or(app.Spec.VersionLabel, "version")
-	byName := map[string]v1alpha1.ApplicationVersion{}
-	for _, v := range app.Status.Versions {
-		byName[v.Name] = v
-	}
-	view.subsets = slices.Clone(d.Status.Subsets)
-	versionOf := map[string]string{}
-	for _, s := range d.Spec.Subsets {
-		versionOf[s.Name] = s.Labels[label]
-		if len(d.Status.Subsets) == 0 {
-			view.subsets = append(view.subsets, s.Name)
-		}
-	}
-	for _, s := range view.subsets {
-		if v, ok := byName[cmp.Or(versionOf[s], s)]; ok {
-			view.versions[s] = v
-		}
-	}
+	view.subsets, view.versions = release.SubsetVersions(&d, &app)
 	return view, nil
 }
 
@@ -147,22 +122,17 @@ func decideTemplate(route *v1alpha1.Route, view *templateView, stable []v1alpha1
 				return l.canary == s && l.destination == t.Destination && !l.created.Time.Before(created.Time)
 			})
 	}
-	newest, anyReleased := "", false
-	var newestAt metav1.Time
-	for _, s := range view.subsets {
-		v, ok := view.versions[s]
-		if s == stableSubset || !ok || v.Created == nil || !route.CreationTimestamp.Before(v.Created) ||
-			(stableAt != nil && v.Created.Before(stableAt)) || v.Replicas == 0 || v.ReadyReplicas < v.Replicas {
-			continue
+	anyReleased := false
+	newest := release.Newest(view.subsets, view.versions, func(s string, v v1alpha1.ApplicationVersion) bool {
+		if s == stableSubset || !route.CreationTimestamp.Before(v.Created) || (stableAt != nil && v.Created.Before(stableAt)) {
+			return false
 		}
 		if released(s, v.Created) {
 			anyReleased = true
-			continue
+			return false
 		}
-		if newest == "" || newestAt.Before(v.Created) {
-			newest, newestAt = s, *v.Created
-		}
-	}
+		return true
+	})
 	dec.prune = pruneStarted(route, live)
 	if newest == "" {
 		dec.reason, dec.message = ReasonNothingNewer, fmt.Sprintf("no ready subset of Destination %s newer than the stable %s waits for a release", t.Destination, stableSubset)
@@ -184,10 +154,10 @@ func decideTemplate(route *v1alpha1.Route, view *templateView, stable []v1alpha1
 		dec.reason, dec.message = ReasonNewerWaits, fmt.Sprintf("%s is newer and ready: its release starts when %s ends", newest, l.source)
 		return dec
 	}
-	name := releaseName(route.Name, newest)
+	name := v1alpha1.ReleaseName(route.Name, newest)
 	dec.start = &v1alpha1.CanaryRelease{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: route.Namespace,
-			Labels: map[string]string{LabelRoute: route.Name, LabelStartedBy: StartedByTemplate},
+			Labels: map[string]string{v1alpha1.LabelRoute: route.Name, v1alpha1.LabelStartedBy: v1alpha1.StartedByTemplate},
 			OwnerReferences: []metav1.OwnerReference{{APIVersion: v1alpha1.GroupVersion.String(), Kind: "Route", Name: route.Name, UID: route.UID,
 				Controller: ptr.To(true), BlockOwnerDeletion: ptr.To(true)}}},
 		Spec: v1alpha1.CanaryReleaseSpec{Stanzas: v1alpha1.Stanzas{Executor: t.Executor.DeepCopy(), Policies: slices.Clone(t.Policies)},
@@ -224,12 +194,6 @@ func pruneStarted(route *v1alpha1.Route, live []liveWeights) []string {
 		}
 	}
 	return out
-}
-
-// releaseName is the name of a template's release of a subset:
-// <route>-<subset>, shortened by a hash where that would be too long.
-func releaseName(route, subset string) string {
-	return v1alpha1.ShortName(route+"-"+subset, 253)
 }
 
 // applyTemplate carries out a template's decision on the management

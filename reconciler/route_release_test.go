@@ -43,7 +43,7 @@ func TestDecideTemplate(t *testing.T) {
 	d := decideTemplate(route, view, stable, nil, at(3*time.Minute))
 	if d.start == nil || d.start.Name != "reviews-v3" || d.start.Spec.Subset != "v3" || d.start.Spec.HTTPRoute != "default" ||
 		d.start.Spec.Policies[0].Name != "HealthBasedCanaryRelease" || d.start.Spec.Baseline != "v1" ||
-		!metav1.IsControlledBy(d.start, route) || d.start.Labels[LabelStartedBy] != StartedByTemplate {
+		!metav1.IsControlledBy(d.start, route) || d.start.Labels[v1alpha1.LabelStartedBy] != v1alpha1.StartedByTemplate {
 		t.Fatalf("the release of v3: %+v", d.start)
 	}
 	if len(d.started) != 1 || d.started[0].Subset != "v3" || d.reason != ReasonStarted {

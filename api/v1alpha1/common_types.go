@@ -186,6 +186,13 @@ const (
 	AnnotationApprovedWeight = "kubist.io/approved-weight"
 	// AnnotationDeleteChildren allows deleting a parent that still has children.
 	AnnotationDeleteChildren = "kubist.io/delete-children"
+	// LabelRoute names the Route of a release Kubist started (a Route's
+	// release template, kubist release).
+	LabelRoute = "kubist.io/route"
+	// LabelStartedBy says what started a release: StartedByTemplate for
+	// a Route's release template.
+	LabelStartedBy    = "kubist.io/started-by"
+	StartedByTemplate = "release-template"
 )
 
 // Object is implemented by every Kubist kind: it gives generic code (the

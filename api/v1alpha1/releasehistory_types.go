@@ -76,6 +76,13 @@ func HistoryPageName(kind, release string, first int32) string {
 	return ShortName(strings.ToLower(kind)+"."+release+"."+strconv.Itoa(int(first)), 253)
 }
 
+// ReleaseName is the name of a CanaryRelease of a Route's subset that
+// Kubist starts (a Route's release template, kubist release):
+// <route>-<subset>, shortened by a hash where that would be too long.
+func ReleaseName(route, subset string) string {
+	return ShortName(route+"-"+subset, 253)
+}
+
 // ShortName is name, or, where it is longer than limit, its first
 // characters and a hash of the whole that make it limit long.
 func ShortName(name string, limit int) string {

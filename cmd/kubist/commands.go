@@ -21,6 +21,7 @@ func commands() []*cobra.Command {
 		newCanaryCommand(),
 		newExperimentCommand(),
 		newGetCommand(),
+		newStartCommand(),
 		newDashboardCommand(),
 	}
 }

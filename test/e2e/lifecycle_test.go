@@ -112,3 +112,45 @@ var _ = Describe("Releases started by a new version", Ordered, func() {
 		}, "3s").Should(Succeed())
 	})
 })
+
+var _ = Describe("kubist release", Ordered, func() {
+	const ns = "release-by-hand"
+
+	BeforeAll(func() {
+		kubectl([]byte(TreeManifest(ns)), "apply", "-f", "-")
+		for _, v := range []string{"v1", "v2"} {
+			d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web-" + v}}
+			Expect(localmesh.MarkAvailable(ctx(), env.Client, d)).To(Succeed())
+		}
+		Eventually(func(g Gomega) {
+			g.Expect(routeOf(g, ns).Status.Stable).To(ContainElement(HaveField("Subset", "v1")))
+		}).Should(Succeed())
+	})
+
+	It("refuses a subset that does not exist or is stable, naming the flag, and creates nothing", func() {
+		res := kubectlKubist("release", "web", "-n", ns, "--subset", "v9")
+		Expect(res.ExitCode).NotTo(BeZero())
+		Expect(res.Stderr).To(ContainSubstring("subset v9 (--subset) is not a subset of Destination web (subsets: v1, v2)"))
+		res = kubectlKubist("release", "web", "-n", ns, "--subset", "v1")
+		Expect(res.ExitCode).NotTo(BeZero())
+		Expect(res.Stderr).To(ContainSubstring("subset v1 (--subset) is already the stable subset of Route web for Destination web: there is nothing to release"))
+		res = kubectlKubist("release", "web", "-n", ns, "--set", "step=20")
+		Expect(res.ExitCode).NotTo(BeZero())
+		Expect(res.Stderr).To(ContainSubstring("--set step=20: name the policy it is a parameter of with --policy"))
+		var list v1alpha1.CanaryReleaseList
+		Expect(env.Client.List(ctx(), &list, client.InNamespace(ns))).To(Succeed())
+		Expect(list.Items).To(BeEmpty())
+	})
+
+	It("releases the newest ready subset from the stable one, says what it created, and follows it until it ends", func() {
+		res := kubectlKubist("release", "web", "-n", ns, "--policy", "TimedCanaryRelease", "--set", "step=50", "--set", "period=1s")
+		Expect(res.ExitCode).To(BeZero(), res.Stderr)
+		Expect(res.Stdout).To(HavePrefix("canaryrelease.kubist.io/web-v2 created: v1 → v2 of Destination web on Route web\n"))
+		Expect(res.Stdout).To(ContainSubstring("(kubist get canary web-v2 --watch)"))
+		Expect(res.Stdout).To(MatchRegexp(`Phase:\s+Promoted`))
+		c := releaseOf(Default, ns, "web-v2")
+		Expect(c.Spec.Baseline).To(Equal("v1"))
+		Expect(string(c.Spec.Policies[0].Parameters["step"].Raw)).To(Equal("50"))
+		Expect(c.Labels).To(HaveKeyWithValue(v1alpha1.LabelRoute, "web"))
+	})
+})
