@@ -15,7 +15,7 @@ import (
 	"github.com/kubist-io/kubist/internal/manifest"
 )
 
-//go:embed crd/*.yaml istio/crds.yaml gateway-api/crds.yaml samples/*.yaml webhook/manifests.yaml
+//go:embed crd/*.yaml istio/crds.yaml gateway-api/crds.yaml samples/*.yaml demo/*.yaml webhook/manifests.yaml
 var files embed.FS
 
 // KubistCRDs returns the CustomResourceDefinitions of every Kubist kind.
@@ -40,6 +40,12 @@ func GatewayAPICRDs() ([]*apiextensionsv1.CustomResourceDefinition, error) {
 // Samples returns the sample tree in the order it must be applied.
 func Samples() ([]manifest.Object, error) {
 	return manifest.DecodeFS(files, "samples")
+}
+
+// NextVersion returns what `make run` applies once the sample canary has
+// promoted v2: the Deployment of reviews v3.
+func NextVersion() ([]manifest.Object, error) {
+	return manifest.DecodeFS(files, "demo")
 }
 
 // WebhookConfigurations returns the generated mutating and validating

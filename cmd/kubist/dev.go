@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -23,6 +24,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/kubist-io/kubist/api/v1alpha1"
 	"github.com/kubist-io/kubist/config"
 	"github.com/kubist-io/kubist/internal/localenv/controlplane"
 	"github.com/kubist-io/kubist/internal/localenv/localmesh"
@@ -222,6 +224,9 @@ func runDev(ctx context.Context, out io.Writer, logPath string, opts devOptions)
 	if opts.tree {
 		go func() { _ = watchTree(mgrCtx, c, out, time.Second, isTerminal(out)) }()
 	}
+	if mesh != nil {
+		go applyNextVersion(mgrCtx, ctrl.Log.WithName("dev"), c)
+	}
 
 	select {
 	case <-ctx.Done():
@@ -316,6 +321,36 @@ func applySamples(ctx context.Context, c client.Client, out io.Writer, chartRepo
 		fmt.Fprintf(out, "applied %s/%s\n", strings.ToLower(s.GetKind()), s.GetName())
 	}
 	return nil
+}
+
+// applyNextVersion waits for the sample canary to promote v2, then
+// applies the next version's Deployment (config/demo): the Route's release
+// template starts its release by itself.
+func applyNextVersion(ctx context.Context, log logr.Logger, c client.Client) {
+	for ctx.Err() == nil {
+		var cr v1alpha1.CanaryRelease
+		err := c.Get(ctx, client.ObjectKey{Namespace: demoNamespace, Name: "reviews-v2"}, &cr)
+		if err == nil && cr.Status.Phase == v1alpha1.CanaryPromoted {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
+	}
+	objects, err := config.NextVersion()
+	if err != nil {
+		log.Error(err, "Read the next version")
+		return
+	}
+	for _, o := range objects {
+		if err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(o.Unstructured), client.FieldOwner(devFieldOwner), client.ForceOwnership); err != nil && ctx.Err() == nil {
+			log.Error(err, "Apply the next version", "kind", o.GetKind(), "name", o.GetName())
+			return
+		}
+		log.Info("The sample canary promoted v2: applied the next version; the Route's release template starts its release", "kind", o.GetKind(), "name", o.GetName())
+	}
 }
 
 func printDevHelp(out io.Writer, cp *controlplane.ControlPlane, kubeconfig string) {

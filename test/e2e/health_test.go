@@ -109,7 +109,7 @@ spec:
   httpRoute: default
   executor:
     name: ExperimentExecutor
-    parameters: {metricsWindow: 10s, meshGracePeriod: 1s}
+    parameters: {metricsWindow: 10s}
   policies:
     - name: WelchExperiment
       parameters: {step: 50, period: 1s}
