@@ -129,6 +129,21 @@ func (s *scope) gather(ctx context.Context, t *trafficTarget, chain policies.Cha
 	return policies.AsInput(metrics)
 }
 
+// changedAt is when a release last changed what it asks of the mesh: its
+// last step, or a person's Retry (its last entry in the history), or else
+// its creation: requests served before belong to another split, or to an
+// earlier attempt.
+func changedAt(c *v1alpha1.CanaryRelease) *metav1.MicroTime {
+	at := metav1.NewMicroTime(c.CreationTimestamp.Time)
+	if h := c.Status.History; len(h) > 0 && h[len(h)-1].Action == string(v1alpha1.ActionRetry) && at.Before(&h[len(h)-1].Time) {
+		at = h[len(h)-1].Time
+	}
+	if l := c.Status.LastStepTime; l != nil && at.Before(l) {
+		at = *l
+	}
+	return &at
+}
+
 // metricsUnavailable says on MetricsAvailable why there are no metrics.
 func (s *scope) metricsUnavailable(err error) {
 	s.condition(ConditionMetricsAvailable, false, ReasonPrometheusUnavailable,
@@ -505,9 +520,8 @@ func (x canaryExecutor) Observe(ctx context.Context, s *scope, c *v1alpha1.Canar
 	}
 	// The split the mesh reported serving, measured after the last step.
 	plan.served = s.observeServed(ctx, t, c, before.Weights)
-	last, _ := parseTime(before.LastStepTime)
 	var window time.Duration
-	window, plan.least = s.metricsSpan(ctx, last)
+	window, plan.least = s.metricsSpan(ctx, changedAt(c))
 	plan.metrics = s.gather(ctx, t, chain, window, []string{baseline, canary})
 	return plan, nil
 }

@@ -43,12 +43,10 @@ func (s *scope) observeServed(ctx context.Context, t *trafficTarget, c *v1alpha1
 		return servedInput(c.Status.Served, 0)
 	}
 	p, window, grace := s.servedParameters()
-	if c.Status.LastStepTime != nil {
-		if due := c.Status.LastStepTime.Add(grace + window); s.now.Before(due) {
-			// The window still holds requests from before the step.
-			s.requeueAfter(due.Sub(s.now))
-			return servedInput(c.Status.Served, p.ServedTolerance)
-		}
+	if due := changedAt(c).Add(grace + window); s.now.Before(due) {
+		// The window still holds requests from before the step.
+		s.requeueAfter(due.Sub(s.now))
+		return servedInput(c.Status.Served, p.ServedTolerance)
 	}
 	subsets := make([]string, 0, len(weights))
 	for subset := range weights {

@@ -193,3 +193,27 @@ func TestObserveServed(t *testing.T) {
 		})
 	}
 }
+
+// TestChangedAt: a release's metrics and served split count from its
+// creation until it steps, then from its last step, and from a person's
+// Retry after it: never from an earlier attempt's requests.
+func TestChangedAt(t *testing.T) {
+	t0 := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	at := func(d time.Duration) metav1.MicroTime { return metav1.NewMicroTime(t0.Add(d)) }
+	c := &v1alpha1.CanaryRelease{}
+	c.CreationTimestamp = metav1.NewTime(t0)
+	if got := changedAt(c); !got.Equal(&metav1.MicroTime{Time: t0}) {
+		t.Errorf("a new release changed at %v, want its creation", got)
+	}
+	step := at(time.Minute)
+	c.Status.LastStepTime = &step
+	c.Status.History = []v1alpha1.ReleaseStep{{Time: step, Phase: "RolledBack"}, {Time: at(2 * time.Minute), Action: "Pause"}}
+	if got := changedAt(c); !got.Equal(&step) {
+		t.Errorf("after a step and a Pause: %v, want the step", got)
+	}
+	c.Status.History = append(c.Status.History, v1alpha1.ReleaseStep{Time: at(3 * time.Minute), Action: string(v1alpha1.ActionRetry)})
+	c.Status.LastStepTime = nil
+	if got, want := changedAt(c), at(3*time.Minute); !got.Equal(&want) {
+		t.Errorf("after a Retry: %v, want the Retry", got)
+	}
+}
