@@ -194,6 +194,7 @@ func (x routeExecutor) Apply(ctx context.Context, s *scope, route *v1alpha1.Rout
 // stable subsets, and drops the conditions only another router sets.
 func (x routeExecutor) Status(s *scope, route *v1alpha1.Route, plan routePlan) (string, error) {
 	route.Status.Stable, route.Status.Releases = plan.stable, plan.releases
+	route.Status.StableSummary = stableSummary(plan.stable)
 	stableCondition(s, route, plan.stable)
 	templateStatus(s, route, plan)
 	for _, other := range x.others {

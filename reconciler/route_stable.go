@@ -211,3 +211,22 @@ func recorded(history []v1alpha1.RouteRelease, r v1alpha1.RouteRelease) bool {
 	}
 	return slices.ContainsFunc(history, func(h v1alpha1.RouteRelease) bool { return h.Release == r.Release && h.Ended.Equal(&r.Ended) })
 }
+
+// stableSummary renders stable subsets for kubectl get: "testers: v2,
+// default: v4", each Destination's subset after the rule's name (and the
+// Destination's where a rule has several: "default: reviews v4").
+func stableSummary(stable []v1alpha1.StableSubset) string {
+	perRule := map[string]int{}
+	for _, e := range stable {
+		perRule[e.Rule]++
+	}
+	parts := make([]string, 0, len(stable))
+	for _, e := range stable {
+		if perRule[e.Rule] > 1 {
+			parts = append(parts, fmt.Sprintf("%s: %s %s", e.Rule, e.Destination, e.Subset))
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("%s: %s", e.Rule, e.Subset))
+	}
+	return strings.Join(parts, ", ")
+}

@@ -47,6 +47,9 @@ func TestStableSubsets(t *testing.T) {
 	}
 
 	got := run(0)
+	if s := stableSummary(got); s != "testers: v2, default: v1, other: v1" {
+		t.Errorf("summary %q", s)
+	}
 	if len(got) != 3 || stableIn("default").Subset != "v1" || stableIn("testers").Subset != "v2" || stableIn("default").Release != "" {
 		t.Fatalf("first run: %+v", got)
 	}

@@ -286,6 +286,11 @@ type RouteStatus struct {
 	// +kubebuilder:validation:MaxItems=256
 	Stable []StableSubset `json:"stable,omitempty"`
 
+	// StableSummary is Stable for kubectl get, each rule's stable subsets:
+	// "testers: v2, default: v4".
+	// +optional
+	StableSummary string `json:"stableSummary,omitempty"`
+
 	// Started are the subsets the release template started a release of,
 	// the last one last: each is started once.
 	// +optional
@@ -389,7 +394,7 @@ type StableSubset struct {
 // +kubebuilder:printcolumn:name="Hosts",type=string,JSONPath=`.spec.hosts`
 // +kubebuilder:printcolumn:name="VirtualService",type=string,JSONPath=`.status.virtualService`,priority=1
 // +kubebuilder:printcolumn:name="HTTPRoute",type=string,JSONPath=`.status.httpRoute`,priority=1
-// +kubebuilder:printcolumn:name="Stable",type=string,JSONPath=`.status.stable[*].subset`
+// +kubebuilder:printcolumn:name="Stable",type=string,JSONPath=`.status.stableSummary`
 // +kubebuilder:printcolumn:name="Spec",type=string,JSONPath=`.status.conditions[?(@.type=="StableInSpec")].reason`
 // +kubebuilder:printcolumn:name="Executor",type=string,JSONPath=`.spec.executor.name`,priority=1
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
