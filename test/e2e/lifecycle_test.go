@@ -34,7 +34,7 @@ var _ = Describe("Releases started by a new version", Ordered, func() {
 	// the kubelet as make run does (no node runs here), marks it available.
 	deployVersion := func(version string) {
 		GinkgoHelper()
-		kubectl([]byte(workloadDeployment(ns, version)), "apply", "-f", "-")
+		kubectl([]byte(DeploymentManifest(ns, version)), "apply", "-f", "-")
 		d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web-" + version}}
 		Expect(localmesh.MarkAvailable(ctx(), env.Client, d)).To(Succeed())
 	}

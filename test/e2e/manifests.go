@@ -55,10 +55,11 @@ spec:
       route:
         - {destination: web, subset: v1, weight: 100}
       timeout: 5s
-`, name, workloadDeployment(name, "v1"), workloadDeployment(name, "v2"))
+`, name, DeploymentManifest(name, "v1"), DeploymentManifest(name, "v2"))
 }
 
-func workloadDeployment(namespace, version string) string {
+// DeploymentManifest is the Deployment of a version of TreeManifest's app.
+func DeploymentManifest(namespace, version string) string {
 	return fmt.Sprintf(`apiVersion: apps/v1
 kind: Deployment
 metadata: {name: web-%[2]s, namespace: %[1]s, labels: {app: web, version: %[2]s}}

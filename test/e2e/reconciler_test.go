@@ -101,7 +101,7 @@ var _ = Describe("Reconciler", func() {
 		}).Should(Succeed())
 
 		By("the VirtualCluster imports a Deployment with a new app label as an Application; the user's stay untouched")
-		kubectl([]byte(strings.ReplaceAll(workloadDeployment("bookinfo", "v1"), "web", "ratings")), "apply", "-f", "-")
+		kubectl([]byte(strings.ReplaceAll(DeploymentManifest("bookinfo", "v1"), "web", "ratings")), "apply", "-f", "-")
 		Eventually(func(g Gomega) {
 			var a v1alpha1.Application
 			g.Expect(env.Client.Get(ctx(), types.NamespacedName{Namespace: "bookinfo", Name: "ratings"}, &a)).To(Succeed())

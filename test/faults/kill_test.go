@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -19,6 +21,7 @@ import (
 
 	"github.com/kubist-io/kubist/api/v1alpha1"
 	"github.com/kubist-io/kubist/internal/localenv/controlplane"
+	"github.com/kubist-io/kubist/internal/localenv/localmesh"
 	"github.com/kubist-io/kubist/test/e2e"
 	"github.com/kubist-io/kubist/test/testenv"
 )
@@ -353,6 +356,120 @@ func TestActionsUnderKills(t *testing.T) {
 		}
 		if fmt.Sprint(weights) != "[10 20 30 40]" || fmt.Sprint(applied) != "[web-v2-promote-0 web-v2-promote-1 web-v2-promote-2]" {
 			t.Fatalf("%s: history weights %v, actions %v; want [10 20 30 40] and each promotion once, in order", ns, weights, applied)
+		}
+	}
+}
+
+// TestNewVersionsUnderKills: ten Routes with a release template, and the
+// manager killed with SIGKILL 15 times at random moments while two new
+// versions appear in each (v3, then v4 during v3's release). Each Route
+// starts each version's release exactly once, v4's after v3's, and both
+// promote: the Route's status records each start once, its history each
+// end once, and each release's history each step once.
+func TestNewVersionsUnderKills(t *testing.T) {
+	binary, err := testenv.BuildKubist(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := startEnv(t, controlplane.Options{})
+	var manifest strings.Builder
+	namespaces := make([]string, 10)
+	for i := range namespaces {
+		namespaces[i] = fmt.Sprintf("versions-%02d", i)
+		manifest.WriteString(e2e.TreeManifest(namespaces[i]) + "---\n")
+	}
+	apply(t, env, manifest.String())
+	ready := func(ns, version string) {
+		t.Helper()
+		d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web-" + version}}
+		if err := localmesh.MarkAvailable(t.Context(), env.Client, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, ns := range namespaces {
+		ready(ns, "v1")
+		ready(ns, "v2")
+		patch := func(kind, p string) {
+			t.Helper()
+			if res, err := env.Kubectl.Run(nil, "patch", kind, "web", "-n", ns, "--type=merge", "-p", p); err != nil || res.ExitCode != 0 {
+				t.Fatalf("patch %s: %v %s", kind, err, res.Stderr)
+			}
+		}
+		patch("destination", `{"spec": {"subsets": [{"name": "v1", "labels": {"version": "v1"}}, {"name": "v2", "labels": {"version": "v2"}},
+			{"name": "v3", "labels": {"version": "v3"}}, {"name": "v4", "labels": {"version": "v4"}}]}}`)
+		patch("route", `{"spec": {"release": {"destination": "web", "httpRoute": "default",
+			"policies": [{"name": "TimedCanaryRelease", "parameters": {"step": 50, "period": "2s"}}]}}}`)
+	}
+	// A new version is one created after the Route, in whole seconds.
+	time.Sleep(1100 * time.Millisecond)
+	m := newManagerProcess(t, binary, env, "versions", "--leader-elect=false", "--resync-period=30s")
+	seed := time.Now().UnixNano()
+	rng := rand.New(rand.NewPCG(uint64(seed), 0))
+	t.Logf("kill moments from seed %d", seed)
+	for i := range 15 {
+		m.Start()
+		switch i {
+		case 2, 7:
+			version := map[int]string{2: "v3", 7: "v4"}[i]
+			for _, ns := range namespaces {
+				apply(t, env, e2e.DeploymentManifest(ns, version))
+				ready(ns, version)
+			}
+		}
+		time.Sleep(time.Duration(200+rng.IntN(1300)) * time.Millisecond)
+		m.Stop(syscall.SIGKILL)
+	}
+	started := 0
+	var list v1alpha1.CanaryReleaseList
+	if err := env.Client.List(t.Context(), &list); err != nil {
+		t.Fatal(err)
+	}
+	started = len(list.Items)
+	t.Logf("%d releases started while the manager was being killed", started)
+	if started == 0 {
+		t.Fatal("no release started between the kills: the test killed nothing in flight")
+	}
+	m.Start()
+	testenv.Eventually(t, 2*time.Minute, "v3 then v4 promoted on every Route", func() error {
+		for _, ns := range namespaces {
+			route := &v1alpha1.Route{}
+			if err := env.Client.Get(t.Context(), types.NamespacedName{Namespace: ns, Name: "web"}, route); err != nil {
+				return err
+			}
+			var ended []string
+			for _, r := range route.Status.Releases {
+				ended = append(ended, fmt.Sprintf("%s %s→%s %s", r.Release, r.Baseline, r.Subset, r.Outcome))
+			}
+			if want := []string{"CanaryRelease/web-v3 v1→v3 Promoted", "CanaryRelease/web-v4 v3→v4 Promoted"}; !slices.Equal(ended, want) {
+				return fmt.Errorf("%s: ended %v, want %v", ns, ended, want)
+			}
+		}
+		return nil
+	})
+	for _, ns := range namespaces {
+		route := &v1alpha1.Route{}
+		if err := env.Client.Get(t.Context(), types.NamespacedName{Namespace: ns, Name: "web"}, route); err != nil {
+			t.Fatal(err)
+		}
+		var subsets []string
+		for _, s := range route.Status.Started {
+			subsets = append(subsets, s.Subset)
+		}
+		if !slices.Equal(subsets, []string{"v3", "v4"}) {
+			t.Errorf("%s: started %v, want v3 and v4 once each", ns, subsets)
+		}
+		for _, name := range []string{"web-v3", "web-v4"} {
+			cr := &v1alpha1.CanaryRelease{}
+			if err := env.Client.Get(t.Context(), types.NamespacedName{Namespace: ns, Name: name}, cr); err != nil {
+				t.Fatal(err)
+			}
+			var steps []string
+			for _, h := range history(t, env.Client, cr) {
+				steps = append(steps, fmt.Sprintf("%d %s", h.Weights[cr.Spec.Subset], h.Phase))
+			}
+			if want := []string{"50 Progressing", "100 Promoted"}; !slices.Equal(steps, want) {
+				t.Errorf("%s/%s: steps %v, want each once: %v", ns, name, steps, want)
+			}
 		}
 	}
 }
