@@ -50,6 +50,14 @@ type Catalog struct {
 // parameters are the parameter schemas of each kind's executors: every
 // executor of a kind and their ReadOnly twins take the same parameters.
 var parameters = map[string]string{
+	"Application": `
+type: object
+properties:
+  scaleDownRetired:
+    description: Scale a retired version's Deployments (one that serves no traffic since a release ended, with no release to it) to zero once retired this long, e.g. 10m; their replicas are kept in an annotation and restored when a release needs the version again. Unset, Kubist never writes a Deployment.
+    type: string
+    pattern: '^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$'
+`,
 	"Destination": `
 type: object
 properties:

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -37,13 +38,15 @@ type applicationExecutor struct{ r *Reconciler }
 type applicationPlan struct {
 	placement   *placement
 	deployments int
-	versions    []v1alpha1.ApplicationVersion
-	summary     []string
+	// scale are the replicas scaleDownRetired writes (application_retire.go).
+	scale    []scaling
+	versions []v1alpha1.ApplicationVersion
+	summary  []string
 	// columns is the status's summary: "v1 2/2, v2 1/2".
 	columns []string
 }
 
-func (x applicationExecutor) Observe(ctx context.Context, _ *scope, a *v1alpha1.Application) (applicationPlan, error) {
+func (x applicationExecutor) Observe(ctx context.Context, s *scope, a *v1alpha1.Application) (applicationPlan, error) {
 	p, err := x.r.placementOf(ctx, a.Namespace)
 	if err != nil {
 		return applicationPlan{}, err
@@ -76,10 +79,31 @@ func (x applicationExecutor) Observe(ctx context.Context, _ *scope, a *v1alpha1.
 		versions: make([]v1alpha1.ApplicationVersion, 0, len(byVersion)), summary: make([]string, 0, len(byVersion)),
 		columns: make([]string, 0, len(byVersion))}
 	for _, name := range sortedKeys(byVersion) {
-		v := byVersion[name]
-		plan.versions = append(plan.versions, *v)
-		plan.summary = append(plan.summary, fmt.Sprintf("%s %d/%d ready", cmp.Or(name, "(no "+label+" label)"), v.ReadyReplicas, v.Replicas))
-		plan.columns = append(plan.columns, fmt.Sprintf("%s %d/%d", cmp.Or(name, "-"), v.ReadyReplicas, v.Replicas))
+		plan.versions = append(plan.versions, *byVersion[name])
+	}
+	ret, err := x.r.retirementOf(ctx, a)
+	if err != nil {
+		return plan, err
+	}
+	retiredVersions(plan.versions, deployments, label, ret)
+	var params struct {
+		ScaleDownRetired string `json:"scaleDownRetired"`
+	}
+	_ = fromMap(s.params, &params)
+	after, _ := time.ParseDuration(params.ScaleDownRetired)
+	var next time.Duration
+	plan.scale, next = planScaling(deployments, label, ret, after, s.now)
+	s.requeueAfter(next)
+	for _, v := range plan.versions {
+		state := ""
+		switch {
+		case v.ScaledDown:
+			state = " retired, scaled down"
+		case v.Retired != nil:
+			state = " retired"
+		}
+		plan.summary = append(plan.summary, fmt.Sprintf("%s %d/%d ready%s", cmp.Or(v.Name, "(no "+label+" label)"), v.ReadyReplicas, v.Replicas, state))
+		plan.columns = append(plan.columns, fmt.Sprintf("%s %d/%d%s", cmp.Or(v.Name, "-"), v.ReadyReplicas, v.Replicas, state))
 	}
 	return plan, nil
 }
@@ -88,9 +112,10 @@ func (applicationExecutor) Propose(_ *scope, _ *v1alpha1.Application, plan appli
 	return plan, &policies.Input{State: map[string]any{"versions": plan.versions}}
 }
 
-// Apply writes nothing: an Application only observes.
-func (applicationExecutor) Apply(_ context.Context, _ *scope, _ *v1alpha1.Application, plan applicationPlan, _ *Decision) (applicationPlan, error) {
-	return plan, nil
+// Apply writes nothing but the replicas of retired versions, with
+// scaleDownRetired: an Application otherwise only observes.
+func (applicationExecutor) Apply(ctx context.Context, s *scope, _ *v1alpha1.Application, plan applicationPlan, _ *Decision) (applicationPlan, error) {
+	return plan, applyScaling(ctx, s, plan.placement, plan.scale)
 }
 
 func (applicationExecutor) Status(_ *scope, a *v1alpha1.Application, plan applicationPlan) (string, error) {

@@ -11,6 +11,7 @@ import (
 	"github.com/go-logr/logr"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/ptr"
@@ -134,6 +135,7 @@ func Setup(mgr ctrl.Manager, engine catalog.Engine, opts Options) (*Reconciler, 
 		return r.requests(ctx, &v1alpha1.VirtualClusterList{}, client.MatchingFields{indexTargetNS: o.GetNamespace()})
 	})
 	deploymentToApps := handler.EnqueueRequestsFromMapFunc(r.applicationsOfDeployment)
+	releasesToApps := handler.EnqueueRequestsFromMapFunc(r.applicationsOfRelease)
 	routeToTraffic := func(list func() client.ObjectList) handler.EventHandler {
 		return handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
 			return r.requests(ctx, list(), client.InNamespace(o.GetNamespace()), client.MatchingFields{indexRoute: o.GetName()})
@@ -202,7 +204,9 @@ func Setup(mgr ctrl.Manager, engine catalog.Engine, opts Options) (*Reconciler, 
 		},
 		"Application": func(kind string) error {
 			return register(mgr, r, applicationKind(r), copts, children(kind), func(b *builder.Builder) *builder.Builder {
-				return b.Watches(&appsv1.Deployment{}, deploymentToApps)
+				return b.Watches(&appsv1.Deployment{}, deploymentToApps).
+					Watches(&v1alpha1.Route{}, releasesToApps, builder.WithPredicates(servingChanged)).
+					Watches(&v1alpha1.CanaryRelease{}, releasesToApps, builder.WithPredicates(servingChanged))
 			})
 		},
 		"Destination": func(kind string) error { return register(mgr, r, destinationKind(r), copts, children(kind)) },
@@ -254,6 +258,21 @@ var changed = predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
 		!maps.Equal(o.GetAnnotations(), n.GetAnnotations()) ||
 		!o.GetDeletionTimestamp().Equal(n.GetDeletionTimestamp()) ||
 		!slices.Equal(o.GetFinalizers(), n.GetFinalizers())
+}}
+
+// servingChanged: which versions an Application's Routes and releases
+// keep serving changes when a Route's stable subsets or ended releases do,
+// or a release starts, ends or is retried (its phase) — not at each step.
+var servingChanged = predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+	switch o := e.ObjectOld.(type) {
+	case *v1alpha1.Route:
+		n := e.ObjectNew.(*v1alpha1.Route)
+		return !equality.Semantic.DeepEqual(o.Status.Stable, n.Status.Stable) || len(o.Status.Releases) != len(n.Status.Releases) ||
+			(len(n.Status.Releases) > 0 && !o.Status.Releases[len(o.Status.Releases)-1].Ended.Equal(&n.Status.Releases[len(n.Status.Releases)-1].Ended))
+	case *v1alpha1.CanaryRelease:
+		return o.Status.Phase != e.ObjectNew.(*v1alpha1.CanaryRelease).Status.Phase
+	}
+	return false
 }}
 
 // appLabelChanged: a VirtualCluster imports by app label, so only

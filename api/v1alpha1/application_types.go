@@ -38,6 +38,16 @@ type ApplicationVersion struct {
 	// Route's release template releases versions newer than its stable one.
 	// +optional
 	Created *metav1.Time `json:"created,omitempty"`
+	// Retired is when the version last served: set while it serves no
+	// traffic since a release ended (promoted away from it, or rolled back
+	// from it) and no release runs to or from it.
+	// +optional
+	Retired *metav1.MicroTime `json:"retired,omitempty"`
+	// ScaledDown says that Kubist scaled the version's Deployments to zero
+	// (the executor's scaleDownRetired), keeping their replicas in the
+	// annotation kubist.io/retired-replicas.
+	// +optional
+	ScaledDown bool `json:"scaledDown,omitempty"`
 }
 
 // ApplicationStatus is the observed state of an Application.

@@ -186,6 +186,10 @@ const (
 	AnnotationApprovedWeight = "kubist.io/approved-weight"
 	// AnnotationDeleteChildren allows deleting a parent that still has children.
 	AnnotationDeleteChildren = "kubist.io/delete-children"
+	// AnnotationRetiredReplicas on a Deployment Kubist scaled to zero
+	// (an Application's scaleDownRetired) keeps its replicas, restored
+	// when a release needs its version again.
+	AnnotationRetiredReplicas = "kubist.io/retired-replicas"
 	// LabelRoute names the Route of a release Kubist started (a Route's
 	// release template, kubist release).
 	LabelRoute = "kubist.io/route"

@@ -154,3 +154,46 @@ var _ = Describe("kubist release", Ordered, func() {
 		Expect(c.Labels).To(HaveKeyWithValue(v1alpha1.LabelRoute, "web"))
 	})
 })
+
+var _ = Describe("Retiring the old version", Ordered, func() {
+	const ns = "retire"
+
+	It("reports a version a release ended away from as retired, scales it to zero after scaleDownRetired, and back for a retry", func() {
+		kubectl([]byte(TreeManifest(ns)), "apply", "-f", "-")
+		for _, v := range []string{"v1", "v2"} {
+			d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web-" + v}}
+			Expect(localmesh.MarkAvailable(ctx(), env.Client, d)).To(Succeed())
+		}
+		kubectl(nil, "patch", "application", "web", "-n", ns, "--type=merge", "-p",
+			`{"spec": {"executor": {"name": "ApplicationExecutor", "parameters": {"scaleDownRetired": "2s"}}}}`)
+		kubectl([]byte(CanaryManifest(ns, "    - name: TimedCanaryRelease\n      parameters: {step: 10, period: 1h}\n")), "apply", "-f", "-")
+		Eventually(func(g Gomega) {
+			g.Expect(releaseOf(g, ns, "web-v2").Status.CanaryWeight).To(BeEquivalentTo(10))
+		}).Should(Succeed())
+
+		By("aborted, v2 serves nothing: retired, then scaled to zero with its replicas kept")
+		res := kubectlKubist("canary", "abort", "web-v2", "-n", ns)
+		Expect(res.ExitCode).To(BeZero(), res.Stderr)
+		Eventually(func(g Gomega) {
+			var app v1alpha1.Application
+			g.Expect(env.Client.Get(ctx(), types.NamespacedName{Namespace: ns, Name: "web"}, &app)).To(Succeed())
+			g.Expect(app.Status.Versions).To(ContainElement(And(HaveField("Name", "v2"), HaveField("Retired", Not(BeNil())), HaveField("ScaledDown", true))))
+			g.Expect(app.Status.Versions).To(ContainElement(And(HaveField("Name", "v1"), HaveField("Retired", BeNil()))))
+			g.Expect(app.Status.Summary).To(ContainSubstring("v2 1/0 retired, scaled down"))
+			var d appsv1.Deployment
+			g.Expect(env.Client.Get(ctx(), types.NamespacedName{Namespace: ns, Name: "web-v2"}, &d)).To(Succeed())
+			g.Expect(*d.Spec.Replicas).To(BeZero())
+			g.Expect(d.Annotations).To(HaveKeyWithValue(v1alpha1.AnnotationRetiredReplicas, "1"))
+		}).WithTimeout(30 * time.Second).Should(Succeed())
+
+		By("retried, v2 is needed again: its replicas come back")
+		res = kubectlKubist("canary", "retry", "web-v2", "-n", ns)
+		Expect(res.ExitCode).To(BeZero(), res.Stderr)
+		Eventually(func(g Gomega) {
+			var d appsv1.Deployment
+			g.Expect(env.Client.Get(ctx(), types.NamespacedName{Namespace: ns, Name: "web-v2"}, &d)).To(Succeed())
+			g.Expect(*d.Spec.Replicas).To(BeEquivalentTo(1))
+			g.Expect(d.Annotations).NotTo(HaveKey(v1alpha1.AnnotationRetiredReplicas))
+		}).WithTimeout(30 * time.Second).Should(Succeed())
+	})
+})

@@ -174,7 +174,14 @@ func experimentDetail(e *v1alpha1.Experiment) string {
 func versionsDetail(a *v1alpha1.Application) string {
 	var parts []string
 	for _, v := range a.Status.Versions {
-		parts = append(parts, fmt.Sprintf("%s %d/%d ready", v.Name, v.ReadyReplicas, v.Replicas))
+		part := fmt.Sprintf("%s %d/%d ready", v.Name, v.ReadyReplicas, v.Replicas)
+		switch {
+		case v.ScaledDown:
+			part += " (retired, scaled down)"
+		case v.Retired != nil:
+			part += " (retired)"
+		}
+		parts = append(parts, part)
 	}
 	return strings.Join(parts, ", ")
 }
