@@ -11,6 +11,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/kubist-io/kubist/api/v1alpha1"
 	"github.com/kubist-io/kubist/policies"
@@ -129,22 +130,35 @@ func (applicationExecutor) Status(_ *scope, a *v1alpha1.Application, plan applic
 
 func (x applicationExecutor) Children(ctx context.Context, a *v1alpha1.Application) ([]child, error) {
 	// Destinations derive their subsets from the versions.
-	children, err := x.r.childrenOf(ctx, "Destination", &v1alpha1.DestinationList{},
+	return x.r.childrenOf(ctx, "Destination", &v1alpha1.DestinationList{},
 		client.InNamespace(a.Namespace), client.MatchingFields{indexApplication: a.Name})
-	if err != nil || len(children) == 0 {
-		return children, err
+}
+
+// routesOfApplication maps an Application (or a Destination) to the
+// Routes whose release template releases its versions (the Destination
+// it names is the Application's, or that one). A watch, not the Application's run, brings them: their
+// run reads the Application's status from the cache, which the watch's
+// event has updated first.
+func (r *Reconciler) routesOfApplication(ctx context.Context, o client.Object) []reconcile.Request {
+	var dests v1alpha1.DestinationList
+	if d, ok := o.(*v1alpha1.Destination); ok {
+		// A Destination's own subsets changed.
+		dests.Items = []v1alpha1.Destination{*d}
+	} else if err := r.Client.List(ctx, &dests, client.InNamespace(o.GetNamespace()), client.MatchingFields{indexApplication: o.GetName()}, client.UnsafeDisableDeepCopy); err != nil || len(dests.Items) == 0 {
+		return nil
 	}
-	// Routes whose release template releases their new versions.
 	var routes v1alpha1.RouteList
-	if err := x.r.Client.List(ctx, &routes, client.InNamespace(a.Namespace), client.UnsafeDisableDeepCopy); err != nil {
-		return nil, err
+	if err := r.Client.List(ctx, &routes, client.InNamespace(o.GetNamespace()), client.UnsafeDisableDeepCopy); err != nil {
+		return nil
 	}
+	var out []reconcile.Request
 	for _, route := range routes.Items {
-		if t := route.Spec.Release; t != nil && slices.ContainsFunc(children, func(c child) bool { return c.kind == "Destination" && c.key.Name == t.Destination }) {
-			children = append(children, child{kind: "Route", key: client.ObjectKeyFromObject(&route)})
+		t := route.Spec.Release
+		if t != nil && slices.ContainsFunc(dests.Items, func(d v1alpha1.Destination) bool { return d.Name == t.Destination }) {
+			out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&route)})
 		}
 	}
-	return children, nil
+	return out
 }
 
 func applicationKind(r *Reconciler) *kind[*v1alpha1.Application] {

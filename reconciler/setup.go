@@ -210,7 +210,12 @@ func Setup(mgr ctrl.Manager, engine catalog.Engine, opts Options) (*Reconciler, 
 			})
 		},
 		"Destination": func(kind string) error { return register(mgr, r, destinationKind(r), copts, children(kind)) },
-		"Route":       func(kind string) error { return register(mgr, r, routeKind(r), copts, children(kind)) },
+		"Route": func(kind string) error {
+			return register(mgr, r, routeKind(r), copts, children(kind), func(b *builder.Builder) *builder.Builder {
+				return b.Watches(&v1alpha1.Application{}, handler.EnqueueRequestsFromMapFunc(r.routesOfApplication), builder.WithPredicates(versionsChanged)).
+					Watches(&v1alpha1.Destination{}, handler.EnqueueRequestsFromMapFunc(r.routesOfApplication), builder.WithPredicates(versionsChanged))
+			})
+		},
 		"CanaryRelease": func(kind string) error {
 			return register(mgr, r, canaryKind(r), copts, children(kind), func(b *builder.Builder) *builder.Builder {
 				return b.Watches(&v1alpha1.Route{}, routeToTraffic(func() client.ObjectList { return &v1alpha1.CanaryReleaseList{} })).
@@ -273,6 +278,16 @@ var servingChanged = predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool 
 		return o.Status.Phase != e.ObjectNew.(*v1alpha1.CanaryRelease).Status.Phase
 	}
 	return false
+}}
+
+// versionsChanged: a Route's release template reads an Application's
+// versions (which are ready, and when each was created) and a
+// Destination's subsets.
+var versionsChanged = predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+	if o, ok := e.ObjectOld.(*v1alpha1.Destination); ok {
+		return !slices.Equal(o.Status.Subsets, e.ObjectNew.(*v1alpha1.Destination).Status.Subsets)
+	}
+	return !equality.Semantic.DeepEqual(e.ObjectOld.(*v1alpha1.Application).Status.Versions, e.ObjectNew.(*v1alpha1.Application).Status.Versions)
 }}
 
 // appLabelChanged: a VirtualCluster imports by app label, so only
