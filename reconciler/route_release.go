@@ -87,12 +87,21 @@ func decideTemplate(route *v1alpha1.Route, view *templateView, stable []v1alpha1
 	t := route.Spec.Release
 	dec := templateDecision{started: slices.Clone(route.Status.Started)}
 	// A release the template started is recorded even if the run that
-	// started it stopped before its status write.
+	// started it stopped before its status write: one created after the
+	// last start recorded (older ones the record let go are not brought
+	// back).
+	var latest metav1.MicroTime
+	for _, s := range dec.started {
+		if latest.Before(&s.At) {
+			latest = s.At
+		}
+	}
 	for _, l := range live {
-		if l.startedByTemplate && !slices.ContainsFunc(dec.started, func(s v1alpha1.StartedRelease) bool { return s.Release == l.name }) {
+		if l.startedByTemplate && latest.Before(&l.created) && !slices.ContainsFunc(dec.started, func(s v1alpha1.StartedRelease) bool { return s.Release == l.name }) {
 			dec.started = append(dec.started, v1alpha1.StartedRelease{Subset: l.canary, Release: l.name, At: l.created})
 		}
 	}
+	dec.started = dec.started[max(0, len(dec.started)-v1alpha1.RouteHistoryLimit):]
 	if view.problem != "" {
 		dec.reason, dec.message = ReasonTemplateBroken, view.problem
 		return dec
@@ -166,9 +175,7 @@ func decideTemplate(route *v1alpha1.Route, view *templateView, stable []v1alpha1
 			Route: route.Name, Destination: t.Destination, Subset: newest, Baseline: stableSubset, HTTPRoute: t.HTTPRoute},
 	}
 	dec.started = append(dec.started, v1alpha1.StartedRelease{Subset: newest, Release: name, At: now})
-	if len(dec.started) > 20 {
-		dec.started = dec.started[len(dec.started)-20:]
-	}
+	dec.started = dec.started[max(0, len(dec.started)-v1alpha1.RouteHistoryLimit):]
 	dec.reason, dec.message = ReasonStarted, fmt.Sprintf("started CanaryRelease %s: %s is newer than the stable %s and ready", name, newest, stableSubset)
 	if dec.replace != "" {
 		dec.message += fmt.Sprintf(", replacing %s", dec.replace)

@@ -107,4 +107,26 @@ func TestDecideTemplate(t *testing.T) {
 	if got := pruneStarted(route, live); len(got) != 2 || got[0] != "reviews-old0" || got[1] != "reviews-old1" {
 		t.Fatalf("pruned %v, want the two oldest", got)
 	}
+
+	// More releases kept than the record holds (keep: 30): the record
+	// keeps the last 20, and does not bring the older ones back.
+	route.Spec.Release.Keep = ptr.To(int32(30))
+	route.Status.Started = nil
+	var many []liveWeights
+	for i := range 25 {
+		l := ended
+		l.name, l.created = fmt.Sprintf("reviews-r%02d", i), at(time.Duration(20+i)*time.Minute)
+		many = append(many, l)
+		route.Status.Started = append(route.Status.Started, v1alpha1.StartedRelease{Subset: "v3", Release: l.name, At: l.created})
+	}
+	route.Status.Started = route.Status.Started[5:]
+	d = decideTemplate(route, view, stableV3, many, at(time.Hour))
+	if len(d.started) != v1alpha1.RouteHistoryLimit {
+		t.Fatalf("started holds %d", len(d.started))
+	}
+	for _, s := range d.started {
+		if s.Release < "reviews-r05" {
+			t.Fatalf("%s, which the record let go, came back", s.Release)
+		}
+	}
 }
