@@ -130,28 +130,35 @@ func (destinationExecutor) Apply(ctx context.Context, s *scope, d *v1alpha1.Dest
 		plan.subsets = state.Subsets
 	}
 	p := plan.placement
-	labels := ownerLabels("Destination", d, p.vc.Name)
-	selector := applicationSelector(plan.app)
-	service := &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: d.Name, Namespace: p.namespace, Labels: labels},
-		Spec:       corev1.ServiceSpec{Selector: selector, Ports: servicePorts(d.Spec.Ports)},
-	}
+	service, rule := destinationObjects(d, plan)
 	if err := ensure(ctx, s, p.target, serviceObject, service); err != nil {
 		return plan, err
-	}
-	rule := &networkingv1.DestinationRule{
-		ObjectMeta: metav1.ObjectMeta{Name: d.Name, Namespace: p.namespace, Labels: labels},
-	}
-	rule.Spec.Host = plan.host
-	for _, sub := range plan.subsets {
-		rule.Spec.Subsets = append(rule.Spec.Subsets, &istioapi.Subset{Name: sub.Name, Labels: sub.Labels})
 	}
 	if err := ensure(ctx, s, p.target, destinationRuleObject, rule); err != nil {
 		return plan, err
 	}
 	var err error
-	plan.subsetServices, err = applySubsetServices(ctx, s, d, plan, selector)
+	plan.subsetServices, err = applySubsetServices(ctx, s, d, plan, service.Spec.Selector)
 	return plan, err
+}
+
+// destinationObjects are the Service and the DestinationRule a
+// Destination makes its target hold (and admission submits as a dry run).
+func destinationObjects(d *v1alpha1.Destination, plan destinationPlan) (*corev1.Service, *networkingv1.DestinationRule) {
+	p := plan.placement
+	labels := ownerLabels("Destination", d, p.vc.Name)
+	service := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: d.Name, Namespace: p.namespace, Labels: labels},
+		Spec:       corev1.ServiceSpec{Selector: applicationSelector(plan.app), Ports: servicePorts(d.Spec.Ports)},
+	}
+	rule := &networkingv1.DestinationRule{
+		ObjectMeta: metav1.ObjectMeta{Name: d.Name, Namespace: p.namespace, Labels: maps.Clone(labels)},
+	}
+	rule.Spec.Host = plan.host
+	for _, sub := range plan.subsets {
+		rule.Spec.Subsets = append(rule.Spec.Subsets, &istioapi.Subset{Name: sub.Name, Labels: sub.Labels})
+	}
+	return service, rule
 }
 
 // applySubsetServices applies one Service per subset when the parameter

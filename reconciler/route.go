@@ -89,8 +89,11 @@ type router interface {
 	// observe reads what the translation needs besides the Route and the
 	// live weights (the Destinations' ports, say).
 	observe(ctx context.Context, r *Reconciler, route *v1alpha1.Route, plan *routePlan) error
-	// apply translates plan.spec and makes the target cluster hold the
-	// object (ensure), noting in plan.notes what the object cannot carry.
+	// desired translates plan.spec into the object apply makes the
+	// target hold (and admission submits as a dry run), noting in
+	// plan.notes what the object cannot carry.
+	desired(route *v1alpha1.Route, plan *routePlan) (client.Object, error)
+	// apply makes the target cluster hold the desired object (ensure).
 	apply(ctx context.Context, s *scope, route *v1alpha1.Route, plan *routePlan) error
 	// verify reads, once the object is applied and what another router
 	// applied is gone, what the traffic API's implementation said of it.
@@ -147,8 +150,21 @@ func (x routeExecutor) Observe(ctx context.Context, _ *scope, route *v1alpha1.Ro
 // Propose sends each rule's traffic to its stable subsets and composes
 // the live weights of the releases still shifting it into the rules.
 func (routeExecutor) Propose(s *scope, route *v1alpha1.Route, plan routePlan) (routePlan, *policies.Input) {
+	plan.composeSpec(route, metav1.NewMicroTime(s.now))
+	if plan.template != nil {
+		plan.decided = decideTemplate(route, plan.template, plan.stable, plan.live, metav1.NewMicroTime(s.now))
+	}
+	return plan, &policies.Input{State: map[string]any{
+		"hosts": plan.spec.Hosts, "gateways": plan.spec.Gateways, "http": plan.spec.HTTP,
+	}}
+}
+
+// composeSpec sets plan.spec to the Route's rules sent to their stable
+// subsets, with the live weights of the releases still shifting traffic
+// composed in: what the Route's chain starts from.
+func (plan *routePlan) composeSpec(route *v1alpha1.Route, now metav1.MicroTime) {
 	plan.spec = route.Spec.DeepCopy()
-	plan.stable = stableSubsets(route, plan.live, metav1.NewMicroTime(s.now))
+	plan.stable = stableSubsets(route, plan.live, now)
 	plan.releases = releaseHistory(route.Status.Releases, plan.live)
 	withStable(plan.spec, plan.stable)
 	shifting := make([]liveWeights, 0, len(plan.live))
@@ -158,12 +174,6 @@ func (routeExecutor) Propose(s *scope, route *v1alpha1.Route, plan routePlan) (r
 		}
 	}
 	plan.composed = compose(plan.spec, shifting)
-	if plan.template != nil {
-		plan.decided = decideTemplate(route, plan.template, plan.stable, plan.live, metav1.NewMicroTime(s.now))
-	}
-	return plan, &policies.Input{State: map[string]any{
-		"hosts": plan.spec.Hosts, "gateways": plan.spec.Gateways, "http": plan.spec.HTTP,
-	}}
 }
 
 // Apply reads the policies' state back into the spec, has the router

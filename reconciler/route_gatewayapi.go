@@ -83,25 +83,28 @@ func (gatewayAPIRouter) observe(ctx context.Context, r *Reconciler, route *v1alp
 }
 
 // apply applies the HTTPRoute.
-func (gatewayAPIRouter) apply(ctx context.Context, s *scope, route *v1alpha1.Route, plan *routePlan) error {
+func (gatewayAPIRouter) desired(route *v1alpha1.Route, plan *routePlan) (client.Object, error) {
 	p := plan.placement
 	hr := &gatewayv1.HTTPRoute{ObjectMeta: metav1.ObjectMeta{
 		Name: route.Name, Namespace: p.namespace, Labels: ownerLabels("Route", route, p.vc.Name),
 	}}
 	notes, err := httpRouteSpec(plan.spec, plan.destinations, &hr.Spec)
+	plan.notes = notes
+	return hr, err
+}
+
+func (x gatewayAPIRouter) apply(ctx context.Context, s *scope, route *v1alpha1.Route, plan *routePlan) error {
+	hr, err := x.desired(route, plan)
 	if err != nil {
 		return err
 	}
-	plan.notes = notes
-	if err := ensure(ctx, s, p.target, httpRouteObject, hr); err != nil {
+	if err := ensure(ctx, s, plan.placement.target, httpRouteObject, hr.(*gatewayv1.HTTPRoute)); err != nil {
 		return err
 	}
-	plan.applied = p.namespace + "/" + route.Name
+	plan.applied = plan.placement.namespace + "/" + route.Name
 	return nil
 }
 
-// verify reads whether the HTTPRoute's implementation accepted it
-// (RouteAccepted).
 func (gatewayAPIRouter) verify(ctx context.Context, s *scope, route *v1alpha1.Route, plan *routePlan) error {
 	if s.readOnly {
 		return nil

@@ -44,18 +44,23 @@ func (istioRouter) observe(context.Context, *Reconciler, *v1alpha1.Route, *route
 // verify has nothing to read: istiod reports nothing on a VirtualService.
 func (istioRouter) verify(context.Context, *scope, *v1alpha1.Route, *routePlan) error { return nil }
 
-func (istioRouter) apply(ctx context.Context, s *scope, route *v1alpha1.Route, plan *routePlan) error {
+func (istioRouter) desired(route *v1alpha1.Route, plan *routePlan) (client.Object, error) {
 	p := plan.placement
 	vs := &networkingv1.VirtualService{ObjectMeta: metav1.ObjectMeta{
 		Name: route.Name, Namespace: p.namespace, Labels: ownerLabels("Route", route, p.vc.Name),
 	}}
-	if err := virtualServiceSpec(plan.spec, p.namespace, &vs.Spec); err != nil {
+	return vs, virtualServiceSpec(plan.spec, p.namespace, &vs.Spec)
+}
+
+func (x istioRouter) apply(ctx context.Context, s *scope, route *v1alpha1.Route, plan *routePlan) error {
+	vs, err := x.desired(route, plan)
+	if err != nil {
 		return err
 	}
-	if err := ensure(ctx, s, p.target, virtualServiceObject, vs); err != nil {
+	if err := ensure(ctx, s, plan.placement.target, virtualServiceObject, vs.(*networkingv1.VirtualService)); err != nil {
 		return err
 	}
-	plan.applied = p.namespace + "/" + route.Name
+	plan.applied = plan.placement.namespace + "/" + route.Name
 	return nil
 }
 

@@ -5,8 +5,11 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"reflect"
+	"time"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -24,6 +27,11 @@ type Admission struct {
 	// Reader looks up parents, siblings and children (the manager's cache);
 	// nil skips those checks, as offline validation without a cluster does.
 	Reader client.Reader
+	// Target has the cluster of a Route or a Destination judge what it
+	// would make there (a server-side dry run), within TargetTimeout
+	// (DefaultTargetTimeout when zero); nil skips it, as offline.
+	Target        TargetChecker
+	TargetTimeout time.Duration
 }
 
 // KindOf names the kind of a Kubist object from its Go type, which is
@@ -116,7 +124,25 @@ func (a *Admission) Validate(ctx context.Context, old, obj v1alpha1.Object) (fie
 		}
 	}
 	warnings = append(warnings, a.referenceWarnings(ctx, obj)...)
+	if len(errs) == 0 && a.Target != nil && specChanged(old, obj) {
+		switch obj.(type) {
+		case *v1alpha1.Route, *v1alpha1.Destination:
+			terrs, twarnings := a.checkOnTarget(ctx, obj, spec)
+			errs, warnings = append(errs, terrs...), append(warnings, twarnings...)
+		}
+	}
 	return errs, warnings
+}
+
+// specChanged says whether an object is new or its spec changed: a
+// write of its metadata alone (a finalizer, a label) is not checked on
+// its cluster again.
+func specChanged(old, obj v1alpha1.Object) bool {
+	if old == nil {
+		return true
+	}
+	return !equality.Semantic.DeepEqual(reflect.ValueOf(old).Elem().FieldByName("Spec").Interface(),
+		reflect.ValueOf(obj).Elem().FieldByName("Spec").Interface())
 }
 
 // validateStanzas checks a kind's executor parameters and policy chain,

@@ -14,7 +14,6 @@ import (
 
 	"github.com/spf13/cobra"
 	eventsv1 "k8s.io/api/events/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
@@ -241,41 +240,20 @@ func describeRoute(r *v1alpha1.Route) string {
 	fmt.Fprintf(tw, "Applied:\t%s\n", applied)
 	fmt.Fprintf(tw, "Releasing:\t%s\n", cmp.Or(strings.Join(r.Status.ComposedFrom, ", "), "nothing"))
 	_ = tw.Flush()
-	when := func(t *metav1.MicroTime) string {
-		if t == nil {
-			return "-"
+	table := func(title, none string, t tree.Table) {
+		b.WriteString("\n" + title + ":\n")
+		if len(t.Rows) == 0 {
+			b.WriteString("  " + none + "\n")
+			return
 		}
-		return t.UTC().Format(time.DateTime)
-	}
-
-	b.WriteString("\nStable:\n")
-	if len(r.Status.Stable) == 0 {
-		b.WriteString("  no rule sends a Destination one subset\n")
-	} else {
-		tw = tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "  RULE\tDESTINATION\tSTABLE\tSPEC\tSINCE\tBY")
-		for _, e := range r.Status.Stable {
-			by := "the spec"
-			if e.Release != "" {
-				by = e.Release + " " + e.Outcome
-			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", e.Rule, e.Destination, e.Subset, e.SpecSubset, when(e.Since), by)
+		tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+		for _, row := range append([][]string{t.Head}, t.Rows...) {
+			fmt.Fprintln(tw, "  "+strings.Join(row, "\t"))
 		}
 		_ = tw.Flush()
 	}
-
-	b.WriteString("\nReleases:\n")
-	if len(r.Status.Releases) == 0 {
-		b.WriteString("  none ended yet\n")
-	} else {
-		tw = tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "  RELEASE\tFROM\tTO\tSTARTED\tENDED\tOUTCOME\tBY\tMESSAGE")
-		for _, h := range r.Status.Releases {
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", h.Release, cmp.Or(h.Baseline, "-"), h.Subset,
-				when(h.Started), when(&h.Ended), h.Outcome, cmp.Or(h.DecidedBy, "-"), h.Message)
-		}
-		_ = tw.Flush()
-	}
+	table("Stable", "no rule sends a Destination one subset", tree.StableTable(r))
+	table("Releases", "none ended yet", tree.ReleasesTable(r))
 
 	b.WriteString("\nConditions:\n")
 	tw = tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)

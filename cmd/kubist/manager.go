@@ -45,6 +45,7 @@ func (o *managerOptions) addFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&o.PolicyLimits.MaxDecisionBytes, "policy-max-decision-bytes", o.PolicyLimits.MaxDecisionBytes, "Largest policy decision accepted, in bytes of JSON.")
 	fs.BoolVar(&o.Webhooks, "webhooks", o.Webhooks, "Serve the admission webhooks.")
 	fs.IntVar(&o.WebhookPort, "webhook-port", o.WebhookPort, "Port of the admission webhook server (HTTPS).")
+	fs.DurationVar(&o.ClusterCheckTimeout, "cluster-check-timeout", o.ClusterCheckTimeout, "How long admission waits for a Route's or a Destination's cluster to judge, as a dry run, the objects it would make there (Istio's own validation); past it the object is admitted with a warning. 0 turns the check off.")
 	fs.StringVar(&o.WebhookCertDir, "webhook-cert-dir", o.WebhookCertDir, "Directory with the webhook server's tls.crt and tls.key; defaults to controller-runtime's.")
 	fs.StringVar(&o.certSecret, "webhook-cert-secret", o.certSecret, "Issue and rotate the webhook serving certificate in this Secret of --namespace, instead of reading one that cert-manager provides in --webhook-cert-dir.")
 	fs.StringVar(&o.certService, "webhook-service", o.certService, "Name of the webhook Service in --namespace; the self-managed certificate is issued for its DNS names.")

@@ -336,4 +336,42 @@ subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: bob}]
 		// The page follows the watch: well within a step's period.
 		Expect(worst).To(BeNumerically("<", 3*time.Second))
 	})
+
+	It("shows the Route's stable subset and the release that ended on it, and the version it retired in the tree", func() {
+		route := `article[data-route="Route/dashboard/web"]`
+		rows := func(g Gomega, part string) [][]string {
+			return evaluate[[][]string](g, page, `[...document.querySelectorAll('`+route+` .`+part+` tbody tr')].map((tr) => [...tr.cells].map((c) => c.textContent))`)
+		}
+		Eventually(func(g Gomega) {
+			stable := rows(g, "stable")
+			g.Expect(stable).To(HaveLen(1))
+			g.Expect(stable[0]).To(HaveExactElements("default", "web", "v2", "v1", Not(BeEmpty()), "CanaryRelease/web-v2 Promoted"))
+			history := rows(g, "history")
+			g.Expect(history).To(HaveLen(1))
+			g.Expect(history[0][:3]).To(Equal([]string{"CanaryRelease/web-v2", "v1", "v2"}))
+			g.Expect(history[0][5]).To(Equal("Promoted"))
+			g.Expect(evaluate[string](g, page, `document.querySelector('`+route+` [data-fact="releasing"]').textContent`)).To(Equal("nothing"))
+		}).WithTimeout(30 * time.Second).Should(Succeed())
+
+		By("the same rows as kubist get route prints")
+		out := kubectlKubist("get", "route", "web", "-n", ns).Stdout
+		for _, row := range append(rows(Default, "stable"), rows(Default, "history")...) {
+			Expect(out).To(MatchRegexp(strings.Join(quoteAll(row), `\s+`)))
+		}
+
+		By("the tree links the Route to its card and says which version the release retired")
+		Expect(evaluate[string](Default, page, `document.querySelector('#tree li[data-kind="Route"][data-name="web"] a.name').getAttribute('href')`)).To(Equal("#release-Route_dashboard_web"))
+		Eventually(func(g Gomega) string {
+			return evaluate[string](g, page, `document.querySelector('#tree li[data-kind="Application"][data-name="web"] > .node').textContent`)
+		}).WithTimeout(30 * time.Second).Should(MatchRegexp(`v1 \d+/\d+ ready \(retired\)`))
+	})
 })
+
+// quoteAll are strings as regular expressions that match them literally.
+func quoteAll(s []string) []string {
+	out := make([]string, len(s))
+	for i, v := range s {
+		out[i] = regexp.QuoteMeta(v)
+	}
+	return out
+}

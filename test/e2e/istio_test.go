@@ -1,12 +1,16 @@
 package e2e
 
 import (
+	"fmt"
+	"net"
 	"path/filepath"
+	"sync"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/retry"
@@ -108,6 +112,163 @@ spec:
 		var vs networkingv1.VirtualService
 		Expect(env.Client.Get(ctx(), types.NamespacedName{Namespace: "refused", Name: "web"}, &vs)).To(Succeed())
 		Expect(vs.Spec.Http[0].Retries).To(BeNil())
+	})
+})
+
+var _ = Describe("Admission has the target cluster judge what a Route or a Destination makes", func() {
+	BeforeEach(func() {
+		kubectl([]byte(TreeManifest("judged")), "apply", "-f", "-")
+		Eventually(func(g Gomega) {
+			var vc v1alpha1.VirtualCluster
+			g.Expect(env.Client.Get(ctx(), types.NamespacedName{Name: "judged"}, &vc)).To(Succeed())
+		}).Should(Succeed())
+	})
+
+	It("refuses a Route whose VirtualService istiod refuses, with Istio's message at the field it names, and stores nothing", func() {
+		stderr := kubectlFails([]byte(`apiVersion: kubist.io/v1alpha1
+kind: Route
+metadata: {name: underscore, namespace: judged}
+spec:
+  hosts: [web_app]
+  http:
+    - name: default
+      route: [{destination: web, subset: v1}]
+`), "apply", "-f", "-")
+		Expect(stderr).To(ContainSubstring(`spec.hosts[0]: Invalid value: "web_app": its cluster refuses what this Route makes there: VirtualService judged/underscore on cluster judged (local): admission webhook "validation.istio.io" denied the request: configuration is invalid: domain name "web_app" invalid (label "web_app" invalid)`))
+		Expect(kubectlFails(nil, "get", "route", "underscore", "-n", "judged")).To(ContainSubstring("NotFound"))
+
+		stderr = kubectlFails([]byte(`apiVersion: kubist.io/v1alpha1
+kind: Route
+metadata: {name: pseudo, namespace: judged}
+spec:
+  hosts: [web]
+  http:
+    - name: default
+      route:
+        - destination: web
+          subset: v1
+          headers: {request: {set: {":path": /v1}}}
+`), "apply", "-f", "-")
+		Expect(stderr).To(ContainSubstring(`spec.http[0].route[0].headers.request.set[:path]: Invalid value: ":path": its cluster refuses what this Route makes there`))
+		Expect(stderr).To(ContainSubstring(`invalid header ":path": header cannot have ":" prefix`))
+
+		By("an update is judged too: the Route that stands keeps its spec")
+		stderr = kubectlFails([]byte(`apiVersion: kubist.io/v1alpha1
+kind: Route
+metadata: {name: web, namespace: judged}
+spec:
+  hosts: [web, web_app]
+  http:
+    - name: default
+      route: [{destination: web, subset: v1, weight: 100}]
+      timeout: 5s
+`), "apply", "-f", "-")
+		Expect(stderr).To(ContainSubstring(`spec.hosts[1]: Invalid value: "web_app"`))
+		var route v1alpha1.Route
+		Expect(env.Client.Get(ctx(), types.NamespacedName{Namespace: "judged", Name: "web"}, &route)).To(Succeed())
+		Expect(route.Spec.Hosts).To(Equal([]string{"web"}))
+	})
+
+	It("refuses a Destination whose DestinationRule istiod refuses, at the subset's label", func() {
+		stderr := kubectlFails([]byte(`apiVersion: kubist.io/v1alpha1
+kind: Destination
+metadata: {name: spaced, namespace: judged}
+spec:
+  application: web
+  ports: [{name: http, port: 8080}]
+  subsets:
+    - {name: v1, labels: {version: "v 1"}}
+`), "apply", "-f", "-")
+		Expect(stderr).To(ContainSubstring(`spec.subsets[0].labels[version]: Invalid value: "v 1": its cluster refuses what this Destination makes there: DestinationRule judged/spaced on cluster judged (local): admission webhook "validation.istio.io" denied the request: configuration is invalid: 1 error occurred: * invalid tag value: "v 1"`))
+	})
+
+	It("admits a Route whose cluster does not answer in time, with a warning that says it was not checked", func() {
+		By("a cluster whose API server accepts connections and never answers")
+		silent, err := net.Listen("tcp", "127.0.0.1:0")
+		Expect(err).NotTo(HaveOccurred())
+		var mu sync.Mutex
+		var conns []net.Conn
+		go func() {
+			for {
+				conn, err := silent.Accept()
+				if err != nil {
+					return
+				}
+				mu.Lock()
+				conns = append(conns, conn)
+				mu.Unlock()
+			}
+		}()
+		DeferCleanup(func() {
+			silent.Close()
+			mu.Lock()
+			defer mu.Unlock()
+			for _, c := range conns {
+				c.Close()
+			}
+		})
+		kubeconfig := fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters: [{name: silent, cluster: {server: "https://%s", insecure-skip-tls-verify: true}}]
+users: [{name: silent, user: {token: none}}]
+contexts: [{name: silent, context: {cluster: silent, user: silent}}]
+current-context: silent
+`, silent.Addr())
+		Expect(env.Client.Create(ctx(), &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "kubist-system", Name: "silent-kubeconfig"},
+			Data:       map[string][]byte{"kubeconfig": []byte(kubeconfig)},
+		})).To(Succeed())
+		// Read-only executors: nothing waits for the silent cluster on delete.
+		tree := `apiVersion: kubist.io/v1alpha1
+kind: Project
+metadata: {name: silent}
+spec: {executor: {name: ReadOnlyProjectExecutor}}
+---
+apiVersion: kubist.io/v1alpha1
+kind: Cluster
+metadata: {name: silent}
+spec:
+  project: silent
+  kubeconfigSecretRef: {name: silent-kubeconfig}
+  executor: {name: ReadOnlyClusterExecutor}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: silent}
+---
+apiVersion: kubist.io/v1alpha1
+kind: VirtualCluster
+metadata: {name: silent}
+spec: {cluster: silent, executor: {name: ReadOnlyVirtualClusterExecutor}}
+`
+		kubectl([]byte(tree), "apply", "-f", "-")
+		Eventually(func(g Gomega) {
+			var vc v1alpha1.VirtualCluster
+			g.Expect(env.Client.Get(ctx(), types.NamespacedName{Name: "silent"}, &vc)).To(Succeed())
+		}).Should(Succeed())
+		DeferCleanup(func() {
+			kubectl(nil, "delete", "route", "web", "-n", "silent", "--ignore-not-found")
+			kubectl(nil, "delete", "virtualcluster", "silent", "--ignore-not-found")
+			kubectl(nil, "delete", "cluster", "silent", "--ignore-not-found")
+			kubectl(nil, "delete", "project", "silent", "--ignore-not-found")
+			kubectl(nil, "delete", "secret", "silent-kubeconfig", "-n", "kubist-system", "--ignore-not-found")
+		})
+
+		start := time.Now()
+		res := kubectl([]byte(`apiVersion: kubist.io/v1alpha1
+kind: Route
+metadata: {name: web, namespace: silent}
+spec:
+  hosts: [web]
+  executor: {name: ReadOnlyRouteExecutor}
+  http:
+    - name: default
+      route: [{destination: web, subset: v1}]
+`), "apply", "-f", "-")
+		took := time.Since(start)
+		Expect(res.Stderr).To(ContainSubstring("Warning: what this Route makes was not checked on its cluster (its cluster did not answer within 2s): it is admitted, and its Ready condition will say if the cluster refuses it"))
+		Expect(took).To(BeNumerically("<", 5*time.Second), "admission waits no longer than its bound, within the API server's webhook timeout")
+		GinkgoWriter.Printf("kubectl apply of a Route on a silent cluster took %s\n", took)
 	})
 })
 

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -107,7 +108,9 @@ func installIstio() {
 	istioCharts, err = localmesh.ServeCharts(GinkgoT().TempDir(), istio.ChartDirs())
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(istioCharts.Close)
-	kubectl([]byte(sampleCluster(istioCharts.URL)), "apply", "-f", "-")
+	cluster, err := sampleCluster(repoRoot, istioCharts.URL)
+	Expect(err).NotTo(HaveOccurred())
+	kubectl([]byte(cluster), "apply", "-f", "-")
 
 	installCtx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -126,16 +129,20 @@ func installIstio() {
 
 // sampleCluster is the sample Project and Cluster, the Cluster's executor
 // installing Istio's charts from repository.
-func sampleCluster(repository string) string {
+func sampleCluster(root, repository string) (string, error) {
 	var out []string
 	for _, f := range []string{"01-project.yaml", "02-cluster.yaml"} {
-		data, err := os.ReadFile(filepath.Join(repoRoot, "config", "samples", f))
-		Expect(err).NotTo(HaveOccurred())
+		data, err := os.ReadFile(filepath.Join(root, "config", "samples", f))
+		if err != nil {
+			return "", err
+		}
 		out = append(out, string(data))
 	}
 	cluster := strings.Replace(out[1], "\n      installIstio: true", "\n      installIstio: true\n      chartRepository: "+repository, 1)
-	Expect(cluster).NotTo(Equal(out[1]), "the sample Cluster sets installIstio: true")
-	return out[0] + "\n---\n" + cluster
+	if cluster == out[1] {
+		return "", errors.New("the sample Cluster does not set installIstio: true")
+	}
+	return out[0] + "\n---\n" + cluster, nil
 }
 
 func tailString(s string, n int) string {

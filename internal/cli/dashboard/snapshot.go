@@ -30,6 +30,19 @@ type Snapshot struct {
 	Namespaces []string  `json:"namespaces"`
 	Tree       []Node    `json:"tree"`
 	Releases   []Release `json:"releases"`
+	Routes     []Route   `json:"routes"`
+}
+
+// Route is a Route as the page shows it: its stable subsets and the
+// releases that ended on it.
+type Route struct {
+	ID        string     `json:"id"`
+	Namespace string     `json:"namespace"`
+	Name      string     `json:"name"`
+	Project   string     `json:"project,omitempty"`
+	Releasing string     `json:"releasing"`
+	Stable    tree.Table `json:"stable"`
+	Releases  tree.Table `json:"releases"`
 }
 
 // Node is a resource of the tree.
@@ -39,10 +52,11 @@ type Node struct {
 	Namespace string `json:"namespace,omitempty"`
 	Executor  string `json:"executor,omitempty"`
 	// Ready is the Ready condition's status: True, False or Unknown.
-	Ready    string `json:"ready,omitempty"`
-	Reason   string `json:"reason,omitempty"`
-	Message  string `json:"message,omitempty"`
-	Detail   string `json:"detail,omitempty"`
+	Ready   string `json:"ready,omitempty"`
+	Reason  string `json:"reason,omitempty"`
+	Message string `json:"message,omitempty"`
+	Detail  string `json:"detail,omitempty"`
+	// Release is the card the page draws of it, a release's or a Route's.
 	Release  string `json:"release,omitempty"`
 	Children []Node `json:"children,omitempty"`
 }
@@ -107,7 +121,7 @@ type Action struct {
 // snapshot draws the picture from what the watches hold.
 func (s *Server) snapshot() *Snapshot {
 	now := s.now()
-	snap := &Snapshot{Time: now, Synced: s.Synced(), Namespace: s.namespace, Projects: []string{}, Namespaces: []string{}, Tree: []Node{}, Releases: []Release{}}
+	snap := &Snapshot{Time: now, Synced: s.Synced(), Namespace: s.namespace, Projects: []string{}, Namespaces: []string{}, Tree: []Node{}, Releases: []Release{}, Routes: []Route{}}
 	for _, w := range s.kinds {
 		if p := w.problem(); p != "" {
 			snap.Problems = append(snap.Problems, p)
@@ -150,6 +164,13 @@ func (s *Server) snapshot() *Snapshot {
 				r.Events = eventsOf(events[n.Kind+"/"+obj.GetNamespace()+"/"+obj.GetName()+"/"+string(obj.GetUID())])
 				out.Release = r.ID
 				snap.Releases = append(snap.Releases, r)
+			}
+			if route, ok := obj.(*v1alpha1.Route); ok {
+				r := Route{ID: "Route/" + route.Namespace + "/" + route.Name, Namespace: route.Namespace, Name: route.Name, Project: project,
+					Releasing: cmp.Or(strings.Join(route.Status.ComposedFrom, ", "), "nothing"),
+					Stable:    tree.StableTable(route), Releases: tree.ReleasesTable(route)}
+				out.Release = r.ID
+				snap.Routes = append(snap.Routes, r)
 			}
 		}
 		for _, c := range n.Children {

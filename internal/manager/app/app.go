@@ -70,6 +70,9 @@ type Options struct {
 	WebhookHost             string
 	WebhookPort             int
 	WebhookCertDir          string
+	// ClusterCheckTimeout bounds admission's dry run of what a Route or a
+	// Destination would make on its cluster; 0 turns it off.
+	ClusterCheckTimeout time.Duration
 	// WebhookCerts, when set, has the manager issue and rotate its own
 	// serving certificate (see package certs) into WebhookCertDir instead of
 	// reading one that cert-manager provides there; its CertDir is ignored.
@@ -100,18 +103,19 @@ type Options struct {
 // Defaults are the options of `kubist manager` without flags.
 func Defaults() Options {
 	return Options{
-		MetricsAddr:  ":8080",
-		ProbeAddr:    ":8081",
-		LeaderElect:  true,
-		PolicyLimits: policies.DefaultLimits,
-		Webhooks:     true,
-		WebhookPort:  9443,
-		Namespace:    "kubist-system",
-		ResyncPeriod: reconciler.DefaultResyncPeriod,
-		Workers:      4,
-		QPS:          50,
-		Burst:        100,
-		ImportGrace:  reconciler.DefaultImportGrace,
+		MetricsAddr:         ":8080",
+		ProbeAddr:           ":8081",
+		LeaderElect:         true,
+		PolicyLimits:        policies.DefaultLimits,
+		Webhooks:            true,
+		WebhookPort:         9443,
+		ClusterCheckTimeout: webhook.DefaultTargetTimeout,
+		Namespace:           "kubist-system",
+		ResyncPeriod:        reconciler.DefaultResyncPeriod,
+		Workers:             4,
+		QPS:                 50,
+		Burst:               100,
+		ImportGrace:         reconciler.DefaultImportGrace,
 	}
 }
 
@@ -182,7 +186,11 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (*Manager, error) 
 		if err := selfManagedCerts(ctx, mgr, cfg, &opts); err != nil {
 			return nil, err
 		}
-		if err := webhook.Setup(mgr, &webhook.Admission{Registry: engine.Registry, Compiler: engine.Compiler, Executors: engine.Executors, Reader: mgr.GetClient()}); err != nil {
+		admission := &webhook.Admission{Registry: engine.Registry, Compiler: engine.Compiler, Executors: engine.Executors, Reader: mgr.GetClient()}
+		if opts.ClusterCheckTimeout > 0 {
+			admission.Target, admission.TargetTimeout = rc, opts.ClusterCheckTimeout
+		}
+		if err := webhook.Setup(mgr, admission); err != nil {
 			return nil, fmt.Errorf("webhooks: %w", err)
 		}
 		if err := mgr.AddReadyzCheck("webhook", mgr.GetWebhookServer().StartedChecker()); err != nil {

@@ -196,6 +196,31 @@ function drawReleases(snap) {
   });
 }
 
+// A Route's card: what it is releasing, its stable subsets and the
+// releases that ended on it, as kubist get route lists them.
+function drawRoutes(snap) {
+  const section = document.getElementById('routes');
+  const shown = snap.routes.filter((r) => (!state.project || r.project === state.project) && (!state.namespace || r.namespace === state.namespace));
+  const rows = (t) => table(t.head.map((h) => h.toLowerCase()), (t.rows || []).map((cells) => ({ cells })));
+  const keep = new Set(shown.map((r) => cssId(r.id)));
+  for (const card of [...section.children]) {
+    if (!keep.has(card.id)) card.remove();
+  }
+  shown.forEach((r, i) => {
+    let card = document.getElementById(cssId(r.id));
+    if (!card) {
+      card = el('article', { class: 'route', id: cssId(r.id), 'data-route': r.id },
+        el('h2', {}, el('span', { class: 'kind' }, 'Route'), r.namespace + '/' + r.name), el('dl', { class: 'facts' }),
+        el('details', { class: 'stable', open: true }, el('summary', {}, 'Stable'), el('div')),
+        el('details', { class: 'history', open: true }, el('summary', {}, 'Releases'), el('div')));
+    }
+    if (section.children[i] !== card) section.insertBefore(card, section.children[i] || null);
+    card.querySelector('.facts').replaceChildren(el('dt', {}, 'Releasing'), el('dd', { 'data-fact': 'releasing' }, r.releasing));
+    card.querySelector('.stable > div').replaceChildren(rows(r.stable));
+    card.querySelector('.history > div').replaceChildren(rows(r.releases));
+  });
+}
+
 function render() {
   const snap = state.snap;
   if (!snap) return;
@@ -206,6 +231,7 @@ function render() {
   problems.replaceChildren(...(snap.problems || []).map((p) => el('p', {}, p)));
   drawTree(snap);
   drawReleases(snap);
+  drawRoutes(snap);
   document.body.dataset.snapshot = snap.time;
 }
 
