@@ -32,6 +32,9 @@ type Input struct {
 	// policies name, called before the chain runs, by hook: {"statusCode":
 	// 200, "body": "…", "latencyMs": 12.5, "error": "…"}.
 	Hooks map[string]any `json:"hooks,omitempty"`
+	// Tree is, for a release, the levels above it by kind (project,
+	// cluster, virtualCluster), each {"name", "labels", "annotations"}.
+	Tree map[string]any `json:"tree,omitempty"`
 
 	// resource is Resource as a Rego value, when SetResource converted it:
 	// a run that evaluates its chain twice converts the resource once.
@@ -152,14 +155,14 @@ func fixedInput(in Input) ([][2]*ast.Term, error) {
 		{ast.StringTerm("now"), ast.StringTerm(in.Now.UTC().Format(time.RFC3339Nano))},
 		{ast.StringTerm("nowNs"), ast.InternedTerm(in.Now.UnixNano())},
 	}
-	// action and hooks are absent unless a run has them, so that a policy
-	// can test for them.
+	// action, hooks and tree are absent unless a run has them, so that a
+	// policy can test for them.
 	for _, part := range []struct {
 		key      string
 		value    map[string]any
 		optional bool
 	}{{"resource", in.Resource, false}, {"observed", in.Observed, false}, {"metrics", in.Metrics, false},
-		{"action", in.Action, true}, {"hooks", in.Hooks, true}} {
+		{"action", in.Action, true}, {"hooks", in.Hooks, true}, {"tree", in.Tree, true}} {
 		if part.optional && part.value == nil {
 			continue
 		}

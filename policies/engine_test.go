@@ -49,7 +49,7 @@ func TestEveryPredefinedPolicyCompiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"BlueGreenRelease", "BusinessHoursGate", "HealthBasedCanaryRelease", "ManualGate", "MetricCanaryRelease",
+	want := []string{"BlueGreenRelease", "BusinessHoursGate", "FreezeGate", "HealthBasedCanaryRelease", "ManualGate", "MetricCanaryRelease",
 		"MirrorThenShift", "SubsetDetector", "TimedCanaryRelease", "WebhookGate", "WelchExperiment"}
 	var got []string
 	for _, p := range r.Policies() {

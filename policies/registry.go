@@ -85,44 +85,58 @@ func (r *Registry) ResolvePolicies(kind string, refs []v1alpha1.PolicyRef, path 
 	resolved := make([]*Policy, len(refs))
 	parameters := make([]map[string]any, len(refs))
 	for i, ref := range refs {
-		p := path.Index(i)
-		policy, ok := r.Policy(ref.Name)
-		switch {
-		case !ok:
-			errs = append(errs, field.Invalid(p.Child("name"), ref.Name, UnknownNameDetail("policy", ref.Name, r.PolicyNamesFor(kind))))
-			continue
-		case !policy.AppliesTo(kind):
-			errs = append(errs, field.Invalid(p.Child("name"), ref.Name,
-				fmt.Sprintf("policy %s applies to %s, not %s; policies for %s: %s",
-					ref.Name, strings.Join(policy.Kinds, ", "), kind, kind, ListOrNone(r.PolicyNamesFor(kind)))))
-			continue
-		}
-		params, perrs := policy.Schema.Resolve(ref.Parameters, p.Child("parameters"))
-		if len(perrs) > 0 {
-			errs = append(errs, perrs...)
-			continue
-		}
-		resolved[i], parameters[i] = policy, params
+		var perrs field.ErrorList
+		resolved[i], parameters[i], perrs = r.resolve(kind, ref, path.Index(i))
+		errs = append(errs, perrs...)
 	}
 	return resolved, parameters, errs
+}
+
+// resolve checks one entry of a policies stanza, at path.
+func (r *Registry) resolve(kind string, ref v1alpha1.PolicyRef, path *field.Path) (*Policy, map[string]any, field.ErrorList) {
+	policy, ok := r.Policy(ref.Name)
+	switch {
+	case !ok:
+		return nil, nil, field.ErrorList{field.Invalid(path.Child("name"), ref.Name, UnknownNameDetail("policy", ref.Name, r.PolicyNamesFor(kind)))}
+	case !policy.AppliesTo(kind):
+		return nil, nil, field.ErrorList{field.Invalid(path.Child("name"), ref.Name,
+			fmt.Sprintf("policy %s applies to %s, not %s; policies for %s: %s",
+				ref.Name, strings.Join(policy.Kinds, ", "), kind, kind, ListOrNone(r.PolicyNamesFor(kind))))}
+	}
+	params, errs := policy.Schema.Resolve(ref.Parameters, path.Child("parameters"))
+	if len(errs) > 0 {
+		return nil, nil, errs
+	}
+	return policy, params, nil
 }
 
 // Chain resolves a resource's policies stanza into a runnable chain (see
 // ResolvePolicies); it fails if any entry has errors.
 func (r *Registry) Chain(kind string, refs []v1alpha1.PolicyRef, path *field.Path) (Chain, field.ErrorList) {
-	resolved, parameters, errs := r.ResolvePolicies(kind, refs, path)
+	chain := make(Chain, 0, len(refs))
+	var errs field.ErrorList
+	for i, ref := range refs {
+		step, serrs := r.Step(kind, ref, path.Index(i))
+		chain, errs = append(chain, step), append(errs, serrs...)
+	}
 	if len(errs) > 0 {
 		return nil, errs
 	}
-	chain := make(Chain, 0, len(refs))
-	for i, policy := range resolved {
-		step, err := NewStep(policy, parameters[i])
-		if err != nil {
-			return nil, field.ErrorList{field.Invalid(path.Index(i).Child("parameters"), "", err.Error())}
-		}
-		chain = append(chain, step)
-	}
 	return chain, nil
+}
+
+// Step resolves one entry of a policies stanza, at path, into a step of
+// a chain.
+func (r *Registry) Step(kind string, ref v1alpha1.PolicyRef, path *field.Path) (Step, field.ErrorList) {
+	policy, params, errs := r.resolve(kind, ref, path)
+	if len(errs) > 0 {
+		return Step{}, errs
+	}
+	step, err := NewStep(policy, params)
+	if err != nil {
+		return Step{}, field.ErrorList{field.Invalid(path.Child("parameters"), "", err.Error())}
+	}
+	return step, nil
 }
 
 // DecodeParameters turns a stanza's parameters into plain JSON values with

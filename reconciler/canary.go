@@ -514,7 +514,7 @@ func (x canaryExecutor) Observe(ctx context.Context, s *scope, c *v1alpha1.Canar
 		plan.final = true
 		return plan, nil
 	}
-	chain, err := s.chain()
+	chain, err := s.chain(ctx)
 	if err != nil {
 		return plan, err
 	}

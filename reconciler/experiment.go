@@ -107,7 +107,7 @@ func (x experimentExecutor) Observe(ctx context.Context, s *scope, e *v1alpha1.E
 		plan.final = true
 		return plan, nil
 	}
-	chain, err := s.chain()
+	chain, err := s.chain(ctx)
 	if err != nil {
 		return plan, err
 	}

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -13,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/kubist-io/kubist/api/v1alpha1"
+	"github.com/kubist-io/kubist/internal/ancestry"
 	"github.com/kubist-io/kubist/internal/manager/notify"
 )
 
@@ -181,23 +183,10 @@ func (s *scope) receiversOf(ctx context.Context, obj v1alpha1.Object) ([]notify.
 // inheritedNotifications walks up from a management namespace: its
 // VirtualCluster, that one's Cluster, that one's Project.
 func (s *scope) inheritedNotifications(ctx context.Context, namespace string) *v1alpha1.Notifications {
-	var vc v1alpha1.VirtualCluster
-	if err := s.Client.Get(ctx, types.NamespacedName{Name: namespace}, &vc, client.UnsafeDisableDeepCopy); err != nil {
-		return nil
+	for _, l := range slices.Backward(ancestry.Of(ctx, s.Client, namespace).Levels()) {
+		if n := l.Object.GetStanzas().Notifications; n != nil {
+			return n
+		}
 	}
-	if vc.Spec.Notifications != nil {
-		return vc.Spec.Notifications
-	}
-	var cluster v1alpha1.Cluster
-	if err := s.Client.Get(ctx, types.NamespacedName{Name: vc.Spec.Cluster}, &cluster, client.UnsafeDisableDeepCopy); err != nil {
-		return nil
-	}
-	if cluster.Spec.Notifications != nil {
-		return cluster.Spec.Notifications
-	}
-	var project v1alpha1.Project
-	if err := s.Client.Get(ctx, types.NamespacedName{Name: cluster.Spec.Project}, &project, client.UnsafeDisableDeepCopy); err != nil {
-		return nil
-	}
-	return project.Spec.Notifications
+	return nil
 }

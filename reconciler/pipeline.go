@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/kubist-io/kubist/api/v1alpha1"
+	"github.com/kubist-io/kubist/internal/ancestry"
 	"github.com/kubist-io/kubist/policies"
 )
 
@@ -56,34 +57,48 @@ func (x phased[T, P]) execute(ctx context.Context, s *scope, obj T) error {
 }
 
 // chain is the resource's policy chain: its stanza, or the kind's default
-// policy when the stanza is empty; nil when there is none. An invalid
-// stanza is reported on PoliciesApplied. A run resolves it once.
-func (s *scope) chain() (policies.Chain, error) {
+// policy when the stanza is empty, and for a release what the levels above
+// it add (release_policies.go); nil when there is none. An invalid chain
+// is reported on PoliciesApplied. A run resolves it once.
+func (s *scope) chain(ctx context.Context) (policies.Chain, error) {
 	if !s.chainResolved {
 		s.chainResolved = true
-		s.resolvedChain, s.chainErr = s.resolveChain()
+		s.resolvedChain, s.chainErr = s.resolveChain(ctx)
 	}
 	return s.resolvedChain, s.chainErr
 }
 
-func (s *scope) resolveChain() (policies.Chain, error) {
+func (s *scope) resolveChain(ctx context.Context) (policies.Chain, error) {
 	refs := s.obj.GetStanzas().Policies
 	if len(refs) == 0 {
 		if name, ok := policies.DefaultPolicies[s.kind]; ok {
 			refs = []v1alpha1.PolicyRef{{Name: name}}
 		}
 	}
-	if len(refs) == 0 {
-		status := s.obj.GetCommonStatus()
+	status := s.obj.GetCommonStatus()
+	var levels []ancestry.Level
+	if s.kind == "CanaryRelease" || s.kind == "Experiment" {
+		levels = ancestry.Of(ctx, s.Client, s.obj.GetNamespace()).Levels()
+		s.tree = ancestry.TreeInput(levels)
+	}
+	if len(refs) == 0 && len(levels) == 0 {
 		meta.RemoveStatusCondition(&status.Conditions, v1alpha1.ConditionPoliciesApplied)
 		status.Decisions = nil
 		return nil, nil
 	}
 	chain, errs := s.Registry.Chain(s.kind, refs, field.NewPath("spec", "policies"))
+	if len(errs) == 0 {
+		chain, status.EffectivePolicies, errs = s.Registry.EffectiveChain(s.kind, chain, ancestry.PolicyLevels(levels))
+	}
 	if len(errs) > 0 {
 		msg := errs.ToAggregate().Error()
 		s.condition(v1alpha1.ConditionPoliciesApplied, false, ReasonInvalidPolicies, msg)
 		return nil, userError(ReasonInvalidPolicies, "%s", msg)
+	}
+	if len(chain) == 0 {
+		meta.RemoveStatusCondition(&status.Conditions, v1alpha1.ConditionPoliciesApplied)
+		status.Decisions = nil
+		return nil, nil
 	}
 	return chain, nil
 }
@@ -92,7 +107,7 @@ func (s *scope) resolveChain() (policies.Chain, error) {
 // the hooks of its webhook policies (their answers are input.hooks); it
 // returns nil and no error when the resource has no policies.
 func (s *scope) decide(ctx context.Context, in policies.Input) (*Decision, error) {
-	chain, err := s.chain()
+	chain, err := s.chain(ctx)
 	if chain == nil {
 		return nil, err
 	}
@@ -120,7 +135,7 @@ func (s *scope) decide(ctx context.Context, in policies.Input) (*Decision, error
 // again (holds says no), or fails, the run's own decisions stay, and the
 // next run decides.
 func (s *scope) decideAfterStep(ctx context.Context, next policies.Input, holds func(state map[string]any) bool) {
-	chain, _ := s.chain()
+	chain, _ := s.chain(ctx)
 	if chain == nil {
 		return
 	}
@@ -170,6 +185,7 @@ func (s *scope) evaluate(ctx context.Context, chain policies.Chain, in policies.
 func (s *scope) complete(in *policies.Input) error {
 	in.Kind = s.kind
 	in.Now = s.now
+	in.Tree = s.tree
 	if in.Resource == nil {
 		resource, err := toMap(s.obj)
 		if err != nil {

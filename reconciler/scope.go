@@ -64,6 +64,8 @@ type scope struct {
 	chainResolved bool
 	resolvedChain policies.Chain
 	chainErr      error
+	// tree is what a release's policies see of the levels above it.
+	tree map[string]any
 
 	requeue time.Duration
 	// drift lists what a ReadOnly executor found different from the

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"maps"
 	"reflect"
+	"slices"
+	"strings"
 	"time"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/kubist-io/kubist/api/v1alpha1"
 	"github.com/kubist-io/kubist/catalog"
+	"github.com/kubist-io/kubist/internal/ancestry"
 	"github.com/kubist-io/kubist/policies"
 )
 
@@ -122,6 +125,20 @@ func (a *Admission) Validate(ctx context.Context, old, obj v1alpha1.Object) (fie
 		if _, err := a.Compiler.CompilePolicyObject(ctx, o); err != nil {
 			errs = append(errs, field.Invalid(spec.Child("rego"), "(module)", err.Error()))
 		}
+	case *v1alpha1.Project:
+		errs = append(errs, a.validateReleasePolicies(o.Spec.ReleasePolicies, spec.Child("releasePolicies"))...)
+	case *v1alpha1.Cluster:
+		errs = append(errs, a.validateReleasePolicies(o.Spec.ReleasePolicies, spec.Child("releasePolicies"))...)
+	case *v1alpha1.VirtualCluster:
+		errs = append(errs, a.validateReleasePolicies(o.Spec.ReleasePolicies, spec.Child("releasePolicies"))...)
+	case *v1alpha1.CanaryRelease, *v1alpha1.Experiment:
+		if a.Reader != nil {
+			// What the levels above add must resolve too; each error
+			// names the level (Project[NAME].spec.releasePolicies[i]).
+			levels := ancestry.PolicyLevels(ancestry.Of(ctx, a.Reader, obj.GetNamespace()).Levels())
+			_, _, lerrs := a.Registry.EffectiveChain(kind, nil, levels)
+			errs = append(errs, lerrs...)
+		}
 	}
 	warnings = append(warnings, a.referenceWarnings(ctx, obj)...)
 	if len(errs) == 0 && a.Target != nil && specChanged(old, obj) {
@@ -143,6 +160,31 @@ func specChanged(old, obj v1alpha1.Object) bool {
 	}
 	return !equality.Semantic.DeepEqual(reflect.ValueOf(old).Elem().FieldByName("Spec").Interface(),
 		reflect.ValueOf(obj).Elem().FieldByName("Spec").Interface())
+}
+
+// releaseKinds are the kinds a level's releasePolicies apply to.
+var releaseKinds = []string{"CanaryRelease", "Experiment"}
+
+// validateReleasePolicies checks the policies a Project, Cluster or
+// VirtualCluster adds to the releases below it: each must exist and
+// apply to a kind of release, with parameters its schema takes.
+func (a *Admission) validateReleasePolicies(refs []v1alpha1.PolicyRef, path *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	for i, ref := range refs {
+		kind := releaseKinds[0]
+		if p, ok := a.Registry.Policy(ref.Name); ok {
+			if k := slices.IndexFunc(releaseKinds, p.AppliesTo); k >= 0 {
+				kind = releaseKinds[k]
+			} else {
+				errs = append(errs, field.Invalid(path.Index(i).Child("name"), ref.Name, fmt.Sprintf(
+					"policy %s applies to %s, not to releases; releasePolicies take the policies of CanaryReleases and Experiments", ref.Name, strings.Join(p.Kinds, ", "))))
+				continue
+			}
+		}
+		_, serrs := a.Registry.Step(kind, ref, path.Index(i))
+		errs = append(errs, serrs...)
+	}
+	return errs
 }
 
 // validateStanzas checks a kind's executor parameters and policy chain,

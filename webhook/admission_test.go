@@ -9,9 +9,11 @@ import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	"github.com/kubist-io/kubist/api/v1alpha1"
 	"github.com/kubist-io/kubist/catalog"
+	"github.com/kubist-io/kubist/internal/scheme"
 	"github.com/kubist-io/kubist/policies"
 	"github.com/kubist-io/kubist/test/testenv"
 )
@@ -265,5 +267,62 @@ func TestValidateReleaseTemplate(t *testing.T) {
 		case tc.want != "" && (got == nil || !strings.Contains(got.Error(), tc.want)):
 			t.Errorf("template %+v: %v, want %q", tc.template, got, tc.want)
 		}
+	}
+}
+
+// TestValidateReleasePolicies: a level's releasePolicies must name
+// policies of releases with parameters their schema takes; a release
+// under a level whose policy does not resolve is refused, naming it.
+func TestValidateReleasePolicies(t *testing.T) {
+	a := newAdmission(t)
+	params := func(s string) v1alpha1.Parameters {
+		return map[string]apiextensionsv1.JSON{"windows": {Raw: []byte(s)}}
+	}
+	for _, tc := range []struct {
+		refs []v1alpha1.PolicyRef
+		want []string
+	}{
+		{refs: []v1alpha1.PolicyRef{{Name: "FreezeGate"}, {Name: "ManualGate"}, {Name: "WelchExperiment"}}},
+		{refs: []v1alpha1.PolicyRef{{Name: "FreezeGate", Parameters: params(`[{"from": "2026-12-24T00:00:00Z", "to": "2026-12-27T00:00:00Z", "reason": "holidays"}]`)}}},
+		{refs: []v1alpha1.PolicyRef{{Name: "SubsetDetector"}, {Name: "FrezeGate"}, {Name: "FreezeGate", Parameters: params(`[{"from": "Christmas"}]`)}},
+			want: []string{
+				`spec.releasePolicies[0].name: Invalid value: "SubsetDetector": policy SubsetDetector applies to Destination, not to releases`,
+				`spec.releasePolicies[1].name: Invalid value: "FrezeGate": no policy named FrezeGate`,
+				`spec.releasePolicies[2].parameters.windows[0].from: Invalid value: "Christmas"`,
+				`spec.releasePolicies[2].parameters.windows[0].to: Required value`,
+			}},
+	} {
+		for _, obj := range []v1alpha1.Object{
+			&v1alpha1.Project{Spec: v1alpha1.ProjectSpec{ReleasePolicyStanza: v1alpha1.ReleasePolicyStanza{ReleasePolicies: tc.refs}}},
+			&v1alpha1.Cluster{Spec: v1alpha1.ClusterSpec{Project: "shop", ReleasePolicyStanza: v1alpha1.ReleasePolicyStanza{ReleasePolicies: tc.refs}}},
+			&v1alpha1.VirtualCluster{Spec: v1alpha1.VirtualClusterSpec{Cluster: "eu", ReleasePolicyStanza: v1alpha1.ReleasePolicyStanza{ReleasePolicies: tc.refs}}},
+		} {
+			errs, _ := a.Validate(context.Background(), nil, obj)
+			if len(errs) != len(tc.want) {
+				t.Errorf("%s with %v: errors %v, want %d", KindOf(obj), tc.refs, errs, len(tc.want))
+				continue
+			}
+			for i, want := range tc.want {
+				if !strings.HasPrefix(errs[i].Error(), want) {
+					t.Errorf("%s: error %q, want it to start %q", KindOf(obj), errs[i].Error(), want)
+				}
+			}
+		}
+	}
+
+	// A release below a Cluster whose releasePolicies no longer resolve
+	// (a Policy deleted since) is refused, naming the Cluster.
+	a.Reader = fake.NewClientBuilder().WithScheme(scheme.New()).WithObjects(
+		&v1alpha1.Project{ObjectMeta: metav1.ObjectMeta{Name: "shop"}, Spec: v1alpha1.ProjectSpec{ReleasePolicyStanza: v1alpha1.ReleasePolicyStanza{
+			ReleasePolicies: []v1alpha1.PolicyRef{{Name: "FreezeGate"}}}}},
+		&v1alpha1.Cluster{ObjectMeta: metav1.ObjectMeta{Name: "eu"}, Spec: v1alpha1.ClusterSpec{Project: "shop", ReleasePolicyStanza: v1alpha1.ReleasePolicyStanza{
+			ReleasePolicies: []v1alpha1.PolicyRef{{Name: "no-fridays"}}}}},
+		&v1alpha1.VirtualCluster{ObjectMeta: metav1.ObjectMeta{Name: "web"}, Spec: v1alpha1.VirtualClusterSpec{Cluster: "eu"}},
+	).Build()
+	canary := &v1alpha1.CanaryRelease{ObjectMeta: metav1.ObjectMeta{Namespace: "web", Name: "web-v2"},
+		Spec: v1alpha1.CanaryReleaseSpec{Route: "web", Destination: "web", Subset: "v2", Stanzas: v1alpha1.Stanzas{Policies: []v1alpha1.PolicyRef{{Name: "TimedCanaryRelease"}}}}}
+	errs, _ := a.Validate(context.Background(), nil, canary)
+	if len(errs) != 1 || !strings.HasPrefix(errs[0].Error(), `Cluster[eu].spec.releasePolicies[0].name: Invalid value: "no-fridays": no policy named no-fridays`) {
+		t.Errorf("errors %v, want the Cluster's policy named", errs)
 	}
 }

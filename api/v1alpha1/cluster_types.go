@@ -18,7 +18,8 @@ type SecretKeyRef struct {
 
 // ClusterSpec is the desired state of a Cluster.
 type ClusterSpec struct {
-	Stanzas `json:",inline"`
+	Stanzas             `json:",inline"`
+	ReleasePolicyStanza `json:",inline"`
 
 	// Project this cluster belongs to. Immutable.
 	// +kubebuilder:validation:MinLength=1

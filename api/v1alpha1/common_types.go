@@ -61,6 +61,30 @@ type Stanzas struct {
 	Notifications *Notifications `json:"notifications,omitempty"`
 }
 
+// ReleasePolicyStanza is what a Project, a Cluster or a VirtualCluster
+// sets for every release below it.
+type ReleasePolicyStanza struct {
+	// ReleasePolicies are added to the policy chain of every CanaryRelease
+	// and Experiment below this resource (the policies that apply to the
+	// release's kind): after the release's own step policies and before
+	// its gates, this resource's gates last. A Project's come first, then
+	// its Cluster's, then the VirtualCluster's. A release's status shows
+	// its effective chain (status.effectivePolicies).
+	// +optional
+	// +kubebuilder:validation:MaxItems=4
+	ReleasePolicies []PolicyRef `json:"releasePolicies,omitempty"`
+}
+
+// EffectivePolicy is one policy of a release's effective chain.
+type EffectivePolicy struct {
+	// Name of the policy.
+	Name string `json:"name"`
+	// From is the resource whose releasePolicies added it, e.g.
+	// "Project demo"; empty for the release's own.
+	// +optional
+	From string `json:"from,omitempty"`
+}
+
 // Notifications are the receivers of a resource's release notifications.
 type Notifications struct {
 	// Receivers of the notifications; an empty list silences the resource
@@ -138,8 +162,16 @@ type CommonStatus struct {
 
 	// Decisions of the policy chain in the last run, in chain order.
 	// +optional
-	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:MaxItems=32
 	Decisions []PolicyDecision `json:"decisions,omitempty"`
+
+	// EffectivePolicies is a release's chain as it runs, in order: its own
+	// policies and those that the Project, Cluster and VirtualCluster above
+	// it add (releasePolicies). Set on the CanaryReleases and Experiments
+	// whose chain gains a policy so.
+	// +optional
+	// +kubebuilder:validation:MaxItems=32
+	EffectivePolicies []EffectivePolicy `json:"effectivePolicies,omitempty"`
 }
 
 // Condition types shared by every kind.
@@ -186,6 +218,10 @@ const (
 	AnnotationApprovedWeight = "kubist.io/approved-weight"
 	// AnnotationDeleteChildren allows deleting a parent that still has children.
 	AnnotationDeleteChildren = "kubist.io/delete-children"
+	// AnnotationFreeze on a Project, Cluster or VirtualCluster freezes the
+	// releases below it (the FreezeGate policy holds their forward steps);
+	// its value is the reason. kubist freeze sets it.
+	AnnotationFreeze = "kubist.io/freeze"
 	// AnnotationRetiredReplicas on a Deployment Kubist scaled to zero
 	// (an Application's scaleDownRetired) keeps its replicas, restored
 	// when a release needs its version again.

@@ -6,7 +6,8 @@ import (
 
 // ProjectSpec is the desired state of a Project.
 type ProjectSpec struct {
-	Stanzas `json:",inline"`
+	Stanzas             `json:",inline"`
+	ReleasePolicyStanza `json:",inline"`
 
 	// Description of the project, for the people who own it.
 	// +optional

@@ -6,7 +6,8 @@ import (
 
 // VirtualClusterSpec is the desired state of a VirtualCluster.
 type VirtualClusterSpec struct {
-	Stanzas `json:",inline"`
+	Stanzas             `json:",inline"`
+	ReleasePolicyStanza `json:",inline"`
 
 	// Cluster this virtual cluster lives on. Immutable.
 	// +kubebuilder:validation:MinLength=1

@@ -11,7 +11,7 @@ import (
 
 // commands are the subcommands of the whole binary.
 func commands() []*cobra.Command {
-	return []*cobra.Command{
+	return append([]*cobra.Command{
 		newManagerCommand(),
 		newDevCommand(),
 		offline.NewPolicyCommand(),
@@ -23,7 +23,7 @@ func commands() []*cobra.Command {
 		newGetCommand(),
 		newStartCommand(),
 		newDashboardCommand(),
-	}
+	}, newFreezeCommands()...)
 }
 
 // startup runs first in main: kubist dev starts etcd and kube-apiserver

@@ -158,11 +158,7 @@ func describeRelease(obj v1alpha1.Object, history []v1alpha1.ReleaseStep, archiv
 			fmt.Fprintf(tw, "Winner:\t%s\n", o.Status.Winner)
 		}
 	}
-	var chain []string
-	for _, p := range obj.GetStanzas().Policies {
-		chain = append(chain, p.Name)
-	}
-	fmt.Fprintf(tw, "Policies:\t%s\n", cmp.Or(strings.Join(chain, " → "), "-"))
+	fmt.Fprintf(tw, "Policies:\t%s\n", cmp.Or(strings.Join(release.Chain(obj), " → "), "-"))
 	gates := release.GatesWaiting(obj)
 	fmt.Fprintf(tw, "Gates:\t%s\n", cmp.Or(strings.Join(gates, "; "), "none waiting"))
 	_ = tw.Flush()

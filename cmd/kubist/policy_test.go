@@ -42,8 +42,8 @@ func TestPolicyList(t *testing.T) {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if len(lines) != 11 || strings.Join(strings.Fields(lines[0]), " ") != "NAME KINDS DESCRIPTION" {
-		t.Fatalf("want a header and 10 policies, got:\n%s", out)
+	if len(lines) != 12 || strings.Join(strings.Fields(lines[0]), " ") != "NAME KINDS DESCRIPTION" {
+		t.Fatalf("want a header and 11 policies, got:\n%s", out)
 	}
 	if !strings.Contains(out, "SubsetDetector ") || !strings.Contains(out, "Destination") {
 		t.Fatalf("SubsetDetector and its kind missing:\n%s", out)

@@ -118,3 +118,24 @@ func EventTime(e *eventsv1.Event) time.Time {
 	}
 	return e.EventTime.Time
 }
+
+// Chain names a release's policies in the order they run: its effective
+// chain when a level above it adds policies ("FreezeGate (Project shop)"),
+// else its own.
+func Chain(obj v1alpha1.Object) []string {
+	var out []string
+	if effective := obj.GetCommonStatus().EffectivePolicies; len(effective) > 0 {
+		for _, p := range effective {
+			name := p.Name
+			if p.From != "" {
+				name += " (" + p.From + ")"
+			}
+			out = append(out, name)
+		}
+		return out
+	}
+	for _, p := range obj.GetStanzas().Policies {
+		out = append(out, p.Name)
+	}
+	return out
+}

@@ -215,9 +215,7 @@ func releaseOf(kind string, obj v1alpha1.Object, pages []v1alpha1.ReleaseHistory
 		ID: kind + "/" + obj.GetNamespace() + "/" + obj.GetName(), Kind: kind, Namespace: obj.GetNamespace(), Name: obj.GetName(),
 		Project: project, Gates: release.GatesWaiting(obj), Steps: []Step{}, Policies: []string{},
 	}
-	for _, p := range obj.GetStanzas().Policies {
-		r.Policies = append(r.Policies, p.Name)
-	}
+	r.Policies = append(r.Policies, release.Chain(obj)...)
 	var weights map[string]int32
 	switch o := obj.(type) {
 	case *v1alpha1.CanaryRelease:

@@ -5,15 +5,19 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kubist-io/kubist/api/v1alpha1"
+	"github.com/kubist-io/kubist/internal/ancestry"
 	kubeconfigpkg "github.com/kubist-io/kubist/internal/kubeconfig"
-	"github.com/kubist-io/kubist/policies"
-
 	"github.com/kubist-io/kubist/internal/manifest"
+	"github.com/kubist-io/kubist/internal/release"
+	"github.com/kubist-io/kubist/policies"
 	"github.com/kubist-io/kubist/webhook"
 )
 
@@ -29,7 +33,9 @@ func NewValidateCommand() *cobra.Command {
 			"creation: unknown fields, the CRDs' schemas and CEL rules, defaulting, then\n" +
 			"executor, policy and kind validation. Policy objects in the input are\n" +
 			"registered first. With --kubeconfig, the cluster's Policy objects are too,\n" +
-			"and parents and siblings are looked up there (missing ones are warnings).\n" +
+			"and parents and siblings are looked up there (missing ones are warnings),\n" +
+			"and each release's chain is printed as it would run there, with the\n" +
+			"policies the Project, Cluster and VirtualCluster above it add.\n" +
 			"Prints PATH: Kind/name: field.path: message per problem,\n" +
 			"warnings as Warning: lines, and exits 1 when anything is invalid.",
 		Args: cobra.NoArgs,
@@ -78,6 +84,13 @@ func NewValidateCommand() *cobra.Command {
 					checked++
 				}
 			}
+			if admission.Reader != nil {
+				for _, o := range objects {
+					if line := effectiveChain(cmd.Context(), admission, o); line != "" && !invalid[o.Source] {
+						fmt.Fprintln(cmd.OutOrStdout(), line)
+					}
+				}
+			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "%d Kubist objects checked, %d invalid\n", checked, len(invalid))
 			if len(invalid) > 0 {
 				return errSilentFailure
@@ -88,6 +101,36 @@ func NewValidateCommand() *cobra.Command {
 	cmd.Flags().StringArrayVarP(&paths, "filename", "f", nil, "File, directory or - (stdin) with manifests; repeatable.")
 	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", "", "Also check against the cluster this kubeconfig reaches: its Policy objects and the objects the manifests refer to.")
 	return cmd
+}
+
+// effectiveChain is the line that names a release's chain as it would
+// run under the levels the cluster holds above its namespace, with where
+// each policy comes from; "" for other objects, or a chain that does not
+// resolve (its errors are printed already).
+func effectiveChain(ctx context.Context, a *webhook.Admission, o manifest.Object) string {
+	k, ok := v1alpha1.TreeKind(o.GetKind())
+	if o.GetAPIVersion() != "kubist.io/v1alpha1" || !ok || (k.Kind != "CanaryRelease" && k.Kind != "Experiment") {
+		return ""
+	}
+	obj := k.New()
+	if runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, obj) != nil {
+		return ""
+	}
+	refs := obj.GetStanzas().Policies
+	if name, ok := policies.DefaultPolicies[k.Kind]; ok && len(refs) == 0 {
+		refs = []v1alpha1.PolicyRef{{Name: name}}
+	}
+	own, errs := a.Registry.Chain(k.Kind, refs, field.NewPath("spec", "policies"))
+	if len(errs) > 0 {
+		return ""
+	}
+	levels := ancestry.Of(ctx, a.Reader, o.GetNamespace()).Levels()
+	_, effective, errs := a.Registry.EffectiveChain(k.Kind, own, ancestry.PolicyLevels(levels))
+	if len(errs) > 0 {
+		return ""
+	}
+	obj.GetCommonStatus().EffectivePolicies = effective
+	return fmt.Sprintf("%s: %s/%s: chain: %s", o.Source, k.Kind, o.GetName(), strings.Join(release.Chain(obj), " → "))
 }
 
 // clusterClient is a client for the cluster a kubeconfig reaches.
