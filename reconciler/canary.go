@@ -106,14 +106,14 @@ func (t *trafficTarget) requireSubsets(field string, subsets ...string) error {
 // metricsSpan); without a configured Prometheus, or a window, it returns
 // none, and the policies hold.
 func (s *scope) gather(ctx context.Context, t *trafficTarget, chain policies.Chain, window time.Duration, subsets []string, extra ...string) map[string]any {
-	if s.Metrics == nil || chain == nil || window <= 0 {
+	if s.metrics == nil || chain == nil || window <= 0 {
 		return nil
 	}
 	q := policies.MetricsQuery{
 		Namespace: t.placement.namespace, Service: t.destination.Name, Subsets: subsets,
 		Window: window, Custom: append(chain.Queries(), extra...), Time: s.now,
 	}
-	metrics, err := s.Metrics.Gather(ctx, q)
+	metrics, err := s.metrics.Gather(ctx, q)
 	if err != nil {
 		s.metricsUnavailable(err)
 		return nil
@@ -159,10 +159,10 @@ func (s *scope) metricsUnavailable(err error) {
 // policies hold (collecting).
 func (s *scope) metricsSpan(ctx context.Context, last *metav1.MicroTime) (window, least time.Duration) {
 	window = s.metricsWindow()
-	if s.Metrics == nil {
+	if s.metrics == nil {
 		return window, 0
 	}
-	scrape, err := s.Metrics.ScrapeInterval(ctx)
+	scrape, err := s.metrics.ScrapeInterval(ctx)
 	if err != nil {
 		s.metricsUnavailable(err)
 		return 0, 0
@@ -462,6 +462,7 @@ func (x canaryExecutor) Observe(ctx context.Context, s *scope, c *v1alpha1.Canar
 	if err != nil {
 		return plan, err
 	}
+	s.useClusterMetrics(ctx, t.placement.cluster)
 	canary := c.Spec.Subset
 	found, stable := baselineOf(t.route, c.Spec.Destination, canary, c.Spec.HTTPRoute)
 	baseline := cmp.Or(c.Spec.Baseline, c.Status.Baseline, found)

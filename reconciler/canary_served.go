@@ -39,7 +39,7 @@ type servedParameters struct {
 // writes nothing new. It returns the measurement the policies see as
 // input.observed.served.
 func (s *scope) observeServed(ctx context.Context, t *trafficTarget, c *v1alpha1.CanaryRelease, weights map[string]int32) map[string]any {
-	if s.Metrics == nil || len(weights) == 0 {
+	if s.metrics == nil || len(weights) == 0 {
 		return servedInput(c.Status.Served, 0)
 	}
 	p, window, grace := s.servedParameters()
@@ -52,7 +52,7 @@ func (s *scope) observeServed(ctx context.Context, t *trafficTarget, c *v1alpha1
 	for subset := range weights {
 		subsets = append(subsets, subset)
 	}
-	counts, err := s.Metrics.Requests(ctx, policies.MetricsQuery{
+	counts, err := s.metrics.Requests(ctx, policies.MetricsQuery{
 		Namespace: t.placement.namespace, Service: t.destination.Name, Subsets: subsets, Window: window, Time: s.now,
 	})
 	total := 0.0
@@ -131,7 +131,7 @@ func (s *scope) servedParameters() (p servedParameters, window, grace time.Durat
 // period and a whole window has passed.
 func (s *scope) stepped(c *v1alpha1.CanaryRelease) {
 	c.Status.Served = nil
-	if s.Metrics != nil {
+	if s.metrics != nil {
 		_, window, grace := s.servedParameters()
 		s.requeueAfter(grace + window)
 		// No verdict on a split it has not measured: the last one was of

@@ -70,7 +70,7 @@ func TestMetricsSpan(t *testing.T) {
 				l := metav1.NewMicroTime(now.Add(-tc.sinceStep))
 				last = &l
 			}
-			s := &scope{Reconciler: &Reconciler{Metrics: metrics}, obj: c, params: params, now: now, started: now}
+			s := &scope{Reconciler: &Reconciler{Metrics: metrics}, metrics: metrics, obj: c, params: params, now: now, started: now}
 			target := &trafficTarget{placement: &placement{namespace: "shop"}, destination: &v1alpha1.Destination{}}
 			window, _ := s.metricsSpan(t.Context(), last)
 			got := s.gather(t.Context(), target, policies.Chain{}, window, []string{"v1", "v2"})
@@ -146,7 +146,7 @@ func TestObserveServed(t *testing.T) {
 			metrics := &countedRequests{counts: tc.counts}
 			last := metav1.NewMicroTime(now.Add(-tc.sinceStep))
 			c := &v1alpha1.CanaryRelease{Status: v1alpha1.CanaryReleaseStatus{Weights: weights, LastStepTime: &last, Served: tc.stored}}
-			r := &scope{Reconciler: &Reconciler{Metrics: metrics}, obj: c, params: params, now: now, started: now}
+			r := &scope{Reconciler: &Reconciler{Metrics: metrics}, metrics: metrics, obj: c, params: params, now: now, started: now}
 			target := &trafficTarget{placement: &placement{namespace: "shop"}, destination: &v1alpha1.Destination{}}
 			target.destination.Name = "web"
 			in := r.observeServed(t.Context(), target, c, weights)

@@ -109,6 +109,8 @@ type Clusters struct {
 	stopAll context.CancelFunc
 	mu      sync.Mutex
 	remotes map[string]*remote
+	// prometheus are the Clusters' own Prometheus (cluster_prometheus.go).
+	prometheus map[string]clusterPrometheus
 }
 
 type remote struct {

@@ -192,7 +192,7 @@ func reconcileKind[T v1alpha1.Object](ctx context.Context, r *Reconciler, k *kin
 	// Read-only is a property of the registered executor.
 	e, known := r.Executors.Executor(executor)
 	started := r.clock()
-	s := &scope{Reconciler: r, kind: k.name, executor: executor, now: started.Truncate(time.Microsecond), started: started,
+	s := &scope{Reconciler: r, kind: k.name, executor: executor, now: started.Truncate(time.Microsecond), started: started, metrics: r.Metrics,
 		readOnly: known && e.ReadOnly, cascade: cascade, fromRoot: cascade && mark.(cascadeMark).fromRoot}
 	impl := k.implementation(executor, r.Executors)
 

@@ -79,6 +79,7 @@ func (x experimentExecutor) Observe(ctx context.Context, s *scope, e *v1alpha1.E
 	if err != nil {
 		return plan, err
 	}
+	s.useClusterMetrics(ctx, t.placement.cluster)
 	if err := t.requireSubsets("spec.subsets", e.Spec.Subsets...); err != nil {
 		return plan, err
 	}

@@ -93,7 +93,7 @@ func phaseRun(t *testing.T, r *Reconciler, kind, executor string, obj v1alpha1.O
 		t.Fatal(errs.ToAggregate())
 	}
 	e, _ := r.Executors.Executor(executor)
-	return &scope{Reconciler: r, kind: kind, obj: obj, executor: executor, params: params, readOnly: e.ReadOnly, now: phaseNow, started: phaseNow}
+	return &scope{Reconciler: r, metrics: r.Metrics, kind: kind, obj: obj, executor: executor, params: params, readOnly: e.ReadOnly, now: phaseNow, started: phaseNow}
 }
 
 func get[T client.Object](t *testing.T, r *Reconciler, name string, obj T) T {

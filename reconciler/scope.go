@@ -66,6 +66,9 @@ type scope struct {
 	chainErr      error
 	// tree is what a release's policies see of the levels above it.
 	tree map[string]any
+	// metrics is where a release reads its metrics: its Cluster's
+	// Prometheus, else the manager's (nil: none, the policies hold).
+	metrics policies.MetricsProvider
 
 	requeue time.Duration
 	// drift lists what a ReadOnly executor found different from the

@@ -31,6 +31,15 @@ type ClusterSpec struct {
 	// cluster. When absent, the cluster is the one Kubist runs in.
 	// +optional
 	KubeconfigSecretRef *SecretKeyRef `json:"kubeconfigSecretRef,omitempty"`
+
+	// PrometheusSecretRef names a Secret, in the manager's namespace, for
+	// the Prometheus that the releases on this cluster read their metrics
+	// from instead of the manager's (--prometheus-url): its key url (e.g.
+	// http://prometheus.istio-system:9090, as the manager reaches it),
+	// and token (a bearer token) and ca.crt (the CA of its certificate)
+	// when it needs them.
+	// +optional
+	PrometheusSecretRef *SecretReference `json:"prometheusSecretRef,omitempty"`
 }
 
 // IstioStatus reports the Istio installation the Cluster executor found.
