@@ -58,6 +58,7 @@ spec:
 		shown := kubectlKubist("get", "canary", "web-v2", "-n", ns).Stdout
 		GinkgoWriter.Print(shown)
 		Expect(shown).To(MatchRegexp(`Gates:\s+FreezeGate: Project frozen is frozen: incident 42: keeping the weights served now`))
+		Expect(kubectlKubist("tree").Stdout).To(MatchRegexp(`Project frozen\s.*FROZEN \(incident 42\)`), "kubist tree says the Project is frozen")
 
 		By("a person's abort passes the freeze: every request back to v1")
 		kubectlKubist("canary", "abort", "web-v2", "-n", ns)

@@ -96,8 +96,17 @@ func parentNamespace(kind string, obj v1alpha1.Object) string {
 	return ""
 }
 
-// detail is what a line of the tree says of a resource besides its name.
+// detail is what a line of the tree says of a resource besides its name;
+// a frozen level (kubist freeze) says so first.
 func detail(obj v1alpha1.Object) string {
+	d := kindDetail(obj)
+	if reason, ok := obj.GetAnnotations()[v1alpha1.AnnotationFreeze]; ok {
+		d = strings.TrimSpace("FROZEN (" + reason + ")  " + d)
+	}
+	return d
+}
+
+func kindDetail(obj v1alpha1.Object) string {
 	switch o := obj.(type) {
 	case *v1alpha1.Cluster:
 		if istio := meta.FindStatusCondition(o.Status.Conditions, v1alpha1.ConditionIstioReady); istio != nil {
