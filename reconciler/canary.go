@@ -187,10 +187,17 @@ func (s *scope) metricsSpan(ctx context.Context, last *metav1.MicroTime) (window
 func (s *scope) collecting(last *metav1.MicroTime, least time.Duration) {
 	_, _, grace := s.servedParameters()
 	ready := last.Add(grace + least)
+	s.collectingTill = collectingUntil(last, grace+least)
 	s.setCondition(ConditionMetricsAvailable, metav1.ConditionUnknown, ReasonCollecting, fmt.Sprintf(
 		"the policies hold until %s: the metrics start at the last step plus the mesh's grace period (meshGracePeriod %s) and need %s, two Prometheus scrapes",
 		ready.UTC().Format(time.RFC3339), grace, least))
 	s.requeueAfter(ready.Sub(s.now))
+}
+
+// collectingUntil is when the metrics since the step at last start to
+// count, as the policies read it (input.observed.collectingUntil).
+func collectingUntil(last *metav1.MicroTime, collect time.Duration) string {
+	return last.Add(collect).UTC().Format(time.RFC3339)
 }
 
 // checkWeights refuses a decided split that does not send all traffic to
@@ -266,6 +273,10 @@ func (s trafficState) differs(o trafficState) bool {
 // (decideAfterStep in pipeline.go).
 type trafficStep struct {
 	before, after trafficState
+	// collect is how long after a step the metrics of a canary start to
+	// count (the mesh's grace period and two scrapes): the run after the
+	// step has none until then. 0 without metrics, or for an experiment.
+	collect time.Duration
 }
 
 // nextInput is the chain's input as the run after a step will see it:
@@ -287,6 +298,11 @@ func (t trafficStep) nextInput(decided *Decision) *policies.Input {
 	in.Action = nil
 	if last != nil {
 		in.State["lastStepTime"] = served["lastStepTime"]
+		if t.collect > 0 {
+			// The next run's metrics start after the step: it has none.
+			in.Metrics = nil
+			served["collectingUntil"] = collectingUntil(last, t.collect)
+		}
 	}
 	observed := make(map[string]any, len(in.Observed))
 	for k, v := range in.Observed {
@@ -294,6 +310,9 @@ func (t trafficStep) nextInput(decided *Decision) *policies.Input {
 			v = now
 		}
 		observed[k] = v
+	}
+	if until, ok := served["collectingUntil"]; ok {
+		observed["collectingUntil"] = until
 	}
 	in.Observed = observed
 	return &in
@@ -523,6 +542,10 @@ func (x canaryExecutor) Observe(ctx context.Context, s *scope, c *v1alpha1.Canar
 	plan.served = s.observeServed(ctx, t, c, before.Weights)
 	var window time.Duration
 	window, plan.least = s.metricsSpan(ctx, changedAt(c))
+	if plan.least > 0 {
+		_, _, grace := s.servedParameters()
+		plan.step.collect = grace + plan.least
+	}
 	plan.metrics = s.gather(ctx, t, chain, window, []string{baseline, canary})
 	return plan, nil
 }
@@ -532,17 +555,21 @@ func (canaryExecutor) answers(plan canaryPlan) []actionAnswer { return plan.answ
 // Propose offers the traffic state, with what was observed, the metrics
 // and the action, to the chain; none when the release is over or an
 // action decided without it.
-func (canaryExecutor) Propose(_ *scope, c *v1alpha1.CanaryRelease, plan canaryPlan) (canaryPlan, *policies.Input) {
+func (canaryExecutor) Propose(s *scope, c *v1alpha1.CanaryRelease, plan canaryPlan) (canaryPlan, *policies.Input) {
 	if plan.direct != nil || plan.final {
 		return plan, nil
 	}
 	before := plan.step.before
+	observed := map[string]any{"weights": weightsValue(before.Weights), "phase": before.Phase, "lastStepTime": timeValue(c.Status.LastStepTime),
+		"mirror": before.Mirror.value(), "preview": before.Preview.value(), "served": plan.served}
+	if s.collectingTill != "" {
+		observed["collectingUntil"] = s.collectingTill
+	}
 	return plan, &policies.Input{
-		State: before.input(map[string]any{"baseline": plan.baseline, "canary": plan.canary}),
-		Observed: map[string]any{"weights": weightsValue(before.Weights), "phase": before.Phase, "lastStepTime": timeValue(c.Status.LastStepTime),
-			"mirror": before.Mirror.value(), "preview": before.Preview.value(), "served": plan.served},
-		Metrics: plan.metrics,
-		Action:  actionInput(plan.action),
+		State:    before.input(map[string]any{"baseline": plan.baseline, "canary": plan.canary}),
+		Observed: observed,
+		Metrics:  plan.metrics,
+		Action:   actionInput(plan.action),
 	}
 }
 

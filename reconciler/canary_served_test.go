@@ -217,3 +217,37 @@ func TestChangedAt(t *testing.T) {
 		t.Errorf("after a Retry: %v, want the Retry", got)
 	}
 }
+
+// TestNextInputAfterAStepCollects: the chain's second evaluation after a
+// step sees what the next run will, no metrics and until when they are
+// collected, so that the hold it records is the one the runs until then
+// decide again (no write between the step and the metrics).
+func TestNextInputAfterAStepCollects(t *testing.T) {
+	step := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	before := storedState(map[string]int32{"v1": 80, "v2": 20}, "Progressing", &metav1.MicroTime{Time: step.Add(-time.Minute)})
+	after := storedState(map[string]int32{"v1": 70, "v2": 30}, "Progressing", &metav1.MicroTime{Time: step})
+	decided := &Decision{Input: policies.Input{
+		Observed: map[string]any{"weights": weightsValue(before.Weights), "phase": "Progressing", "lastStepTime": before.LastStepTime},
+		Metrics:  map[string]any{"v2": map[string]any{"requests": 100.0, "errorRate": 0.0}},
+	}, Result: &policies.Result{State: after.input(map[string]any{"baseline": "v1", "canary": "v2"})}}
+
+	next := trafficStep{before: before, after: after, collect: 12 * time.Second}.nextInput(decided)
+	if next == nil {
+		t.Fatal("no second evaluation after a step")
+	}
+	if next.Metrics != nil {
+		t.Errorf("metrics %v after the step, want none: the next run's start after it", next.Metrics)
+	}
+	if got := next.Observed["collectingUntil"]; got != "2026-12-01T12:00:12Z" {
+		t.Errorf("collectingUntil %v, want 2026-12-01T12:00:12Z", got)
+	}
+	if decided.Input.Metrics == nil {
+		t.Error("the run's own input lost its metrics")
+	}
+
+	// Without metrics to collect (no Prometheus), the input keeps its own.
+	next = trafficStep{before: before, after: after}.nextInput(decided)
+	if next.Metrics == nil || next.Observed["collectingUntil"] != nil {
+		t.Errorf("without collecting: metrics %v, collectingUntil %v", next.Metrics, next.Observed["collectingUntil"])
+	}
+}

@@ -69,6 +69,9 @@ type scope struct {
 	// metrics is where a release reads its metrics: its Cluster's
 	// Prometheus, else the manager's (nil: none, the policies hold).
 	metrics policies.MetricsProvider
+	// collectingTill is, while a canary's metrics since its last step do
+	// not count yet, until when (input.observed.collectingUntil).
+	collectingTill string
 
 	requeue time.Duration
 	// drift lists what a ReadOnly executor found different from the

@@ -59,7 +59,10 @@ unhealthy if {
 	input.metrics[input.state.canary].errorRate > input.parameters.maxErrorRate
 }
 
-no_data_message := sprintf("holding: no metrics for subset %s", [input.state.canary]) if {
+no_data_message := sprintf("holding: collecting subset %s's metrics since the last step until %s", [input.state.canary, input.observed.collectingUntil]) if {
+	not input.metrics[input.state.canary]
+	input.observed.collectingUntil
+} else := sprintf("holding: no metrics for subset %s", [input.state.canary]) if {
 	not input.metrics[input.state.canary]
 } else := sprintf("holding: %v requests to subset %s, fewer than minRequests %v", [input.metrics[input.state.canary].requests, input.state.canary, input.parameters.minRequests]) if {
 	not enough_data

@@ -93,6 +93,14 @@ test_missing_metrics_hold if {
 	d.message == "holding: no metrics for subset v2"
 }
 
+test_collecting_since_the_step_holds_saying_until_when if {
+	observed := {"collectingUntil": "2026-11-24T12:00:12Z"}
+	d := policy.decision with input as {"state": state, "parameters": params, "observed": observed, "now": due}
+	d.state == state
+	d.outcome == "Hold"
+	d.message == "holding: collecting subset v2's metrics since the last step until 2026-11-24T12:00:12Z"
+}
+
 test_too_few_requests_hold if {
 	m := {"v2": {"requests": 5, "errorRate": 1}}
 	d := policy.decision with input as {"state": state, "parameters": params, "metrics": m, "now": due}

@@ -52,6 +52,10 @@ within if {
 	below_max
 }
 
+no_value_message := sprintf("holding: collecting subset %s's metrics since the last step until %s", [state.canary, input.observed.collectingUntil]) if {
+	input.observed.collectingUntil
+} else := sprintf("holding: no value of the query for subset %s", [state.canary])
+
 bounds := sprintf("[%v, %v]", [object.get(params, "min", "-inf"), object.get(params, "max", "+inf")])
 
 decision := {"state": state, "outcome": "Done", "message": sprintf("release is %s", [state.phase])} if {
@@ -59,7 +63,7 @@ decision := {"state": state, "outcome": "Done", "message": sprintf("release is %
 } else := {
 	"state": state,
 	"outcome": "Hold",
-	"message": sprintf("holding: no value of the query for subset %s", [state.canary]),
+	"message": no_value_message,
 	"requeueAfter": params.period,
 } if {
 	not value

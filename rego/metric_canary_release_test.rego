@@ -45,6 +45,13 @@ test_no_data_holds if {
 	d.outcome == "Hold"
 }
 
+test_collecting_since_the_step_holds_saying_until_when if {
+	observed := {"collectingUntil": "2026-11-24T12:00:12Z"}
+	d := policy.decision with input as {"state": state, "parameters": params, "observed": observed, "now": "2026-11-24T12:00:05Z"}
+	d.outcome == "Hold"
+	d.message == "holding: collecting subset v2's metrics since the last step until 2026-11-24T12:00:12Z"
+}
+
 test_within_bounds_not_due_holds if {
 	d := policy.decision with input as {"state": state, "parameters": params, "metrics": metrics(10), "now": "2026-11-24T12:00:45Z"}
 	d.state == state
