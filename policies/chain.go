@@ -35,6 +35,11 @@ type Input struct {
 	// Tree is, for a release, the levels above it by kind (project,
 	// cluster, virtualCluster), each {"name", "labels", "annotations"}.
 	Tree map[string]any `json:"tree,omitempty"`
+	// Plan is, for a release a ReleasePlan started, the plan: {"name",
+	// "phase", "wave", "group": [{"route", "release", "phase",
+	// "canaryWeight"}]}, its group being the plan's other releases in
+	// the release's VirtualCluster.
+	Plan map[string]any `json:"plan,omitempty"`
 
 	// resource is Resource as a Rego value, when SetResource converted it:
 	// a run that evaluates its chain twice converts the resource once.

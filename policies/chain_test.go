@@ -131,7 +131,7 @@ func TestRegistryChainErrors(t *testing.T) {
 		{Name: "HealthBasedCanaryRelease", Parameters: testenv.Parameters(t, `{"rollback": "sometimes", "maxErrorRate": "high"}`)},
 	}, field.NewPath("spec", "policies"))
 	want := []string{
-		`spec.policies[0].name: Invalid value: "TimedCanary": no policy named TimedCanary; valid: BlueGreenRelease, BusinessHoursGate, FreezeGate, HealthBasedCanaryRelease, ManualGate, MetricCanaryRelease, MirrorThenShift, TimedCanaryRelease, WebhookGate (did you mean TimedCanaryRelease?)`,
+		`spec.policies[0].name: Invalid value: "TimedCanary": no policy named TimedCanary; valid: BlueGreenRelease, BusinessHoursGate, FreezeGate, HealthBasedCanaryRelease, ManualGate, MetricCanaryRelease, MirrorThenShift, PlanLockstep, TimedCanaryRelease, WebhookGate (did you mean TimedCanaryRelease?)`,
 		`spec.policies[1].parameters.speed: Invalid value: "(unknown)": unknown parameter; declared parameters: period, step`,
 		`spec.policies[1].parameters.step: Invalid value: 150: should be less than or equal to 100`,
 		`spec.policies[2].name: Invalid value: "SubsetDetector": policy SubsetDetector applies to Destination, not CanaryRelease`,

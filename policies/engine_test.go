@@ -50,7 +50,7 @@ func TestEveryPredefinedPolicyCompiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{"BlueGreenRelease", "BusinessHoursGate", "FreezeGate", "HealthBasedCanaryRelease", "ManualGate", "MetricCanaryRelease",
-		"MirrorThenShift", "SubsetDetector", "TimedCanaryRelease", "WebhookGate", "WelchExperiment"}
+		"MirrorThenShift", "PlanLockstep", "SubsetDetector", "TimedCanaryRelease", "WavePacing", "WebhookGate", "WelchExperiment"}
 	var got []string
 	for _, p := range r.Policies() {
 		got = append(got, p.Name)

@@ -264,4 +264,5 @@ func NewPredefinedRegistry(ctx context.Context, c *Compiler) (*Registry, error) 
 var DefaultPolicies = map[string]string{
 	"CanaryRelease": "HealthBasedCanaryRelease",
 	"Experiment":    "WelchExperiment",
+	"ReleasePlan":   "WavePacing",
 }

@@ -65,7 +65,9 @@ func (s *scope) pendingActions(ctx context.Context, steps *v1alpha1.Steps) (*v1a
 	// The cache's own objects, read only (answerActions writes a copy):
 	// every run of a release asks, most find none.
 	var list v1alpha1.ReleaseActionList
-	if err := s.Client.List(ctx, &list, client.InNamespace(s.obj.GetNamespace()), client.UnsafeDisableDeepCopy,
+	// A ReleasePlan's (cluster-scoped) actions are in the manager's namespace.
+	namespace := cmp.Or(s.obj.GetNamespace(), s.Namespace)
+	if err := s.Client.List(ctx, &list, client.InNamespace(namespace), client.UnsafeDisableDeepCopy,
 		client.MatchingFields{indexActionTarget: ActionTargetKey(s.kind, s.obj.GetName())}); err != nil {
 		return nil, nil, fmt.Errorf("list the release's actions: %w", err)
 	}

@@ -471,6 +471,8 @@ type canaryPlan struct {
 	step trafficStep
 	res  *policies.Result
 	last *metav1.MicroTime
+	// group is input.plan, for a release a ReleasePlan started.
+	group map[string]any
 }
 
 // Observe reads the release's Route and Destination, the people's
@@ -547,7 +549,8 @@ func (x canaryExecutor) Observe(ctx context.Context, s *scope, c *v1alpha1.Canar
 		plan.step.collect = grace + plan.least
 	}
 	plan.metrics = s.gather(ctx, t, chain, window, []string{baseline, canary})
-	return plan, nil
+	plan.group, err = x.r.planGroup(ctx, c)
+	return plan, err
 }
 
 func (canaryExecutor) answers(plan canaryPlan) []actionAnswer { return plan.answers }
@@ -570,6 +573,7 @@ func (canaryExecutor) Propose(s *scope, c *v1alpha1.CanaryRelease, plan canaryPl
 		Observed: observed,
 		Metrics:  plan.metrics,
 		Action:   actionInput(plan.action),
+		Plan:     plan.group,
 	}
 }
 

@@ -52,7 +52,9 @@ func UncachedObjects() []client.Object {
 // HistoryLimit steps.
 func (s *scope) archiveHistory(ctx context.Context, rel v1alpha1.Release) error {
 	steps := rel.GetSteps()
-	if s.readOnly || len(steps.History) < v1alpha1.HistoryInStatus {
+	if s.readOnly || len(steps.History) < v1alpha1.HistoryInStatus || rel.GetNamespace() == "" {
+		// A ReleasePlan (cluster-scoped; its steps are few: a wave's
+		// start, an action) keeps its last HistoryLimit in its status.
 		return nil
 	}
 	move := len(steps.History) - v1alpha1.HistoryKept

@@ -53,6 +53,7 @@ func indexes() []struct {
 		extract client.IndexerFunc
 	}{
 		{&v1alpha1.Cluster{}, indexProject, namesOf("Project")},
+		{&v1alpha1.ReleasePlan{}, indexProject, namesOf("Project")},
 		{&v1alpha1.Cluster{}, indexSecret, func(o client.Object) []string {
 			if ref := o.(*v1alpha1.Cluster).Spec.KubeconfigSecretRef; ref != nil {
 				return one(ref.Name)

@@ -70,7 +70,9 @@ func TestObserveWritesNothing(t *testing.T) {
 		Status: v1alpha1.CanaryReleaseStatus{Baseline: "v1", Weights: map[string]int32{"v1": 80, "v2": 20}, Phase: v1alpha1.CanaryProgressing, LastStepTime: &last}}
 	experiment := &v1alpha1.Experiment{ObjectMeta: metav1.ObjectMeta{Name: "web-ab", Namespace: "shop", UID: "experiment"},
 		Spec: v1alpha1.ExperimentSpec{Route: "web", Destination: "web", Subsets: []string{"v1", "v2"}, Goal: v1alpha1.ExperimentGoal{Metric: "errorRate"}}}
-	objs := append(phaseTree(), canary, experiment)
+	plan := &v1alpha1.ReleasePlan{ObjectMeta: metav1.ObjectMeta{Name: "shop-wide", UID: "plan"},
+		Spec: v1alpha1.ReleasePlanSpec{Project: "shop", Routes: []string{"web"}, Subset: "v2", Waves: []v1alpha1.ReleaseWave{{Name: "all"}}}}
+	objs := append(phaseTree(), canary, experiment, plan)
 	objs = append(objs, waitingActions("CanaryRelease", canary, v1alpha1.ActionRetry)...)
 	objs = append(objs, waitingActions("Experiment", experiment, v1alpha1.ActionResume)...)
 	canary.Status.History = []v1alpha1.ReleaseStep{{ActionName: "canaryrelease-recorded", Message: "rolled back"}}
@@ -136,6 +138,13 @@ func TestObserveWritesNothing(t *testing.T) {
 			plan, err := observeOnly(t, rc, experimentExecutor{r: rc}, "Experiment", "ExperimentExecutor", e)
 			if err == nil && (len(plan.answers) != 3 || plan.action != nil) {
 				t.Errorf("experiment: answers %+v, action %v; want the three waiting actions answered and none applied", plan.answers, plan.action)
+			}
+			return err
+		},
+		"ReleasePlanExecutor": func() error {
+			run, err := observeOnly(t, rc, planExecutor{rc}, "ReleasePlan", "ReleasePlanExecutor", get("shop-wide", &v1alpha1.ReleasePlan{}).(*v1alpha1.ReleasePlan))
+			if err == nil && (len(run.waves) != 1 || len(run.waves[0]) != 1 || run.waves[0][0].target.VirtualCluster != "shop") {
+				t.Errorf("plan: waves %+v; want VirtualCluster shop in its one wave", run.waves)
 			}
 			return err
 		},

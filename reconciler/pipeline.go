@@ -77,8 +77,8 @@ func (s *scope) resolveChain(ctx context.Context) (policies.Chain, error) {
 	}
 	status := s.obj.GetCommonStatus()
 	var levels []ancestry.Level
-	if s.kind == "CanaryRelease" || s.kind == "Experiment" {
-		levels = ancestry.Of(ctx, s.Client, s.obj.GetNamespace()).Levels()
+	if s.kind == "CanaryRelease" || s.kind == "Experiment" || s.kind == "ReleasePlan" {
+		levels = ancestry.For(ctx, s.Client, s.obj)
 		s.tree = ancestry.TreeInput(levels)
 	}
 	if len(refs) == 0 && len(levels) == 0 {

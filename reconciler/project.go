@@ -10,8 +10,8 @@ import (
 	"github.com/kubist-io/kubist/policies"
 )
 
-// +kubebuilder:rbac:groups=kubist.io,resources=projects;clusters;virtualclusters;applications;destinations;routes;canaryreleases;experiments,verbs=get;list;watch;update;patch
-// +kubebuilder:rbac:groups=kubist.io,resources=projects/status;clusters/status;virtualclusters/status;applications/status;destinations/status;routes/status;canaryreleases/status;experiments/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=kubist.io,resources=projects;clusters;virtualclusters;applications;destinations;routes;canaryreleases;experiments;releaseplans,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=kubist.io,resources=projects/status;clusters/status;virtualclusters/status;applications/status;destinations/status;routes/status;canaryreleases/status;experiments/status;releaseplans/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=kubist.io,resources=applications,verbs=create;delete;deletecollection
 
 // projectExecutor (ProjectExecutor): a Project validates and reports, and
@@ -43,7 +43,12 @@ func (projectExecutor) Status(_ *scope, p *v1alpha1.Project, plan projectPlan) (
 }
 
 func (x projectExecutor) Children(ctx context.Context, p *v1alpha1.Project) ([]child, error) {
-	return x.r.childrenOf(ctx, "Cluster", &v1alpha1.ClusterList{}, client.MatchingFields{indexProject: p.Name})
+	clusters, err := x.r.childrenOf(ctx, "Cluster", &v1alpha1.ClusterList{}, client.MatchingFields{indexProject: p.Name})
+	if err != nil {
+		return nil, err
+	}
+	plans, err := x.r.childrenOf(ctx, "ReleasePlan", &v1alpha1.ReleasePlanList{}, client.MatchingFields{indexProject: p.Name})
+	return append(clusters, plans...), err
 }
 
 func projectKind(r *Reconciler) *kind[*v1alpha1.Project] {

@@ -27,6 +27,7 @@ const (
 	ReasonNewerWaits     = "NewerWaits"
 	ReasonNothingNewer   = "NothingNewer"
 	ReasonTemplateBroken = "TemplateBroken"
+	ReasonPlanReleases   = "PlanReleases"
 )
 
 // templateView is what a Route's run read for its release template: the
@@ -35,6 +36,9 @@ type templateView struct {
 	subsets  []string
 	versions map[string]v1alpha1.ApplicationVersion // by subset
 	problem  string
+	// planned says which unfinished ReleasePlan releases the Route: the
+	// template starts nothing meanwhile.
+	planned string
 }
 
 // observeTemplate reads the template's Destination and its Application.
@@ -61,6 +65,15 @@ func (r *Reconciler) observeTemplate(ctx context.Context, route *v1alpha1.Route)
 		return nil, err
 	}
 	view.subsets, view.versions = release.SubsetVersions(&d, &app)
+	var plans v1alpha1.ReleasePlanList
+	if err := r.Client.List(ctx, &plans, client.UnsafeDisableDeepCopy); err != nil {
+		return nil, err
+	}
+	for i := range plans.Items {
+		if wave, ok := release.Covering(&plans.Items[i], route.Namespace, route.Name); ok {
+			view.planned = fmt.Sprintf("ReleasePlan %s releases this Route here (wave %s): the template starts nothing until the plan ends", plans.Items[i].Name, wave)
+		}
+	}
 	return view, nil
 }
 
@@ -104,6 +117,10 @@ func decideTemplate(route *v1alpha1.Route, view *templateView, stable []v1alpha1
 	dec.started = dec.started[max(0, len(dec.started)-v1alpha1.RouteHistoryLimit):]
 	if view.problem != "" {
 		dec.reason, dec.message = ReasonTemplateBroken, view.problem
+		return dec
+	}
+	if view.planned != "" {
+		dec.reason, dec.message = ReasonPlanReleases, view.planned
 		return dec
 	}
 	stableSubset := ""

@@ -149,7 +149,11 @@ func Setup(mgr ctrl.Manager, engine catalog.Engine, opts Options) (*Reconciler, 
 			if a.Spec.Target.Kind != kind || (a.Status.Phase != "" && a.Status.Phase != v1alpha1.ActionPending) {
 				return nil
 			}
-			return []reconcile.Request{{NamespacedName: client.ObjectKey{Namespace: a.Namespace, Name: a.Spec.Target.Name}}}
+			namespace := a.Namespace
+			if k, _ := v1alpha1.TreeKind(kind); !k.Namespaced {
+				namespace = ""
+			}
+			return []reconcile.Request{{NamespacedName: client.ObjectKey{Namespace: namespace, Name: a.Spec.Target.Name}}}
 		})
 	}
 
@@ -228,6 +232,13 @@ func Setup(mgr ctrl.Manager, engine catalog.Engine, opts Options) (*Reconciler, 
 					Watches(&v1alpha1.ReleaseAction{}, actionToRelease(kind))
 			})
 		},
+		"ReleasePlan": func(kind string) error {
+			return register(mgr, r, planKind(r), copts, children(kind), func(b *builder.Builder) *builder.Builder {
+				return b.Watches(&v1alpha1.CanaryRelease{}, handler.EnqueueRequestsFromMapFunc(releaseToPlan)).
+					Watches(&v1alpha1.VirtualCluster{}, handler.EnqueueRequestsFromMapFunc(r.allPlans), builder.WithPredicates(labelsChanged)).
+					Watches(&v1alpha1.ReleaseAction{}, actionToRelease(kind))
+			})
+		},
 	}
 	for _, k := range v1alpha1.Tree {
 		add, ok := controllers[k.Kind]
@@ -289,6 +300,37 @@ var versionsChanged = predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool
 	}
 	return !equality.Semantic.DeepEqual(e.ObjectOld.(*v1alpha1.Application).Status.Versions, e.ObjectNew.(*v1alpha1.Application).Status.Versions)
 }}
+
+// labelsChanged: a plan places VirtualClusters by their labels, so only
+// those appearing, going or changing labels matter to it.
+var labelsChanged = predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+	return !maps.Equal(e.ObjectOld.GetLabels(), e.ObjectNew.GetLabels())
+}}
+
+// releaseToPlan: a plan runs on every change of the releases it started
+// (its status follows their weights, its chain their phases).
+func releaseToPlan(_ context.Context, o client.Object) []reconcile.Request {
+	if plan := o.GetLabels()[v1alpha1.LabelPlan]; plan != "" {
+		return []reconcile.Request{{NamespacedName: client.ObjectKey{Name: plan}}}
+	}
+	return nil
+}
+
+// allPlans are every ReleasePlan, for a change that may move a
+// VirtualCluster into or out of a wave that has not started.
+func (r *Reconciler) allPlans(ctx context.Context, _ client.Object) []reconcile.Request {
+	var plans v1alpha1.ReleasePlanList
+	if err := r.Client.List(ctx, &plans, client.UnsafeDisableDeepCopy); err != nil {
+		return nil
+	}
+	out := make([]reconcile.Request, 0, len(plans.Items))
+	for _, p := range plans.Items {
+		if !p.Status.Phase.Ended() {
+			out = append(out, reconcile.Request{NamespacedName: client.ObjectKey{Name: p.Name}})
+		}
+	}
+	return out
+}
 
 // appLabelChanged: a VirtualCluster imports by app label, so only
 // Deployments appearing, going or changing that label matter to it.

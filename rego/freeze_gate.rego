@@ -51,6 +51,10 @@ freezes contains sprintf("frozen from %s to %s: %s", [w.from, w.to, object.get(w
 # A rollback (or an abort) lowers the canary's weight: it always passes.
 rollback if input.state.phase in {"RolledBack", "Aborted"}
 
+# So does the release that sends a Route back to its baseline when a
+# ReleasePlan rolls back.
+rollback if input.resource.metadata.labels["kubist.io/plan-role"] == "revert"
+
 rollback if {
 	input.state.canary
 	canary.canary_weight(input.state) < canary.weight(observed.weights, input.state.canary)

@@ -72,3 +72,13 @@ test_no_change_passes if {
 	d.outcome == "Pass"
 	d.message == "no weight change proposed"
 }
+
+test_a_plan_revert_passes_a_freeze if {
+	d := policy.decision with input as {
+		"state": forward, "observed": served, "tree": frozen_tree,
+		"parameters": {"windows": []}, "now": "2026-12-24T12:00:00Z",
+		"resource": {"metadata": {"labels": {"kubist.io/plan-role": "revert"}}},
+	}
+	d.outcome == "Pass"
+	d.state == forward
+}

@@ -110,6 +110,9 @@ func (a *Admission) actionTarget(ctx context.Context, act *v1alpha1.ReleaseActio
 		target = &v1alpha1.CanaryRelease{}
 	case "Experiment":
 		target = &v1alpha1.Experiment{}
+	case "ReleasePlan":
+		target = &v1alpha1.ReleasePlan{}
+		return target, a.Reader.Get(ctx, types.NamespacedName{Name: act.Spec.Target.Name}, target)
 	default:
 		return nil, fmt.Errorf("kind %q cannot be acted on", act.Spec.Target.Kind)
 	}
@@ -125,6 +128,10 @@ func (a *Admission) ValidateAction(ctx context.Context, act *v1alpha1.ReleaseAct
 	// What no release's state changes is checked without a cluster too.
 	if name, refused := release.Applicable(act.Spec.Target.Kind, act.Spec); refused != "" {
 		return field.ErrorList{field.Invalid(fieldPath(spec, name), specValue(act.Spec, name), refused)}
+	}
+	if act.Spec.Target.Kind == "ReleasePlan" && a.Namespace != "" && act.Namespace != a.Namespace {
+		return field.ErrorList{field.Invalid(field.NewPath("metadata", "namespace"), act.Namespace, fmt.Sprintf(
+			"the actions of a ReleasePlan are created in the manager's namespace, %s (kubist plan does so)", a.Namespace))}
 	}
 	if a.Reader == nil {
 		return nil
@@ -166,8 +173,18 @@ func (a *Admission) unknownRelease(ctx context.Context, act *v1alpha1.ReleaseAct
 	if act.Spec.Target.Kind == "Experiment" {
 		list = &v1alpha1.ExperimentList{}
 	}
+	if act.Spec.Target.Kind == "ReleasePlan" {
+		list = &v1alpha1.ReleasePlanList{}
+	}
 	msg := fmt.Sprintf("no %s named %s in namespace %s", act.Spec.Target.Kind, act.Spec.Target.Name, act.Namespace)
-	if err := a.Reader.List(ctx, list, client.InNamespace(act.Namespace), client.UnsafeDisableDeepCopy); err != nil {
+	if act.Spec.Target.Kind == "ReleasePlan" {
+		msg = "no ReleasePlan named " + act.Spec.Target.Name
+	}
+	opts := []client.ListOption{client.UnsafeDisableDeepCopy}
+	if act.Spec.Target.Kind != "ReleasePlan" {
+		opts = append(opts, client.InNamespace(act.Namespace))
+	}
+	if err := a.Reader.List(ctx, list, opts...); err != nil {
 		return msg
 	}
 	var names []string
@@ -177,6 +194,10 @@ func (a *Admission) unknownRelease(ctx context.Context, act *v1alpha1.ReleaseAct
 			names = append(names, c.Name)
 		}
 	case *v1alpha1.ExperimentList:
+		for _, e := range l.Items {
+			names = append(names, e.Name)
+		}
+	case *v1alpha1.ReleasePlanList:
 		for _, e := range l.Items {
 			names = append(names, e.Name)
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/kubist-io/kubist/api/v1alpha1"
 	"github.com/kubist-io/kubist/catalog"
 	"github.com/kubist-io/kubist/internal/ancestry"
+	"github.com/kubist-io/kubist/internal/release"
 	"github.com/kubist-io/kubist/policies"
 )
 
@@ -35,6 +36,9 @@ type Admission struct {
 	// (DefaultTargetTimeout when zero); nil skips it, as offline.
 	Target        TargetChecker
 	TargetTimeout time.Duration
+	// Namespace is the manager's, where the ReleaseActions of a
+	// ReleasePlan (cluster-scoped) are created.
+	Namespace string
 }
 
 // KindOf names the kind of a Kubist object from its Go type, which is
@@ -131,14 +135,28 @@ func (a *Admission) Validate(ctx context.Context, old, obj v1alpha1.Object) (fie
 		errs = append(errs, a.validateReleasePolicies(o.Spec.ReleasePolicies, spec.Child("releasePolicies"))...)
 	case *v1alpha1.VirtualCluster:
 		errs = append(errs, a.validateReleasePolicies(o.Spec.ReleasePolicies, spec.Child("releasePolicies"))...)
-	case *v1alpha1.CanaryRelease, *v1alpha1.Experiment:
+	case *v1alpha1.ReleasePlan:
+		errs = append(errs, release.Selectors(&o.Spec)...)
+		if o.Spec.Release != nil {
+			rerrs, rwarnings := a.validateStanzas("CanaryRelease", &v1alpha1.Stanzas{Executor: o.Spec.Release.Executor, Policies: o.Spec.Release.Policies}, spec.Child("release"))
+			errs, warnings = append(errs, rerrs...), append(warnings, rwarnings...)
+		}
+		if len(errs) == 0 && a.Reader != nil {
+			errs = append(errs, a.planOverlaps(ctx, o)...)
+		}
+	}
+	switch obj.(type) {
+	case *v1alpha1.CanaryRelease, *v1alpha1.Experiment, *v1alpha1.ReleasePlan:
 		if a.Reader != nil {
 			// What the levels above add must resolve too; each error
 			// names the level (Project[NAME].spec.releasePolicies[i]).
-			levels := ancestry.PolicyLevels(ancestry.Of(ctx, a.Reader, obj.GetNamespace()).Levels())
+			levels := ancestry.PolicyLevels(ancestry.For(ctx, a.Reader, obj))
 			_, _, lerrs := a.Registry.EffectiveChain(kind, nil, levels)
 			errs = append(errs, lerrs...)
 		}
+	}
+	if c, ok := obj.(*v1alpha1.CanaryRelease); ok && old == nil && a.Reader != nil {
+		errs = append(errs, a.plannedRoute(ctx, c)...)
 	}
 	warnings = append(warnings, a.referenceWarnings(ctx, obj)...)
 	if len(errs) == 0 && a.Target != nil && specChanged(old, obj) {
@@ -163,7 +181,7 @@ func specChanged(old, obj v1alpha1.Object) bool {
 }
 
 // releaseKinds are the kinds a level's releasePolicies apply to.
-var releaseKinds = []string{"CanaryRelease", "Experiment"}
+var releaseKinds = []string{"CanaryRelease", "Experiment", "ReleasePlan"}
 
 // validateReleasePolicies checks the policies a Project, Cluster or
 // VirtualCluster adds to the releases below it: each must exist and
@@ -177,7 +195,7 @@ func (a *Admission) validateReleasePolicies(refs []v1alpha1.PolicyRef, path *fie
 				kind = releaseKinds[k]
 			} else {
 				errs = append(errs, field.Invalid(path.Index(i).Child("name"), ref.Name, fmt.Sprintf(
-					"policy %s applies to %s, not to releases; releasePolicies take the policies of CanaryReleases and Experiments", ref.Name, strings.Join(p.Kinds, ", "))))
+					"policy %s applies to %s, not to releases; releasePolicies take the policies of CanaryReleases, Experiments and ReleasePlans", ref.Name, strings.Join(p.Kinds, ", "))))
 				continue
 			}
 		}

@@ -233,6 +233,12 @@ const (
 	// a Route's release template.
 	LabelStartedBy    = "kubist.io/started-by"
 	StartedByTemplate = "release-template"
+	// LabelPlan names the ReleasePlan that started a release; LabelWave
+	// its wave (the wave's name).
+	LabelPlan = "kubist.io/plan"
+	LabelWave = "kubist.io/wave"
+	// StartedByPlan is LabelStartedBy's value on a plan's releases.
+	StartedByPlan = "release-plan"
 )
 
 // Object is implemented by every Kubist kind: it gives generic code (the

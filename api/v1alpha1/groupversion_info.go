@@ -25,6 +25,7 @@ func addKnownTypes(scheme *runtime.Scheme) error {
 		&Route{}, &RouteList{},
 		&CanaryRelease{}, &CanaryReleaseList{},
 		&Experiment{}, &ExperimentList{},
+		&ReleasePlan{}, &ReleasePlanList{},
 		&Policy{}, &PolicyList{},
 		&ReleaseAction{}, &ReleaseActionList{},
 		&ReleaseHistory{}, &ReleaseHistoryList{},

@@ -71,6 +71,7 @@ var Tree = []KindInfo{
 	{Kind: "Route", Namespaced: true, Parent: "VirtualCluster", New: func() Object { return &Route{} }, NewList: func() ObjectList { return &RouteList{} }},
 	{Kind: "CanaryRelease", Namespaced: true, Parent: "Route", ParentReadsStatus: true, New: func() Object { return &CanaryRelease{} }, NewList: func() ObjectList { return &CanaryReleaseList{} }},
 	{Kind: "Experiment", Namespaced: true, Parent: "Route", ParentReadsStatus: true, New: func() Object { return &Experiment{} }, NewList: func() ObjectList { return &ExperimentList{} }},
+	{Kind: "ReleasePlan", Parent: "Project", New: func() Object { return &ReleasePlan{} }, NewList: func() ObjectList { return &ReleasePlanList{} }},
 }
 
 // KindOf names an object's kind from its Go type: typed objects read
@@ -198,6 +199,11 @@ func (o *CanaryRelease) References() []Reference {
 // References names the Experiment's Route (its parent) and Destination.
 func (o *Experiment) References() []Reference {
 	return append(ref("route", "Route", o.Spec.Route, true), ref("destination", "Destination", o.Spec.Destination, false)...)
+}
+
+// References names the ReleasePlan's Project (its parent).
+func (o *ReleasePlan) References() []Reference {
+	return ref("project", "Project", o.Spec.Project, true)
 }
 
 // References is empty: a Policy names no other resource.

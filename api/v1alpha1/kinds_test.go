@@ -30,6 +30,7 @@ func TestTreeHoldsTogether(t *testing.T) {
 		"VirtualCluster": &VirtualCluster{Spec: VirtualClusterSpec{Cluster: "c"}},
 		"CanaryRelease":  &CanaryRelease{Spec: CanaryReleaseSpec{Route: "r", Destination: "d"}},
 		"Experiment":     &Experiment{Spec: ExperimentSpec{Route: "r", Destination: "d"}},
+		"ReleasePlan":    &ReleasePlan{Spec: ReleasePlanSpec{Project: "p"}},
 	}
 	for _, k := range Tree {
 		obj, named := withParents[k.Kind]

@@ -11,9 +11,11 @@ var (
 	_ Object = &CanaryRelease{}
 	_ Object = &Experiment{}
 	_ Object = &Policy{}
+	_ Object = &ReleasePlan{}
 
 	_ Release = &CanaryRelease{}
 	_ Release = &Experiment{}
+	_ Release = &ReleasePlan{}
 )
 
 // GetStanzas returns the executor and policies stanzas.
@@ -65,6 +67,12 @@ func (o *Experiment) GetStanzas() *Stanzas { return &o.Spec.Stanzas }
 func (o *Experiment) GetCommonStatus() *CommonStatus { return &o.Status.CommonStatus }
 
 // GetStanzas returns the executor and policies stanzas.
+func (o *ReleasePlan) GetStanzas() *Stanzas { return &o.Spec.Stanzas }
+
+// GetCommonStatus returns the status part every kind shares.
+func (o *ReleasePlan) GetCommonStatus() *CommonStatus { return &o.Status.CommonStatus }
+
+// GetStanzas returns the executor and policies stanzas.
 func (o *Policy) GetStanzas() *Stanzas { return &o.Spec.Stanzas }
 
 // GetCommonStatus returns the status part every kind shares.
@@ -89,6 +97,12 @@ func (o *Experiment) ReleaseKind() string { return "Experiment" }
 
 // GetSteps returns the steps the status records.
 func (o *CanaryRelease) GetSteps() *Steps { return &o.Status.Steps }
+
+// ReleaseKind is "ReleasePlan".
+func (o *ReleasePlan) ReleaseKind() string { return "ReleasePlan" }
+
+// GetSteps returns the steps the status records.
+func (o *ReleasePlan) GetSteps() *Steps { return &o.Status.Steps }
 
 // GetSteps returns the steps the status records.
 func (o *Experiment) GetSteps() *Steps { return &o.Status.Steps }

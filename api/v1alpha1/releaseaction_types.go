@@ -42,8 +42,9 @@ const (
 
 // ActionTarget names the release an action is for, in the action's namespace.
 type ActionTarget struct {
-	// Kind of the release: CanaryRelease or Experiment.
-	// +kubebuilder:validation:Enum=CanaryRelease;Experiment
+	// Kind of the release: CanaryRelease, Experiment, or ReleasePlan (whose
+	// actions live in the manager's namespace).
+	// +kubebuilder:validation:Enum=CanaryRelease;Experiment;ReleasePlan
 	Kind string `json:"kind"`
 	// Name of the release.
 	// +kubebuilder:validation:MinLength=1

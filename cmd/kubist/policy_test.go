@@ -42,8 +42,8 @@ func TestPolicyList(t *testing.T) {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if len(lines) != 12 || strings.Join(strings.Fields(lines[0]), " ") != "NAME KINDS DESCRIPTION" {
-		t.Fatalf("want a header and 11 policies, got:\n%s", out)
+	if len(lines) != 14 || strings.Join(strings.Fields(lines[0]), " ") != "NAME KINDS DESCRIPTION" {
+		t.Fatalf("want a header and 13 policies, got:\n%s", out)
 	}
 	if !strings.Contains(out, "SubsetDetector ") || !strings.Contains(out, "Destination") {
 		t.Fatalf("SubsetDetector and its kind missing:\n%s", out)
@@ -167,7 +167,7 @@ func TestREADMEListsEveryExecutor(t *testing.T) {
 	if got != want.String() {
 		t.Errorf("README.md's table of executors is stale; replace it with `kubist executor list --markdown`:\n%s", want.String())
 	}
-	if n := strings.Count(got, "\n| `"); n != 18 {
-		t.Errorf("%d executors in the table, want 18 (8 kinds and GatewayAPIRouteExecutor, each with its ReadOnly twin)", n)
+	if n := strings.Count(got, "\n| `"); n != 20 {
+		t.Errorf("%d executors in the table, want 20 (9 kinds and GatewayAPIRouteExecutor, each with its ReadOnly twin)", n)
 	}
 }

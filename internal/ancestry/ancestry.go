@@ -44,6 +44,41 @@ func Of(ctx context.Context, c client.Reader, namespace string) Ancestors {
 	return a
 }
 
+// OfProject is a Project's own level: what a ReleasePlan inherits.
+func OfProject(ctx context.Context, c client.Reader, name string) Ancestors {
+	project := &v1alpha1.Project{}
+	if c.Get(ctx, types.NamespacedName{Name: name}, project, client.UnsafeDisableDeepCopy) != nil {
+		return Ancestors{}
+	}
+	return Ancestors{Project: project}
+}
+
+// For is what a release or a plan inherits from: the levels above it
+// and, for a release a ReleasePlan started, the plan, which adds
+// PlanLockstep last.
+func For(ctx context.Context, c client.Reader, obj v1alpha1.Object) []Level {
+	if p, ok := obj.(*v1alpha1.ReleasePlan); ok {
+		return OfProject(ctx, c, p.Spec.Project).Levels()
+	}
+	levels := Of(ctx, c, obj.GetNamespace()).Levels()
+	if name := obj.GetLabels()[v1alpha1.LabelPlan]; name != "" && obj.GetLabels()[LabelPlanRole] == "" {
+		plan := &v1alpha1.ReleasePlan{}
+		if c.Get(ctx, types.NamespacedName{Name: name}, plan, client.UnsafeDisableDeepCopy) == nil {
+			levels = append(levels, Level{Object: plan, Level: policies.Level{Kind: "ReleasePlan", Name: name,
+				Refs: []v1alpha1.PolicyRef{{Name: PlanLockstep}}}})
+		}
+	}
+	return levels
+}
+
+// PlanLockstep is the policy a plan adds to its releases' chains.
+const PlanLockstep = "PlanLockstep"
+
+// LabelPlanRole is "revert" on the release that sends a Route back to the
+// baseline when a plan rolls back a VirtualCluster it promoted: no
+// lockstep for it.
+const LabelPlanRole = "kubist.io/plan-role"
+
 // Levels are the ancestors from the top (Project first), each with the
 // releasePolicies it sets and its stanzas.
 func (a Ancestors) Levels() []Level {
@@ -81,7 +116,10 @@ func PolicyLevels(levels []Level) []policies.Level {
 func TreeInput(levels []Level) map[string]any {
 	tree := make(map[string]any, len(levels))
 	for _, l := range levels {
-		key := map[string]string{"Project": "project", "Cluster": "cluster", "VirtualCluster": "virtualCluster"}[l.Kind]
+		key, ok := map[string]string{"Project": "project", "Cluster": "cluster", "VirtualCluster": "virtualCluster"}[l.Kind]
+		if !ok {
+			continue
+		}
 		tree[key] = map[string]any{
 			"name": l.Name, "labels": stringMap(l.Object.GetLabels()), "annotations": stringMap(l.Object.GetAnnotations()),
 		}

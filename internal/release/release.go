@@ -40,6 +40,7 @@ type Result struct {
 var actionsOf = map[string][]v1alpha1.ActionName{
 	"CanaryRelease": {v1alpha1.ActionPromote, v1alpha1.ActionAbort, v1alpha1.ActionPause, v1alpha1.ActionResume, v1alpha1.ActionApprove, v1alpha1.ActionRetry},
 	"Experiment":    {v1alpha1.ActionAbort, v1alpha1.ActionPause, v1alpha1.ActionResume, v1alpha1.ActionConclude},
+	"ReleasePlan":   {v1alpha1.ActionPromote, v1alpha1.ActionAbort, v1alpha1.ActionPause, v1alpha1.ActionResume},
 }
 
 // Applicable says why an action can apply to no release of a kind,
@@ -51,7 +52,7 @@ var actionsOf = map[string][]v1alpha1.ActionName{
 func Applicable(kind string, spec v1alpha1.ReleaseActionSpec) (fieldName, refused string) {
 	actions, ok := actionsOf[kind]
 	if !ok {
-		return "target.kind", fmt.Sprintf("%q is not a kind of release: CanaryRelease or Experiment", kind)
+		return "target.kind", fmt.Sprintf("%q is not a kind of release: CanaryRelease, Experiment or ReleasePlan", kind)
 	}
 	if !slices.Contains(actions, spec.Action) {
 		names := make([]string, len(actions))
@@ -59,6 +60,9 @@ func Applicable(kind string, spec v1alpha1.ReleaseActionSpec) (fieldName, refuse
 			names[i] = string(a)
 		}
 		return "action", fmt.Sprintf("%s does not apply to a%s %s; it takes %s", spec.Action, article(kind), kind, strings.Join(names, ", "))
+	}
+	if kind == "ReleasePlan" && spec.Full {
+		return "full", "full is for a release's Promote: a plan's Promote promotes its current wave at once; leave it out"
 	}
 	for _, f := range []struct {
 		name   string
@@ -172,6 +176,40 @@ func Experiment(a *v1alpha1.ReleaseAction, s State, subsets []string, now time.T
 	return Result{Refused: fmt.Sprintf("%s does not apply to an Experiment", a.Spec.Action)}
 }
 
+// Plan decides what an action does to a ReleasePlan's phase: Promote
+// (promote-wave) promotes the current wave's releases at once and starts
+// the next wave without its soak, through the plan's chain; Abort ends
+// the plan and aborts its running releases; Pause and Resume.
+func Plan(a *v1alpha1.ReleaseAction, s State) Result {
+	phase := v1alpha1.PlanPhase(s.Phase)
+	switch a.Spec.Action {
+	case v1alpha1.ActionPromote:
+		if phase != v1alpha1.PlanProgressing {
+			return Result{Refused: fmt.Sprintf("the plan is %s: only a Progressing plan has a wave to promote", phase)}
+		}
+		return Result{State: s, Chain: true, Message: "current wave promoted at once"}
+	case v1alpha1.ActionAbort:
+		if phase.Ended() {
+			return Result{Refused: fmt.Sprintf("the plan is %s already: it starts nothing more", phase)}
+		}
+		s.Phase, s.PausedPhase = string(v1alpha1.PlanAborted), ""
+		return Result{State: s, Message: "aborted: no wave starts any more, the running releases are aborted"}
+	case v1alpha1.ActionPause:
+		if phase != v1alpha1.PlanPending && phase != v1alpha1.PlanProgressing {
+			return Result{Refused: fmt.Sprintf("the plan is %s: only a Pending or Progressing plan can be paused", phase)}
+		}
+		s.PausedPhase, s.Phase = s.Phase, string(v1alpha1.PlanPaused)
+		return Result{State: s, Message: "paused: no wave starts and its releases hold their weights"}
+	case v1alpha1.ActionResume:
+		if phase != v1alpha1.PlanPaused {
+			return Result{Refused: fmt.Sprintf("the plan is %s, not Paused", phase)}
+		}
+		s.Phase, s.PausedPhase = cmp.Or(s.PausedPhase, string(v1alpha1.PlanProgressing)), ""
+		return Result{State: s, Message: "resumed"}
+	}
+	return Result{Refused: fmt.Sprintf("%s does not apply to a ReleasePlan", a.Spec.Action)}
+}
+
 // pauseOrResume freezes an active release (what, e.g. "release"; active
 // names its active phases for the refusal) in the paused phase, or lets a
 // paused one go on in the phase it paused in (running, if unknown).
@@ -195,8 +233,11 @@ func pauseOrResume(action v1alpha1.ActionName, s State, active bool, what, activ
 // dashboard offers only the actions it would not refuse.
 func Decide(a *v1alpha1.ReleaseAction, target v1alpha1.Object, now time.Time) Result {
 	kind := "CanaryRelease"
-	if _, ok := target.(*v1alpha1.Experiment); ok {
+	switch target.(type) {
+	case *v1alpha1.Experiment:
 		kind = "Experiment"
+	case *v1alpha1.ReleasePlan:
+		kind = "ReleasePlan"
 	}
 	if _, refused := Applicable(kind, a.Spec); refused != "" {
 		return Result{Refused: refused}
@@ -214,6 +255,8 @@ func Decide(a *v1alpha1.ReleaseAction, target v1alpha1.Object, now time.Time) Re
 			s.Phase = string(v1alpha1.ExperimentPending)
 		}
 		return Experiment(a, s, t.Spec.Subsets, now)
+	case *v1alpha1.ReleasePlan:
+		return Plan(a, State{Phase: string(cmp.Or(t.Status.Phase, v1alpha1.PlanPending)), PausedPhase: string(t.Status.PausedPhase)})
 	}
 	return Result{Refused: fmt.Sprintf("a %T is not a release", target)}
 }

@@ -133,7 +133,7 @@ func TestApplicable(t *testing.T) {
 		"winner is Conclude's": {kind: "Experiment", action: action(v1alpha1.ActionAbort, func(s *v1alpha1.ReleaseActionSpec) { s.Winner = "v2" }), field: "winner",
 			refused: "winner is for Conclude, not Abort: leave it out"},
 		"no such kind": {kind: "Route", action: action(v1alpha1.ActionAbort), field: "target.kind",
-			refused: `"Route" is not a kind of release: CanaryRelease or Experiment`},
+			refused: `"Route" is not a kind of release: CanaryRelease, Experiment or ReleasePlan`},
 	} {
 		t.Run(name, func(t *testing.T) {
 			f, refused := Applicable(tc.kind, tc.action.Spec)

@@ -186,7 +186,7 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (*Manager, error) 
 		if err := selfManagedCerts(ctx, mgr, cfg, &opts); err != nil {
 			return nil, err
 		}
-		admission := &webhook.Admission{Registry: engine.Registry, Compiler: engine.Compiler, Executors: engine.Executors, Reader: mgr.GetClient()}
+		admission := &webhook.Admission{Registry: engine.Registry, Compiler: engine.Compiler, Executors: engine.Executors, Reader: mgr.GetClient(), Namespace: opts.Namespace}
 		if opts.ClusterCheckTimeout > 0 {
 			admission.Target, admission.TargetTimeout = rc, opts.ClusterCheckTimeout
 		}
