@@ -222,10 +222,10 @@ fuzz: ## Fuzz admission, the policy chain and Policy compilation, each for FUZZT
 
 # The long fault tests carry the build tag `faults`; .ci/run runs them
 # after `make test`.
-FAULT_TESTS := TestManagerKilled|TestActionsUnderKills|TestNewVersionsUnderKills|TestAPIServerDown|TestLeaderKilled|TestShards|TestLoad
+FAULT_TESTS := TestManagerKilled|TestActionsUnderKills|TestNewVersionsUnderKills|TestPlanUnderKills|TestAPIServerDown|TestLeaderKilled|TestShards|TestLoad
 
 .PHONY: test-faults
-test-faults: envtest ## The long fault tests: 20 SIGKILLs, actions under 10 SIGKILLs, new versions under 15 SIGKILLs, kube-apiserver down 20 s, the leader killed, two shards with one killed, 200 clients for 60 s.
+test-faults: envtest ## The long fault tests: 20 SIGKILLs, actions under 10 SIGKILLs, new versions under 15 SIGKILLs, a three-wave plan under 10 SIGKILLs, kube-apiserver down 20 s, the leader killed, two shards with one killed, 200 clients for 60 s.
 	go vet -tags faults ./test/faults
 	go test -tags faults $(GO_TEST_FLAGS) -v -run '^($(FAULT_TESTS))$$' ./test/faults
 

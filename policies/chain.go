@@ -160,14 +160,14 @@ func fixedInput(in Input) ([][2]*ast.Term, error) {
 		{ast.StringTerm("now"), ast.StringTerm(in.Now.UTC().Format(time.RFC3339Nano))},
 		{ast.StringTerm("nowNs"), ast.InternedTerm(in.Now.UnixNano())},
 	}
-	// action, hooks and tree are absent unless a run has them, so that a
+	// action, hooks, tree and plan are absent unless a run has them, so that a
 	// policy can test for them.
 	for _, part := range []struct {
 		key      string
 		value    map[string]any
 		optional bool
 	}{{"resource", in.Resource, false}, {"observed", in.Observed, false}, {"metrics", in.Metrics, false},
-		{"action", in.Action, true}, {"hooks", in.Hooks, true}, {"tree", in.Tree, true}} {
+		{"action", in.Action, true}, {"hooks", in.Hooks, true}, {"tree", in.Tree, true}, {"plan", in.Plan, true}} {
 		if part.optional && part.value == nil {
 			continue
 		}

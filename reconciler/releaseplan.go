@@ -470,7 +470,7 @@ func (x planExecutor) Apply(ctx context.Context, s *scope, p *v1alpha1.ReleasePl
 				m.started = &metav1.MicroTime{Time: s.now}
 			}
 			for _, r := range m.releases {
-				if err := x.ensureRelease(ctx, s, p, run, i, m, r); err != nil {
+				if err := x.ensureRelease(ctx, s, p, &run, i, m, r); err != nil {
 					return run, err
 				}
 				if run.action != nil && run.action.Spec.Action == v1alpha1.ActionPromote && i == current && r.obj != nil && !r.obj.Status.Phase.Ended() {
@@ -479,7 +479,7 @@ func (x planExecutor) Apply(ctx context.Context, s *scope, p *v1alpha1.ReleasePl
 					}
 				}
 				if run.phase == v1alpha1.PlanRolledBack && r.obj != nil && r.obj.Status.Phase == v1alpha1.CanaryPromoted && r.revert == nil {
-					if err := x.revert(ctx, s, p, run, i, m, r); err != nil {
+					if err := x.revert(ctx, s, p, &run, i, m, r); err != nil {
 						return run, err
 					}
 				}
@@ -516,7 +516,7 @@ func decidedPlan(state map[string]any) (v1alpha1.PlanPhase, map[string]bool, err
 // ensureRelease creates a started member's release on a Route, unless it
 // exists, was created before (its status records it), or another release
 // runs on the Route (the plan's waits for it).
-func (x planExecutor) ensureRelease(ctx context.Context, s *scope, p *v1alpha1.ReleasePlan, run planRun, wave int, m *planMember, r *planRelease) error {
+func (x planExecutor) ensureRelease(ctx context.Context, s *scope, p *v1alpha1.ReleasePlan, run *planRun, wave int, m *planMember, r *planRelease) error {
 	if r.obj != nil || r.recorded || r.problem != "" || r.busy != "" || r.template == nil || run.phase.Ended() && run.phase != v1alpha1.PlanPromoted {
 		return nil
 	}
@@ -536,7 +536,7 @@ func (x planExecutor) ensureRelease(ctx context.Context, s *scope, p *v1alpha1.R
 			Route: r.route, Destination: t.Destination, Subset: run.subset, HTTPRoute: t.HTTPRoute},
 	}
 	c.OwnerReferences = planOwner(p)
-	return x.create(ctx, s, c, &r.obj, &run)
+	return x.create(ctx, s, c, &r.obj, run)
 }
 
 func planLabels(p *v1alpha1.ReleasePlan, wave int, route string) map[string]string {
@@ -582,7 +582,7 @@ func (planExecutor) promote(ctx context.Context, s *scope, a *v1alpha1.ReleaseAc
 
 // revert sends a promoted Route back to the release's baseline: a release
 // of the baseline that goes to 100 % at its first step.
-func (x planExecutor) revert(ctx context.Context, s *scope, p *v1alpha1.ReleasePlan, run planRun, wave int, m *planMember, r *planRelease) error {
+func (x planExecutor) revert(ctx context.Context, s *scope, p *v1alpha1.ReleasePlan, run *planRun, wave int, m *planMember, r *planRelease) error {
 	c := r.obj
 	labels := planLabels(p, wave, r.route)
 	labels[ancestry.LabelPlanRole] = planRoleRevert
@@ -595,7 +595,7 @@ func (x planExecutor) revert(ctx context.Context, s *scope, p *v1alpha1.ReleaseP
 			Subset: c.Status.Baseline, Baseline: c.Spec.Subset,
 		},
 	}
-	return x.create(ctx, s, back, &r.revert, &run)
+	return x.create(ctx, s, back, &r.revert, run)
 }
 
 func (planExecutor) Status(s *scope, p *v1alpha1.ReleasePlan, run planRun) (string, error) {

@@ -20,6 +20,7 @@ func commands() []*cobra.Command {
 		newTreeCommand(),
 		newCanaryCommand(),
 		newExperimentCommand(),
+		newPlanCommand(),
 		newGetCommand(),
 		newStartCommand(),
 		newDashboardCommand(),

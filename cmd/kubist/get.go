@@ -93,6 +93,37 @@ func newGetCommand() *cobra.Command {
 			return watchRendered(cmd.Context(), cmd.OutOrStdout(), interval, isTerminal(cmd.OutOrStdout()), fmt.Sprintf("(kubist get route %s --watch)", args[0]), render)
 		},
 	})
+	cmd.AddCommand(&cobra.Command{
+		Use:     "plan NAME",
+		Aliases: []string{"releaseplan"},
+		Short:   "Show a ReleasePlan: each wave with its VirtualClusters and their releases, the figures of each wave across its clusters, its decisions and history",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, _, err := clientOf(flags)
+			if err != nil {
+				return err
+			}
+			render := func(ctx context.Context) (string, error) {
+				var p v1alpha1.ReleasePlan
+				if err := c.Get(ctx, types.NamespacedName{Name: args[0]}, &p); err != nil {
+					return "", fmt.Errorf("releaseplan %s: %w", args[0], err)
+				}
+				if output != "" {
+					return marshalled(&p, output)
+				}
+				return describePlan(&p), nil
+			}
+			if !watch {
+				text, err := render(cmd.Context())
+				if err != nil {
+					return err
+				}
+				_, err = fmt.Fprint(cmd.OutOrStdout(), text)
+				return err
+			}
+			return watchRendered(cmd.Context(), cmd.OutOrStdout(), interval, isTerminal(cmd.OutOrStdout()), fmt.Sprintf("(kubist get plan %s --watch)", args[0]), render)
+		},
+	})
 	cmd.PersistentFlags().StringVarP(&output, "output", "o", "", "Output format: json or yaml (the object as stored); the default is the view for people.")
 	cmd.PersistentFlags().BoolVarP(&watch, "watch", "w", false, "Redraw whenever the release changes, until interrupted: in place on a terminal, appended elsewhere.")
 	cmd.PersistentFlags().DurationVar(&interval, "interval", time.Second, "How often --watch reads the release.")
@@ -224,6 +255,55 @@ func marshalled(obj any, output string) (string, error) {
 // describeRoute is the view of a Route for people: what it applied, its
 // stable subsets (and what its spec names), the releases that ended on it
 // and its conditions.
+// describePlan is the view of a ReleasePlan for people.
+func describePlan(p *v1alpha1.ReleasePlan) string {
+	var b strings.Builder
+	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "ReleasePlan:\t%s\n", p.Name)
+	fmt.Fprintf(tw, "Project:\t%s\n", p.Spec.Project)
+	fmt.Fprintf(tw, "Routes:\t%s\n", strings.Join(p.Spec.Routes, ", "))
+	fmt.Fprintf(tw, "Subset:\t%s\n", cmp.Or(p.Status.Subset, p.Spec.Subset, "the newest ready one"))
+	fmt.Fprintf(tw, "Phase:\t%s\n", cmp.Or(p.Status.Summary, string(p.Status.Phase), "not reconciled yet"))
+	fmt.Fprintf(tw, "Policies:\t%s\n", strings.Join(release.Chain(p), " → "))
+	for _, d := range p.Status.Decisions {
+		fmt.Fprintf(tw, "Decision:\t%s: %s: %s\n", d.Policy, d.Outcome, d.Message)
+	}
+	if p.Status.Unplaced > 0 {
+		fmt.Fprintf(tw, "Unplaced:\t%d VirtualClusters the plan reaches are in no wave\n", p.Status.Unplaced)
+	}
+	_ = tw.Flush()
+	writeTable(&b, "Waves", "no VirtualCluster placed yet", tree.WavesTable(p))
+	writeTable(&b, "Metrics per wave (across its clusters)", "none yet", tree.WaveMetricsTable(p))
+	b.WriteString("\nHistory:\n")
+	if len(p.Status.History) == 0 {
+		b.WriteString("  none yet\n")
+	}
+	tw = tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+	for _, h := range p.Status.History {
+		by := h.Policy
+		if h.Action != "" {
+			by = h.Action + " by " + cmp.Or(h.User, "unknown user")
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", h.Time.UTC().Format(time.TimeOnly), h.Phase, by, h.Message)
+	}
+	_ = tw.Flush()
+	return b.String()
+}
+
+// writeTable writes a titled table, or none when it has no rows.
+func writeTable(b *strings.Builder, title, none string, t tree.Table) {
+	b.WriteString("\n" + title + ":\n")
+	if len(t.Rows) == 0 {
+		b.WriteString("  " + none + "\n")
+		return
+	}
+	tw := tabwriter.NewWriter(b, 0, 4, 2, ' ', 0)
+	for _, row := range append([][]string{t.Head}, t.Rows...) {
+		fmt.Fprintln(tw, "  "+strings.Join(row, "\t"))
+	}
+	_ = tw.Flush()
+}
+
 func describeRoute(r *v1alpha1.Route) string {
 	var b strings.Builder
 	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
@@ -236,20 +316,8 @@ func describeRoute(r *v1alpha1.Route) string {
 	fmt.Fprintf(tw, "Applied:\t%s\n", applied)
 	fmt.Fprintf(tw, "Releasing:\t%s\n", cmp.Or(strings.Join(r.Status.ComposedFrom, ", "), "nothing"))
 	_ = tw.Flush()
-	table := func(title, none string, t tree.Table) {
-		b.WriteString("\n" + title + ":\n")
-		if len(t.Rows) == 0 {
-			b.WriteString("  " + none + "\n")
-			return
-		}
-		tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
-		for _, row := range append([][]string{t.Head}, t.Rows...) {
-			fmt.Fprintln(tw, "  "+strings.Join(row, "\t"))
-		}
-		_ = tw.Flush()
-	}
-	table("Stable", "no rule sends a Destination one subset", tree.StableTable(r))
-	table("Releases", "none ended yet", tree.ReleasesTable(r))
+	writeTable(&b, "Stable", "no rule sends a Destination one subset", tree.StableTable(r))
+	writeTable(&b, "Releases", "none ended yet", tree.ReleasesTable(r))
 
 	b.WriteString("\nConditions:\n")
 	tw = tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)

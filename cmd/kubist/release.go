@@ -52,6 +52,10 @@ func newReleaseCommand(kind, use, short string, verbs []actionVerb) *cobra.Comma
 	flags := clientFlags(cmd)
 	var wait time.Duration
 	cmd.PersistentFlags().DurationVar(&wait, "wait", 30*time.Second, "How long to wait for the release's executor to apply the action; 0 returns once it is asked.")
+	var managerNamespace string
+	if kind == "ReleasePlan" {
+		cmd.PersistentFlags().StringVar(&managerNamespace, "manager-namespace", "kubist-system", "The Kubist manager's namespace, where a ReleasePlan's actions are created.")
+	}
 	for _, v := range verbs {
 		sub := &cobra.Command{Use: v.use + " NAME", Short: v.short, Args: cobra.ExactArgs(1)}
 		fill := func(*v1alpha1.ReleaseActionSpec) error { return nil }
@@ -62,6 +66,9 @@ func newReleaseCommand(kind, use, short string, verbs []actionVerb) *cobra.Comma
 			c, namespace, err := clientOf(flags)
 			if err != nil {
 				return err
+			}
+			if managerNamespace != "" {
+				namespace = managerNamespace
 			}
 			spec := v1alpha1.ReleaseActionSpec{Target: v1alpha1.ActionTarget{Kind: kind, Name: args[0]}, Action: v.action}
 			if err := fill(&spec); err != nil {
@@ -115,6 +122,15 @@ func newExperimentCommand() *cobra.Command {
 					return nil
 				}
 			}},
+	})
+}
+
+func newPlanCommand() *cobra.Command {
+	return newReleaseCommand("ReleasePlan", "plan", "Act on a ReleasePlan: pause, resume, abort, promote-wave", []actionVerb{
+		{use: "pause", short: "Start no wave or VirtualCluster, and hold the plan's releases at their weights, until resume", action: v1alpha1.ActionPause},
+		{use: "resume", short: "Let a paused plan go on", action: v1alpha1.ActionResume},
+		{use: "abort", short: "End the plan: no wave starts any more, its running releases are aborted (the waves promoted keep the subset)", action: v1alpha1.ActionAbort},
+		{use: "promote-wave", short: "Promote the current wave's releases at once and start the next wave without waiting for its soak", action: v1alpha1.ActionPromote},
 	})
 }
 

@@ -35,8 +35,12 @@ func Ask(ctx context.Context, c client.Client, namespace string, spec v1alpha1.R
 	return a, nil
 }
 
-// Target names an action's release for messages: "canaryrelease ns/name".
+// Target names an action's release for messages: "canaryrelease ns/name",
+// "releaseplan name".
 func Target(namespace string, spec v1alpha1.ReleaseActionSpec) string {
+	if spec.Target.Kind == "ReleasePlan" {
+		return "releaseplan " + spec.Target.Name
+	}
 	return fmt.Sprintf("%s %s/%s", strings.ToLower(spec.Target.Kind), namespace, spec.Target.Name)
 }
 

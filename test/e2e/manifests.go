@@ -1,6 +1,11 @@
 package e2e
 
-import "fmt"
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+)
 
 // TreeManifest is a VirtualCluster's tree: a project, a cluster, the
 // virtual cluster with its namespace, two versions of an app, and the
@@ -84,4 +89,64 @@ spec:
   subset: v2
   policies:
 %s`, namespace, policies)
+}
+
+// FleetManifest is a Project with one Cluster per entry of clusters
+// (name → its labels, as YAML flow), each with a VirtualCluster of the
+// same name; in each VirtualCluster's namespace, two Routes (web and api,
+// a group) over their Destinations, each with a release template.
+func FleetManifest(project string, clusters map[string]string, policies map[string]string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "apiVersion: kubist.io/v1alpha1\nkind: Project\nmetadata: {name: %s}\n", project)
+	for _, name := range slices.Sorted(maps.Keys(clusters)) {
+		fmt.Fprintf(&b, `---
+apiVersion: kubist.io/v1alpha1
+kind: Cluster
+metadata: {name: %[1]s, labels: %[2]s}
+spec: {project: %[3]s}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: %[1]s}
+---
+apiVersion: kubist.io/v1alpha1
+kind: VirtualCluster
+metadata: {name: %[1]s}
+spec: {cluster: %[1]s}
+`, name, clusters[name], project)
+		for _, app := range []string{"web", "api"} {
+			fmt.Fprintf(&b, `---
+apiVersion: kubist.io/v1alpha1
+kind: Application
+metadata: {name: %[2]s, namespace: %[1]s}
+spec:
+  selector: {app: %[2]s}
+---
+apiVersion: kubist.io/v1alpha1
+kind: Destination
+metadata: {name: %[2]s, namespace: %[1]s}
+spec:
+  application: %[2]s
+  ports: [{name: http, port: 8080}]
+  subsets:
+    - {name: v1, labels: {version: v1}}
+    - {name: v2, labels: {version: v2}}
+---
+apiVersion: kubist.io/v1alpha1
+kind: Route
+metadata: {name: %[2]s, namespace: %[1]s}
+spec:
+  hosts: [%[2]s]
+  http:
+    - name: default
+      route:
+        - {destination: %[2]s, subset: v1, weight: 100}
+  release:
+    destination: %[2]s
+    policies:
+%[3]s
+`, name, app, policies[app])
+		}
+	}
+	return b.String()
 }

@@ -473,3 +473,92 @@ func TestNewVersionsUnderKills(t *testing.T) {
 		}
 	}
 }
+
+// TestPlanUnderKills: a ReleasePlan of two Routes over three
+// VirtualClusters in three waves, and the manager killed with SIGKILL 10
+// times at random moments while it runs. Every wave starts once, in
+// order, each after the previous one was promoted; each release the plan
+// starts is created once and steps each step once.
+func TestPlanUnderKills(t *testing.T) {
+	binary, err := testenv.BuildKubist(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := startEnv(t, controlplane.Options{})
+	step := "      - {name: TimedCanaryRelease, parameters: {step: 50, period: 1s}}"
+	apply(t, env, e2e.FleetManifest("kills", map[string]string{"kills-a": "{ring: canary}", "kills-b": "{region: eu}", "kills-c": "{region: us}"},
+		map[string]string{"web": step, "api": step})+`---
+apiVersion: kubist.io/v1alpha1
+kind: ReleasePlan
+metadata: {name: kills-v2}
+spec:
+  project: kills
+  routes: [web, api]
+  subset: v2
+  policies: [{name: WavePacing, parameters: {soak: 1s, parallelism: 0, onFailure: Halt}}]
+  waves:
+    - {name: canary, clusters: {matchLabels: {ring: canary}}}
+    - {name: eu, clusters: {matchLabels: {region: eu}}}
+    - {name: rest}
+`)
+	m := newManagerProcess(t, binary, env, "plan", "--leader-elect=false", "--resync-period=30s")
+	seed := time.Now().UnixNano()
+	rng := rand.New(rand.NewPCG(uint64(seed), 0))
+	t.Logf("kill moments from seed %d", seed)
+	plan := &v1alpha1.ReleasePlan{}
+	for range 10 {
+		m.Start()
+		time.Sleep(time.Duration(200+rng.IntN(1300)) * time.Millisecond)
+		m.Stop(syscall.SIGKILL)
+	}
+	if err := env.Client.Get(t.Context(), types.NamespacedName{Name: "kills-v2"}, plan); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("after the kills: %s", plan.Status.Summary)
+	if plan.Status.Wave == 0 {
+		t.Fatal("no wave started between the kills: the test killed nothing in flight")
+	}
+	m.Start()
+	testenv.Eventually(t, 2*time.Minute, "the plan promoted", func() error {
+		if err := env.Client.Get(t.Context(), types.NamespacedName{Name: "kills-v2"}, plan); err != nil {
+			return err
+		}
+		if plan.Status.Phase != v1alpha1.PlanPromoted {
+			return fmt.Errorf("plan %s", plan.Status.Summary)
+		}
+		return nil
+	})
+	var started []string
+	for _, h := range plan.Status.History {
+		if strings.HasSuffix(h.Message, " started") {
+			started = append(started, h.Message)
+		}
+	}
+	if want := []string{"wave 1/3 canary started", "wave 2/3 eu started", "wave 3/3 rest started"}; !slices.Equal(started, want) {
+		t.Errorf("the plan's history records the starts %q, want %q", started, want)
+	}
+	for i, w := range plan.Status.Waves {
+		if w.Started == nil || w.Promoted == nil {
+			t.Fatalf("wave %s: started %v, promoted %v", w.Name, w.Started, w.Promoted)
+		}
+		if i > 0 && w.Started.Before(plan.Status.Waves[i-1].Promoted) {
+			t.Errorf("wave %s started at %s, before wave %s was promoted at %s", w.Name, w.Started, plan.Status.Waves[i-1].Name, plan.Status.Waves[i-1].Promoted)
+		}
+		for _, member := range w.Members {
+			for _, r := range member.Releases {
+				cr := &v1alpha1.CanaryRelease{}
+				if err := env.Client.Get(t.Context(), types.NamespacedName{Namespace: member.Namespace, Name: r.Name}, cr); err != nil {
+					t.Fatal(err)
+				}
+				var steps []string
+				for _, h := range history(t, env.Client, cr) {
+					steps = append(steps, fmt.Sprintf("%d %s", h.Weights["v2"], h.Phase))
+				}
+				if want := []string{"50 Progressing", "100 Promoted"}; !slices.Equal(steps, want) {
+					t.Errorf("%s/%s stepped %v, want %v", cr.Namespace, cr.Name, steps, want)
+				}
+			}
+		}
+	}
+	t.Logf("%d restarts; waves started at %s, %s, %s", m.Restarts(), plan.Status.Waves[0].Started, plan.Status.Waves[1].Started, plan.Status.Waves[2].Started)
+}

@@ -1,0 +1,179 @@
+package e2e
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/kubist-io/kubist/api/v1alpha1"
+)
+
+func planStatus(g Gomega, name string) v1alpha1.ReleasePlan {
+	var p v1alpha1.ReleasePlan
+	g.Expect(env.Client.Get(ctx(), types.NamespacedName{Name: name}, &p)).To(Succeed())
+	return p
+}
+
+// weightAt is a release's canary weight at t, from its history.
+func weightAt(history []v1alpha1.ReleaseStep, canary string, t time.Time) int32 {
+	var w int32
+	for _, h := range history {
+		if h.Time.After(t) {
+			break
+		}
+		w = h.Weights[canary]
+	}
+	return w
+}
+
+var _ = Describe("A ReleasePlan", func() {
+	clusters := map[string]string{"fleet-a": "{ring: canary}", "fleet-b": "{region: eu}", "fleet-c": "{region: us}"}
+	// web steps by 50, api by 25: in lockstep, web waits for api.
+	policies := map[string]string{
+		"web": "      - {name: TimedCanaryRelease, parameters: {step: 50, period: 1s}}",
+		"api": "      - {name: TimedCanaryRelease, parameters: {step: 25, period: 1s}}",
+	}
+
+	It("releases a group of two Routes over three clusters wave by wave, in lockstep, each wave once", func() {
+		kubectl([]byte(FleetManifest("fleet", clusters, policies)), "apply", "-f", "-")
+		kubectl([]byte(`apiVersion: kubist.io/v1alpha1
+kind: ReleasePlan
+metadata: {name: fleet-v2}
+spec:
+  project: fleet
+  routes: [web, api]
+  subset: v2
+  policies: [{name: WavePacing, parameters: {soak: 3s}}]
+  waves:
+    - {name: canary, clusters: {matchLabels: {ring: canary}}}
+    - {name: eu, clusters: {matchLabels: {region: eu}}}
+    - {name: rest}
+`), "apply", "-f", "-")
+
+		By("every wave promoted in order, each after the previous one's soak")
+		var plan v1alpha1.ReleasePlan
+		Eventually(func(g Gomega) {
+			plan = planStatus(g, "fleet-v2")
+			g.Expect(plan.Status.Phase).To(Equal(v1alpha1.PlanPromoted), plan.Status.Summary)
+		}).WithTimeout(90 * time.Second).WithPolling(time.Second).Should(Succeed())
+		Expect(plan.Status.Waves).To(HaveLen(3))
+		for i, w := range plan.Status.Waves {
+			Expect(w.Phase).To(Equal(v1alpha1.WavePromoted), w.Name)
+			Expect(w.Members).To(HaveLen(1))
+			Expect(w.Members[0].VirtualCluster).To(Equal([]string{"fleet-a", "fleet-b", "fleet-c"}[i]))
+			Expect(w.Members[0].Releases).To(HaveLen(2))
+			if i > 0 {
+				prev := plan.Status.Waves[i-1]
+				Expect(w.Started.Time).To(BeTemporally(">=", prev.Promoted.Add(3*time.Second)), "wave %s starts after %s's soak", w.Name, prev.Name)
+				AddReportEntry("plan", fmt.Sprintf("wave %s promoted at %s; wave %s started at %s (%.1fs later, soak 3s)",
+					prev.Name, prev.Promoted.Format(time.RFC3339Nano), w.Name, w.Started.Format(time.RFC3339Nano), w.Started.Sub(prev.Promoted.Time).Seconds()))
+			}
+		}
+		starts := 0
+		for _, h := range plan.Status.History {
+			if strings.Contains(h.Message, "started") {
+				starts++
+			}
+		}
+		Expect(starts).To(Equal(3), "one start per wave in the plan's history: %+v", plan.Status.History)
+
+		By("each release ran with the plan's lockstep last, and its group never more than a step apart")
+		for _, ns := range []string{"fleet-a", "fleet-b", "fleet-c"} {
+			var web, api v1alpha1.CanaryRelease
+			Eventually(func(g Gomega) {
+				web, api = releaseOf(g, ns, "fleet-v2-web"), releaseOf(g, ns, "fleet-v2-api")
+			}).Should(Succeed())
+			Expect(web.Labels).To(HaveKeyWithValue(v1alpha1.LabelPlan, "fleet-v2"))
+			Expect(web.Status.EffectivePolicies).To(Equal([]v1alpha1.EffectivePolicy{{Name: "TimedCanaryRelease"}, {Name: "PlanLockstep", From: "ReleasePlan fleet-v2"}}))
+			webHistory, apiHistory := historyOf(Default, &web), historyOf(Default, &api)
+			for _, h := range append(slices.Clone(webHistory), apiHistory...) {
+				diff := weightAt(webHistory, "v2", h.Time.Time) - weightAt(apiHistory, "v2", h.Time.Time)
+				Expect(diff).To(BeNumerically("~", 0, 50), "%s at %s: web %d, api %d", ns, h.Time, weightAt(webHistory, "v2", h.Time.Time), weightAt(apiHistory, "v2", h.Time.Time))
+			}
+		}
+	})
+
+	It("on a failure in wave 2, rolls the group back and, with onFailure: Rollback, sends wave 1 back to v1; kubist get plan and kubist plan show it", func() {
+		slow := map[string]string{
+			"web": "      - {name: TimedCanaryRelease, parameters: {step: 20, period: 2s}}",
+			"api": "      - {name: TimedCanaryRelease, parameters: {step: 20, period: 2s}}",
+		}
+		kubectl([]byte(FleetManifest("fleet2", map[string]string{"fleet2-a": "{ring: canary}", "fleet2-b": "{region: eu}", "fleet2-c": "{region: us}"}, slow)), "apply", "-f", "-")
+		kubectl([]byte(`apiVersion: kubist.io/v1alpha1
+kind: ReleasePlan
+metadata: {name: fleet2-v2}
+spec:
+  project: fleet2
+  routes: [web, api]
+  subset: v2
+  policies: [{name: WavePacing, parameters: {soak: 1s, onFailure: Rollback}}]
+  waves:
+    - {name: canary, clusters: {matchLabels: {ring: canary}}}
+    - {name: eu, clusters: {matchLabels: {region: eu}}}
+    - {name: rest}
+`), "apply", "-f", "-")
+
+		By("a manual release of a Route the plan releases is refused, naming the plan")
+		res, err := env.Kubectl.Run([]byte(`apiVersion: kubist.io/v1alpha1
+kind: CanaryRelease
+metadata: {name: web-by-hand, namespace: fleet2-b}
+spec: {route: web, destination: web, subset: v2}
+`), "apply", "-f", "-")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(res.ExitCode).NotTo(Equal(0))
+		Expect(res.Stderr).To(ContainSubstring("spec.route: Invalid value: \"web\": ReleasePlan fleet2-v2"))
+
+		By("kubist plan pause holds the plan; resume lets it go on")
+		Expect(kubectlKubist("plan", "pause", "fleet2-v2").Stdout).To(ContainSubstring("releaseplan fleet2-v2: Pause by"))
+		Expect(planStatus(Default, "fleet2-v2").Status.Phase).To(Equal(v1alpha1.PlanPaused))
+		Expect(kubectlKubist("plan", "resume", "fleet2-v2").Stdout).To(ContainSubstring("resumed"))
+
+		By("wave 2 started; aborting its web release rolls back its api release too")
+		Eventually(func(g Gomega) {
+			p := planStatus(g, "fleet2-v2")
+			g.Expect(p.Status.Wave).To(Equal(int32(2)), p.Status.Summary)
+			g.Expect(releaseOf(g, "fleet2-b", "fleet2-v2-web").Status.CanaryWeight).To(BeNumerically(">=", 20))
+		}).WithTimeout(60 * time.Second).Should(Succeed())
+		kubectlKubist("canary", "abort", "fleet2-v2-web", "-n", "fleet2-b")
+		Eventually(func(g Gomega) {
+			api := releaseOf(g, "fleet2-b", "fleet2-v2-api")
+			g.Expect(api.Status.Phase).To(Equal(v1alpha1.CanaryRolledBack), "history %+v, decisions %+v, effective %+v", api.Status.History, api.Status.Decisions, api.Status.EffectivePolicies)
+			g.Expect(api.Status.Weights["v1"]).To(Equal(int32(100)))
+			// Its group's abort, or the plan's rollback that followed it,
+			// whichever its run saw first.
+			last := api.Status.History[len(api.Status.History)-1]
+			g.Expect(last.Policy).To(Equal("PlanLockstep"))
+			g.Expect(last.Message).To(Or(ContainSubstring("rolling back with its group (ReleasePlan fleet2-v2): web Aborted"), Equal("ReleasePlan fleet2-v2 is RolledBack: back to v1")))
+		}).WithTimeout(30 * time.Second).Should(Succeed())
+
+		By("the plan rolls back: wave 1's promoted Routes go back to v1, wave 3 never starts")
+		Eventually(func(g Gomega) {
+			p := planStatus(g, "fleet2-v2")
+			g.Expect(p.Status.Phase).To(Equal(v1alpha1.PlanRolledBack))
+			for _, route := range []string{"web", "api"} {
+				back := releaseOf(g, "fleet2-a", "fleet2-v2-"+route+"-revert")
+				g.Expect(back.Status.Phase).To(Equal(v1alpha1.CanaryPromoted))
+				g.Expect(back.Status.Weights["v1"]).To(Equal(int32(100)))
+				var r v1alpha1.Route
+				g.Expect(env.Client.Get(ctx(), types.NamespacedName{Namespace: "fleet2-a", Name: route}, &r)).To(Succeed())
+				g.Expect(r.Status.Stable).NotTo(BeEmpty())
+				g.Expect(r.Status.Stable[0].Subset).To(Equal("v1"))
+			}
+			g.Expect(p.Status.Waves[2].Started).To(BeNil())
+		}).WithTimeout(60 * time.Second).Should(Succeed())
+
+		shown := kubectlKubist("get", "plan", "fleet2-v2").Stdout
+		GinkgoWriter.Print(shown)
+		AddReportEntry("kubist get plan", shown)
+		Expect(shown).To(MatchRegexp(`Phase:\s+RolledBack: wave 2/3 eu`))
+		Expect(shown).To(MatchRegexp(`canary\s+Promoted\s+.*fleet2-a\s+fleet2-a\s+Promoted\s+web v2 100% Promoted \(reverted by fleet2-v2-web-revert\)`))
+		Expect(shown).To(MatchRegexp(`eu\s+RolledBack\s+.*fleet2-b`))
+		Expect(shown).To(MatchRegexp(`rest\s+Pending`))
+		Expect(shown).To(ContainSubstring("Pause by"))
+	})
+})
