@@ -591,7 +591,7 @@ func (x planExecutor) revert(ctx context.Context, s *scope, p *v1alpha1.ReleaseP
 		Spec: v1alpha1.CanaryReleaseSpec{
 			Stanzas: v1alpha1.Stanzas{Policies: []v1alpha1.PolicyRef{{Name: "TimedCanaryRelease", Parameters: v1alpha1.Parameters{
 				"step": {Raw: []byte("100")}, "period": {Raw: []byte(`"1s"`)}}}}},
-			Route:   c.Spec.Route, Destination: c.Spec.Destination, HTTPRoute: c.Spec.HTTPRoute,
+			Route: c.Spec.Route, Destination: c.Spec.Destination, HTTPRoute: c.Spec.HTTPRoute,
 			Subset: c.Status.Baseline, Baseline: c.Spec.Subset,
 		},
 	}
