@@ -195,37 +195,42 @@ func (x planExecutor) observeRoute(ctx context.Context, p *v1alpha1.ReleasePlan,
 // newest ready subset newer than the stable one, of the first Route of the
 // first VirtualCluster it reaches.
 func (x planExecutor) newestSubset(ctx context.Context, p *v1alpha1.ReleasePlan, waves [][]*planMember) (string, string) {
+	var first *planMember
 	for _, w := range waves {
-		for _, m := range w {
-			var route v1alpha1.Route
-			key := types.NamespacedName{Namespace: m.target.Namespace, Name: p.Spec.Routes[0]}
-			if err := x.r.Client.Get(ctx, key, &route, client.UnsafeDisableDeepCopy); err != nil || route.Spec.Release == nil {
-				return "", fmt.Sprintf("Route %s has no release template to find the newest subset with: set spec.subset", key)
-			}
-			view, err := x.r.observeTemplate(ctx, &route)
-			if err != nil || view.problem != "" {
-				return "", fmt.Sprintf("the newest subset of Route %s is unknown (%v%s): set spec.subset", key, err, view.problemText())
-			}
-			stable := ""
-			for _, e := range route.Status.Stable {
-				if e.Destination == route.Spec.Release.Destination {
-					stable = e.Subset
-				}
-			}
-			var stableAt *metav1.Time
-			if v, ok := view.versions[stable]; ok {
-				stableAt = v.Created
-			}
-			newest := release.Newest(view.subsets, view.versions, func(s string, v v1alpha1.ApplicationVersion) bool {
-				return s != stable && (stableAt == nil || !v.Created.Before(stableAt))
-			})
-			if newest == "" {
-				return "", fmt.Sprintf("Route %s has no ready subset newer than the stable %s: deploy one, or set spec.subset", key, stable)
-			}
-			return newest, ""
+		if len(w) > 0 {
+			first = w[0]
+			break
 		}
 	}
-	return "", "the plan reaches no VirtualCluster yet"
+	if first == nil {
+		return "", "the plan reaches no VirtualCluster yet"
+	}
+	var route v1alpha1.Route
+	key := types.NamespacedName{Namespace: first.target.Namespace, Name: p.Spec.Routes[0]}
+	if err := x.r.Client.Get(ctx, key, &route, client.UnsafeDisableDeepCopy); err != nil || route.Spec.Release == nil {
+		return "", fmt.Sprintf("Route %s has no release template to find the newest subset with: set spec.subset", key)
+	}
+	view, err := x.r.observeTemplate(ctx, &route)
+	if err != nil || view.problem != "" {
+		return "", fmt.Sprintf("the newest subset of Route %s is unknown (%v%s): set spec.subset", key, err, view.problemText())
+	}
+	stable := ""
+	for _, e := range route.Status.Stable {
+		if e.Destination == route.Spec.Release.Destination {
+			stable = e.Subset
+		}
+	}
+	var stableAt *metav1.Time
+	if v, ok := view.versions[stable]; ok {
+		stableAt = v.Created
+	}
+	newest := release.Newest(view.subsets, view.versions, func(s string, v v1alpha1.ApplicationVersion) bool {
+		return s != stable && (stableAt == nil || !v.Created.Before(stableAt))
+	})
+	if newest == "" {
+		return "", fmt.Sprintf("Route %s has no ready subset newer than the stable %s: deploy one, or set spec.subset", key, stable)
+	}
+	return newest, ""
 }
 
 func (v *templateView) problemText() string {
@@ -479,7 +484,7 @@ func (x planExecutor) Apply(ctx context.Context, s *scope, p *v1alpha1.ReleasePl
 					}
 				}
 				if run.phase == v1alpha1.PlanRolledBack && r.obj != nil && r.obj.Status.Phase == v1alpha1.CanaryPromoted && r.revert == nil {
-					if err := x.revert(ctx, s, p, &run, i, m, r); err != nil {
+					if err := x.revert(ctx, s, p, &run, i, r); err != nil {
 						return run, err
 					}
 				}
@@ -582,7 +587,7 @@ func (planExecutor) promote(ctx context.Context, s *scope, a *v1alpha1.ReleaseAc
 
 // revert sends a promoted Route back to the release's baseline: a release
 // of the baseline that goes to 100 % at its first step.
-func (x planExecutor) revert(ctx context.Context, s *scope, p *v1alpha1.ReleasePlan, run *planRun, wave int, m *planMember, r *planRelease) error {
+func (x planExecutor) revert(ctx context.Context, s *scope, p *v1alpha1.ReleasePlan, run *planRun, wave int, r *planRelease) error {
 	c := r.obj
 	labels := planLabels(p, wave, r.route)
 	labels[ancestry.LabelPlanRole] = planRoleRevert

@@ -19,14 +19,14 @@ func planStatus(g Gomega, name string) v1alpha1.ReleasePlan {
 	return p
 }
 
-// weightAt is a release's canary weight at t, from its history.
-func weightAt(history []v1alpha1.ReleaseStep, canary string, t time.Time) int32 {
+// weightAt is a release's weight of v2 at t, from its history.
+func weightAt(history []v1alpha1.ReleaseStep, t time.Time) int32 {
 	var w int32
 	for _, h := range history {
 		if h.Time.After(t) {
 			break
 		}
-		w = h.Weights[canary]
+		w = h.Weights["v2"]
 	}
 	return w
 }
@@ -92,8 +92,8 @@ spec:
 			Expect(web.Status.EffectivePolicies).To(Equal([]v1alpha1.EffectivePolicy{{Name: "TimedCanaryRelease"}, {Name: "PlanLockstep", From: "ReleasePlan fleet-v2"}}))
 			webHistory, apiHistory := historyOf(Default, &web), historyOf(Default, &api)
 			for _, h := range append(slices.Clone(webHistory), apiHistory...) {
-				diff := weightAt(webHistory, "v2", h.Time.Time) - weightAt(apiHistory, "v2", h.Time.Time)
-				Expect(diff).To(BeNumerically("~", 0, 50), "%s at %s: web %d, api %d", ns, h.Time, weightAt(webHistory, "v2", h.Time.Time), weightAt(apiHistory, "v2", h.Time.Time))
+				diff := weightAt(webHistory, h.Time.Time) - weightAt(apiHistory, h.Time.Time)
+				Expect(diff).To(BeNumerically("~", 0, 50), "%s at %s: web %d, api %d", ns, h.Time, weightAt(webHistory, h.Time.Time), weightAt(apiHistory, h.Time.Time))
 			}
 		}
 	})
