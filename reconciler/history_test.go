@@ -59,6 +59,21 @@ func TestNotificationsOf(t *testing.T) {
 	if reason, level := stepReason(v1alpha1.ReleaseStep{Phase: "RolledBack"}); reason != "RolledBack" || level != notify.Error {
 		t.Fatalf("a rollback is %s/%s", reason, level)
 	}
+
+	// A plan's release says its plan and wave; the plan says its wave.
+	old.Labels = map[string]string{v1alpha1.LabelPlan: "shop-v2", v1alpha1.LabelWave: "eu"}
+	updated.Labels = old.Labels
+	if n := notificationsOf("CanaryRelease", old, updated)[0]; n.Subject() != "CanaryRelease ops/web-v2 (ReleasePlan shop-v2, wave eu)" {
+		t.Fatalf("a plan's release's notification is about %q", n.Subject())
+	}
+	plan := &v1alpha1.ReleasePlan{ObjectMeta: metav1.ObjectMeta{Name: "shop-v2"}}
+	started := plan.DeepCopy()
+	started.Status.Wave, started.Status.Waves = 2, []v1alpha1.WaveStatus{{Name: "canary"}, {Name: "eu"}}
+	started.Status.History = []v1alpha1.ReleaseStep{{Time: at(40), Policy: "WavePacing", Phase: "Progressing", Message: "wave 2/2 eu started"}}
+	notes = notificationsOf("ReleasePlan", plan, started)
+	if len(notes) != 1 || notes[0].Reason != "WaveStarted" || notes[0].Subject() != "ReleasePlan shop-v2 (wave eu)" {
+		t.Fatalf("a wave's start tells %+v", notes)
+	}
 }
 
 // steps are n steps of a canary from number first on, a second apart,

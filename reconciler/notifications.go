@@ -55,10 +55,17 @@ func notificationsOf(kind string, old, updated v1alpha1.Object) []notify.Notific
 	case *v1alpha1.Experiment:
 		before, after = old.(*v1alpha1.Experiment).Status.History, o.Status.History
 		phase, weights = string(o.Status.Phase), o.Status.Weights
+	case *v1alpha1.ReleasePlan:
+		before, after = old.(*v1alpha1.ReleasePlan).Status.History, o.Status.History
+		phase = string(o.Status.Phase)
 	default:
 		return nil
 	}
-	base := notify.Notification{Kind: kind, Namespace: updated.GetNamespace(), Name: updated.GetName(), Phase: phase, Weights: weights}
+	base := notify.Notification{Kind: kind, Namespace: updated.GetNamespace(), Name: updated.GetName(), Phase: phase, Weights: weights,
+		Plan: updated.GetLabels()[v1alpha1.LabelPlan], Wave: updated.GetLabels()[v1alpha1.LabelWave]}
+	if p, ok := updated.(*v1alpha1.ReleasePlan); ok && p.Status.Wave > 0 && int(p.Status.Wave) <= len(p.Status.Waves) {
+		base.Wave = p.Status.Waves[p.Status.Wave-1].Name
+	}
 	var out []notify.Notification
 	for _, step := range newSteps(before, after) {
 		n := base
@@ -136,6 +143,11 @@ func stepReason(s v1alpha1.ReleaseStep) (string, notify.Level) {
 		return "RolledBack", notify.Error
 	case string(v1alpha1.ExperimentConcluded):
 		return "Concluded", notify.Info
+	case string(v1alpha1.PlanHalted):
+		return "Halted", notify.Error
+	}
+	if strings.HasSuffix(s.Message, " started") || strings.Contains(s.Message, ": starting ") {
+		return "WaveStarted", notify.Info
 	}
 	return "Step", notify.Info
 }
@@ -147,6 +159,12 @@ func stepReason(s v1alpha1.ReleaseStep) (string, notify.Level) {
 // namespace.
 func (s *scope) receiversOf(ctx context.Context, obj v1alpha1.Object) ([]notify.Receiver, error) {
 	stanza := obj.GetStanzas().Notifications
+	if p, ok := obj.(*v1alpha1.ReleasePlan); ok && stanza == nil {
+		// A plan inherits its Project's.
+		if levels := ancestry.OfProject(ctx, s.Client, p.Spec.Project).Levels(); len(levels) > 0 {
+			stanza = levels[0].Object.GetStanzas().Notifications
+		}
+	}
 	if stanza == nil && obj.GetNamespace() != "" {
 		stanza = s.inheritedNotifications(ctx, obj.GetNamespace())
 	}

@@ -264,6 +264,10 @@ func memberPhase(m *planMember) v1alpha1.WavePhase {
 			return v1alpha1.WavePhase(bad)
 		}
 	}
+	if slices.ContainsFunc(m.releases, func(r *planRelease) bool { return r.revert != nil }) {
+		// The plan rolled it back after it was promoted.
+		return v1alpha1.WaveRolledBack
+	}
 	if phases[v1alpha1.CanaryPromoted] == len(m.releases) {
 		return v1alpha1.WavePromoted
 	}

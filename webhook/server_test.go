@@ -3,11 +3,15 @@ package webhook
 import (
 	"context"
 	"encoding/json"
+	"os"
+	"strings"
 	"testing"
 
 	admissionv1 "k8s.io/api/admission/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/kubist-io/kubist/api/v1alpha1"
 )
 
 // The defaulting patch adds the stanzas under an existing spec, or the spec
@@ -41,6 +45,24 @@ func TestMutatorPatchesWhatTheObjectHas(t *testing.T) {
 		}
 		if string(got) != want {
 			t.Errorf("%s:\n got %s\nwant %s", object, got, want)
+		}
+	}
+}
+
+// Every kind Setup serves has its webhooks registered with the API
+// server: config/webhook/manifests.yaml (generated from this package's
+// markers) names a mutating and a validating webhook for its resource.
+func TestEveryKindHasItsWebhookConfiguration(t *testing.T) {
+	data, err := os.ReadFile("../config/webhook/manifests.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, kind := range v1alpha1.Kinds {
+		lower := strings.ToLower(kind)
+		for _, prefix := range []string{"m", "v"} {
+			if name := "name: " + prefix + lower + ".kubist.io"; !strings.Contains(string(data), name) {
+				t.Errorf("%s: no webhook %s in config/webhook/manifests.yaml: add its +kubebuilder:webhook markers in server.go", kind, name)
+			}
 		}
 	}
 }

@@ -96,6 +96,12 @@ spec:
 				Expect(diff).To(BeNumerically("~", 0, 50), "%s at %s: web %d, api %d", ns, h.Time, weightAt(webHistory, h.Time.Time), weightAt(apiHistory, h.Time.Time))
 			}
 		}
+
+		By("kubist tree shows the plan under its Project, and each release's plan and wave")
+		tree := kubectlKubist("tree").Stdout
+		GinkgoWriter.Print(tree)
+		Expect(tree).To(MatchRegexp(`ReleasePlan fleet-v2\s.*v2 of web, api\s+Promoted: wave 3/3 rest: 1/1 promoted`))
+		Expect(tree).To(MatchRegexp(`CanaryRelease fleet-b/fleet-v2-api\s.*Promoted .*plan fleet-v2, wave eu`))
 	})
 
 	It("on a failure in wave 2, rolls the group back and, with onFailure: Rollback, sends wave 1 back to v1; kubist get plan and kubist plan show it", func() {
@@ -127,6 +133,20 @@ spec: {route: web, destination: web, subset: v2}
 		Expect(err).NotTo(HaveOccurred())
 		Expect(res.ExitCode).NotTo(Equal(0))
 		Expect(res.Stderr).To(ContainSubstring("spec.route: Invalid value: \"web\": ReleasePlan fleet2-v2"))
+
+		By("a second plan of the same Route in the same VirtualClusters is refused, naming the first")
+		res, err = env.Kubectl.Run([]byte(`apiVersion: kubist.io/v1alpha1
+kind: ReleasePlan
+metadata: {name: fleet2-again}
+spec:
+  project: fleet2
+  routes: [api]
+  subset: v2
+  waves: [{name: all}]
+`), "apply", "-f", "-")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(res.ExitCode).NotTo(Equal(0))
+		Expect(res.Stderr).To(MatchRegexp(`spec.routes\[0\]: Invalid value: "api": ReleasePlan fleet2-v2 \(\w+\) releases Route api in VirtualCluster fleet2-\w \(wave \w+\): one plan releases a Route at a time`))
 
 		By("kubist plan pause holds the plan; resume lets it go on")
 		Expect(kubectlKubist("plan", "pause", "fleet2-v2").Stdout).To(ContainSubstring("releaseplan fleet2-v2: Pause by"))
@@ -171,7 +191,7 @@ spec: {route: web, destination: web, subset: v2}
 		GinkgoWriter.Print(shown)
 		AddReportEntry("kubist get plan", shown)
 		Expect(shown).To(MatchRegexp(`Phase:\s+RolledBack: wave 2/3 eu`))
-		Expect(shown).To(MatchRegexp(`canary\s+Promoted\s+.*fleet2-a\s+fleet2-a\s+Promoted\s+web v2 100% Promoted \(reverted by fleet2-v2-web-revert\)`))
+		Expect(shown).To(MatchRegexp(`canary\s+RolledBack\s+.*fleet2-a\s+fleet2-a\s+RolledBack\s+web v2 100% Promoted \(reverted by fleet2-v2-web-revert\)`))
 		Expect(shown).To(MatchRegexp(`eu\s+RolledBack\s+.*fleet2-b`))
 		Expect(shown).To(MatchRegexp(`rest\s+Pending`))
 		Expect(shown).To(ContainSubstring("Pause by"))

@@ -124,6 +124,8 @@ func kindDetail(obj v1alpha1.Object) string {
 		return canaryDetail(o)
 	case *v1alpha1.Experiment:
 		return experimentDetail(o)
+	case *v1alpha1.ReleasePlan:
+		return planDetail(o)
 	}
 	return ""
 }
@@ -169,7 +171,20 @@ func canaryDetail(c *v1alpha1.CanaryRelease) string {
 		// What the mesh reported serving, measured after the last step.
 		detail += "  served " + s.Summary
 	}
-	return fmt.Sprintf("%s  [%s]", detail, strings.Join(policies, ", "))
+	detail = fmt.Sprintf("%s  [%s]", detail, strings.Join(policies, ", "))
+	if plan := c.Labels[v1alpha1.LabelPlan]; plan != "" {
+		detail += fmt.Sprintf("  plan %s, wave %s", plan, c.Labels[v1alpha1.LabelWave])
+	}
+	return detail
+}
+
+// planDetail is a plan's subset and progress.
+func planDetail(p *v1alpha1.ReleasePlan) string {
+	subset := p.Status.Subset
+	if subset == "" {
+		subset = p.Spec.Subset
+	}
+	return fmt.Sprintf("%s of %s  %s", subset, strings.Join(p.Spec.Routes, ", "), p.Status.Summary)
 }
 
 func experimentDetail(e *v1alpha1.Experiment) string {

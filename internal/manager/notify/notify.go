@@ -74,6 +74,27 @@ type Notification struct {
 	// User who asked, for a person's action.
 	User string    `json:"user,omitempty"`
 	Time time.Time `json:"time"`
+	// Plan and Wave name the ReleasePlan that started the release, and
+	// its wave; for a ReleasePlan's own notifications, Wave is its
+	// current wave.
+	Plan string `json:"plan,omitempty"`
+	Wave string `json:"wave,omitempty"`
+}
+
+// Subject names what a notification is about: "CanaryRelease ns/name"
+// ("ReleasePlan name" for a cluster-scoped plan), with its plan's wave.
+func (n Notification) Subject() string {
+	s := n.Kind + " " + n.Name
+	if n.Namespace != "" {
+		s = fmt.Sprintf("%s %s/%s", n.Kind, n.Namespace, n.Name)
+	}
+	switch {
+	case n.Plan != "" && n.Wave != "":
+		s += fmt.Sprintf(" (ReleasePlan %s, wave %s)", n.Plan, n.Wave)
+	case n.Wave != "":
+		s += fmt.Sprintf(" (wave %s)", n.Wave)
+	}
+	return s
 }
 
 // Receiver is where notifications go. URL and Token come from a Secret.

@@ -33,7 +33,7 @@ func (n *Notifier) sendSlack(ctx context.Context, r Receiver, note Notification)
 		fields = append(fields, slack.AttachmentField{Title: "By", Value: note.User, Short: true})
 	}
 	msg := &slack.WebhookMessage{
-		Text: fmt.Sprintf("[%s] %s %s/%s: %s", note.Reason, note.Kind, note.Namespace, note.Name, note.Message),
+		Text: fmt.Sprintf("[%s] %s: %s", note.Reason, note.Subject(), note.Message),
 		Attachments: []slack.Attachment{{
 			Color: colors[note.Level], Fallback: note.Message, Fields: fields,
 			Footer: "Kubist", Ts: json.Number(strconv.FormatInt(note.Time.Unix(), 10)),
