@@ -274,6 +274,14 @@ func memberPhase(m *planMember) v1alpha1.WavePhase {
 	return v1alpha1.WaveProgressing
 }
 
+// groupFailed says whether one of a member's releases rolled back, was
+// aborted or failed.
+func groupFailed(m *planMember) bool {
+	return slices.ContainsFunc(m.releases, func(r *planRelease) bool {
+		return r.obj != nil && (r.obj.Status.Phase == v1alpha1.CanaryRolledBack || r.obj.Status.Phase == v1alpha1.CanaryAborted || r.obj.Status.Phase == v1alpha1.CanaryFailed)
+	})
+}
+
 // promotedAt is when a member's last release was promoted.
 func promotedAt(m *planMember) *metav1.MicroTime {
 	var last *metav1.MicroTime
@@ -487,7 +495,11 @@ func (x planExecutor) Apply(ctx context.Context, s *scope, p *v1alpha1.ReleasePl
 						return run, err
 					}
 				}
-				if run.phase == v1alpha1.PlanRolledBack && r.obj != nil && r.obj.Status.Phase == v1alpha1.CanaryPromoted && r.revert == nil {
+				// A group rolls back together: a Route promoted in a
+				// VirtualCluster where another rolled back goes back too,
+				// whatever the plan's onFailure; and every one does when
+				// the plan rolls back.
+				if (run.phase == v1alpha1.PlanRolledBack || groupFailed(m)) && r.obj != nil && r.obj.Status.Phase == v1alpha1.CanaryPromoted && r.revert == nil {
 					if err := x.revert(ctx, s, p, &run, i, r); err != nil {
 						return run, err
 					}

@@ -365,6 +365,42 @@ subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: bob}]
 			return evaluate[string](g, page, `document.querySelector('#tree li[data-kind="Application"][data-name="web"] > .node').textContent`)
 		}).WithTimeout(30 * time.Second).Should(MatchRegexp(`v1 \d+/\d+ ready \(retired\)`))
 	})
+
+	It("draws a ReleasePlan's waves as lanes, each VirtualCluster's releases with their charts inside", func() {
+		step := "      - {name: TimedCanaryRelease, parameters: {step: 50, period: 1s}}"
+		kubectl([]byte(FleetManifest("dash-fleet", map[string]string{"dash-a": "{ring: canary}", "dash-b": "{region: eu}"},
+			map[string]string{"web": step, "api": step})), "apply", "-f", "-")
+		kubectl([]byte(`apiVersion: kubist.io/v1alpha1
+kind: ReleasePlan
+metadata: {name: dash-v2}
+spec:
+  project: dash-fleet
+  routes: [web, api]
+  subset: v2
+  policies: [{name: WavePacing, parameters: {soak: 1s}}]
+  waves:
+    - {name: canary, clusters: {matchLabels: {ring: canary}}}
+    - {name: rest}
+`), "apply", "-f", "-")
+		evaluate[bool](Default, page, `(() => { const s = document.getElementById('project'); s.value = 'dash-fleet'; s.dispatchEvent(new Event('change')); window.scrollTo(0, 0); return true; })()`)
+		plan := `article[data-plan="ReleasePlan/dash-v2"]`
+		Eventually(func(g Gomega) {
+			g.Expect(evaluate[[]string](g, page, `[...document.querySelectorAll('`+plan+` .lane')].map((l) => l.dataset.wave + ' ' + l.dataset.phase)`)).
+				To(Equal([]string{"canary Promoted", "rest Promoted"}))
+			g.Expect(evaluate[[]string](g, page, `[...document.querySelectorAll('`+plan+` .member')].map((m) => m.dataset.virtualcluster)`)).
+				To(Equal([]string{"dash-a", "dash-b"}))
+			// Each release's chart, its two steps drawn.
+			g.Expect(evaluate[[]float64](g, page, `[...document.querySelectorAll('`+plan+` .member svg.chart')].map((c) => Number(c.dataset.points))`)).
+				To(Equal([]float64{2, 2, 2, 2}))
+			g.Expect(evaluate[string](g, page, `document.querySelector('`+plan+` [data-fact="progress"]').textContent`)).To(Equal("Promoted: wave 2/2 rest: 1/1 promoted"))
+		}).WithTimeout(60 * time.Second).Should(Succeed())
+		Expect(evaluate[bool](Default, page, `document.querySelector('#tree li[data-kind="Project"][data-name="dash-fleet"] li[data-kind="ReleasePlan"][data-name="dash-v2"]') !== null`)).To(BeTrue())
+		shot, err := chromedp.Run(page, chromedp.CaptureScreenshot())
+		Expect(err).NotTo(HaveOccurred())
+		path := filepath.Join(outDir, "dashboard-plan.png")
+		Expect(os.WriteFile(path, shot, 0o644)).To(Succeed())
+		AddReportEntry("screenshot", path)
+	})
 })
 
 // quoteAll are strings as regular expressions that match them literally.

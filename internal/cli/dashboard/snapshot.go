@@ -9,6 +9,7 @@ import (
 
 	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kubist-io/kubist/api/v1alpha1"
 	"github.com/kubist-io/kubist/internal/cli/tree"
@@ -31,6 +32,41 @@ type Snapshot struct {
 	Tree       []Node    `json:"tree"`
 	Releases   []Release `json:"releases"`
 	Routes     []Route   `json:"routes"`
+	Plans      []Plan    `json:"plans"`
+}
+
+// Plan is a ReleasePlan as the page shows it: its waves as lanes, each
+// VirtualCluster in its lane with its releases (whose cards, charts
+// included, are in Releases), and each wave's figures.
+type Plan struct {
+	ID      string     `json:"id"`
+	Name    string     `json:"name"`
+	Project string     `json:"project,omitempty"`
+	Subset  string     `json:"subset"`
+	Phase   string     `json:"phase"`
+	Summary string     `json:"summary"`
+	Lanes   []Lane     `json:"lanes"`
+	Metrics tree.Table `json:"metrics"`
+	History tree.Table `json:"history"`
+}
+
+// Lane is one wave of a plan.
+type Lane struct {
+	Name     string       `json:"name"`
+	Phase    string       `json:"phase"`
+	Started  string       `json:"started,omitempty"`
+	Promoted string       `json:"promoted,omitempty"`
+	Members  []LaneMember `json:"members"`
+}
+
+// LaneMember is one VirtualCluster of a wave, with the IDs of its
+// releases' cards.
+type LaneMember struct {
+	VirtualCluster string   `json:"virtualCluster"`
+	Cluster        string   `json:"cluster"`
+	Phase          string   `json:"phase"`
+	Releases       []string `json:"releases"`
+	Problems       []string `json:"problems,omitempty"`
 }
 
 // Route is a Route as the page shows it: its stable subsets and the
@@ -121,7 +157,7 @@ type Action struct {
 // snapshot draws the picture from what the watches hold.
 func (s *Server) snapshot() *Snapshot {
 	now := s.now()
-	snap := &Snapshot{Time: now, Synced: s.Synced(), Namespace: s.namespace, Projects: []string{}, Namespaces: []string{}, Tree: []Node{}, Releases: []Release{}, Routes: []Route{}}
+	snap := &Snapshot{Time: now, Synced: s.Synced(), Namespace: s.namespace, Projects: []string{}, Namespaces: []string{}, Tree: []Node{}, Releases: []Release{}, Routes: []Route{}, Plans: []Plan{}}
 	for _, w := range s.kinds {
 		if p := w.problem(); p != "" {
 			snap.Problems = append(snap.Problems, p)
@@ -165,6 +201,11 @@ func (s *Server) snapshot() *Snapshot {
 				out.Release = r.ID
 				snap.Releases = append(snap.Releases, r)
 			}
+			if p, ok := obj.(*v1alpha1.ReleasePlan); ok {
+				plan := planOf(p, project)
+				out.Release = plan.ID
+				snap.Plans = append(snap.Plans, plan)
+			}
 			if route, ok := obj.(*v1alpha1.Route); ok {
 				r := Route{ID: "Route/" + route.Namespace + "/" + route.Name, Namespace: route.Namespace, Name: route.Name, Project: project,
 					Releasing: cmp.Or(strings.Join(route.Status.ComposedFrom, ", "), "nothing"),
@@ -191,6 +232,46 @@ func (s *Server) snapshot() *Snapshot {
 	}
 	slices.Sort(snap.Namespaces)
 	return snap
+}
+
+// planOf is a plan's card: lanes of its waves.
+func planOf(p *v1alpha1.ReleasePlan, project string) Plan {
+	out := Plan{ID: "ReleasePlan/" + p.Name, Name: p.Name, Project: project, Subset: cmp.Or(p.Status.Subset, p.Spec.Subset),
+		Phase: string(p.Status.Phase), Summary: p.Status.Summary, Lanes: []Lane{}, Metrics: tree.WaveMetricsTable(p)}
+	stamp := func(t *metav1.MicroTime) string {
+		if t == nil {
+			return ""
+		}
+		return t.UTC().Format(time.RFC3339)
+	}
+	for _, w := range p.Status.Waves {
+		lane := Lane{Name: w.Name, Phase: string(w.Phase), Started: stamp(w.Started), Promoted: stamp(w.Promoted), Members: []LaneMember{}}
+		for _, m := range w.Members {
+			member := LaneMember{VirtualCluster: m.VirtualCluster, Cluster: m.Cluster, Phase: string(m.Phase), Releases: []string{}}
+			for _, r := range m.Releases {
+				if r.Name != "" {
+					member.Releases = append(member.Releases, "CanaryRelease/"+m.Namespace+"/"+r.Name)
+				}
+				if r.Reverted != "" {
+					member.Releases = append(member.Releases, "CanaryRelease/"+m.Namespace+"/"+r.Reverted)
+				}
+				if r.Problem != "" {
+					member.Problems = append(member.Problems, r.Route+": "+r.Problem)
+				}
+			}
+			lane.Members = append(lane.Members, member)
+		}
+		out.Lanes = append(out.Lanes, lane)
+	}
+	out.History = tree.Table{Head: []string{"TIME", "PHASE", "BY", "MESSAGE"}}
+	for _, h := range p.Status.History {
+		by := h.Policy
+		if h.Action != "" {
+			by = h.Action + " by " + cmp.Or(h.User, "unknown user")
+		}
+		out.History.Rows = append(out.History.Rows, []string{h.Time.UTC().Format(time.RFC3339), h.Phase, by, h.Message})
+	}
+	return out
 }
 
 // sortByName orders each kind's objects by namespace and name.

@@ -221,6 +221,35 @@ function drawRoutes(snap) {
   });
 }
 
+// The plans: one card each, its waves as lanes, each VirtualCluster in
+// its lane with its releases' charts (the releases' own cards have them).
+function drawPlans(snap) {
+  const section = document.getElementById('plans');
+  const shown = (snap.plans || []).filter((p) => !state.project || p.project === state.project);
+  const byId = new Map(snap.releases.map((r) => [r.id, r]));
+  const rows = (t) => table(t.head.map((h) => h.toLowerCase()), (t.rows || []).map((cells) => ({ cells })));
+  section.replaceChildren(...shown.map((p) => el('article', { class: 'plan', id: cssId(p.id), 'data-plan': p.id },
+    el('h2', {}, el('span', { class: 'kind' }, 'ReleasePlan'), p.name, el('span', { class: 'badge phase ' + p.phase }, p.phase || 'Pending')),
+    el('dl', { class: 'facts' }, el('dt', {}, 'Subset'), el('dd', { 'data-fact': 'subset' }, p.subset || '-'),
+      el('dt', {}, 'Progress'), el('dd', { 'data-fact': 'progress' }, p.summary || '-')),
+    el('div', { class: 'lanes' }, p.lanes.map((l) => el('section', { class: 'lane', 'data-wave': l.name, 'data-phase': l.phase },
+      el('h3', {}, l.name, el('span', { class: 'badge phase ' + l.phase }, l.phase)),
+      el('p', { class: 'muted' }, l.started ? 'started ' + time(l.started) + (l.promoted ? ', promoted ' + time(l.promoted) : '') : 'not started'),
+      l.members.map((m) => el('div', { class: 'member', 'data-virtualcluster': m.virtualCluster },
+        el('strong', {}, m.virtualCluster), ' on ', m.cluster, ' ', el('span', { class: 'badge phase ' + m.phase }, m.phase),
+        (m.problems || []).map((pr) => el('p', { class: 'muted' }, pr)),
+        m.releases.map((id) => {
+          const r = byId.get(id);
+          if (!r) return el('p', { class: 'muted' }, id.split('/').pop());
+          const box = el('div', { class: 'chart-box', 'data-release': id });
+          // Drawn by the server from the release's status, every text in it escaped.
+          box.innerHTML = r.chart;
+          return el('div', {}, el('p', {}, r.name + ' ', el('span', { class: 'badge phase ' + r.phase }, r.phase), ' ' + r.weights), box);
+        })))))),
+    el('details', { class: 'metrics', open: true }, el('summary', {}, 'Metrics per wave'), rows(p.metrics)),
+    el('details', { class: 'history' }, el('summary', {}, 'History'), rows(p.history)))));
+}
+
 function render() {
   const snap = state.snap;
   if (!snap) return;
@@ -230,6 +259,7 @@ function render() {
   problems.hidden = !(snap.problems && snap.problems.length);
   problems.replaceChildren(...(snap.problems || []).map((p) => el('p', {}, p)));
   drawTree(snap);
+  drawPlans(snap);
   drawReleases(snap);
   drawRoutes(snap);
   document.body.dataset.snapshot = snap.time;
