@@ -326,3 +326,47 @@ func TestValidateReleasePolicies(t *testing.T) {
 		t.Errorf("errors %v, want the Cluster's policy named", errs)
 	}
 }
+
+// One plan releases a Route at a time: a plan that would release one in a
+// VirtualCluster where an unfinished plan releases it is refused, and so
+// is a CanaryRelease started by hand on such a Route; the plan's own
+// releases, and plans that ended, are not in the way.
+func TestPlansReleaseARouteOneAtATime(t *testing.T) {
+	a := newAdmission(t)
+	running := &v1alpha1.ReleasePlan{ObjectMeta: metav1.ObjectMeta{Name: "shop-v2"},
+		Spec: v1alpha1.ReleasePlanSpec{Project: "shop", Routes: []string{"web", "api"}, Subset: "v2", Waves: []v1alpha1.ReleaseWave{{Name: "all"}}},
+		Status: v1alpha1.ReleasePlanStatus{Phase: v1alpha1.PlanProgressing, Waves: []v1alpha1.WaveStatus{{Name: "all", Started: &metav1.MicroTime{},
+			Members: []v1alpha1.PlanMember{{VirtualCluster: "web-eu", Cluster: "eu", Namespace: "web-eu"}}}}}}
+	ended := running.DeepCopy()
+	ended.Name, ended.Spec.Routes, ended.Status.Phase = "shop-v1", []string{"cart"}, v1alpha1.PlanPromoted
+	a.Reader = fake.NewClientBuilder().WithScheme(scheme.New()).WithObjects(running, ended,
+		&v1alpha1.Project{ObjectMeta: metav1.ObjectMeta{Name: "shop"}},
+		&v1alpha1.Cluster{ObjectMeta: metav1.ObjectMeta{Name: "eu"}, Spec: v1alpha1.ClusterSpec{Project: "shop"}},
+		&v1alpha1.VirtualCluster{ObjectMeta: metav1.ObjectMeta{Name: "web-eu"}, Spec: v1alpha1.VirtualClusterSpec{Cluster: "eu"}},
+	).Build()
+
+	second := &v1alpha1.ReleasePlan{ObjectMeta: metav1.ObjectMeta{Name: "shop-v3"},
+		Spec: v1alpha1.ReleasePlanSpec{Project: "shop", Routes: []string{"cart", "api"}, Subset: "v3", Waves: []v1alpha1.ReleaseWave{{Name: "all"}}}}
+	errs, _ := a.Validate(context.Background(), nil, second)
+	want := `spec.routes[1]: Invalid value: "api": ReleasePlan shop-v2 (Progressing) releases Route api in VirtualCluster web-eu (wave all): one plan releases a Route at a time`
+	if len(errs) != 1 || !strings.HasPrefix(errs[0].Error(), want) {
+		t.Fatalf("errors %v, want %q", errs, want)
+	}
+	second.Spec.Routes = []string{"cart"}
+	if errs, _ := a.Validate(context.Background(), nil, second); len(errs) != 0 {
+		t.Fatalf("a Route only an ended plan released: %v", errs)
+	}
+
+	byHand := &v1alpha1.CanaryRelease{ObjectMeta: metav1.ObjectMeta{Namespace: "web-eu", Name: "web-v3"},
+		Spec: v1alpha1.CanaryReleaseSpec{Route: "web", Destination: "web", Subset: "v3"}}
+	errs, _ = a.Validate(context.Background(), nil, byHand)
+	want = `spec.route: Invalid value: "web": ReleasePlan shop-v2 (Progressing) releases Route web in this namespace (wave all)`
+	if len(errs) != 1 || !strings.HasPrefix(errs[0].Error(), want) {
+		t.Fatalf("errors %v, want %q", errs, want)
+	}
+	byPlan := byHand.DeepCopy()
+	byPlan.Labels = map[string]string{v1alpha1.LabelPlan: "shop-v2"}
+	if errs, _ := a.Validate(context.Background(), nil, byPlan); len(errs) != 0 {
+		t.Fatalf("the plan's own release: %v", errs)
+	}
+}

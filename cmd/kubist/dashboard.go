@@ -21,7 +21,8 @@ func newDashboardCommand() *cobra.Command {
 		Use:   "dashboard",
 		Short: "Serve the Kubist tree and its releases in the browser, live, with the release actions as buttons",
 		Long: "Serve one page, on a loopback address unless --address says otherwise, that\n" +
-			"shows the Kubist tree and each CanaryRelease and Experiment: its weights over\n" +
+			"shows the Kubist tree, each ReleasePlan (its waves as lanes), and each\n" +
+			"CanaryRelease and Experiment: its weights over\n" +
 			"time, the metrics each decision saw, gates waiting and its last events, updated\n" +
 			"from watches as they change. Its buttons ask for the actions of `kubist canary`\n" +
 			"and `kubist experiment` with the kubeconfig's credentials (and --as), so RBAC\n" +
@@ -29,6 +30,8 @@ func newDashboardCommand() *cobra.Command {
 		Args: cobra.NoArgs,
 	}
 	flags := clientFlags(cmd)
+	var managerNamespace string
+	cmd.Flags().StringVar(&managerNamespace, "manager-namespace", dashboard.DefaultManagerNamespace, "The Kubist manager's namespace, where the actions of a ReleasePlan are created.")
 	cmd.Flags().StringVar(&address, "address", "127.0.0.1:3100", "Address to serve the page on. Anyone who can reach it acts with your credentials: keep it on loopback.")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		cfg, err := flags.ToRESTConfig()
@@ -43,6 +46,7 @@ func newDashboardCommand() *cobra.Command {
 		if err != nil {
 			return err
 		}
+		server.SetManagerNamespace(managerNamespace)
 		listener, err := net.Listen("tcp", address)
 		if err != nil {
 			return fmt.Errorf("--address %s: %w", address, err)

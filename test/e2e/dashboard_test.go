@@ -395,6 +395,13 @@ spec:
 			g.Expect(evaluate[string](g, page, `document.querySelector('`+plan+` [data-fact="progress"]').textContent`)).To(Equal("Promoted: wave 2/2 rest: 1/1 promoted"))
 		}).WithTimeout(60 * time.Second).Should(Succeed())
 		Expect(evaluate[bool](Default, page, `document.querySelector('#tree li[data-kind="Project"][data-name="dash-fleet"] li[data-kind="ReleasePlan"][data-name="dash-v2"]') !== null`)).To(BeTrue())
+		By("the plan's buttons: a promoted plan refuses them, saying why")
+		Expect(evaluate[[]string](Default, page, `[...document.querySelectorAll('`+plan+` .actions button')].map((b) => b.textContent + (b.disabled ? ': ' + b.title : ''))`)).To(Equal([]string{
+			"Pause: the plan is Promoted: only a Pending or Progressing plan can be paused",
+			"Resume: the plan is Promoted, not Paused",
+			"Promote wave: the plan is Promoted: only a Progressing plan has a wave to promote",
+			"Abort: the plan is Promoted already: it starts nothing more",
+		}))
 		shot, err := chromedp.Run(page, chromedp.CaptureScreenshot())
 		Expect(err).NotTo(HaveOccurred())
 		path := filepath.Join(outDir, "dashboard-plan.png")

@@ -38,6 +38,8 @@ var assets embed.FS
 type Server struct {
 	client    client.WithWatch
 	namespace string
+	// managerNamespace is where a ReleasePlan's actions are created.
+	managerNamespace string
 	kinds     []*watched
 	byKind    map[string]*watched
 	// actionWait is how long an action request waits for the release's
@@ -74,7 +76,7 @@ func New(cfg *rest.Config, namespace string) (*Server, error) {
 
 // newServer builds the dashboard on a client.
 func newServer(c client.WithWatch, namespace string) *Server {
-	s := &Server{client: c, namespace: namespace, byKind: map[string]*watched{}, changed: make(chan struct{}),
+	s := &Server{client: c, namespace: namespace, managerNamespace: DefaultManagerNamespace, byKind: map[string]*watched{}, changed: make(chan struct{}),
 		actionWait: 10 * time.Second, debounce: 100 * time.Millisecond, now: time.Now}
 	add := func(kind string, example client.Object, list client.ObjectList, namespaced bool) {
 		ns := ""
@@ -92,6 +94,14 @@ func newServer(c client.WithWatch, namespace string) *Server {
 	add("ReleaseHistories", &v1alpha1.ReleaseHistory{}, &v1alpha1.ReleaseHistoryList{}, true)
 	return s
 }
+
+// DefaultManagerNamespace is the manager's namespace the chart installs
+// into, where a ReleasePlan's actions are created.
+const DefaultManagerNamespace = "kubist-system"
+
+// SetManagerNamespace says where the manager runs, for a ReleasePlan's
+// actions.
+func (s *Server) SetManagerNamespace(namespace string) { s.managerNamespace = namespace }
 
 // Start runs the watches until ctx ends. A kind the user may not read
 // is shown as such on the page; the others work.
@@ -236,8 +246,13 @@ func (s *Server) serveAction(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, actionAnswer{Message: "the request is not an action: " + err.Error()})
 		return
 	}
-	if req.Kind != "CanaryRelease" && req.Kind != "Experiment" {
-		writeJSON(w, http.StatusBadRequest, actionAnswer{Message: fmt.Sprintf("kind %q is not a release: CanaryRelease or Experiment", req.Kind)})
+	switch req.Kind {
+	case "CanaryRelease", "Experiment":
+	case "ReleasePlan":
+		// Whatever the page said: a plan's actions live in the manager's namespace.
+		req.Namespace = s.managerNamespace
+	default:
+		writeJSON(w, http.StatusBadRequest, actionAnswer{Message: fmt.Sprintf("kind %q is not a release: CanaryRelease, Experiment or ReleasePlan", req.Kind)})
 		return
 	}
 	spec := v1alpha1.ReleaseActionSpec{

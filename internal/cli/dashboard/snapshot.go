@@ -48,6 +48,11 @@ type Plan struct {
 	Lanes   []Lane     `json:"lanes"`
 	Metrics tree.Table `json:"metrics"`
 	History tree.Table `json:"history"`
+	// Kind and Namespace are what the page sends with an action: a plan's
+	// actions are created in the manager's namespace.
+	Kind      string   `json:"kind"`
+	Namespace string   `json:"namespace"`
+	Actions   []Action `json:"actions"`
 }
 
 // Lane is one wave of a plan.
@@ -202,7 +207,7 @@ func (s *Server) snapshot() *Snapshot {
 				snap.Releases = append(snap.Releases, r)
 			}
 			if p, ok := obj.(*v1alpha1.ReleasePlan); ok {
-				plan := planOf(p, project)
+				plan := planOf(p, project, s.managerNamespace, now)
 				out.Release = plan.ID
 				snap.Plans = append(snap.Plans, plan)
 			}
@@ -235,9 +240,14 @@ func (s *Server) snapshot() *Snapshot {
 }
 
 // planOf is a plan's card: lanes of its waves.
-func planOf(p *v1alpha1.ReleasePlan, project string) Plan {
+func planOf(p *v1alpha1.ReleasePlan, project, managerNamespace string, now time.Time) Plan {
 	out := Plan{ID: "ReleasePlan/" + p.Name, Name: p.Name, Project: project, Subset: cmp.Or(p.Status.Subset, p.Spec.Subset),
-		Phase: string(p.Status.Phase), Summary: p.Status.Summary, Lanes: []Lane{}, Metrics: tree.WaveMetricsTable(p)}
+		Phase: string(p.Status.Phase), Summary: p.Status.Summary, Lanes: []Lane{}, Metrics: tree.WaveMetricsTable(p),
+		Kind: "ReleasePlan", Namespace: managerNamespace, Actions: []Action{}}
+	for _, name := range actionsOf["ReleasePlan"] {
+		a := &v1alpha1.ReleaseAction{Spec: v1alpha1.ReleaseActionSpec{Target: v1alpha1.ActionTarget{Kind: "ReleasePlan", Name: p.Name}, Action: name}}
+		out.Actions = append(out.Actions, Action{Name: string(name), Refused: release.Decide(a, p, now).Refused})
+	}
 	stamp := func(t *metav1.MicroTime) string {
 		if t == nil {
 			return ""
@@ -287,6 +297,8 @@ func sortByName(o tree.Objects) {
 var actionsOf = map[string][]v1alpha1.ActionName{
 	"CanaryRelease": {v1alpha1.ActionPromote, v1alpha1.ActionPause, v1alpha1.ActionResume, v1alpha1.ActionApprove, v1alpha1.ActionAbort, v1alpha1.ActionRetry},
 	"Experiment":    {v1alpha1.ActionPause, v1alpha1.ActionResume, v1alpha1.ActionConclude, v1alpha1.ActionAbort},
+	// A plan's Promote promotes its current wave (kubist plan promote-wave).
+	"ReleasePlan": {v1alpha1.ActionPause, v1alpha1.ActionResume, v1alpha1.ActionPromote, v1alpha1.ActionAbort},
 }
 
 // releaseOf is the page's view of a release; pages are the

@@ -109,7 +109,7 @@ func NewValidateCommand() *cobra.Command {
 // resolve (its errors are printed already).
 func effectiveChain(ctx context.Context, a *webhook.Admission, o manifest.Object) string {
 	k, ok := v1alpha1.TreeKind(o.GetKind())
-	if o.GetAPIVersion() != "kubist.io/v1alpha1" || !ok || (k.Kind != "CanaryRelease" && k.Kind != "Experiment") {
+	if o.GetAPIVersion() != "kubist.io/v1alpha1" || !ok || (k.Kind != "CanaryRelease" && k.Kind != "Experiment" && k.Kind != "ReleasePlan") {
 		return ""
 	}
 	obj := k.New()
@@ -124,7 +124,7 @@ func effectiveChain(ctx context.Context, a *webhook.Admission, o manifest.Object
 	if len(errs) > 0 {
 		return ""
 	}
-	levels := ancestry.Of(ctx, a.Reader, o.GetNamespace()).Levels()
+	levels := ancestry.For(ctx, a.Reader, obj)
 	_, effective, errs := a.Registry.EffectiveChain(k.Kind, own, ancestry.PolicyLevels(levels))
 	if len(errs) > 0 {
 		return ""

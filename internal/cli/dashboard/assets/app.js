@@ -228,10 +228,18 @@ function drawPlans(snap) {
   const shown = (snap.plans || []).filter((p) => !state.project || p.project === state.project);
   const byId = new Map(snap.releases.map((r) => [r.id, r]));
   const rows = (t) => table(t.head.map((h) => h.toLowerCase()), (t.rows || []).map((cells) => ({ cells })));
+  // The answer to the last action stays across redraws.
+  const results = new Map([...section.querySelectorAll('article.plan')].map((a) => [a.id, a.querySelector('.result')]));
+  const result = (p) => results.get(cssId(p.id)) || el('div', { class: 'result', role: 'status' });
   section.replaceChildren(...shown.map((p) => el('article', { class: 'plan', id: cssId(p.id), 'data-plan': p.id },
     el('h2', {}, el('span', { class: 'kind' }, 'ReleasePlan'), p.name, el('span', { class: 'badge phase ' + p.phase }, p.phase || 'Pending')),
     el('dl', { class: 'facts' }, el('dt', {}, 'Subset'), el('dd', { 'data-fact': 'subset' }, p.subset || '-'),
       el('dt', {}, 'Progress'), el('dd', { 'data-fact': 'progress' }, p.summary || '-')),
+    el('div', { class: 'actions' }, (p.actions || []).map((a) => el('button', {
+      type: 'button', 'data-action': a.name, disabled: !!a.refused, title: a.refused || '',
+      onclick: () => act(p, a.name, {}),
+    }, a.name === 'Promote' ? 'Promote wave' : a.name))),
+    result(p),
     el('div', { class: 'lanes' }, p.lanes.map((l) => el('section', { class: 'lane', 'data-wave': l.name, 'data-phase': l.phase },
       el('h3', {}, l.name, el('span', { class: 'badge phase ' + l.phase }, l.phase)),
       el('p', { class: 'muted' }, l.started ? 'started ' + time(l.started) + (l.promoted ? ', promoted ' + time(l.promoted) : '') : 'not started'),
