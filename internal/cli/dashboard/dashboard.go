@@ -40,8 +40,8 @@ type Server struct {
 	namespace string
 	// managerNamespace is where a ReleasePlan's actions are created.
 	managerNamespace string
-	kinds     []*watched
-	byKind    map[string]*watched
+	kinds            []*watched
+	byKind           map[string]*watched
 	// actionWait is how long an action request waits for the release's
 	// executor to apply or refuse it before answering "asked".
 	actionWait time.Duration
