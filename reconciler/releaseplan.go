@@ -220,6 +220,9 @@ func (x planExecutor) newestSubset(ctx context.Context, p *v1alpha1.ReleasePlan,
 			stable = e.Subset
 		}
 	}
+	if stable == "" {
+		return "", fmt.Sprintf("Route %s has recorded no stable subset of Destination %s yet: the newest subset is the newest after it", key, route.Spec.Release.Destination)
+	}
 	var stableAt *metav1.Time
 	if v, ok := view.versions[stable]; ok {
 		stableAt = v.Created

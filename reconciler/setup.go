@@ -236,6 +236,10 @@ func Setup(mgr ctrl.Manager, engine catalog.Engine, opts Options) (*Reconciler, 
 			return register(mgr, r, planKind(r), copts, children(kind), func(b *builder.Builder) *builder.Builder {
 				return b.Watches(&v1alpha1.CanaryRelease{}, handler.EnqueueRequestsFromMapFunc(releaseToPlan)).
 					Watches(&v1alpha1.VirtualCluster{}, handler.EnqueueRequestsFromMapFunc(r.allPlans), builder.WithPredicates(labelsChanged)).
+					// A plan that releases the newest ready subset finds it
+					// when a version becomes ready, against the stable one.
+					Watches(&v1alpha1.Application{}, handler.EnqueueRequestsFromMapFunc(r.unresolvedPlans), builder.WithPredicates(versionsChanged)).
+					Watches(&v1alpha1.Route{}, handler.EnqueueRequestsFromMapFunc(r.unresolvedPlans), builder.WithPredicates(servingChanged)).
 					Watches(&v1alpha1.ReleaseAction{}, actionToRelease(kind))
 			})
 		},
@@ -326,6 +330,22 @@ func (r *Reconciler) allPlans(ctx context.Context, _ client.Object) []reconcile.
 	out := make([]reconcile.Request, 0, len(plans.Items))
 	for _, p := range plans.Items {
 		if !p.Status.Phase.Ended() {
+			out = append(out, reconcile.Request{NamespacedName: client.ObjectKey{Name: p.Name}})
+		}
+	}
+	return out
+}
+
+// unresolvedPlans are the ReleasePlans that have yet to find the newest
+// ready subset they release.
+func (r *Reconciler) unresolvedPlans(ctx context.Context, _ client.Object) []reconcile.Request {
+	var plans v1alpha1.ReleasePlanList
+	if err := r.Client.List(ctx, &plans, client.UnsafeDisableDeepCopy); err != nil {
+		return nil
+	}
+	var out []reconcile.Request
+	for _, p := range plans.Items {
+		if p.Spec.Subset == "" && p.Status.Subset == "" && !p.Status.Phase.Ended() {
 			out = append(out, reconcile.Request{NamespacedName: client.ObjectKey{Name: p.Name}})
 		}
 	}

@@ -8,9 +8,14 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/kubist-io/kubist/api/v1alpha1"
+	"github.com/kubist-io/kubist/internal/localenv/localmesh"
 )
 
 func planStatus(g Gomega, name string) v1alpha1.ReleasePlan {
@@ -39,8 +44,20 @@ var _ = Describe("A ReleasePlan", func() {
 		"api": "      - {name: TimedCanaryRelease, parameters: {step: 25, period: 1s}}",
 	}
 
-	It("releases a group of two Routes over three clusters wave by wave, in lockstep, each wave once", func() {
+	It("releases a group of two Routes over three clusters wave by wave, in lockstep, each wave once, and says so with the wave", func() {
+		slackHook := startSlackEndpoint()
+		ensureNamespace(ctx(), "kubist-system")
+		secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "kubist-system", Name: "fleet-slack"}, StringData: map[string]string{"url": slackHook.url}}
+		Expect(env.Client.Create(ctx(), secret)).To(Succeed())
+		DeferCleanup(func() { Expect(env.Client.Delete(ctx(), secret)).To(Succeed()) })
 		kubectl([]byte(FleetManifest("fleet", clusters, policies)), "apply", "-f", "-")
+		kubectl([]byte(`apiVersion: kubist.io/v1alpha1
+kind: Project
+metadata: {name: fleet}
+spec:
+  notifications:
+    receivers: [{name: team-slack, type: Slack, secretRef: {name: fleet-slack}}]
+`), "apply", "-f", "-")
 		kubectl([]byte(`apiVersion: kubist.io/v1alpha1
 kind: ReleasePlan
 metadata: {name: fleet-v2}
@@ -96,6 +113,14 @@ spec:
 				Expect(diff).To(BeNumerically("~", 0, 50), "%s at %s: web %d, api %d", ns, h.Time, weightAt(webHistory, h.Time.Time), weightAt(apiHistory, h.Time.Time))
 			}
 		}
+
+		By("Slack hears of each wave's start, and of each release with its plan and wave")
+		Eventually(slackHook.texts).WithTimeout(30 * time.Second).Should(ContainElements(
+			"[WaveStarted] ReleasePlan fleet-v2 (wave canary): wave 1/3 canary started",
+			"[WaveStarted] ReleasePlan fleet-v2 (wave eu): wave 2/3 eu started",
+			"[Promoted] ReleasePlan fleet-v2 (wave rest): every wave promoted v2",
+			"[Promoted] CanaryRelease fleet-b/fleet-v2-web (ReleasePlan fleet-v2, wave eu): canary v2 at 100%",
+		))
 
 		By("kubist tree shows the plan under its Project, and each release's plan and wave")
 		tree := kubectlKubist("tree").Stdout
@@ -195,5 +220,54 @@ spec:
 		Expect(shown).To(MatchRegexp(`eu\s+RolledBack\s+.*fleet2-b`))
 		Expect(shown).To(MatchRegexp(`rest\s+Pending`))
 		Expect(shown).To(ContainSubstring("Pause by"))
+	})
+
+	It("releases the newest ready subset when it names none, resolved once when it starts", func() {
+		step := "      - {name: TimedCanaryRelease, parameters: {step: 50, period: 1s}}"
+		kubectl([]byte(FleetManifest("newest", map[string]string{"newest-a": "{ring: canary}"}, map[string]string{"web": step, "api": step})), "apply", "-f", "-")
+		deploy := func(app, version string) {
+			kubectl([]byte(fmt.Sprintf(`apiVersion: apps/v1
+kind: Deployment
+metadata: {name: %[1]s-%[2]s, namespace: newest-a, labels: {app: %[1]s, version: %[2]s}}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: %[1]s, version: %[2]s}}
+  template:
+    metadata: {labels: {app: %[1]s, version: %[2]s}}
+    spec:
+      containers: [{name: %[1]s, image: example.com/%[1]s:%[2]s}]`, app, version)), "apply", "-f", "-")
+			Expect(localmesh.MarkAvailable(ctx(), env.Client, &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: "newest-a", Name: app + "-" + version}})).To(Succeed())
+		}
+		deploy("web", "v1")
+		deploy("api", "v1")
+		kubectl([]byte(`apiVersion: kubist.io/v1alpha1
+kind: ReleasePlan
+metadata: {name: newest}
+spec:
+  project: newest
+  routes: [web, api]
+  waves: [{name: all}]
+`), "apply", "-f", "-")
+		By("no newer ready subset yet: the plan waits, saying so")
+		Eventually(func(g Gomega) {
+			p := planStatus(g, "newest")
+			ready := meta.FindStatusCondition(p.Status.Conditions, v1alpha1.ConditionReady)
+			g.Expect(ready).NotTo(BeNil())
+			g.Expect(ready.Reason).To(Equal("SubsetUnknown"))
+			g.Expect(ready.Message).To(Equal("Route newest-a/web has no ready subset newer than the stable v1: deploy one, or set spec.subset"))
+			g.Expect(p.Status.Wave).To(BeZero())
+		}).WithTimeout(30 * time.Second).Should(Succeed())
+
+		By("v2 deployed and ready: the plan releases it and keeps it")
+		// A newer version is one created after the Route, in whole seconds.
+		time.Sleep(1100 * time.Millisecond)
+		deploy("web", "v2")
+		deploy("api", "v2")
+		Eventually(func(g Gomega) {
+			p := planStatus(g, "newest")
+			g.Expect(p.Status.Subset).To(Equal("v2"))
+			g.Expect(p.Status.Phase).To(Equal(v1alpha1.PlanPromoted), p.Status.Summary)
+		}).WithTimeout(60 * time.Second).Should(Succeed())
+		Expect(releaseOf(Default, "newest-a", "newest-api").Spec.Subset).To(Equal("v2"))
 	})
 })
