@@ -48,16 +48,7 @@ func newGetCommand() *cobra.Command {
 				}
 				key := types.NamespacedName{Namespace: namespace, Name: args[0]}
 				render := func(ctx context.Context) (string, error) { return renderRelease(ctx, c, k.kind, key, output) }
-				if !watch {
-					text, err := render(cmd.Context())
-					if err != nil {
-						return err
-					}
-					_, err = fmt.Fprint(cmd.OutOrStdout(), text)
-					return err
-				}
-				title := fmt.Sprintf("(kubist get %s %s --watch)", k.use, args[0])
-				return watchRendered(cmd.Context(), cmd.OutOrStdout(), interval, isTerminal(cmd.OutOrStdout()), title, render)
+				return show(cmd, watch, interval, fmt.Sprintf("(kubist get %s %s --watch)", k.use, args[0]), render)
 			},
 		}
 		cmd.AddCommand(sub)
@@ -82,15 +73,7 @@ func newGetCommand() *cobra.Command {
 				}
 				return describeRoute(&route), nil
 			}
-			if !watch {
-				text, err := render(cmd.Context())
-				if err != nil {
-					return err
-				}
-				_, err = fmt.Fprint(cmd.OutOrStdout(), text)
-				return err
-			}
-			return watchRendered(cmd.Context(), cmd.OutOrStdout(), interval, isTerminal(cmd.OutOrStdout()), fmt.Sprintf("(kubist get route %s --watch)", args[0]), render)
+			return show(cmd, watch, interval, fmt.Sprintf("(kubist get route %s --watch)", args[0]), render)
 		},
 	})
 	cmd.AddCommand(&cobra.Command{
@@ -113,21 +96,27 @@ func newGetCommand() *cobra.Command {
 				}
 				return describePlan(&p), nil
 			}
-			if !watch {
-				text, err := render(cmd.Context())
-				if err != nil {
-					return err
-				}
-				_, err = fmt.Fprint(cmd.OutOrStdout(), text)
-				return err
-			}
-			return watchRendered(cmd.Context(), cmd.OutOrStdout(), interval, isTerminal(cmd.OutOrStdout()), fmt.Sprintf("(kubist get plan %s --watch)", args[0]), render)
+			return show(cmd, watch, interval, fmt.Sprintf("(kubist get plan %s --watch)", args[0]), render)
 		},
 	})
 	cmd.PersistentFlags().StringVarP(&output, "output", "o", "", "Output format: json or yaml (the object as stored); the default is the view for people.")
 	cmd.PersistentFlags().BoolVarP(&watch, "watch", "w", false, "Redraw whenever the release changes, until interrupted: in place on a terminal, appended elsewhere.")
 	cmd.PersistentFlags().DurationVar(&interval, "interval", time.Second, "How often --watch reads the release.")
 	return cmd
+}
+
+// show prints what render draws once, or, with --watch, redraws it every
+// interval under title until interrupted.
+func show(cmd *cobra.Command, watch bool, interval time.Duration, title string, render func(context.Context) (string, error)) error {
+	if !watch {
+		text, err := render(cmd.Context())
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprint(cmd.OutOrStdout(), text)
+		return err
+	}
+	return watchRendered(cmd.Context(), cmd.OutOrStdout(), interval, isTerminal(cmd.OutOrStdout()), title, render)
 }
 
 // renderRelease reads a release and its Events and draws them.

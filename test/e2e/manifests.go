@@ -115,7 +115,18 @@ metadata: {name: %[1]s}
 spec: {cluster: %[1]s}
 `, name, clusters[name], project)
 		for _, app := range []string{"web", "api"} {
-			fmt.Fprintf(&b, `---
+			b.WriteString(RoutedAppManifest(name, app, "    policies:\n"+policies[app]))
+		}
+	}
+	return b.String()
+}
+
+// RoutedAppManifest is an app of a namespace: its Application (selecting
+// app: APP), its Destination with subsets v1 and v2, and its Route sending
+// everything to v1, with a release template of that Destination whose
+// stanzas (policies, executor; indented by four) are release.
+func RoutedAppManifest(namespace, app, release string) string {
+	return fmt.Sprintf(`---
 apiVersion: kubist.io/v1alpha1
 kind: Application
 metadata: {name: %[2]s, namespace: %[1]s}
@@ -143,10 +154,6 @@ spec:
         - {destination: %[2]s, subset: v1, weight: 100}
   release:
     destination: %[2]s
-    policies:
 %[3]s
-`, name, app, policies[app])
-		}
-	}
-	return b.String()
+`, namespace, app, release)
 }

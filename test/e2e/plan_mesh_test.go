@@ -50,41 +50,12 @@ metadata: {name: %[1]s, labels: %[2]s}
 spec: {cluster: %[3]s}
 `, r.name, r.labels, r.cluster)
 	for _, app := range ringRoutes {
-		fmt.Fprintf(&b, `---
-apiVersion: kubist.io/v1alpha1
-kind: Application
-metadata: {name: %[2]s, namespace: %[1]s}
-spec:
-  selector: {app: %[2]s}
----
-apiVersion: kubist.io/v1alpha1
-kind: Destination
-metadata: {name: %[2]s, namespace: %[1]s}
-spec:
-  application: %[2]s
-  ports: [{name: http, port: 8080}]
-  subsets:
-    - {name: v1, labels: {version: v1}}
-    - {name: v2, labels: {version: v2}}
----
-apiVersion: kubist.io/v1alpha1
-kind: Route
-metadata: {name: %[2]s, namespace: %[1]s}
-spec:
-  hosts: [%[2]s]
-  http:
-    - name: default
-      route:
-        - {destination: %[2]s, subset: v1, weight: 100}
-  release:
-    destination: %[2]s
-    policies:
+		b.WriteString(RoutedAppManifest(r.name, app, `    policies:
       - name: HealthBasedCanaryRelease
         parameters: {step: 50, period: 3s, maxErrorRate: 0.1, minRequests: 20}
     executor:
       name: CanaryReleaseExecutor
-      parameters: {metricsWindow: 20s, meshGracePeriod: 2s, servedWindow: 3s}
-`, r.name, app)
+      parameters: {metricsWindow: 20s, meshGracePeriod: 2s, servedWindow: 3s}`))
 	}
 	return b.String()
 }
@@ -235,16 +206,7 @@ spec:
 					Expect(b.Register(ctx(), target, route, "http")).To(Succeed())
 					r.backends[route][v] = b
 				}
-				c, err := localmesh.DialXDS(r.istiod.XDSAddress, r.name, route+"."+r.name+".svc.cluster.local:8080")
-				Expect(err).NotTo(HaveOccurred())
-				DeferCleanup(c.Close)
-				Eventually(func(g Gomega) {
-					callCtx, cancel := context.WithTimeout(ctx(), 2*time.Second)
-					defer cancel()
-					v, err := c.Call(callCtx, nil)
-					g.Expect(err).NotTo(HaveOccurred())
-					g.Expect(v).To(Equal("v1"))
-				}).WithTimeout(time.Minute).Should(Succeed(), "%s/%s through its istiod", r.name, route)
+				c := dialUntilV1(r.istiod, r.name, route)
 				r.generators[route] = generate(c, 50, 2, nil)
 			}
 		}

@@ -34,7 +34,14 @@ func meshTree(ns string, manifests ...string) (*localmesh.Client, map[string]*lo
 		Expect(b.Register(ctx(), env.Client, "web", "http")).To(Succeed())
 		backends[v] = b
 	}
-	c, err := localmesh.DialXDS(istiod.XDSAddress, ns, "web."+ns+".svc.cluster.local:8080")
+	return dialUntilV1(istiod, ns, "web"), backends
+}
+
+// dialUntilV1 is a client that resolves service of namespace through an
+// istiod's xDS, once its plain requests reach v1.
+func dialUntilV1(through *localmesh.Istiod, namespace, service string) *localmesh.Client {
+	GinkgoHelper()
+	c, err := localmesh.DialXDS(through.XDSAddress, namespace, service+"."+namespace+".svc.cluster.local:8080")
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(c.Close)
 	Eventually(func(g Gomega) {
@@ -43,8 +50,8 @@ func meshTree(ns string, manifests ...string) (*localmesh.Client, map[string]*lo
 		v, err := c.Call(callCtx, nil)
 		g.Expect(err).NotTo(HaveOccurred())
 		g.Expect(v).To(Equal("v1"))
-	}).WithTimeout(time.Minute).Should(Succeed())
-	return c, backends
+	}).WithTimeout(time.Minute).Should(Succeed(), "%s/%s through istiod", namespace, service)
+	return c
 }
 
 // generate sends rate requests a second with the headers through the
