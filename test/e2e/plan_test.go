@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kubist-io/kubist/api/v1alpha1"
 	"github.com/kubist-io/kubist/internal/localenv/localmesh"
@@ -269,5 +270,44 @@ spec:
 			g.Expect(p.Status.Phase).To(Equal(v1alpha1.PlanPromoted), p.Status.Summary)
 		}).WithTimeout(60 * time.Second).Should(Succeed())
 		Expect(releaseOf(Default, "newest-a", "newest-api").Spec.Subset).To(Equal("v2"))
+	})
+
+	It("halts on a failure in wave 2 (onFailure: Halt): its group rolls back, wave 1 keeps v2, wave 3 never starts", func() {
+		slow := "      - {name: TimedCanaryRelease, parameters: {step: 20, period: 2s}}"
+		kubectl([]byte(FleetManifest("fleet3", map[string]string{"fleet3-a": "{ring: canary}", "fleet3-b": "{region: eu}", "fleet3-c": "{region: us}"},
+			map[string]string{"web": slow, "api": slow})), "apply", "-f", "-")
+		kubectl([]byte(`apiVersion: kubist.io/v1alpha1
+kind: ReleasePlan
+metadata: {name: fleet3-v2}
+spec:
+  project: fleet3
+  routes: [web, api]
+  subset: v2
+  policies: [{name: WavePacing, parameters: {soak: 1s, onFailure: Halt}}]
+  waves:
+    - {name: canary, clusters: {matchLabels: {ring: canary}}}
+    - {name: eu, clusters: {matchLabels: {region: eu}}}
+    - {name: rest}
+`), "apply", "-f", "-")
+		Eventually(func(g Gomega) {
+			g.Expect(releaseOf(g, "fleet3-b", "fleet3-v2-api").Status.CanaryWeight).To(BeNumerically(">=", 20))
+		}).WithTimeout(60 * time.Second).Should(Succeed())
+		kubectlKubist("canary", "abort", "fleet3-v2-api", "-n", "fleet3-b")
+		Eventually(func(g Gomega) {
+			p := planStatus(g, "fleet3-v2")
+			g.Expect(p.Status.Phase).To(Equal(v1alpha1.PlanHalted))
+			g.Expect(releaseOf(g, "fleet3-b", "fleet3-v2-web").Status.Phase).To(Equal(v1alpha1.CanaryRolledBack))
+		}).WithTimeout(30 * time.Second).Should(Succeed())
+		// Long enough for a soak and a step: nothing more starts, nothing is reverted.
+		Consistently(func(g Gomega) {
+			p := planStatus(g, "fleet3-v2")
+			g.Expect(p.Status.Waves[0].Phase).To(Equal(v1alpha1.WavePromoted))
+			g.Expect(p.Status.Waves[2].Started).To(BeNil())
+			var list v1alpha1.CanaryReleaseList
+			g.Expect(env.Client.List(ctx(), &list, client.InNamespace("fleet3-a"))).To(Succeed())
+			g.Expect(list.Items).To(HaveLen(2), "no revert in wave 1")
+		}).WithTimeout(4 * time.Second).WithPolling(500 * time.Millisecond).Should(Succeed())
+		history := planStatus(Default, "fleet3-v2").Status.History
+		Expect(history[len(history)-1].Message).To(MatchRegexp(`^fleet3-b (Aborted|RolledBack): halting the plan$`))
 	})
 })
