@@ -623,10 +623,6 @@ func (x planExecutor) revert(ctx context.Context, s *scope, p *v1alpha1.ReleaseP
 }
 
 func (planExecutor) Status(s *scope, p *v1alpha1.ReleasePlan, run planRun) (string, error) {
-	if run.problem != "" && len(p.Status.Waves) == 0 {
-		p.Status.Phase = v1alpha1.PlanPending
-		return "", userError(ReasonSubsetUnknown, "%s", run.problem)
-	}
 	before := p.Status.Phase
 	p.Status.Phase = run.phase
 	if run.direct != nil {
@@ -686,6 +682,11 @@ func (planExecutor) Status(s *scope, p *v1alpha1.ReleasePlan, run planRun) (stri
 		}
 	}
 	p.Status.Summary = planSummary(p)
+	if run.problem != "" {
+		// Its waves are recorded all the same: the Routes they reach are
+		// the plan's, and their templates wait.
+		return "", userError(ReasonSubsetUnknown, "%s", run.problem)
+	}
 	return p.Status.Summary, nil
 }
 

@@ -217,6 +217,9 @@ func Setup(mgr ctrl.Manager, engine catalog.Engine, opts Options) (*Reconciler, 
 		"Route": func(kind string) error {
 			return register(mgr, r, routeKind(r), copts, children(kind), func(b *builder.Builder) *builder.Builder {
 				return b.Watches(&v1alpha1.Application{}, handler.EnqueueRequestsFromMapFunc(r.routesOfApplication), builder.WithPredicates(versionsChanged)).
+					// A plan that comes, goes, places or ends holds or frees
+					// the templates of the Routes it releases.
+					Watches(&v1alpha1.ReleasePlan{}, handler.EnqueueRequestsFromMapFunc(routesOfPlan), builder.WithPredicates(planPlacementChanged)).
 					Watches(&v1alpha1.Destination{}, handler.EnqueueRequestsFromMapFunc(r.routesOfApplication), builder.WithPredicates(versionsChanged))
 			})
 		},
@@ -335,6 +338,35 @@ func (r *Reconciler) allPlans(ctx context.Context, _ client.Object) []reconcile.
 	}
 	return out
 }
+
+// routesOfPlan are the Routes a plan releases, in the namespaces its
+// status places.
+func routesOfPlan(_ context.Context, o client.Object) []reconcile.Request {
+	p := o.(*v1alpha1.ReleasePlan)
+	var out []reconcile.Request
+	for _, w := range p.Status.Waves {
+		for _, m := range w.Members {
+			for _, route := range p.Spec.Routes {
+				out = append(out, reconcile.Request{NamespacedName: client.ObjectKey{Namespace: m.Namespace, Name: route}})
+			}
+		}
+	}
+	return out
+}
+
+// planPlacementChanged: a plan's placement (its members) or its end.
+var planPlacementChanged = predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+	o, n := e.ObjectOld.(*v1alpha1.ReleasePlan), e.ObjectNew.(*v1alpha1.ReleasePlan)
+	if o.Status.Phase.Ended() != n.Status.Phase.Ended() || len(o.Status.Waves) != len(n.Status.Waves) {
+		return true
+	}
+	for i := range o.Status.Waves {
+		if len(o.Status.Waves[i].Members) != len(n.Status.Waves[i].Members) {
+			return true
+		}
+	}
+	return false
+}}
 
 // unresolvedPlans are the ReleasePlans that have yet to find the newest
 // ready subset they release.

@@ -14,6 +14,8 @@ import (
 
 	"github.com/spf13/cobra"
 	eventsv1 "k8s.io/api/events/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
@@ -254,6 +256,9 @@ func describePlan(p *v1alpha1.ReleasePlan) string {
 	fmt.Fprintf(tw, "Subset:\t%s\n", cmp.Or(p.Status.Subset, p.Spec.Subset, "the newest ready one"))
 	fmt.Fprintf(tw, "Phase:\t%s\n", cmp.Or(p.Status.Summary, string(p.Status.Phase), "not reconciled yet"))
 	fmt.Fprintf(tw, "Policies:\t%s\n", strings.Join(release.Chain(p), " → "))
+	if ready := meta.FindStatusCondition(p.Status.Conditions, v1alpha1.ConditionReady); ready != nil && ready.Status != metav1.ConditionTrue {
+		fmt.Fprintf(tw, "Ready:\t%s %s: %s\n", ready.Status, ready.Reason, ready.Message)
+	}
 	for _, d := range p.Status.Decisions {
 		fmt.Fprintf(tw, "Decision:\t%s: %s: %s\n", d.Policy, d.Outcome, d.Message)
 	}
