@@ -142,7 +142,8 @@ func (a *Admission) Validate(ctx context.Context, old, obj v1alpha1.Object) (fie
 			errs, warnings = append(errs, rerrs...), append(warnings, rwarnings...)
 		}
 		if len(errs) == 0 && a.Reader != nil {
-			errs = append(errs, a.planOverlaps(ctx, o)...)
+			perrs, pwarnings := a.planOverlaps(ctx, o)
+			errs, warnings = append(errs, perrs...), append(warnings, pwarnings...)
 		}
 	}
 	switch obj.(type) {

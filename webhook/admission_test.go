@@ -3,6 +3,7 @@ package webhook
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 
@@ -353,8 +354,12 @@ func TestPlansReleaseARouteOneAtATime(t *testing.T) {
 		t.Fatalf("errors %v, want %q", errs, want)
 	}
 	second.Spec.Routes = []string{"cart"}
-	if errs, _ := a.Validate(context.Background(), nil, second); len(errs) != 0 {
+	errs, warnings := a.Validate(context.Background(), nil, second)
+	if len(errs) != 0 {
 		t.Fatalf("a Route only an ended plan released: %v", errs)
+	}
+	if want := "spec.routes[0]: VirtualCluster web-eu (wave all) has no Route cart: the plan cannot release it there"; !slices.Contains(warnings, want) {
+		t.Fatalf("warnings %q, want %q", warnings, want)
 	}
 
 	byHand := &v1alpha1.CanaryRelease{ObjectMeta: metav1.ObjectMeta{Namespace: "web-eu", Name: "web-v3"},
