@@ -15,6 +15,12 @@ ISTIO_COMMIT  := $(lastword $(subst -, ,$(ISTIO_MODULE)))
 ISTIO_VERSION ?= 1.31-alpha.$(ISTIO_COMMIT)
 # Prometheus from its Go module (v0.3XX.Y is Prometheus 3.XX.Y), pinned in hack/prometheus/go.mod.
 PROMETHEUS_MODULE := $(shell awk '$$1 == "require" && $$2 == "github.com/prometheus/prometheus" {print $$3}' hack/prometheus/go.mod)
+# A node's runtime, each pinned in its hack/ module: containerd (with its
+# CRI plugin), runc (with seccomp: cgo and Debian's libseccomp-dev) and the
+# CNI plugins; the node's Kubernetes commands come from hack/k8s.
+CONTAINERD_VERSION := $(shell awk '$$1 == "require" && $$2 == "github.com/containerd/containerd/v2" {print $$3}' hack/containerd/go.mod)
+RUNC_VERSION       := $(shell awk '$$1 == "require" && $$2 == "github.com/opencontainers/runc" {print $$3}' hack/runc/go.mod)
+CNI_VERSION        := $(shell awk '$$1 == "require" && $$2 == "github.com/containernetworking/plugins" {print $$3}' hack/cni/go.mod)
 
 ROOT      := $(abspath .)
 BIN       := $(ROOT)/bin
@@ -29,6 +35,14 @@ PILOT          := $(ISTIO_BIN)/pilot-discovery
 ISTIO_CHARTS   := $(ISTIO_BIN)/charts/istiod/Chart.yaml
 PROMETHEUS     := $(BIN)/prometheus/$(PROMETHEUS_MODULE)/prometheus
 ETCD           := $(K8S_BIN)/etcd
+# A node: the Kubernetes node commands beside the control plane's, the
+# runtime under bin/node/.
+NODE_K8S       := $(addprefix $(K8S_BIN)/,kubelet kube-controller-manager kube-scheduler kube-proxy)
+CONTAINERD_BIN := $(BIN)/node/containerd-$(CONTAINERD_VERSION)
+CONTAINERD     := $(addprefix $(CONTAINERD_BIN)/,containerd containerd-shim-runc-v2 ctr)
+RUNC           := $(BIN)/node/runc-$(RUNC_VERSION)/runc
+CNI_BIN        := $(BIN)/node/cni-$(CNI_VERSION)
+CNI_PLUGINS    := $(addprefix $(CNI_BIN)/,bridge host-local loopback portmap)
 CONTROLLER_GEN := $(TOOLS_BIN)/controller-gen
 # Generated manifests the Helm chart renders, synced by `make manifests`.
 CHART_FILES    := charts/kubist/files
@@ -154,6 +168,41 @@ $(KUBE_APISERVER) $(KUBECTL):
 	cd hack/k8s && go build -trimpath -ldflags '$(K8S_LDFLAGS)' -o $@.tmp k8s.io/kubernetes/cmd/$(notdir $@)
 	mv $@.tmp $@
 	@$(call built,$(notdir $@),$(K8S_VERSION))
+
+.PHONY: node
+node: $(NODE_K8S) $(CONTAINERD) $(RUNC) $(CNI_PLUGINS) ## Build a node's binaries into bin/ when missing: kubelet, kube-controller-manager, kube-scheduler, kube-proxy, containerd, runc, the CNI plugins.
+
+$(NODE_K8S):
+	@mkdir -p $(K8S_BIN)
+	@$(call stage,$(notdir $@),$(K8S_VERSION))
+	cd hack/k8s && go build -trimpath -ldflags '$(K8S_LDFLAGS)' -o $@.tmp k8s.io/kubernetes/cmd/$(notdir $@)
+	mv $@.tmp $@
+	@$(call built,$(notdir $@),$(K8S_VERSION))
+
+$(CONTAINERD):
+	@mkdir -p $(CONTAINERD_BIN)
+	@$(call stage,$(notdir $@),$(CONTAINERD_VERSION))
+	cd hack/containerd && go build -trimpath \
+		-ldflags '-s -w -X github.com/containerd/containerd/v2/version.Version=$(CONTAINERD_VERSION)' \
+		-o $@.tmp github.com/containerd/containerd/v2/cmd/$(notdir $@)
+	mv $@.tmp $@
+	@$(call built,$(notdir $@),$(CONTAINERD_VERSION))
+
+$(RUNC):
+	@mkdir -p $(dir $@)
+	@$(call stage,runc,$(RUNC_VERSION))
+	@test -e /usr/include/seccomp.h || { echo "runc needs libseccomp's headers: apt-get install libseccomp-dev" >&2; exit 1; }
+	cd hack/runc && CGO_ENABLED=1 go build -trimpath -tags seccomp -ldflags '-s -w' -o $@.tmp github.com/opencontainers/runc
+	mv $@.tmp $@
+	@$(call built,runc,$(RUNC_VERSION))
+
+$(CNI_PLUGINS):
+	@mkdir -p $(CNI_BIN)
+	@$(call stage,cni-$(notdir $@),$(CNI_VERSION))
+	cd hack/cni && go build -trimpath -ldflags '-s -w' -o $@.tmp \
+		github.com/containernetworking/plugins/plugins/$(if $(filter host-local,$(notdir $@)),ipam,$(if $(filter portmap,$(notdir $@)),meta,main))/$(notdir $@)
+	mv $@.tmp $@
+	@$(call built,cni-$(notdir $@),$(CNI_VERSION))
 
 $(ETCD):
 	@mkdir -p $(K8S_BIN)
