@@ -27,6 +27,8 @@ BIN       := $(ROOT)/bin
 K8S_BIN   := $(BIN)/k8s/$(K8S_VERSION)
 TOOLS_BIN := $(BIN)/tools
 KUBIST    := $(BIN)/kubist
+# The manager image `make image` builds, as the chart names it.
+IMAGE     ?= ghcr.io/kubist-io/kubist:dev
 
 KUBE_APISERVER := $(K8S_BIN)/kube-apiserver
 KUBECTL        := $(K8S_BIN)/kubectl
@@ -152,6 +154,12 @@ build: ## Build the kubist binary into bin/, and bin/kubectl-kubist, the same bi
 	go build $(GO_BUILD_FLAGS) -o $(KUBIST) ./cmd/kubist
 	ln -sf kubist $(BIN)/kubectl-kubist
 	@$(call built,kubist,)
+
+.PHONY: image
+image: build ## Build the manager's image without Docker into bin/images/kubist.tar (the Dockerfile's build: the manager alone, static, at /kubist, uid 65532), for `ctr images import` or `docker load`.
+	@mkdir -p $(BIN)/images
+	CGO_ENABLED=0 go build -tags manager_only -trimpath -ldflags '-s -w' -o $(BIN)/images/kubist-manager ./cmd/kubist
+	$(KUBIST) image --binary $(BIN)/images/kubist-manager --name kubist --ref $(IMAGE) --out $(BIN)/images/kubist.tar
 
 .PHONY: envtest
 envtest: $(KUBE_APISERVER) $(KUBECTL) $(ETCD) istio $(PROMETHEUS) ## Build kube-apiserver, kubectl, etcd, istiod and Prometheus into bin/ when missing.

@@ -21,6 +21,7 @@ func commands() []*cobra.Command {
 		newCanaryCommand(),
 		newExperimentCommand(),
 		newPlanCommand(),
+		newImageCommand(),
 		newGetCommand(),
 		newStartCommand(),
 		newDashboardCommand(),
