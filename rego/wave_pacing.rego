@@ -102,6 +102,12 @@ decision := {"state": input.state, "outcome": "Done", "message": sprintf("plan i
 	}[input.parameters.onFailure]
 	message := sprintf("%s: %s", [concat(", ", failures), verb])
 } else := {
+	"state": input.state,
+	"outcome": "Hold",
+	"message": "the plan reaches no VirtualCluster: none of its waves selects one yet",
+} if {
+	count([m | some w in waves; some m in w.members]) == 0
+} else := {
 	"state": object.union(start(next, slots(waves[next])), {"phase": "Progressing"}),
 	"outcome": "Start",
 	"message": message,

@@ -135,3 +135,10 @@ test_an_ended_plan_is_done if {
 	d.outcome == "Done"
 	d.message == "plan is Halted"
 }
+
+test_a_plan_that_reaches_nothing_holds if {
+	d := run(object.union(plan([{"name": "all", "members": []}]), {"phase": "Pending"}), params, "2026-12-07T10:00:00Z")
+	d.outcome == "Hold"
+	d.state.phase == "Pending"
+	d.message == "the plan reaches no VirtualCluster: none of its waves selects one yet"
+}
